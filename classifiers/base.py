@@ -1,0 +1,75 @@
+"""The classifier contract shared by every classifier family.
+
+A classifier only scores: it returns, for every text it is given, one score in [0, 1] per
+label it declares. Thresholds and actions belong to the policy, never to a classifier.
+
+Heavy classifiers load their model in :meth:`Classifier.start` (called once, before the
+proxy reports ready) and run inference off the event loop. ``classify`` may be called
+concurrently from many requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+Direction = Literal["input", "output"]
+Scores = dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyContext:
+    """What a classifier may know besides the texts it scores.
+
+    ``prompt`` is the last user message (for output checks that judge an answer against
+    its prompt); ``conversation`` is the request's messages as plain role/content dicts.
+    """
+
+    direction: Direction
+    prompt: str | None = None
+    conversation: Sequence[Mapping[str, str]] = field(default_factory=tuple)
+
+
+class ClassifierError(Exception):
+    """A classifier could not score; the check's ``on_error`` decides what happens."""
+
+
+class ClassifierConfigError(ValueError):
+    """A classifier's options are wrong or its files are missing; the message says how to fix it."""
+
+
+class Classifier:
+    """Base class; subclasses set ``type_name`` and ``labels`` and implement ``classify``.
+
+    ``name`` is the check's name from the config (several checks may share one type).
+    ``version`` identifies the model and options, so cached verdicts of another version
+    are never reused.
+    """
+
+    type_name: ClassVar[str] = ""
+    labels: tuple[str, ...] = ()
+
+    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.options = dict(options or {})
+
+    @property
+    def version(self) -> str:
+        return f"{self.type_name}:1"
+
+    async def start(self) -> None:
+        """Load models and warm up. Raises ClassifierConfigError with a clear message."""
+
+    async def close(self) -> None:
+        """Release threads, sessions and models."""
+
+    async def classify(
+        self, texts: Sequence[str], context: ClassifyContext | None = None
+    ) -> list[Scores]:
+        raise NotImplementedError
+
+
+def clamp(score: float) -> float:
+    """Scores are probabilities; clamp numeric noise into [0, 1]."""
+    return 0.0 if score < 0.0 else 1.0 if score > 1.0 else float(score)

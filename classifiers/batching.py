@@ -1,0 +1,119 @@
+"""Micro-batching: gather texts from concurrent requests into one model call off the loop.
+
+Contract: ``await batcher.submit(texts)`` returns one result per text, in order. Calls
+that arrive while a batch is running are gathered (up to ``max_batch`` texts, waiting at
+most ``max_wait_ms`` for more) and scored together on one dedicated thread. The queue is
+bounded: when ``max_queue`` texts are waiting, ``submit`` raises ClassifierError at once
+(backpressure; the check's ``on_error`` decides). A caller that is cancelled while waiting
+simply drops out; its texts may still be scored but nobody else's results are affected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from classifiers.base import ClassifierError
+
+R = TypeVar("R")
+
+
+@dataclass(slots=True)
+class _Pending(Generic[R]):
+    texts: Sequence[str]
+    future: asyncio.Future[list[R]]
+
+
+class MicroBatcher(Generic[R]):
+    def __init__(
+        self,
+        score_batch: Callable[[list[str]], list[R]],
+        *,
+        name: str,
+        max_batch: int = 64,
+        max_wait_ms: float = 0.0,
+        max_queue: int = 4096,
+    ) -> None:
+        self._score_batch = score_batch
+        self._name = name
+        self._max_batch = max_batch
+        self._max_wait = max_wait_ms / 1000.0
+        self._max_queue = max_queue
+        self._queue: deque[_Pending[R]] = deque()
+        self._queued_texts = 0
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"batch-{name}")
+        self._worker: asyncio.Task[None] | None = None
+        self.batch_sizes: deque[int] = deque(maxlen=1024)  # recent sizes, for metrics
+
+    def start(self) -> None:
+        self._worker = asyncio.create_task(self._run(), name=f"batcher-{self._name}")
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        for pending in self._queue:
+            if not pending.future.done():
+                pending.future.set_exception(ClassifierError(f"{self._name}: shutting down"))
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def queued_texts(self) -> int:
+        return self._queued_texts
+
+    async def submit(self, texts: Sequence[str]) -> list[R]:
+        if not texts:
+            return []
+        if self._worker is None:
+            raise ClassifierError(f"{self._name}: batcher not started")
+        if self._queued_texts + len(texts) > self._max_queue:
+            raise ClassifierError(f"{self._name}: queue full ({self._queued_texts} texts waiting)")
+        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(texts, future))
+        self._queued_texts += len(texts)
+        self._wakeup.set()
+        return await future
+
+    def _take_batch(self) -> list[_Pending[R]]:
+        batch: list[_Pending[R]] = []
+        size = 0
+        while self._queue and (not batch or size + len(self._queue[0].texts) <= self._max_batch):
+            pending = self._queue.popleft()
+            self._queued_texts -= len(pending.texts)
+            if pending.future.done():  # cancelled while queued
+                continue
+            batch.append(pending)
+            size += len(pending.texts)
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if self._max_wait and self._queued_texts < self._max_batch:
+                await asyncio.sleep(self._max_wait)
+            while batch := self._take_batch():
+                texts = [text for pending in batch for text in pending.texts]
+                self.batch_sizes.append(len(texts))
+                try:
+                    results = await loop.run_in_executor(self._executor, self._score_batch, texts)
+                except Exception as exc:  # a model failure fails this batch only
+                    error = ClassifierError(f"{self._name}: {type(exc).__name__}: {exc}")
+                    for pending in batch:
+                        if not pending.future.done():
+                            pending.future.set_exception(error)
+                    continue
+                offset = 0
+                for pending in batch:
+                    end = offset + len(pending.texts)
+                    if not pending.future.done():
+                        pending.future.set_result(results[offset:end])
+                    offset = end

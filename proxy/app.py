@@ -1,0 +1,123 @@
+"""create_app: routes, middlewares and resource lifecycles. No request logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from proxy.config.loader import ConfigError, LoadedConfig
+from proxy.config.reload import ConfigReloader
+from proxy.config.snapshot import SnapshotHolder, build_snapshot
+from proxy.observability.metrics import Metrics
+from proxy.protocol.errors import error_envelope, json_response
+from proxy.resources import (
+    ABUSE_GATE,
+    BACKGROUND,
+    DEFAULT_CACHE,
+    DEFAULT_GATE,
+    METRICS,
+    READINESS,
+    UPSTREAMS,
+    VERDICT_CACHE,
+    Background,
+    Readiness,
+    Upstreams,
+)
+from proxy.routes.chat import chat_completions
+from proxy.routes.health import healthz, metrics, readyz
+from proxy.routes.passthrough import passthrough
+
+log = structlog.get_logger("safety_proxy.app")
+
+
+def create_app(loaded: LoadedConfig, *, config_path: Path | None = None,
+               metrics_registry: Metrics | None = None,
+               load_in_background: bool = False) -> web.Application:
+    """The proxy as an aiohttp app.
+
+    ``config_path`` enables hot reload (SIGHUP and file watching). With
+    ``load_in_background`` the server listens at once and ``/readyz`` answers 503 until
+    the classifiers have started; a start-up failure then stops the server with the error.
+    """
+    app = web.Application(client_max_size=1 << 40, middlewares=[_unexpected_errors])
+    app[METRICS] = metrics_registry or Metrics()
+    app[READINESS] = Readiness()
+    app[UPSTREAMS] = Upstreams()
+    app[BACKGROUND] = Background()
+    app[ABUSE_GATE] = DEFAULT_GATE
+    app[VERDICT_CACHE] = DEFAULT_CACHE
+    app.cleanup_ctx.append(_snapshot_ctx(loaded, config_path, load_in_background))
+    app.cleanup_ctx.append(_upstreams_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_route("*", "/v1/{tail:.*}", passthrough)
+    return app
+
+
+def _snapshot_ctx(loaded: LoadedConfig, config_path: Path | None, background: bool):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        readiness = app[READINESS]
+        loader = asyncio.create_task(_load(app, loaded, config_path), name="initial-snapshot")
+        if not background:
+            await loader
+        yield
+        loader.cancel()
+        await asyncio.gather(loader, return_exceptions=True)
+        await app[BACKGROUND].drain()
+        if app.get(RELOADER) is not None:
+            await app[RELOADER].stop()
+        if readiness.holder is not None:
+            await readiness.holder.close()
+    return ctx
+
+
+async def _load(app: web.Application, loaded: LoadedConfig, config_path: Path | None) -> None:
+    readiness = app[READINESS]
+    try:
+        snapshot = await build_snapshot(loaded)
+    except ConfigError as exc:
+        readiness.startup_error = str(exc)
+        log.error("startup_failed", error=str(exc))
+        raise
+    metrics = app[METRICS]
+    metrics.declare_checks((c.name, c.classifier.labels, c.config.directions)
+                           for c in snapshot.checks)
+    metrics.set_config_hash(loaded.sha256)
+    readiness.holder = SnapshotHolder(snapshot)
+    if config_path is not None:
+        reloader = ConfigReloader(config_path, readiness.holder, metrics)
+        reloader.start(loaded.config.reload.watch, loaded.config.reload.interval_s)
+        app[RELOADER] = reloader
+    readiness.ready.set()
+    log.info("ready", config=loaded.source, checks=[c.name for c in snapshot.checks])
+
+
+async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[UPSTREAMS].close()
+
+
+@web.middleware
+async def _unexpected_errors(request: web.Request, handler):
+    """A bug becomes a 500 OpenAI envelope (and a log line), never an HTML page."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json":
+            raise
+        body = error_envelope(exc.reason, "invalid_request_error", code=str(exc.status))
+        return json_response(body, status=exc.status)
+    except Exception:
+        log.exception("unhandled_error", path=request.path)
+        request.app[METRICS].errors.labels("internal").inc()
+        return json_response(error_envelope("internal error in the safety proxy",
+                                             "server_error"), status=500)
+
+
+RELOADER = web.AppKey("reloader", ConfigReloader)

@@ -1,0 +1,27 @@
+"""``safety-proxy demo-upstream``: the deterministic fake model as its own server."""
+
+from __future__ import annotations
+
+import argparse
+
+from aiohttp import web
+
+from proxy.commands.serve import _use_uvloop
+from proxy.demo.upstream import create_demo_upstream
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo-upstream", help="run the demo model API")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--delay-ms", type=float, default=0.0,
+                        help="pause between streamed chunks")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    _use_uvloop()
+    web.run_app(create_demo_upstream(args.delay_ms), host=args.host, port=args.port,
+                access_log=None, print=lambda _: print(
+                    f"demo upstream on http://{args.host}:{args.port}/v1", flush=True))
+    return 0

@@ -1,0 +1,1 @@
+"""Configuration: the validated schema, the loader (file:line errors), snapshots, hot reload."""

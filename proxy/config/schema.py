@@ -1,0 +1,138 @@
+"""The configuration schema. One validated, immutable object; every field has a default
+except what a deployment must choose (the upstream's base URL).
+
+Unknown keys are errors (a typo must not silently do nothing).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+Direction = Literal["input", "output"]
+OnError = Literal["fail_open", "fail_closed"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    # Header a client may send its own request id in; echoed back as x-request-id.
+    request_id_header: str = "x-request-id"
+
+
+class UpstreamConfig(Strict):
+    base_url: str = Field(description="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
+    # The key the proxy injects; when neither is set the client's Authorization is forwarded.
+    api_key: SecretStr | None = None
+    api_key_env: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    # Longest silence between two reads; there is no total timeout, so long streams live.
+    read_timeout_s: float = Field(300.0, gt=0)
+    max_connections: int = Field(512, gt=0)
+    passthrough: bool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class CheckConfig(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: str
+    directions: tuple[Direction, ...] = ("input", "output")
+    timeout_s: float = Field(2.0, gt=0)
+    on_error: OnError = "fail_open"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Thresholds(Strict):
+    flag: float | None = Field(None, ge=0, le=1)
+    block: float | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.flag is not None and self.block is not None and self.flag > self.block:
+            raise ValueError(f"flag ({self.flag}) must not exceed block ({self.block})")
+        return self
+
+
+# direction policy: classifier name -> label -> thresholds
+DirectionPolicy = dict[str, dict[str, Thresholds]]
+
+
+class PolicyConfig(Strict):
+    input: DirectionPolicy = Field(default_factory=dict)
+    output: DirectionPolicy = Field(default_factory=dict)
+    refusal_text: str = "I'm sorry, but I can't help with that request."
+    # error: HTTP 400 content_filter envelope; refusal: a 200 completion with refusal_text.
+    input_block_style: Literal["error", "refusal"] = "error"
+    # "check.label" names whose score at or above toxic_threshold makes a moderation toxic.
+    toxic_labels: tuple[str, ...] = ()
+    toxic_threshold: float = Field(0.5, ge=0, le=1)
+    # "check.label" whose score at or above refusal_threshold counts an answer as a refusal.
+    refusal_label: str | None = None
+    refusal_threshold: float = Field(0.5, ge=0, le=1)
+
+    def for_direction(self, direction: Direction) -> DirectionPolicy:
+        return self.input if direction == "input" else self.output
+
+
+class StreamingConfig(Strict):
+    # buffered: hold one window back so no blocked window reaches the client.
+    # low_latency: relay at once, check windows concurrently, cut at the first blocked one.
+    mode: Literal["buffered", "low_latency"] = "buffered"
+    window_chars: int = Field(240, gt=0)
+    # Tail of the already-checked text prepended to the next window, so a phrase split
+    # across two windows is still seen whole.
+    context_chars: int = Field(64, ge=0)
+
+
+class LoggingConfig(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+    # off: never log conversation text; truncated: first 200 chars; full: everything.
+    text: Literal["off", "truncated", "full"] = "off"
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+
+
+class ReloadConfig(Strict):
+    watch: bool = True
+    interval_s: float = Field(1.0, gt=0)
+
+
+class ProxyConfig(Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
+    upstream: UpstreamConfig
+    checks: tuple[CheckConfig, ...] = ()
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)  # type: ignore[arg-type]
+    streaming: StreamingConfig = Field(default_factory=StreamingConfig)  # type: ignore[arg-type]
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    reload: ReloadConfig = Field(default_factory=ReloadConfig)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> ProxyConfig:
+        names = [check.name for check in self.checks]
+        duplicates = {name for name in names if names.count(name) > 1}
+        if duplicates:
+            raise ValueError(f"duplicate check names: {sorted(duplicates)}")
+        for direction in ("input", "output"):
+            for check_name in self.policy.for_direction(direction):
+                if check_name not in names:
+                    raise ValueError(
+                        f"policy.{direction}.{check_name}: no check named {check_name!r}"
+                    )
+        return self

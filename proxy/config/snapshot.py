@@ -1,0 +1,139 @@
+"""A snapshot: one validated config plus the classifiers it started, used as one unit.
+
+Requests take a snapshot at their start and use it to the end, even if a reload swaps in
+another meanwhile. A snapshot's classifiers are closed once it has been replaced and its
+last request has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import structlog
+
+from classifiers import registry
+from classifiers.base import Classifier, ClassifierConfigError
+from proxy.config.loader import ConfigError, LoadedConfig
+from proxy.config.schema import CheckConfig, Direction, ProxyConfig
+
+log = structlog.get_logger("safety_proxy.config")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    config: CheckConfig
+    classifier: Classifier
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass(slots=True)
+class Snapshot:
+    loaded: LoadedConfig
+    checks: tuple[Check, ...]
+    _users: int = 0
+    _retired: bool = False
+    _closing_started: bool = False
+    _closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def config(self) -> ProxyConfig:
+        return self.loaded.config
+
+    def checks_for(self, direction: Direction) -> tuple[Check, ...]:
+        return tuple(check for check in self.checks if direction in check.config.directions)
+
+    async def close(self) -> None:
+        for check in self.checks:
+            try:
+                await check.classifier.close()
+            except Exception as exc:  # closing must not stop the others from closing
+                log.warning("classifier_close_failed", check=check.name, error=repr(exc))
+        self._closed.set()
+
+
+async def build_snapshot(loaded: LoadedConfig) -> Snapshot:
+    """Builds and starts every classifier; on any error closes what started and raises."""
+    started: list[Check] = []
+    try:
+        for check_config in loaded.config.checks:
+            classifier = registry.build(check_config.type, check_config.name, check_config.options)
+            await classifier.start()
+            started.append(Check(check_config, classifier))
+        _check_policy_labels(loaded.config, started)
+    except (ClassifierConfigError, ConfigError) as exc:
+        await Snapshot(loaded, tuple(started)).close()
+        raise ConfigError(f"{loaded.source}: {exc}") from None
+    except BaseException:
+        await Snapshot(loaded, tuple(started)).close()
+        raise
+    return Snapshot(loaded, tuple(started))
+
+
+def _check_policy_labels(config: ProxyConfig, checks: list[Check]) -> None:
+    by_name = {check.name: check for check in checks}
+    for direction in ("input", "output"):
+        for check_name, labels in config.policy.for_direction(direction).items():
+            check = by_name[check_name]
+            if direction not in check.config.directions:
+                raise ConfigError(
+                    f"policy.{direction}.{check_name}: check {check_name!r} does not run on "
+                    f"{direction} (its directions: {list(check.config.directions)})")
+            for label in labels:
+                if label not in check.classifier.labels:
+                    raise ConfigError(
+                        f"policy.{direction}.{check_name}.{label}: unknown label; "
+                        f"{check_name!r} has {list(check.classifier.labels)}")
+    for qualified in (*config.policy.toxic_labels, config.policy.refusal_label):
+        if qualified is None:
+            continue
+        check_name, _, label = qualified.partition(".")
+        if check_name not in by_name or label not in by_name[check_name].classifier.labels:
+            raise ConfigError(f"policy: {qualified!r} is not a known check.label")
+
+
+class SnapshotHolder:
+    """Holds the current snapshot; swaps atomically; closes retired ones when idle."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._current = snapshot
+        self._closing: set[asyncio.Task[None]] = set()
+
+    @property
+    def current(self) -> Snapshot:
+        return self._current
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[Snapshot]:
+        snapshot = self._current
+        snapshot._users += 1
+        try:
+            yield snapshot
+        finally:
+            snapshot._users -= 1
+            if snapshot._retired and snapshot._users == 0:
+                self._close_later(snapshot)
+
+    def swap(self, snapshot: Snapshot) -> Snapshot:
+        old, self._current = self._current, snapshot
+        old._retired = True
+        if old._users == 0:
+            self._close_later(old)
+        return old
+
+    def _close_later(self, snapshot: Snapshot) -> None:
+        if snapshot._closed.is_set() or snapshot._closing_started:
+            return
+        snapshot._closing_started = True
+        task = asyncio.create_task(snapshot.close(), name=str(id(snapshot)))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._current.close()

@@ -1,0 +1,1 @@
+"""The demo upstream: a deterministic OpenAI-compatible fake model."""

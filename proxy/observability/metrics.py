@@ -1,0 +1,181 @@
+"""Every Prometheus metric the proxy exports, declared here and nowhere else.
+
+Names are ``safety_proxy_*`` in base units. Label values come from bounded sets only:
+routes, directions, decisions, error kinds, and check/label names from the config, never a
+user, key or free text. Combinations are pre-initialised so ``rate()`` works from zero.
+
+Each app owns one ``Metrics`` with its own registry, so tests can run several proxies in
+one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from proxy import __version__
+
+ROUTES = ("chat_completions", "passthrough")
+DIRECTIONS = ("input", "output")
+DECISIONS = ("allow", "flag", "block")
+ERROR_KINDS = (
+    "bad_request",
+    "body_too_large",
+    "upstream_unreachable",
+    "upstream_timeout",
+    "upstream_bad_response",
+    "upstream_stream_broken",
+    "client_disconnected",
+    "internal",
+)
+RELOAD_RESULTS = ("success", "failure")
+CHECK_OUTCOMES = ("ok", "error", "timeout")
+STORE_OPERATIONS = ("admission", "record", "cache_get", "cache_set", "event")
+UPSTREAM_STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none")
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+                   10, 30, 60)
+SCORE_BUCKETS = (*(round(0.05 * step, 2) for step in range(1, 20)), 0.99, 1.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "safety_proxy_requests", "Requests handled, by route and final decision.",
+            ["route", "decision"], registry=r)
+        self.moderations = Counter(
+            "safety_proxy_moderations", "Moderations (one per direction per request).",
+            ["direction", "decision"], registry=r)
+        self.toxic = Counter(
+            "safety_proxy_toxic", "Moderations where a toxic label reached toxic_threshold.",
+            ["direction"], registry=r)
+        self.refusals = Counter(
+            "safety_proxy_refusals", "Answers the refusal label counted as refusals.", registry=r)
+        self.classifier_score = Histogram(
+            "safety_proxy_classifier_score", "Scores per check, label and direction.",
+            ["classifier", "label", "direction"], buckets=SCORE_BUCKETS, registry=r)
+        self.classifier_duration = Histogram(
+            "safety_proxy_classifier_duration_seconds", "Time one check took on one request.",
+            ["classifier"], buckets=LATENCY_BUCKETS, registry=r)
+        self.check_outcomes = Counter(
+            "safety_proxy_check_outcomes", "Check runs by outcome (ok, error, timeout).",
+            ["classifier", "outcome"], registry=r)
+        self.fail_open = Counter(
+            "safety_proxy_fail_open", "Failed checks whose on_error let the request through.",
+            ["classifier"], registry=r)
+        self.upstream_duration = Histogram(
+            "safety_proxy_upstream_duration_seconds",
+            "Upstream time: until the full body (non-streamed) or the last chunk (streamed).",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.upstream_responses = Counter(
+            "safety_proxy_upstream_responses", "Upstream answers by status class.",
+            ["status_class"], registry=r)
+        self.request_duration = Histogram(
+            "safety_proxy_request_duration_seconds", "Whole request time in the proxy.",
+            ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.errors = Counter(
+            "safety_proxy_errors", "Errors by kind.", ["kind"], registry=r)
+        self.config_reloads = Counter(
+            "safety_proxy_config_reloads", "Config reloads by result.", ["result"], registry=r)
+        self.stream_cuts = Counter(
+            "safety_proxy_stream_cuts", "Streamed answers cut by a blocked window.",
+            ["mode"], registry=r)
+        self.unscanned_parts = Counter(
+            "safety_proxy_unscanned_parts", "Content parts passed through unscanned (images...).",
+            ["direction"], registry=r)
+        self.stream_first_byte = Histogram(
+            "safety_proxy_stream_first_byte_seconds",
+            "Time from request start to the first content byte sent to a streaming client.",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.overhead = Histogram(
+            "safety_proxy_overhead_seconds",
+            "The proxy's own time per request: request time minus upstream time.",
+            ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram(
+            "safety_proxy_classifier_batch_size", "Texts per model call of batching checks.",
+            ["classifier"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
+        # abuse state (store)
+        self.strikes = Counter(
+            "safety_proxy_strikes", "Strikes added to principals, by decision.",
+            ["decision"], registry=r)
+        self.throttles = Counter(
+            "safety_proxy_throttles", "Requests refused because the principal is throttled.",
+            registry=r)
+        self.bans = Counter(
+            "safety_proxy_bans", "Principals banned (escalations, not refused requests).",
+            registry=r)
+        self.banned_requests = Counter(
+            "safety_proxy_banned_requests", "Requests refused because the principal is banned.",
+            registry=r)
+        self.banned_principals = Gauge(
+            "safety_proxy_banned_principals", "Principals banned now (read at scrape time).",
+            registry=r)
+        self.cache_lookups = Counter(
+            "safety_proxy_verdict_cache", "Verdict cache lookups by result.",
+            ["result"], registry=r)
+        self.store_errors = Counter(
+            "safety_proxy_store_errors", "Failed store operations.", ["operation"], registry=r)
+        self.store_duration = Histogram(
+            "safety_proxy_store_duration_seconds", "Store round trip time.",
+            ["operation"], buckets=LATENCY_BUCKETS, registry=r)
+        self.store_up = Gauge(
+            "safety_proxy_store_up", "1 when the state store answers, 0 when degraded.",
+            registry=r)
+        self.build_info = Info("safety_proxy_build", "Version of the running proxy.", registry=r)
+        self.config_info = Gauge(
+            "safety_proxy_config_info", "1 for the loaded config, labelled by its hash.",
+            ["sha256"], registry=r)
+        self.build_info.info({"version": __version__})
+        self._preinitialise()
+
+    def _preinitialise(self) -> None:
+        for route in ROUTES:
+            self.request_duration.labels(route)
+            for decision in DECISIONS:
+                self.requests.labels(route, decision)
+        for direction in DIRECTIONS:
+            self.toxic.labels(direction)
+            self.unscanned_parts.labels(direction)
+            for decision in DECISIONS:
+                self.moderations.labels(direction, decision)
+        for kind in ERROR_KINDS:
+            self.errors.labels(kind)
+        for result in RELOAD_RESULTS:
+            self.config_reloads.labels(result)
+        for status_class in UPSTREAM_STATUS_CLASSES:
+            self.upstream_responses.labels(status_class)
+        for mode in ("buffered", "low_latency"):
+            self.stream_cuts.labels(mode)
+        for route in ROUTES:
+            self.overhead.labels(route)
+        for decision in ("flag", "block"):
+            self.strikes.labels(decision)
+        for result in ("hit", "miss"):
+            self.cache_lookups.labels(result)
+        for operation in STORE_OPERATIONS:
+            self.store_errors.labels(operation)
+            self.store_duration.labels(operation)
+        self.store_up.set(1)
+
+    def declare_checks(self, checks: Iterable[tuple[str, Iterable[str], Iterable[str]]]) -> None:
+        """Pre-initialises per-check series for (check name, labels, directions)."""
+        for name, labels, directions in checks:
+            self.classifier_duration.labels(name)
+            self.batch_size.labels(name)
+            self.fail_open.labels(name)
+            for outcome in CHECK_OUTCOMES:
+                self.check_outcomes.labels(name, outcome)
+            for direction in directions:
+                for label in labels:
+                    self.classifier_score.labels(name, label, direction)
+
+    def set_config_hash(self, sha256: str) -> None:
+        self.config_info.clear()
+        self.config_info.labels(sha256[:12]).set(1)
+
+
+def status_class(status: int | None) -> str:
+    return "none" if status is None else f"{status // 100}xx" if 200 <= status < 600 else "none"

@@ -1,0 +1,109 @@
+"""Runs one direction's checks over a list of texts: concurrently, each with its timeout.
+
+Contract: ``run_checks`` never raises for a classifier's fault. A check that raises, hangs
+past ``timeout_s`` or returns malformed scores becomes a CheckFailure (its ``on_error``
+applies in the decision) and is counted; the other checks' scores are kept. Scores come
+from the verdict cache where present; only the texts it misses reach the classifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from classifiers.base import ClassifyContext, Scores
+from proxy.config.schema import Direction
+from proxy.config.snapshot import Check
+from proxy.observability.metrics import Metrics
+from proxy.pipeline.decision import CheckFailure, max_scores
+from proxy.pipeline.ports import VerdictCache
+
+log = structlog.get_logger("safety_proxy.checks")
+
+
+@dataclass(slots=True)
+class CheckRun:
+    """Per-text scores of every check that succeeded, and the checks that failed."""
+
+    scores: dict[str, list[Scores]] = field(default_factory=dict)
+    failures: list[CheckFailure] = field(default_factory=list)
+
+    def max_by_check(self, positions: Sequence[int] | None = None) -> dict[str, dict[str, float]]:
+        """check -> label -> highest score, over all texts or the given positions."""
+        return {name: max_scores(per_text if positions is None else
+                                 [per_text[i] for i in positions])
+                for name, per_text in self.scores.items()}
+
+
+async def run_checks(checks: Sequence[Check], texts: Sequence[str], context: ClassifyContext,
+                     metrics: Metrics, cache: VerdictCache) -> CheckRun:
+    run = CheckRun()
+    if not checks:
+        return run
+    outcomes = await asyncio.gather(*(_run_one(c, texts, context, metrics, cache) for c in checks))
+    for check, outcome in zip(checks, outcomes, strict=True):
+        if isinstance(outcome, CheckFailure):
+            run.failures.append(outcome)
+        else:
+            run.scores[check.name] = outcome
+    return run
+
+
+async def _run_one(check: Check, texts: Sequence[str], context: ClassifyContext,
+                   metrics: Metrics, cache: VerdictCache) -> list[Scores] | CheckFailure:
+    started = time.perf_counter()
+    try:
+        scoring = _scored(check, texts, context, cache)
+        scores = await asyncio.wait_for(scoring, check.config.timeout_s)
+    except TimeoutError:
+        return _failed(check, "timeout", metrics, "timed out")
+    except Exception as exc:  # any classifier fault is contained here
+        return _failed(check, "error", metrics, f"{type(exc).__name__}: {exc}")
+    finally:
+        metrics.classifier_duration.labels(check.name).observe(time.perf_counter() - started)
+    metrics.check_outcomes.labels(check.name, "ok").inc()
+    return scores
+
+
+async def _scored(check: Check, texts: Sequence[str], context: ClassifyContext,
+                  cache: VerdictCache) -> list[Scores]:
+    classifier = check.classifier
+    cached = await cache.get_many(check.name, classifier.version, texts)
+    missing = [i for i, hit in enumerate(cached) if hit is None]
+    if missing:
+        fresh = await classifier.classify([texts[i] for i in missing], context)
+        _validate(check, fresh, len(missing))
+        for position, scores in zip(missing, fresh, strict=True):
+            cached[position] = scores
+        await cache.put_many(check.name, classifier.version, [texts[i] for i in missing], fresh)
+    return [scores or {} for scores in cached]
+
+
+def _validate(check: Check, scores: Sequence[Scores], expected: int) -> None:
+    if len(scores) != expected:
+        raise ValueError(f"returned {len(scores)} results for {expected} texts")
+    for text_scores in scores:
+        for label, score in text_scores.items():
+            if label not in check.classifier.labels or not 0.0 <= score <= 1.0:
+                raise ValueError(f"bad score {label!r}={score!r}")
+
+
+def _failed(check: Check, kind: str, metrics: Metrics, detail: str) -> CheckFailure:
+    metrics.check_outcomes.labels(check.name, kind).inc()
+    if check.config.on_error == "fail_open":
+        metrics.fail_open.labels(check.name).inc()
+    log.warning("check_failed", check=check.name, kind=kind, detail=detail,
+                on_error=check.config.on_error)
+    return CheckFailure(check.name, kind, check.config.on_error)  # type: ignore[arg-type]
+
+
+def observe_scores(metrics: Metrics, direction: Direction,
+                   scores: dict[str, dict[str, float]]) -> None:
+    """One observation per moderation per label: the highest score of that label."""
+    for check_name, labels in scores.items():
+        for label, score in labels.items():
+            metrics.classifier_score.labels(check_name, label, direction).observe(score)

@@ -1,0 +1,96 @@
+"""Decision: a pure function of scores, policy and check failures. No I/O.
+
+Contract: for one direction, every (check, label) with thresholds in the policy is compared
+with its highest score over the texts scored; ``block`` wins over ``flag`` wins over
+``allow``. A check that failed with ``on_error: fail_closed`` blocks; with ``fail_open`` it
+is ignored here (and counted elsewhere). Labels a check did not return (for example texts a
+sampled judge skipped) are simply absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from proxy.config.schema import DirectionPolicy, OnError
+
+Action = Literal["allow", "flag", "block"]
+_RANK: dict[Action, int] = {"allow": 0, "flag": 1, "block": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    classifier: str
+    label: str
+    score: float | None  # None when the check failed
+    threshold: float | None
+    action: Action
+
+    def as_dict(self) -> dict[str, object]:
+        return {"classifier": self.classifier, "label": self.label, "score": self.score,
+                "threshold": self.threshold, "action": self.action}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckFailure:
+    classifier: str
+    kind: Literal["error", "timeout"]
+    on_error: OnError
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    reasons: tuple[Reason, ...] = field(default=())
+
+    @property
+    def blocked(self) -> bool:
+        return self.action == "block"
+
+
+ALLOW = Decision("allow")
+
+
+def max_scores(scores: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Highest score per label over several texts."""
+    best: dict[str, float] = {}
+    for text_scores in scores:
+        for label, score in text_scores.items():
+            if score > best.get(label, -1.0):
+                best[label] = score
+    return best
+
+
+def decide(
+    policy: DirectionPolicy,
+    scores: Mapping[str, Mapping[str, float]],
+    failures: Iterable[CheckFailure] = (),
+) -> Decision:
+    """``scores`` maps check name -> label -> the highest score of that label."""
+    reasons = [
+        Reason(failure.classifier, failure.kind, None, None, "block")
+        for failure in failures
+        if failure.on_error == "fail_closed"
+    ]
+    for check_name, label_thresholds in policy.items():
+        check_scores = scores.get(check_name, {})
+        for label, thresholds in label_thresholds.items():
+            score = check_scores.get(label)
+            if score is None:
+                continue
+            if thresholds.block is not None and score >= thresholds.block:
+                reasons.append(Reason(check_name, label, score, thresholds.block, "block"))
+            elif thresholds.flag is not None and score >= thresholds.flag:
+                reasons.append(Reason(check_name, label, score, thresholds.flag, "flag"))
+    return Decision(strongest(reason.action for reason in reasons), tuple(reasons))
+
+
+def strongest(actions: Iterable[Action]) -> Action:
+    return max(actions, key=_RANK.__getitem__, default="allow")
+
+
+def combine(*decisions: Decision) -> Decision:
+    """One decision for a request from its per-direction (or per-choice) decisions."""
+    reasons = tuple(reason for decision in decisions for reason in decision.reasons)
+    return Decision(strongest(decision.action for decision in decisions), reasons)

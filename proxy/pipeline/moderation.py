@@ -1,0 +1,54 @@
+"""A moderation: one direction's checks run and decided, ready to act on and record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from classifiers.base import ClassifyContext
+from proxy.config.schema import Direction
+from proxy.config.snapshot import Snapshot
+from proxy.observability.metrics import Metrics
+from proxy.pipeline.checks import CheckRun, observe_scores, run_checks
+from proxy.pipeline.decision import ALLOW, Decision, decide
+from proxy.pipeline.ports import VerdictCache
+
+
+@dataclass(slots=True)
+class Moderation:
+    direction: Direction
+    decision: Decision = ALLOW
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)  # check -> label -> max
+    texts: Sequence[str] = ()
+    run: CheckRun = field(default_factory=CheckRun)
+
+
+async def moderate(snapshot: Snapshot, direction: Direction, texts: Sequence[str],
+                   context: ClassifyContext, metrics: Metrics, cache: VerdictCache) -> Moderation:
+    """Scores ``texts`` with the direction's checks and decides. Empty texts are skipped."""
+    scored = [text for text in texts if text.strip()]
+    checks = snapshot.checks_for(direction)
+    if not scored or not checks:
+        return Moderation(direction, texts=scored)
+    run = await run_checks(checks, scored, context, metrics, cache)
+    scores = run.max_by_check()
+    policy = snapshot.config.policy.for_direction(direction)
+    return Moderation(direction, decide(policy, scores, run.failures), scores, scored, run)
+
+
+def record_moderation(metrics: Metrics, snapshot: Snapshot, moderation: Moderation) -> None:
+    """Counts one moderation: decision, score distributions, toxic and refusal rates."""
+    direction = moderation.direction
+    policy = snapshot.config.policy
+    metrics.moderations.labels(direction, moderation.decision.action).inc()
+    observe_scores(metrics, direction, moderation.scores)
+    if any(_score(moderation, q) >= policy.toxic_threshold for q in policy.toxic_labels):
+        metrics.toxic.labels(direction).inc()
+    if direction == "output" and policy.refusal_label is not None and (
+            _score(moderation, policy.refusal_label) >= policy.refusal_threshold):
+        metrics.refusals.inc()
+
+
+def _score(moderation: Moderation, qualified: str) -> float:
+    check_name, _, label = qualified.partition(".")
+    return moderation.scores.get(check_name, {}).get(label, -1.0)

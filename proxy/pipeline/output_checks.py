@@ -1,0 +1,51 @@
+"""Checks a whole (non-streamed) answer: every choice, content and tool-call arguments.
+
+Each choice is decided on its own texts, so with ``n > 1`` only the blocked choices are
+replaced; the moderation's decision covers all choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from classifiers.base import ClassifyContext
+from proxy.config.snapshot import Snapshot
+from proxy.observability.metrics import Metrics
+from proxy.pipeline.checks import run_checks
+from proxy.pipeline.decision import decide
+from proxy.pipeline.moderation import Moderation
+from proxy.pipeline.ports import VerdictCache
+from proxy.protocol.chat import choice_texts
+
+
+def answer_texts(body: dict[str, Any]) -> list[tuple[int, str]]:
+    """(choice index, text) for every non-empty text of every choice."""
+    texts: list[tuple[int, str]] = []
+    for position, choice in enumerate(body.get("choices") or ()):
+        if not isinstance(choice, dict):
+            continue
+        index = choice.get("index", position)
+        message = choice.get("message") or {}
+        if isinstance(message, dict):
+            texts.extend((index, text) for text in choice_texts(message) if text.strip())
+    return texts
+
+
+async def moderate_answer(snapshot: Snapshot, texts: Sequence[tuple[int, str]],
+                          context: ClassifyContext, metrics: Metrics,
+                          cache: VerdictCache) -> tuple[Moderation, set[int]]:
+    """The output moderation and the indices of the choices to block."""
+    checks = snapshot.checks_for("output")
+    if not texts or not checks:
+        return Moderation("output", texts=[t for _, t in texts]), set()
+    run = await run_checks(checks, [text for _, text in texts], context, metrics, cache)
+    policy = snapshot.config.policy.output
+    blocked: set[int] = set()
+    for index in {index for index, _ in texts}:
+        positions = [p for p, (i, _) in enumerate(texts) if i == index]
+        if decide(policy, run.max_by_check(positions), run.failures).blocked:
+            blocked.add(index)
+    scores = run.max_by_check()
+    decision = decide(policy, scores, run.failures)
+    return Moderation("output", decision, scores, [t for _, t in texts], run), blocked

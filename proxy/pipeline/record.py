@@ -1,0 +1,72 @@
+"""The last step of every request: metrics, one log line, the abuse gate's outcome.
+
+Contract: recording never raises and never changes the response. Texts reach the log
+only as ``logging.text`` allows; the principal appears only as its keyed hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from proxy.config.schema import LoggingConfig
+from proxy.pipeline.context import RequestContext
+from proxy.pipeline.moderation import record_moderation
+from proxy.pipeline.ports import Outcome
+
+log = structlog.get_logger("safety_proxy.request")
+_TRUNCATE_CHARS = 200
+
+
+def record_request(ctx: RequestContext, status: int) -> Outcome:
+    metrics = ctx.metrics
+    decision = ctx.decision
+    elapsed = ctx.elapsed()
+    metrics.requests.labels(ctx.route, decision.action).inc()
+    metrics.request_duration.labels(ctx.route).observe(elapsed)
+    metrics.overhead.labels(ctx.route).observe(max(0.0, elapsed - ctx.upstream_seconds))
+    if ctx.error_kind:
+        metrics.errors.labels(ctx.error_kind).inc()
+    for moderation in ctx.moderations.values():
+        record_moderation(metrics, ctx.snapshot, moderation)
+    _log_line(ctx, status, elapsed)
+    return _outcome(ctx)
+
+
+def _log_line(ctx: RequestContext, status: int, elapsed: float) -> None:
+    fields: dict[str, Any] = {
+        "request_id": ctx.request_id, "route": ctx.route, "status": status,
+        "decision": ctx.decision.action,
+        "reasons": [r.as_dict() for r in ctx.decision.reasons],
+        "duration_ms": round(elapsed * 1000, 2),
+        "upstream_ms": round(ctx.upstream_seconds * 1000, 2),
+        "principal": ctx.principal.key_hash,
+    }
+    if ctx.chat is not None:
+        fields.update(model=ctx.chat.model, stream=ctx.chat.stream, stream_cut=ctx.stream_cut)
+    if ctx.error_kind:
+        fields["error"] = ctx.error_kind
+    texts = _texts_to_log(ctx, ctx.snapshot.config.logging)
+    if texts:
+        fields["texts"] = texts
+    log.info("request", **fields)
+
+
+def _texts_to_log(ctx: RequestContext, config: LoggingConfig) -> dict[str, list[str]]:
+    if config.text == "off":
+        return {}
+    limit = _TRUNCATE_CHARS if config.text == "truncated" else None
+    return {direction: [text[:limit] for text in moderation.texts]
+            for direction, moderation in ctx.moderations.items()}
+
+
+def _outcome(ctx: RequestContext) -> Outcome:
+    return Outcome(
+        request_id=ctx.request_id, principal=ctx.principal, tenant=None,
+        model=ctx.chat.model if ctx.chat else None, decision=ctx.decision,
+        directions={d: m.decision for d, m in ctx.moderations.items()},
+        scores={f"{d}.{check}": labels for d, m in ctx.moderations.items()
+                for check, labels in m.scores.items()},
+        texts={d: list(m.texts) for d, m in ctx.moderations.items()},
+    )

@@ -1,0 +1,203 @@
+"""Relays an upstream SSE chat stream to the client while checking it window by window.
+
+Modes (``streaming.mode``):
+- ``buffered``: events are held until the window holding their text has passed, so no
+  blocked window ever reaches the client. Added latency: one window.
+- ``low_latency``: events are relayed at once; windows are checked concurrently, one at a
+  time, and the stream is cut at the first blocked window. At most the blocked window plus
+  the text relayed while its check ran (under one more window, since a full window waits
+  for the check before it) can reach the client: under ``2 * window_chars`` characters.
+
+In both modes the events that end the stream (a choice's ``finish_reason``, ``[DONE]``)
+are held until the whole answer has been checked at the end. A cut stream ends with a
+chunk whose ``finish_reason`` is ``content_filter`` and ``data: [DONE]``. An upstream that
+breaks mid-stream yields an in-band error event, then ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import aiohttp
+import orjson
+import structlog
+from aiohttp import web
+
+from proxy.pipeline.context import RequestContext
+from proxy.pipeline.decision import Decision, combine
+from proxy.pipeline.moderation import Moderation
+from proxy.pipeline.output_checks import moderate_answer
+from proxy.pipeline.stream_events import parse_chunk
+from proxy.pipeline.windows import Window, WindowTracker
+from proxy.protocol import sse
+from proxy.protocol.errors import error_envelope
+from proxy.protocol.safety import cut_chunk, safety_object
+
+log = structlog.get_logger("safety_proxy.stream")
+
+
+class ClientGone(Exception):
+    """The client disconnected; the upstream request is abandoned."""
+
+
+class StreamRelay:
+    def __init__(self, ctx: RequestContext, response: web.StreamResponse,
+                 request: web.Request) -> None:
+        streaming = ctx.snapshot.config.streaming
+        self.ctx = ctx
+        self.response = response
+        self.request = request
+        self.low_latency = streaming.mode == "low_latency"
+        self.windows = WindowTracker(streaming.window_chars, streaming.context_chars)
+        self.held: list[bytes] = []  # buffered: events whose window is not checked yet
+        self.tail: list[bytes] = []  # events that end the stream, held to the very end
+        self.window_decisions: list[Decision] = []
+        self.pending_check: asyncio.Task[Decision] | None = None
+        self.open_choices: set[int] = set()
+        self.model: str | None = ctx.chat.model if ctx.chat else None
+        self.first_byte_at: float | None = None
+
+    async def relay(self, upstream: aiohttp.ClientResponse) -> None:
+        try:
+            finished = await self._pump(upstream)
+            if finished:
+                await self._finish()
+        except ClientGone:
+            self.ctx.error_kind = "client_disconnected"
+        finally:
+            if self.pending_check is not None:
+                self.pending_check.cancel()
+            upstream.close()
+
+    async def _pump(self, upstream: aiohttp.ClientResponse) -> bool:
+        """Reads the upstream to its end; False when the stream was cut or broke."""
+        decoder = sse.SSEDecoder()
+        try:
+            async for chunk in upstream.content.iter_any():
+                for event in decoder.feed(chunk):
+                    if not await self._on_event(event):
+                        return False
+            for event in decoder.close():
+                if not await self._on_event(event):
+                    return False
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            await self._broken(f"the upstream stream broke: {type(exc).__name__}")
+            return False
+        return True
+
+    async def _on_event(self, event: sse.SSEEvent) -> bool:
+        if event.is_done:
+            return True
+        view = parse_chunk(event.data)
+        encoded = sse.encode(event.data, event.event)
+        if view.model and not self.model:
+            self.model = view.model
+        for index, text in view.texts:
+            self.open_choices.add(index)
+            self.windows.add(index, text)
+        if view.finished:
+            self.tail.append(encoded)
+            self.open_choices -= view.finished
+        elif self.low_latency:
+            await self._send(encoded)
+        else:
+            self.held.append(encoded)
+        return await self._check_if_full()
+
+    async def _check_if_full(self) -> bool:
+        if self.low_latency:
+            check_done = self.pending_check is not None and self.pending_check.done()
+            if check_done and not await self._settle_pending():
+                return False
+            if self.windows.full():
+                if not await self._settle_pending():
+                    return False
+                self.pending_check = asyncio.create_task(
+                    self._check_windows(self.windows.take()),
+                    name=f"window-check-{self.ctx.request_id}")
+            return True
+        if self.windows.full():
+            decision = await self._check_windows(self.windows.take())
+            if decision.blocked:
+                await self._cut(decision)
+                return False
+            await self._send(b"".join(self.held))
+            self.held.clear()
+        return True
+
+    async def _settle_pending(self) -> bool:
+        if self.pending_check is None:
+            return True
+        decision = await self.pending_check
+        self.pending_check = None
+        if decision.blocked:
+            await self._cut(decision)
+            return False
+        return True
+
+    async def _check_windows(self, windows: list[Window]) -> Decision:
+        texts = [(w.choice, w.text) for w in windows]
+        moderation, _ = await moderate_answer(
+            self.ctx.snapshot, texts, self.ctx.classify_context("output"),
+            self.ctx.metrics, self.ctx.cache)
+        self.windows.commit()
+        self.window_decisions.append(moderation.decision)
+        return moderation.decision
+
+    async def _finish(self) -> None:
+        if not await self._settle_pending():
+            return
+        answers = sorted(self.windows.answers().items())
+        moderation, _ = await moderate_answer(
+            self.ctx.snapshot, answers, self.ctx.classify_context("output"),
+            self.ctx.metrics, self.ctx.cache)
+        decision = combine(*self.window_decisions, moderation.decision)
+        self.ctx.moderations["output"] = Moderation(
+            "output", decision, moderation.scores, moderation.texts, moderation.run)
+        if decision.blocked:
+            await self._cut(decision, recorded=True)
+            return
+        await self._send(b"".join([*self.held, *self.tail, sse.DONE_EVENT]))
+
+    async def _cut(self, decision: Decision, recorded: bool = False) -> None:
+        self.ctx.stream_cut = True
+        mode = "low_latency" if self.low_latency else "buffered"
+        self.ctx.metrics.stream_cuts.labels(mode).inc()
+        if not recorded:
+            answers = sorted(self.windows.answers().items())
+            self.ctx.moderations["output"] = Moderation(
+                "output", decision, _max_reason_scores(decision), [t for _, t in answers])
+        chunk = cut_chunk(self.ctx.request_id, self.model, sorted(self.open_choices),
+                          safety_object("output", decision))
+        await self._send(sse.encode(orjson.dumps(chunk)) + sse.DONE_EVENT)
+
+    async def _broken(self, message: str) -> None:
+        self.ctx.error_kind = "upstream_stream_broken"
+        log.warning("upstream_stream_broken", request_id=self.ctx.request_id, detail=message)
+        error = error_envelope(message, "upstream_error", code="upstream_stream_broken")
+        with contextlib.suppress(ClientGone):
+            await self._send(sse.encode(orjson.dumps(error)) + sse.DONE_EVENT)
+
+    async def _send(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            if not self.response.prepared:
+                await self.response.prepare(self.request)
+            await self.response.write(data)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ClientGone() from exc
+        if self.first_byte_at is None:
+            self.first_byte_at = time.perf_counter()
+            self.ctx.metrics.stream_first_byte.observe(self.ctx.elapsed())
+
+
+def _max_reason_scores(decision: Decision) -> dict[str, dict[str, float]]:
+    scores: dict[str, dict[str, float]] = {}
+    for reason in decision.reasons:
+        if reason.score is not None:
+            scores.setdefault(reason.classifier, {})[reason.label] = reason.score
+    return scores
+

@@ -1,0 +1,86 @@
+"""The upstream model API: one pooled client per app, explicit timeouts, error mapping.
+
+Contract: ``open()`` returns the upstream's response with its body not yet read, or raises
+a ProxyError (502 unreachable, 504 timeout). There is no total timeout, only connect and
+per-read timeouts, so a long stream lives as long as tokens keep coming. Cancelling the
+caller (client gone) closes the upstream connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aiohttp
+from multidict import CIMultiDict
+
+from proxy.config.schema import UpstreamConfig
+from proxy.protocol.errors import UpstreamTimeout, UpstreamUnreachable
+
+# Hop-by-hop and body-framing headers are never forwarded either way.
+_HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "host", "content-length", "content-encoding",
+    "accept-encoding",
+})
+
+
+class Upstream:
+    def __init__(self, config: UpstreamConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self.config.max_connections, keepalive_timeout=30)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout_s,
+                                        sock_read=self.config.read_timeout_s)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def url(self, path: str) -> str:
+        """``path`` is relative to the API root, e.g. ``chat/completions``."""
+        return f"{self.config.base_url}/{path.lstrip('/')}"
+
+    def request_headers(self, incoming: Mapping[str, str]) -> CIMultiDict[str]:
+        headers = CIMultiDict((k, v) for k, v in incoming.items() if k.lower() not in _HOP_BY_HOP)
+        api_key = self._api_key()
+        if api_key is not None:
+            headers["Authorization"] = f"Bearer {api_key}"
+        headers.update(self.config.headers)
+        return headers
+
+    def _api_key(self) -> str | None:
+        if self.config.api_key is not None:
+            return self.config.api_key.get_secret_value()
+        if self.config.api_key_env:
+            import os
+
+            return os.environ.get(self.config.api_key_env) or None
+        return None
+
+    async def open(self, method: str, path: str, *, data: bytes | None,
+                   headers: Mapping[str, str], query: str = "") -> aiohttp.ClientResponse:
+        assert self._session is not None, "start() was not awaited"
+        url = self.url(path) + (f"?{query}" if query else "")
+        try:
+            return await self._session.request(method, url, data=data,
+                                               headers=self.request_headers(headers))
+        except TimeoutError:
+            raise UpstreamTimeout("the upstream model API did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnreachable(
+                f"cannot reach the upstream model API: {_reason(exc)}") from None
+
+
+def response_headers(upstream: Mapping[str, str]) -> dict[str, str]:
+    """Upstream response headers worth relaying (rate limits, processing time, ...)."""
+    return {k: v for k, v in upstream.items()
+            if k.lower() not in _HOP_BY_HOP and k.lower() != "content-type"}
+
+
+def _reason(exc: aiohttp.ClientError) -> str:
+    # The exception text may contain the URL, which never holds secrets; but keep it short.
+    return type(exc).__name__

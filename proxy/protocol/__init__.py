@@ -1,0 +1,1 @@
+"""The OpenAI wire protocol: request and response views, the error envelope, SSE."""

@@ -1,0 +1,72 @@
+"""The OpenAI-style error envelope and the exceptions that map onto it.
+
+Every error a client sees is ``{"error": {"message", "type", "param", "code"}}`` with an
+HTTP status. Messages never contain secrets or conversation text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+
+class ProxyError(Exception):
+    """An error answered to the client. ``kind`` is the bounded label for the errors metric."""
+
+    status = 500
+    error_type = "server_error"
+    kind = "internal"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def envelope(self) -> dict[str, Any]:
+        return error_envelope(self.message, self.error_type, self.param, self.code)
+
+
+class BadRequest(ProxyError):
+    status = 400
+    error_type = "invalid_request_error"
+    kind = "bad_request"
+
+
+class BodyTooLarge(ProxyError):
+    status = 413
+    error_type = "invalid_request_error"
+    kind = "body_too_large"
+
+
+class UpstreamUnreachable(ProxyError):
+    status = 502
+    error_type = "upstream_error"
+    kind = "upstream_unreachable"
+
+
+class UpstreamTimeout(ProxyError):
+    status = 504
+    error_type = "upstream_error"
+    kind = "upstream_timeout"
+
+
+class UpstreamBadResponse(ProxyError):
+    status = 502
+    error_type = "upstream_error"
+    kind = "upstream_bad_response"
+
+
+def error_envelope(message: str, error_type: str, param: str | None = None,
+                   code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, headers=headers,
+                        content_type="application/json")

@@ -1,0 +1,72 @@
+"""The app's long-lived resources, as typed ``web.AppKey``s (no module globals)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from proxy.config.schema import UpstreamConfig
+from proxy.config.snapshot import SnapshotHolder
+from proxy.observability.metrics import Metrics
+from proxy.pipeline.ports import AbuseGate, NoAbuseGate, NoVerdictCache, VerdictCache
+from proxy.pipeline.upstream import Upstream
+
+
+@dataclass(slots=True)
+class Readiness:
+    """Set once the first snapshot (config + started classifiers) is in place."""
+
+    holder: SnapshotHolder | None = None
+    startup_error: str | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Upstreams:
+    """One pooled client per distinct upstream config; a reload that changes the upstream
+    gets a new client while requests in flight finish on the old one (closed at shutdown)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, str | None], Upstream] = {}
+
+    async def get(self, config: UpstreamConfig) -> Upstream:
+        secret = config.api_key.get_secret_value() if config.api_key else None
+        identity = (config.model_dump_json(), secret)  # the dump masks the key; add it back
+        client = self._clients.get(identity)
+        if client is None:
+            client = Upstream(config)
+            await client.start()
+            self._clients[identity] = client
+        return client
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+
+
+@dataclass(slots=True)
+class Background:
+    """Fire-and-forget work (recording outcomes) with references kept until done."""
+
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, coro: object, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self) -> None:
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+METRICS = web.AppKey("metrics", Metrics)
+READINESS = web.AppKey("readiness", Readiness)
+UPSTREAMS = web.AppKey("upstreams", Upstreams)
+ABUSE_GATE = web.AppKey("abuse_gate", AbuseGate)
+VERDICT_CACHE = web.AppKey("verdict_cache", VerdictCache)
+BACKGROUND = web.AppKey("background", Background)
+
+DEFAULT_GATE = NoAbuseGate()
+DEFAULT_CACHE = NoVerdictCache()

@@ -1,0 +1,1 @@
+"""HTTP route handlers: each reads like a short script of pipeline steps."""
