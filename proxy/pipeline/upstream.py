@@ -83,4 +83,4 @@ def response_headers(upstream: Mapping[str, str]) -> dict[str, str]:
 
 def _reason(exc: aiohttp.ClientError) -> str:
     # The exception text may contain the URL, which never holds secrets; but keep it short.
-    return type(exc).__name__
+    return f"{type(exc).__name__} {exc}"

@@ -1,0 +1,101 @@
+"""Fixtures: real aiohttp servers on 127.0.0.1 (proxy and fake upstream), config files."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+from openai import AsyncOpenAI
+
+import tests.support.scripted  # noqa: F401  (registers type: scripted)
+from proxy.app import create_app
+from proxy.config.loader import parse
+from tests.support.upstream import FakeUpstream
+
+ServeApp = Callable[[web.Application], Awaitable[str]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def serve_app() -> AsyncIterator[ServeApp]:
+    """Starts apps on free loopback ports; returns their base URL; stops them after."""
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application) -> str:
+        runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for runner in reversed(runners):
+        await runner.cleanup()
+
+
+@pytest.fixture
+def fake_upstream() -> FakeUpstream:
+    return FakeUpstream()
+
+
+def proxy_config(upstream_url: str, **sections: Any) -> dict[str, Any]:
+    """A config dict: one scripted check on both directions (labels bad and meh:
+    BADWORD scores bad=1.0, MEHWORD scores meh=0.6) with flag 0.5 / block 0.9."""
+    check = {"name": "script", "type": "scripted", "timeout_s": 1.0, "options": {
+        "labels": ["bad", "meh"],
+        "triggers": {"BADWORD": {"bad": 1.0}, "MEHWORD": {"meh": 0.6}}}}
+    thresholds = {"script": {"bad": {"flag": 0.5, "block": 0.9},
+                             "meh": {"flag": 0.5, "block": 0.9}}}
+    config: dict[str, Any] = {
+        "upstream": {"base_url": f"{upstream_url}/v1", "read_timeout_s": 5},
+        "checks": [check],
+        "policy": {"input": thresholds, "output": thresholds,
+                   "toxic_labels": ["script.bad"], "refusal_label": None},
+        "streaming": {"mode": "buffered", "window_chars": 40, "context_chars": 16},
+        "reload": {"watch": False},
+    }
+    for section, values in sections.items():
+        if isinstance(values, dict) and isinstance(config.get(section), dict):
+            config[section] = {**config[section], **values}
+        else:
+            config[section] = values
+    return config
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+async def start_proxy(serve_app: ServeApp, fake_upstream: FakeUpstream, tmp_path: Path):
+    """start_proxy(**sections) -> (proxy base URL, app): the fake upstream and a proxy whose
+    config file is ``tmp_path / "proxy.yaml"`` (edit it to exercise hot reload)."""
+    async def start(**sections: Any) -> tuple[str, web.Application]:
+        upstream_url = await serve_app(fake_upstream.app())
+        path = write_config(tmp_path / "proxy.yaml", proxy_config(upstream_url, **sections))
+        loaded = parse(path.read_bytes(), str(path))
+        app = create_app(loaded, config_path=path)
+        return await serve_app(app), app
+    return start
+
+
+@pytest.fixture
+def openai_client() -> Callable[[str], AsyncOpenAI]:
+    def make(base_url: str) -> AsyncOpenAI:
+        return AsyncOpenAI(base_url=f"{base_url}/v1", api_key="sk-test-client-key",
+                           max_retries=0, timeout=10)
+    return make

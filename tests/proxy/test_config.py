@@ -1,0 +1,71 @@
+"""The config loader: valid files load; every error names file, line and key."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.config.loader import ConfigError, load_embedded_defaults, load_file, parse
+from proxy.config.snapshot import build_snapshot
+
+GOOD = b"""\
+upstream:
+  base_url: http://127.0.0.1:9/v1
+checks:
+  - name: tox
+    type: profanity
+policy:
+  input:
+    tox:
+      profane: {flag: 0.5, block: 0.9}
+logging:
+  text: off
+"""
+
+
+def error_of(raw: bytes) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse(raw, "proxy.yaml")
+    return str(caught.value)
+
+
+def test_good_config_and_embedded_defaults_load():
+    loaded = parse(GOOD, "proxy.yaml")
+    assert loaded.config.policy.input["tox"]["profane"].block == 0.9
+    assert loaded.config.logging.text == "off"
+    assert len(loaded.sha256) == 64
+    defaults = load_embedded_defaults()
+    assert {c.name for c in defaults.config.checks} == {"toxicity", "refusal"}
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (GOOD.replace(b"block: 0.9", b"block: 1.5"),
+     "proxy.yaml:9: policy.input.tox.profane.block: Input should be less than or equal to 1"),
+    (GOOD.replace(b"flag: 0.5", b"flag: 0.95"),
+     "proxy.yaml:9: policy.input.tox.profane: Value error, flag (0.95) must not exceed block"),
+    (GOOD.replace(b"    type: profanity", b"    type: profanity\n    timeoutt_s: 3"),
+     "proxy.yaml:6: checks.0.timeoutt_s: Extra inputs are not permitted"),
+    (GOOD.replace(b"http://", b"ftp://"),
+     "proxy.yaml:2: upstream.base_url: Value error, must start with http:// or https://"),
+    (b"checks: []\n", "proxy.yaml:1: upstream: Field required"),
+    (GOOD.replace(b"    tox:\n", b"    toxic:\n"),
+     "policy.input.toxic: no check named 'toxic'"),
+    (b"upstream: [unclosed\n", "proxy.yaml:2: invalid YAML"),
+    (b"- a list\n", "proxy.yaml: the config must be a mapping"),
+    (b"\xff\xfe", "proxy.yaml: not UTF-8"),
+])
+def test_errors_name_file_line_and_key(raw, expected):
+    assert expected in error_of(raw)
+
+
+async def test_unknown_label_and_type_fail_when_building():
+    bad_label = parse(GOOD.replace(b"profane:", b"profanity:"), "proxy.yaml")
+    with pytest.raises(ConfigError, match=r"policy.input.tox.profanity: unknown label"):
+        await build_snapshot(bad_label)
+    bad_type = parse(GOOD.replace(b"type: profanity", b"type: nonsense"), "proxy.yaml")
+    with pytest.raises(ConfigError, match="unknown classifier type 'nonsense'"):
+        await build_snapshot(bad_type)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_file(tmp_path / "nope.yaml")

@@ -1,0 +1,59 @@
+"""The SSE codec against streams split at every byte offset."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+import pytest
+
+from proxy.protocol.sse import SSEDecoder, SSEEvent, encode
+
+STREAM = (
+    b": keep-alive comment\n\n"
+    b'data: {"choices":[{"delta":{"content":"h\xc3\xa9llo \xe2\x9c\x93"}}]}\n\n'
+    b"event: message\r\ndata: line one\r\ndata: line two\r\nid: 7\r\n\r\n"
+    b"data: cr only\r\rdata: [DONE]\n\n"
+)
+EXPECTED = [
+    SSEEvent('{"choices":[{"delta":{"content":"héllo ✓"}}]}'),
+    SSEEvent("line one\nline two", event="message", id="7"),
+    SSEEvent("cr only"),
+    SSEEvent("[DONE]"),
+]
+
+
+def decode_in_pieces(pieces: list[bytes]) -> list[SSEEvent]:
+    decoder = SSEDecoder()
+    events = [event for piece in pieces for event in decoder.feed(piece)]
+    return events + decoder.close()
+
+
+def test_whole_stream_decodes():
+    events = decode_in_pieces([STREAM])
+    assert events == EXPECTED
+    assert events[-1].is_done and not events[0].is_done
+
+
+@pytest.mark.parametrize("offset", range(1, len(STREAM)))
+def test_split_at_every_byte_offset(offset):
+    assert decode_in_pieces([STREAM[:offset], STREAM[offset:]]) == EXPECTED
+
+
+def test_split_into_single_bytes_and_at_every_pair_of_offsets():
+    assert decode_in_pieces([bytes([b]) for b in STREAM]) == EXPECTED
+    for first, second in itertools.combinations(range(1, len(STREAM), 7), 2):
+        pieces = [STREAM[:first], STREAM[first:second], STREAM[second:]]
+        assert decode_in_pieces(pieces) == EXPECTED
+
+
+def test_last_event_without_blank_line_is_returned_by_close():
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: tail") == []
+    assert decoder.close() == [SSEEvent("tail")]
+
+
+def test_encode_round_trips_multiline_and_json():
+    payload = orjson.dumps({"a": "b\nc"}).decode()
+    for data, event in (("x\ny", None), (payload, "delta")):
+        assert decode_in_pieces([encode(data, event)]) == [SSEEvent(data, event)]
