@@ -58,6 +58,9 @@ class CheckConfig(Strict):
 class Thresholds(Strict):
     flag: float | None = Field(None, ge=0, le=1)
     block: float | None = Field(None, ge=0, le=1)
+    # Input only, for checks that can redact (type: rules): mask the matched spans before
+    # the request goes upstream. A redaction counts as a flag.
+    redact: float | None = Field(None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
@@ -70,9 +73,25 @@ class Thresholds(Strict):
 DirectionPolicy = dict[str, dict[str, Thresholds]]
 
 
-class PolicyConfig(Strict):
+class ThresholdPolicy(Strict):
+    """Thresholds per direction: check name -> label -> {flag, block, redact}."""
+
     input: DirectionPolicy = Field(default_factory=dict)
     output: DirectionPolicy = Field(default_factory=dict)
+
+    def for_direction(self, direction: Direction) -> DirectionPolicy:
+        return self.input if direction == "input" else self.output
+
+    @model_validator(mode="after")
+    def _redact_on_input_only(self) -> ThresholdPolicy:
+        for check_name, labels in self.output.items():
+            for label, thresholds in labels.items():
+                if thresholds.redact is not None:
+                    raise ValueError(f"output.{check_name}.{label}: redact applies to input only")
+        return self
+
+
+class PolicyConfig(ThresholdPolicy):
     refusal_text: str = "I'm sorry, but I can't help with that request."
     # error: HTTP 400 content_filter envelope; refusal: a 200 completion with refusal_text.
     input_block_style: Literal["error", "refusal"] = "error"
@@ -82,9 +101,6 @@ class PolicyConfig(Strict):
     # "check.label" whose score at or above refusal_threshold counts an answer as a refusal.
     refusal_label: str | None = None
     refusal_threshold: float = Field(0.5, ge=0, le=1)
-
-    def for_direction(self, direction: Direction) -> DirectionPolicy:
-        return self.input if direction == "input" else self.output
 
 
 class StreamingConfig(Strict):
@@ -119,9 +135,19 @@ class ProxyConfig(Strict):
     upstream: UpstreamConfig
     checks: tuple[CheckConfig, ...] = ()
     policy: PolicyConfig = Field(default_factory=PolicyConfig)  # type: ignore[arg-type]
+    # A candidate policy evaluated on live traffic beside the active one, on the same scores;
+    # it never changes a response, only the safety_proxy_shadow_* metrics.
+    shadow_policy: ThresholdPolicy | None = None
     streaming: StreamingConfig = Field(default_factory=StreamingConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     reload: ReloadConfig = Field(default_factory=ReloadConfig)  # type: ignore[arg-type]
+
+    def threshold_policies(self) -> list[tuple[str, ThresholdPolicy]]:
+        """The live policy and, when configured, the shadow policy, with their config keys."""
+        policies: list[tuple[str, ThresholdPolicy]] = [("policy", self.policy)]
+        if self.shadow_policy is not None:
+            policies.append(("shadow_policy", self.shadow_policy))
+        return policies
 
     @model_validator(mode="after")
     def _references_resolve(self) -> ProxyConfig:
@@ -129,10 +155,10 @@ class ProxyConfig(Strict):
         duplicates = {name for name in names if names.count(name) > 1}
         if duplicates:
             raise ValueError(f"duplicate check names: {sorted(duplicates)}")
-        for direction in ("input", "output"):
-            for check_name in self.policy.for_direction(direction):
-                if check_name not in names:
-                    raise ValueError(
-                        f"policy.{direction}.{check_name}: no check named {check_name!r}"
-                    )
+        for key, policy in self.threshold_policies():
+            for direction in ("input", "output"):
+                for check_name in policy.for_direction(direction):
+                    if check_name not in names:
+                        raise ValueError(
+                            f"{key}.{direction}.{check_name}: no check named {check_name!r}")
         return self

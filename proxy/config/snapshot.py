@@ -17,7 +17,7 @@ import structlog
 from classifiers import registry
 from classifiers.base import Classifier, ClassifierConfigError
 from proxy.config.loader import ConfigError, LoadedConfig
-from proxy.config.schema import CheckConfig, Direction, ProxyConfig
+from proxy.config.schema import CheckConfig, Direction, ProxyConfig, Thresholds
 
 log = structlog.get_logger("safety_proxy.config")
 
@@ -77,24 +77,32 @@ async def build_snapshot(loaded: LoadedConfig) -> Snapshot:
 
 def _check_policy_labels(config: ProxyConfig, checks: list[Check]) -> None:
     by_name = {check.name: check for check in checks}
-    for direction in ("input", "output"):
-        for check_name, labels in config.policy.for_direction(direction).items():
-            check = by_name[check_name]
-            if direction not in check.config.directions:
-                raise ConfigError(
-                    f"policy.{direction}.{check_name}: check {check_name!r} does not run on "
-                    f"{direction} (its directions: {list(check.config.directions)})")
-            for label in labels:
-                if label not in check.classifier.labels:
-                    raise ConfigError(
-                        f"policy.{direction}.{check_name}.{label}: unknown label; "
-                        f"{check_name!r} has {list(check.classifier.labels)}")
+    for key, policy in config.threshold_policies():
+        for direction in ("input", "output"):
+            for check_name, labels in policy.for_direction(direction).items():
+                _check_labels(f"{key}.{direction}.{check_name}", by_name[check_name], direction,
+                              labels)
     for qualified in (*config.policy.toxic_labels, config.policy.refusal_label):
         if qualified is None:
             continue
         check_name, _, label = qualified.partition(".")
         if check_name not in by_name or label not in by_name[check_name].classifier.labels:
             raise ConfigError(f"policy: {qualified!r} is not a known check.label")
+
+
+def _check_labels(where: str, check: Check, direction: str,
+                  labels: dict[str, Thresholds]) -> None:
+    if direction not in check.config.directions:
+        raise ConfigError(f"{where}: check {check.name!r} does not run on {direction} "
+                          f"(its directions: {list(check.config.directions)})")
+    for label, thresholds in labels.items():
+        if label not in check.classifier.labels:
+            raise ConfigError(f"{where}.{label}: unknown label; {check.name!r} has "
+                              f"{list(check.classifier.labels)}")
+        if thresholds.redact is not None and not callable(getattr(check.classifier, "redact",
+                                                                  None)):
+            raise ConfigError(f"{where}.{label}: redact needs a check that can redact "
+                              f"(type: rules); {check.config.type!r} cannot")
 
 
 class SnapshotHolder:

@@ -124,6 +124,16 @@ class Metrics:
         self.store_up = Gauge(
             "safety_proxy_store_up", "1 when the state store answers, 0 when degraded.",
             registry=r)
+        self.shadow_decisions = Counter(
+            "safety_proxy_shadow_decisions", "Decisions the shadow policy would have taken.",
+            ["direction", "decision"], registry=r)
+        self.shadow_disagreements = Counter(
+            "safety_proxy_shadow_disagreements",
+            "Moderations where the shadow policy decided otherwise than the live one.",
+            ["direction", "live", "shadow"], registry=r)
+        self.redactions = Counter(
+            "safety_proxy_redactions", "Spans masked in requests before they went upstream.",
+            registry=r)
         self.build_info = Info("safety_proxy_build", "Version of the running proxy.", registry=r)
         self.config_info = Gauge(
             "safety_proxy_config_info", "1 for the loaded config, labelled by its hash.",
@@ -137,6 +147,11 @@ class Metrics:
             for decision in DECISIONS:
                 self.requests.labels(route, decision)
         for direction in DIRECTIONS:
+            for live in DECISIONS:
+                self.shadow_decisions.labels(direction, live)
+                for shadow in DECISIONS:
+                    if shadow != live:
+                        self.shadow_disagreements.labels(direction, live, shadow)
             self.toxic.labels(direction)
             self.unscanned_parts.labels(direction)
             for decision in DECISIONS:

@@ -29,6 +29,7 @@ class RequestContext:
     moderations: dict[str, Moderation] = field(default_factory=dict)
     error_kind: str | None = None
     stream_cut: bool = False
+    redacted_spans: int = 0
 
     @property
     def decision(self) -> Decision:

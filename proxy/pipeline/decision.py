@@ -16,7 +16,10 @@ from typing import Literal
 from proxy.config.schema import DirectionPolicy, OnError
 
 Action = Literal["allow", "flag", "block"]
-_RANK: dict[Action, int] = {"allow": 0, "flag": 1, "block": 2}
+# A reason may also be "redact": the request goes on with the matched spans masked; for the
+# request's decision a redaction weighs as a flag.
+ReasonAction = Literal["flag", "block", "redact"]
+_RANK: dict[str, int] = {"allow": 0, "flag": 1, "redact": 1, "block": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +28,7 @@ class Reason:
     label: str
     score: float | None  # None when the check failed
     threshold: float | None
-    action: Action
+    action: ReasonAction
 
     def as_dict(self) -> dict[str, object]:
         return {"classifier": self.classifier, "label": self.label, "score": self.score,
@@ -47,6 +50,14 @@ class Decision:
     @property
     def blocked(self) -> bool:
         return self.action == "block"
+
+    def redactions(self) -> dict[str, set[str]]:
+        """check name -> labels whose matched spans must be masked."""
+        wanted: dict[str, set[str]] = {}
+        for reason in self.reasons:
+            if reason.action == "redact":
+                wanted.setdefault(reason.classifier, set()).add(reason.label)
+        return wanted
 
 
 ALLOW = Decision("allow")
@@ -81,13 +92,16 @@ def decide(
                 continue
             if thresholds.block is not None and score >= thresholds.block:
                 reasons.append(Reason(check_name, label, score, thresholds.block, "block"))
+            elif thresholds.redact is not None and score >= thresholds.redact:
+                reasons.append(Reason(check_name, label, score, thresholds.redact, "redact"))
             elif thresholds.flag is not None and score >= thresholds.flag:
                 reasons.append(Reason(check_name, label, score, thresholds.flag, "flag"))
     return Decision(strongest(reason.action for reason in reasons), tuple(reasons))
 
 
-def strongest(actions: Iterable[Action]) -> Action:
-    return max(actions, key=_RANK.__getitem__, default="allow")
+def strongest(actions: Iterable[str]) -> Action:
+    rank = max((_RANK[action] for action in actions), default=0)
+    return ("allow", "flag", "block")[rank]
 
 
 def combine(*decisions: Decision) -> Decision:

@@ -41,12 +41,26 @@ def record_moderation(metrics: Metrics, snapshot: Snapshot, moderation: Moderati
     direction = moderation.direction
     policy = snapshot.config.policy
     metrics.moderations.labels(direction, moderation.decision.action).inc()
+    record_shadow(metrics, snapshot, moderation)
     observe_scores(metrics, direction, moderation.scores)
     if any(_score(moderation, q) >= policy.toxic_threshold for q in policy.toxic_labels):
         metrics.toxic.labels(direction).inc()
     if direction == "output" and policy.refusal_label is not None and (
             _score(moderation, policy.refusal_label) >= policy.refusal_threshold):
         metrics.refusals.inc()
+
+
+def record_shadow(metrics: Metrics, snapshot: Snapshot, moderation: Moderation) -> None:
+    """What the shadow policy would have decided on the same scores; never acted on."""
+    shadow = snapshot.config.shadow_policy
+    if shadow is None:
+        return
+    direction = moderation.direction
+    candidate = decide(shadow.for_direction(direction), moderation.scores, moderation.run.failures)
+    live = moderation.decision.action
+    metrics.shadow_decisions.labels(direction, candidate.action).inc()
+    if candidate.action != live:
+        metrics.shadow_disagreements.labels(direction, live, candidate.action).inc()
 
 
 def _score(moderation: Moderation, qualified: str) -> float:

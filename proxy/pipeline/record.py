@@ -30,6 +30,8 @@ def record_request(ctx: RequestContext, status: int) -> Outcome:
         metrics.errors.labels(ctx.error_kind).inc()
     for moderation in ctx.moderations.values():
         record_moderation(metrics, ctx.snapshot, moderation)
+    if ctx.redacted_spans:
+        metrics.redactions.inc(ctx.redacted_spans)
     _log_line(ctx, status, elapsed)
     return _outcome(ctx)
 
@@ -45,6 +47,8 @@ def _log_line(ctx: RequestContext, status: int, elapsed: float) -> None:
     }
     if ctx.chat is not None:
         fields.update(model=ctx.chat.model, stream=ctx.chat.stream, stream_cut=ctx.stream_cut)
+    if ctx.redacted_spans:
+        fields["redacted_spans"] = ctx.redacted_spans
     if ctx.error_kind:
         fields["error"] = ctx.error_kind
     texts = _texts_to_log(ctx, ctx.snapshot.config.logging)

@@ -62,3 +62,13 @@ def test_combine_and_max_scores():
     assert len(combine(flag, block).reasons) == 2
     assert combine() == Decision("allow")
     assert max_scores([{"a": 0.1, "b": 0.9}, {"a": 0.5}]) == {"a": 0.5, "b": 0.9}
+
+
+def test_redact_weighs_as_flag_and_is_listed():
+    policy = {"pii": {"email": Thresholds(redact=0.5), "card": Thresholds(redact=0.5, block=0.9)}}
+    decision = decide(policy, {"pii": {"email": 1.0, "card": 0.6}})
+    assert decision.action == "flag"
+    assert decision.redactions() == {"pii": {"email", "card"}}
+    blocked = decide(policy, {"pii": {"email": 1.0, "card": 0.95}})
+    assert blocked.action == "block"
+    assert blocked.redactions() == {"pii": {"email"}}

@@ -44,6 +44,15 @@ class ScriptedClassifier(Classifier):
             await asyncio.sleep(3600)
         return [self._score(text) for text in texts]
 
+    def redact(self, text: str, labels: set[str]) -> tuple[str, int]:
+        """Masks every trigger word that scores one of ``labels``."""
+        count = 0
+        for word, label_scores in self.triggers.items():
+            if labels & set(label_scores) and word in text:
+                count += text.count(word)
+                text = text.replace(word, "[REDACTED]")
+        return text, count
+
     def _score(self, text: str) -> Scores:
         scores = dict.fromkeys(self.labels, 0.0)
         for word, label_scores in self.triggers.items():

@@ -1,0 +1,77 @@
+"""Input redaction reaches the upstream masked; a shadow policy is measured, never acted on."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from proxy.config.loader import ConfigError, parse
+from proxy.config.snapshot import build_snapshot
+
+SECRET_CHECK = {"name": "pii", "type": "scripted", "directions": ["input"], "options": {
+    "labels": ["secret"], "triggers": {"SECRETWORD": {"secret": 1.0}}}}
+SCRIPT_CHECK = {"name": "script", "type": "scripted", "options": {
+    "labels": ["bad", "meh"], "triggers": {"BADWORD": {"bad": 1.0}, "MEHWORD": {"meh": 0.6}}}}
+
+
+async def chat(base: str, content: str) -> tuple[int, dict, str]:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/chat/completions", json={
+                "model": "m", "messages": [{"role": "user", "content": content}]}) as response:
+            return response.status, await response.json(), response.headers["x-safety-decision"]
+
+
+async def metrics_text(base: str) -> str:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/metrics") as response:
+            return await response.text()
+
+
+async def test_redacted_span_reaches_upstream_masked(start_proxy, fake_upstream):
+    base, _ = await start_proxy(checks=[SCRIPT_CHECK, SECRET_CHECK], policy={
+        "input": {"pii": {"secret": {"redact": 0.5}}}, "output": {}})
+    status, _, decision = await chat(base, "my key is SECRETWORD, twice: SECRETWORD")
+    assert status == 200 and decision == "flag"
+    sent = fake_upstream.requests[0]["messages"][0]["content"]
+    assert sent == "my key is [REDACTED], twice: [REDACTED]"
+    assert "safety_proxy_redactions_total 2.0" in await metrics_text(base)
+
+
+async def test_block_wins_over_redact_and_clean_text_is_untouched(start_proxy, fake_upstream):
+    base, _ = await start_proxy(checks=[SCRIPT_CHECK, SECRET_CHECK], policy={
+        "input": {"pii": {"secret": {"redact": 0.5}}, "script": {"bad": {"block": 0.9}}},
+        "output": {}})
+    status, _, _ = await chat(base, "SECRETWORD and BADWORD")
+    assert status == 400 and fake_upstream.requests == []
+    status, _, decision = await chat(base, "nothing to hide")
+    assert status == 200 and decision == "allow"
+    assert fake_upstream.requests[0]["messages"][0]["content"] == "nothing to hide"
+
+
+@pytest.mark.parametrize(("yaml_text", "message"), [
+    ("policy: {output: {tox: {profane: {redact: 0.5}}}}",
+     "redact applies to input only"),
+    ("policy: {input: {tox: {profane: {redact: 0.5}}}}",
+     "policy.input.tox.profane: redact needs a check that can redact"),
+    ("shadow_policy: {input: {tox: {nope: {block: 0.5}}}}",
+     "shadow_policy.input.tox.nope: unknown label"),
+])
+async def test_bad_redact_and_shadow_policies_are_config_errors(yaml_text, message):
+    raw = ("upstream: {base_url: 'http://127.0.0.1:1/v1'}\n"
+           "checks: [{name: tox, type: profanity}]\n" + yaml_text + "\n").encode()
+    with pytest.raises(ConfigError, match=message):
+        await build_snapshot(parse(raw, "p.yaml"))
+
+
+async def test_shadow_policy_counts_disagreements_without_changing_decisions(start_proxy):
+    shadow = {"input": {"script": {"meh": {"block": 0.55}, "bad": {"block": 0.9}}}}
+    base, _ = await start_proxy(shadow_policy=shadow)
+    status, body, decision = await chat(base, "a MEHWORD prompt")
+    assert status == 200 and decision == "flag"  # the live policy only flags
+    assert body["choices"][0]["message"]["content"] == "Hello there!"
+    await chat(base, "a clean prompt")
+    text = await metrics_text(base)
+    assert ('safety_proxy_shadow_disagreements_total{direction="input",live="flag",'
+            'shadow="block"} 1.0') in text
+    assert 'safety_proxy_shadow_decisions_total{decision="allow",direction="input"} 1.0' in text
+    assert 'safety_proxy_shadow_decisions_total{decision="block",direction="input"} 1.0' in text
