@@ -191,3 +191,16 @@ async def test_unknown_route_outside_v1_is_json_404(start_proxy):
     async with aiohttp.ClientSession() as session, session.get(f"{base}/nope") as response:
         assert response.status == 404
         assert (await response.json())["error"]["code"] == "404"
+
+
+async def test_client_disconnect_before_answer_cancels_upstream(start_proxy, fake_upstream):
+    fake_upstream.delay_s = 5
+    base, _ = await start_proxy(upstream={"read_timeout_s": 30})
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(TimeoutError):
+            async with session.post(f"{base}/v1/chat/completions", json=CLEAN,
+                                    timeout=aiohttp.ClientTimeout(total=0.3)):
+                pass
+    await asyncio.wait_for(fake_upstream.disconnected.wait(), timeout=5)
+    fake_upstream.delay_s = 0
+    await still_serves(base)

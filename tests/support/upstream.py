@@ -53,7 +53,11 @@ class FakeUpstream:
         self.requests.append(body)
         self.headers.append(dict(request.headers))
         if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+            try:
+                await asyncio.sleep(self.delay_s)
+            except asyncio.CancelledError:
+                self.disconnected.set()  # the proxy dropped the request
+                raise
         result = self.answer(body)
         if isinstance(result, Stream):
             return await self._stream(request, result)
