@@ -29,8 +29,11 @@ class Upstreams:
 
     def __init__(self) -> None:
         self._clients: dict[tuple[str, str | None], Upstream] = {}
+        self._last: tuple[UpstreamConfig, Upstream] | None = None  # the hot path's answer
 
     async def get(self, config: UpstreamConfig) -> Upstream:
+        if self._last is not None and self._last[0] is config:
+            return self._last[1]
         secret = config.api_key.get_secret_value() if config.api_key else None
         identity = (config.model_dump_json(), secret)  # the dump masks the key; add it back
         client = self._clients.get(identity)
@@ -38,6 +41,7 @@ class Upstreams:
             client = Upstream(config)
             await client.start()
             self._clients[identity] = client
+        self._last = (config, client)
         return client
 
     async def close(self) -> None:
