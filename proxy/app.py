@@ -11,7 +11,7 @@ from aiohttp import web
 
 from proxy.config.loader import ConfigError, LoadedConfig
 from proxy.config.reload import ConfigReloader
-from proxy.config.snapshot import SnapshotHolder, build_snapshot
+from proxy.config.snapshot import SnapshotHolder, build_snapshot, declare_series
 from proxy.observability.metrics import Metrics
 from proxy.protocol.errors import error_envelope, json_response
 from proxy.resources import (
@@ -86,9 +86,7 @@ async def _load(app: web.Application, loaded: LoadedConfig, config_path: Path | 
         log.error("startup_failed", error=str(exc))
         raise
     metrics = app[METRICS]
-    metrics.declare_checks((c.name, c.classifier.labels, c.config.directions)
-                           for c in snapshot.checks)
-    metrics.set_config_hash(loaded.sha256)
+    declare_series(metrics, snapshot)
     readiness.holder = SnapshotHolder(snapshot)
     if config_path is not None:
         reloader = ConfigReloader(config_path, readiness.holder, metrics)

@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from proxy.config.loader import ConfigError, load_file
-from proxy.config.snapshot import SnapshotHolder, build_snapshot
+from proxy.config.snapshot import SnapshotHolder, build_snapshot, declare_series
 from proxy.observability.metrics import Metrics
 
 log = structlog.get_logger("safety_proxy.config")
@@ -47,7 +47,7 @@ class ConfigReloader:
                 return self._failed(f"{self.path}: {type(exc).__name__}: {exc}")
             self.holder.swap(snapshot)
             self.metrics.config_reloads.labels("success").inc()
-            self.metrics.set_config_hash(loaded.sha256)
+            declare_series(self.metrics, snapshot)
             log.info("config_reloaded", path=str(self.path), sha256=loaded.sha256[:12])
             return True
 

@@ -6,6 +6,7 @@ Unknown keys are errors (a typo must not silently do nothing).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -103,6 +104,32 @@ class PolicyConfig(ThresholdPolicy):
     refusal_threshold: float = Field(0.5, ge=0, le=1)
 
 
+class TenantConfig(Strict):
+    # Threshold overrides for this tenant, merged label by label over the live policy.
+    policy: ThresholdPolicy = Field(default_factory=ThresholdPolicy)
+
+
+class TenantsConfig(Strict):
+    """Tenants are a bounded, declared set: a request's tenant comes from ``header``; a value
+    not declared in ``known`` (or no header) is the tenant ``other``, with the base policy."""
+
+    header: str = "x-tenant-id"
+    known: dict[str, TenantConfig] = Field(default_factory=dict)
+
+    @field_validator("known")
+    @classmethod
+    def _bounded_names(cls, known: dict[str, TenantConfig]) -> dict[str, TenantConfig]:
+        for name in known:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", name) or name == OTHER_TENANT:
+                raise ValueError(f"tenant name {name!r}: use 1-32 of a-z 0-9 _ - (not 'other')")
+        if len(known) > 100:
+            raise ValueError("at most 100 tenants (they are metric label values)")
+        return known
+
+
+OTHER_TENANT = "other"
+
+
 class StreamingConfig(Strict):
     # buffered: hold one window back so no blocked window reaches the client.
     # low_latency: relay at once, check windows concurrently, cut at the first blocked one.
@@ -138,6 +165,7 @@ class ProxyConfig(Strict):
     # A candidate policy evaluated on live traffic beside the active one, on the same scores;
     # it never changes a response, only the safety_proxy_shadow_* metrics.
     shadow_policy: ThresholdPolicy | None = None
+    tenants: TenantsConfig | None = None
     streaming: StreamingConfig = Field(default_factory=StreamingConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     reload: ReloadConfig = Field(default_factory=ReloadConfig)  # type: ignore[arg-type]
@@ -147,6 +175,8 @@ class ProxyConfig(Strict):
         policies: list[tuple[str, ThresholdPolicy]] = [("policy", self.policy)]
         if self.shadow_policy is not None:
             policies.append(("shadow_policy", self.shadow_policy))
+        for name, tenant in (self.tenants.known if self.tenants else {}).items():
+            policies.append((f"tenants.known.{name}.policy", tenant.policy))
         return policies
 
     @model_validator(mode="after")

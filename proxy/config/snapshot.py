@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -17,7 +17,15 @@ import structlog
 from classifiers import registry
 from classifiers.base import Classifier, ClassifierConfigError
 from proxy.config.loader import ConfigError, LoadedConfig
-from proxy.config.schema import CheckConfig, Direction, ProxyConfig, Thresholds
+from proxy.config.schema import (
+    OTHER_TENANT,
+    CheckConfig,
+    Direction,
+    DirectionPolicy,
+    ProxyConfig,
+    Thresholds,
+)
+from proxy.observability.metrics import Metrics
 
 log = structlog.get_logger("safety_proxy.config")
 
@@ -45,8 +53,25 @@ class Snapshot:
     def config(self) -> ProxyConfig:
         return self.loaded.config
 
+    _tenant_policies: dict[tuple[str | None, str], DirectionPolicy] = field(default_factory=dict)
+
     def checks_for(self, direction: Direction) -> tuple[Check, ...]:
         return tuple(check for check in self.checks if direction in check.config.directions)
+
+    def tenant_of(self, headers: Mapping[str, str]) -> str | None:
+        """The request's tenant: a declared name, ``other``, or None when tenants are off."""
+        tenants = self.config.tenants
+        if tenants is None:
+            return None
+        name = headers.get(tenants.header, "")
+        return name if name in tenants.known else OTHER_TENANT
+
+    def policy_for(self, direction: Direction, tenant: str | None = None) -> DirectionPolicy:
+        """The live thresholds for a direction, with the tenant's overrides merged in."""
+        key = (tenant, direction)
+        if key not in self._tenant_policies:
+            self._tenant_policies[key] = _merged(self.config, direction, tenant)
+        return self._tenant_policies[key]
 
     async def close(self) -> None:
         for check in self.checks:
@@ -55,6 +80,27 @@ class Snapshot:
             except Exception as exc:  # closing must not stop the others from closing
                 log.warning("classifier_close_failed", check=check.name, error=repr(exc))
         self._closed.set()
+
+
+def declare_series(metrics: Metrics, snapshot: Snapshot) -> None:
+    """Pre-initialises the per-check and per-tenant series a snapshot can move."""
+    metrics.declare_checks((c.name, c.classifier.labels, c.config.directions)
+                           for c in snapshot.checks)
+    tenants = snapshot.config.tenants
+    if tenants is not None:
+        metrics.declare_tenants([*tenants.known, OTHER_TENANT])
+    metrics.set_config_hash(snapshot.loaded.sha256)
+
+
+def _merged(config: ProxyConfig, direction: Direction, tenant: str | None) -> DirectionPolicy:
+    base = config.policy.for_direction(direction)
+    known = config.tenants.known if config.tenants else {}
+    if tenant not in known:
+        return base
+    merged = {check: dict(labels) for check, labels in base.items()}
+    for check, labels in known[tenant].policy.for_direction(direction).items():
+        merged.setdefault(check, {}).update(labels)
+    return merged
 
 
 async def build_snapshot(loaded: LoadedConfig) -> Snapshot:

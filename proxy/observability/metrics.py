@@ -131,6 +131,10 @@ class Metrics:
             "safety_proxy_shadow_disagreements",
             "Moderations where the shadow policy decided otherwise than the live one.",
             ["direction", "live", "shadow"], registry=r)
+        self.tenant_moderations = Counter(
+            "safety_proxy_tenant_moderations",
+            "Moderations per declared tenant (undeclared ones count as 'other').",
+            ["tenant", "direction", "decision"], registry=r)
         self.redactions = Counter(
             "safety_proxy_redactions", "Spans masked in requests before they went upstream.",
             registry=r)
@@ -186,6 +190,12 @@ class Metrics:
             for direction in directions:
                 for label in labels:
                     self.classifier_score.labels(name, label, direction)
+
+    def declare_tenants(self, tenants: Iterable[str]) -> None:
+        for tenant in tenants:
+            for direction in DIRECTIONS:
+                for decision in DECISIONS:
+                    self.tenant_moderations.labels(tenant, direction, decision)
 
     def set_config_hash(self, sha256: str) -> None:
         self.config_info.clear()

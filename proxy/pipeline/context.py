@@ -23,6 +23,7 @@ class RequestContext:
     cache: VerdictCache = field(default_factory=NoVerdictCache)
     principal: Principal = field(default_factory=lambda: Principal(None))
     chat: ChatRequest | None = None
+    tenant: str | None = None
     started: float = field(default_factory=time.perf_counter)
     upstream_seconds: float = 0.0
     upstream_status: int | None = None

@@ -20,7 +20,7 @@ async def check_input(ctx: RequestContext) -> Moderation:
         ctx.metrics.unscanned_parts.labels("input").inc(ctx.chat.unscanned_parts)
     texts = [ref.text for ref in ctx.chat.texts]
     moderation = await moderate(ctx.snapshot, "input", texts, ctx.classify_context("input"),
-                                ctx.metrics, ctx.cache)
+                                ctx.metrics, ctx.cache, ctx.tenant)
     ctx.moderations["input"] = moderation
     if not moderation.decision.blocked:
         ctx.redacted_spans = apply_redactions(ctx, moderation)

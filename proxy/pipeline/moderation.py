@@ -24,23 +24,28 @@ class Moderation:
 
 
 async def moderate(snapshot: Snapshot, direction: Direction, texts: Sequence[str],
-                   context: ClassifyContext, metrics: Metrics, cache: VerdictCache) -> Moderation:
-    """Scores ``texts`` with the direction's checks and decides. Empty texts are skipped."""
+                   context: ClassifyContext, metrics: Metrics, cache: VerdictCache,
+                   tenant: str | None = None) -> Moderation:
+    """Scores ``texts`` with the direction's checks and decides with the tenant's policy.
+    Empty texts are skipped."""
     scored = [text for text in texts if text.strip()]
     checks = snapshot.checks_for(direction)
     if not scored or not checks:
         return Moderation(direction, texts=scored)
     run = await run_checks(checks, scored, context, metrics, cache)
     scores = run.max_by_check()
-    policy = snapshot.config.policy.for_direction(direction)
+    policy = snapshot.policy_for(direction, tenant)
     return Moderation(direction, decide(policy, scores, run.failures), scores, scored, run)
 
 
-def record_moderation(metrics: Metrics, snapshot: Snapshot, moderation: Moderation) -> None:
+def record_moderation(metrics: Metrics, snapshot: Snapshot, moderation: Moderation,
+                      tenant: str | None = None) -> None:
     """Counts one moderation: decision, score distributions, toxic and refusal rates."""
     direction = moderation.direction
     policy = snapshot.config.policy
     metrics.moderations.labels(direction, moderation.decision.action).inc()
+    if tenant is not None:
+        metrics.tenant_moderations.labels(tenant, direction, moderation.decision.action).inc()
     record_shadow(metrics, snapshot, moderation)
     observe_scores(metrics, direction, moderation.scores)
     if any(_score(moderation, q) >= policy.toxic_threshold for q in policy.toxic_labels):

@@ -33,14 +33,14 @@ def answer_texts(body: dict[str, Any]) -> list[tuple[int, str]]:
 
 
 async def moderate_answer(snapshot: Snapshot, texts: Sequence[tuple[int, str]],
-                          context: ClassifyContext, metrics: Metrics,
-                          cache: VerdictCache) -> tuple[Moderation, set[int]]:
+                          context: ClassifyContext, metrics: Metrics, cache: VerdictCache,
+                          tenant: str | None = None) -> tuple[Moderation, set[int]]:
     """The output moderation and the indices of the choices to block."""
     checks = snapshot.checks_for("output")
     if not texts or not checks:
         return Moderation("output", texts=[t for _, t in texts]), set()
     run = await run_checks(checks, [text for _, text in texts], context, metrics, cache)
-    policy = snapshot.config.policy.output
+    policy = snapshot.policy_for("output", tenant)
     blocked: set[int] = set()
     for index in {index for index, _ in texts}:
         positions = [p for p, (i, _) in enumerate(texts) if i == index]

@@ -29,7 +29,7 @@ def record_request(ctx: RequestContext, status: int) -> Outcome:
     if ctx.error_kind:
         metrics.errors.labels(ctx.error_kind).inc()
     for moderation in ctx.moderations.values():
-        record_moderation(metrics, ctx.snapshot, moderation)
+        record_moderation(metrics, ctx.snapshot, moderation, ctx.tenant)
     if ctx.redacted_spans:
         metrics.redactions.inc(ctx.redacted_spans)
     _log_line(ctx, status, elapsed)
@@ -45,6 +45,8 @@ def _log_line(ctx: RequestContext, status: int, elapsed: float) -> None:
         "upstream_ms": round(ctx.upstream_seconds * 1000, 2),
         "principal": ctx.principal.key_hash,
     }
+    if ctx.tenant is not None:
+        fields["tenant"] = ctx.tenant
     if ctx.chat is not None:
         fields.update(model=ctx.chat.model, stream=ctx.chat.stream, stream_cut=ctx.stream_cut)
     if ctx.redacted_spans:
@@ -67,7 +69,7 @@ def _texts_to_log(ctx: RequestContext, config: LoggingConfig) -> dict[str, list[
 
 def _outcome(ctx: RequestContext) -> Outcome:
     return Outcome(
-        request_id=ctx.request_id, principal=ctx.principal, tenant=None,
+        request_id=ctx.request_id, principal=ctx.principal, tenant=ctx.tenant,
         model=ctx.chat.model if ctx.chat else None, decision=ctx.decision,
         directions={d: m.decision for d, m in ctx.moderations.items()},
         scores={f"{d}.{check}": labels for d, m in ctx.moderations.items()

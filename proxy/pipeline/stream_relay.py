@@ -141,7 +141,7 @@ class StreamRelay:
         texts = [(w.choice, w.text) for w in windows]
         moderation, _ = await moderate_answer(
             self.ctx.snapshot, texts, self.ctx.classify_context("output"),
-            self.ctx.metrics, self.ctx.cache)
+            self.ctx.metrics, self.ctx.cache, self.ctx.tenant)
         self.windows.commit()
         self.window_decisions.append(moderation.decision)
         return moderation.decision
@@ -152,7 +152,7 @@ class StreamRelay:
         answers = sorted(self.windows.answers().items())
         moderation, _ = await moderate_answer(
             self.ctx.snapshot, answers, self.ctx.classify_context("output"),
-            self.ctx.metrics, self.ctx.cache)
+            self.ctx.metrics, self.ctx.cache, self.ctx.tenant)
         decision = combine(*self.window_decisions, moderation.decision)
         self.ctx.moderations["output"] = Moderation(
             "output", decision, moderation.scores, moderation.texts, moderation.run)

@@ -56,6 +56,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def _handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     config = ctx.snapshot.config
     ctx.chat = parse_chat_request(await read_body(request, config.server.max_body_bytes))
+    ctx.tenant = ctx.snapshot.tenant_of(request.headers)
     admission = await request.app[ABUSE_GATE].admit(ctx.principal)
     if admission.state != "ok":
         raise admission_error(admission)
@@ -75,7 +76,7 @@ async def _handle(request: web.Request, ctx: RequestContext) -> web.StreamRespon
 async def _complete(ctx: RequestContext, body: dict) -> web.Response:
     texts = answer_texts(body)
     moderation, blocked = await moderate_answer(ctx.snapshot, texts, ctx.classify_context("output"),
-                                                ctx.metrics, ctx.cache)
+                                                ctx.metrics, ctx.cache, ctx.tenant)
     ctx.moderations["output"] = moderation
     if blocked:
         block_choices(body, blocked, ctx.snapshot.config.policy.refusal_text)

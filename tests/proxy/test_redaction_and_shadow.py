@@ -75,3 +75,29 @@ async def test_shadow_policy_counts_disagreements_without_changing_decisions(sta
             'shadow="block"} 1.0') in text
     assert 'safety_proxy_shadow_decisions_total{decision="allow",direction="input"} 1.0' in text
     assert 'safety_proxy_shadow_decisions_total{decision="block",direction="input"} 1.0' in text
+
+
+async def test_tenant_overrides_apply_only_to_that_tenant(start_proxy):
+    tenants = {"header": "x-tenant-id", "known": {
+        "strict": {"policy": {"input": {"script": {"meh": {"block": 0.55}}}}}, "lenient": {}}}
+    base, _ = await start_proxy(tenants=tenants)
+    decisions = {}
+    async with aiohttp.ClientSession() as session:
+        for tenant in ("strict", "lenient", "unknown-co", None):
+            headers = {"x-tenant-id": tenant} if tenant else {}
+            async with session.post(f"{base}/v1/chat/completions", headers=headers, json={
+                    "model": "m", "messages": [{"role": "user", "content": "MEHWORD"}]}) as r:
+                decisions[tenant] = r.headers["x-safety-decision"]
+    assert decisions == {"strict": "block", "lenient": "flag", "unknown-co": "flag", None: "flag"}
+    text = await metrics_text(base)
+    series = 'safety_proxy_tenant_moderations_total{decision="%s",direction="input",tenant="%s"}'
+    assert f"{series % ('block', 'strict')} 1.0" in text
+    assert f"{series % ('flag', 'other')} 2.0" in text
+    assert f"{series % ('allow', 'lenient')} 0.0" in text  # pre-initialised
+
+
+async def test_tenant_names_are_bounded():
+    raw = (b"upstream: {base_url: 'http://127.0.0.1:1/v1'}\n"
+           b"tenants: {known: {'Bad Name!': {}}}\n")
+    with pytest.raises(ConfigError, match="tenant name 'Bad Name!'"):
+        parse(raw, "p.yaml")
