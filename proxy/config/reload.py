@@ -47,12 +47,14 @@ class ConfigReloader:
                 return self._failed(f"{self.path}: {type(exc).__name__}: {exc}")
             self.holder.swap(snapshot)
             self.metrics.config_reloads.labels("success").inc()
+            self.metrics.config_last_reload_ok.set(1)
             declare_series(self.metrics, snapshot)
             log.info("config_reloaded", path=str(self.path), sha256=loaded.sha256[:12])
             return True
 
     def _failed(self, message: str) -> bool:
         self.metrics.config_reloads.labels("failure").inc()
+        self.metrics.config_last_reload_ok.set(0)
         log.error("config_reload_failed", path=str(self.path), error=message,
                   kept_sha256=self.holder.current.loaded.sha256[:12])
         return False

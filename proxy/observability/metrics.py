@@ -138,6 +138,10 @@ class Metrics:
         self.redactions = Counter(
             "safety_proxy_redactions", "Spans masked in requests before they went upstream.",
             registry=r)
+        self.config_last_reload_ok = Gauge(
+            "safety_proxy_config_last_reload_successful",
+            "1 when the last config reload succeeded (or none was tried), 0 after a failure.",
+            registry=r)
         self.build_info = Info("safety_proxy_build", "Version of the running proxy.", registry=r)
         self.config_info = Gauge(
             "safety_proxy_config_info", "1 for the loaded config, labelled by its hash.",
@@ -178,6 +182,7 @@ class Metrics:
             self.store_errors.labels(operation)
             self.store_duration.labels(operation)
         self.store_up.set(1)
+        self.config_last_reload_ok.set(1)
 
     def declare_checks(self, checks: Iterable[tuple[str, Iterable[str], Iterable[str]]]) -> None:
         """Pre-initialises per-check series for (check name, labels, directions)."""

@@ -62,6 +62,7 @@ async def test_bad_file_keeps_running_config_and_counts_failure(start_proxy, tmp
         return await metric_value(base, name) >= 1
     await wait_for(failed)
     assert await decision_for(base) == "flag"  # still the old thresholds
+    assert await metric_value(base, "safety_proxy_config_last_reload_successful") == 0
     async with aiohttp.ClientSession() as session, session.get(f"{base}/readyz") as response:
         assert response.status == 200
 
