@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from proxy import __version__
 
-COMMANDS = ("serve", "demo_upstream", "check_config", "score")
+COMMANDS = ("serve", "demo_upstream", "check_config", "score", "tune", "replay")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -70,7 +70,7 @@ class Snapshot:
         """The live thresholds for a direction, with the tenant's overrides merged in."""
         key = (tenant, direction)
         if key not in self._tenant_policies:
-            self._tenant_policies[key] = _merged(self.config, direction, tenant)
+            self._tenant_policies[key] = effective_policy(self.config, direction, tenant)
         return self._tenant_policies[key]
 
     async def close(self) -> None:
@@ -92,7 +92,9 @@ def declare_series(metrics: Metrics, snapshot: Snapshot) -> None:
     metrics.set_config_hash(snapshot.loaded.sha256)
 
 
-def _merged(config: ProxyConfig, direction: Direction, tenant: str | None) -> DirectionPolicy:
+def effective_policy(config: ProxyConfig, direction: Direction,
+                     tenant: str | None) -> DirectionPolicy:
+    """The direction's thresholds with a declared tenant's overrides merged label by label."""
     base = config.policy.for_direction(direction)
     known = config.tenants.known if config.tenants else {}
     if tenant not in known:
