@@ -53,6 +53,9 @@ class CheckConfig(Strict):
     directions: tuple[Direction, ...] = ("input", "output")
     timeout_s: float = Field(2.0, gt=0)
     on_error: OnError = "fail_open"
+    # Streamed answers: check each window (true), or only the whole answer at the end
+    # (false: for remote judges, where a call per window costs too much).
+    windows: bool = True
     options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -34,9 +34,12 @@ def answer_texts(body: dict[str, Any]) -> list[tuple[int, str]]:
 
 async def moderate_answer(snapshot: Snapshot, texts: Sequence[tuple[int, str]],
                           context: ClassifyContext, metrics: Metrics, cache: VerdictCache,
-                          tenant: str | None = None) -> tuple[Moderation, set[int]]:
-    """The output moderation and the indices of the choices to block."""
-    checks = snapshot.checks_for("output")
+                          tenant: str | None = None, *,
+                          window: bool = False) -> tuple[Moderation, set[int]]:
+    """The output moderation and the indices of the choices to block. For a stream window,
+    only the checks with ``windows: true`` run."""
+    checks = tuple(check for check in snapshot.checks_for("output")
+                   if check.config.windows or not window)
     if not texts or not checks:
         return Moderation("output", texts=[t for _, t in texts]), set()
     run = await run_checks(checks, [text for _, text in texts], context, metrics, cache)

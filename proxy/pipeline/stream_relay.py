@@ -141,7 +141,7 @@ class StreamRelay:
         texts = [(w.choice, w.text) for w in windows]
         moderation, _ = await moderate_answer(
             self.ctx.snapshot, texts, self.ctx.classify_context("output"),
-            self.ctx.metrics, self.ctx.cache, self.ctx.tenant)
+            self.ctx.metrics, self.ctx.cache, self.ctx.tenant, window=True)
         self.windows.commit()
         self.window_decisions.append(moderation.decision)
         return moderation.decision

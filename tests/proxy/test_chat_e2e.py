@@ -185,3 +185,22 @@ async def test_client_request_id_is_echoed(start_proxy):
                                 json={"model": "m", "messages": [{"role": "user",
                                                                   "content": "hi"}]}) as response:
             assert response.headers["x-request-id"] == "abc-1"
+
+
+async def test_checks_with_windows_off_see_only_the_whole_answer(start_proxy, openai_client,
+                                                                 fake_upstream):
+    from tests.support.scripted import ScriptedClassifier
+
+    judge = {"name": "judge", "type": "scripted", "directions": ["output"], "windows": False,
+             "options": {"labels": ["bad"]}}
+    script = {"name": "script", "type": "scripted", "options": {"labels": ["bad", "meh"]}}
+    fake_upstream.answer = lambda body: Stream(sse_chunks(LONG_CLEAN))
+    base, _ = await start_proxy(checks=[script, judge])
+    text, finish, _ = await collect(await openai_client(base).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert finish == "stop"
+    judge_instance = next(c for c in reversed(ScriptedClassifier.instances) if c.name == "judge")
+    script_instance = next(c for c in reversed(ScriptedClassifier.instances)
+                           if c.name == "script")
+    assert judge_instance.texts_seen == ["".join(LONG_CLEAN)]  # one call, the whole answer
+    assert script_instance.calls > 2  # windows, plus the input and the whole answer

@@ -1,0 +1,59 @@
+"""Detectors find spans; a span is what a rule matched, and what redaction masks.
+
+A detector is a compiled pattern plus an optional validator (a checksum, a range check)
+that the matched text must pass; validators are what keep a random 16-digit number from
+counting as a payment card.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+Validator = Callable[[re.Match[str]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    """Matches of ``pattern`` (group ``group``) that pass ``valid`` are spans of ``label``."""
+
+    label: str
+    pattern: re.Pattern[str]
+    valid: Validator | None = None
+    group: int = 0
+
+    def spans(self, text: str) -> Iterator[Span]:
+        for match in self.pattern.finditer(text):
+            if self.valid is None or self.valid(match):
+                yield Span(match.start(self.group), match.end(self.group), self.label)
+
+    def found_in(self, text: str) -> bool:
+        return next(self.spans(text), None) is not None
+
+
+def mask(text: str, spans: Iterable[Span]) -> tuple[str, int]:
+    """Replaces each span by ``[REDACTED:label]``; overlapping spans merge into the first.
+
+    Returns the masked text and the number of masks written.
+    """
+    pieces: list[str] = []
+    cursor = 0
+    masks = 0
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if span.start < cursor:  # overlaps the previous mask: that mask grows to hide it
+            cursor = max(cursor, span.end)
+            continue
+        pieces.append(text[cursor : span.start])
+        pieces.append(f"[REDACTED:{span.label}]")
+        cursor = span.end
+        masks += 1
+    pieces.append(text[cursor:])
+    return "".join(pieces), masks
