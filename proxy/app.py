@@ -9,9 +9,10 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from proxy.admin.api import mount_admin
 from proxy.config.loader import ConfigError, LoadedConfig
 from proxy.config.reload import ConfigReloader
-from proxy.config.snapshot import SnapshotHolder, build_snapshot, declare_series
+from proxy.config.snapshot import Snapshot, SnapshotHolder, build_snapshot, declare_series
 from proxy.observability.metrics import Metrics
 from proxy.protocol.errors import error_envelope, json_response
 from proxy.resources import (
@@ -30,6 +31,7 @@ from proxy.resources import (
 from proxy.routes.chat import chat_completions
 from proxy.routes.health import healthz, metrics, readyz
 from proxy.routes.passthrough import passthrough
+from proxy.state.factory import STATE_LAYER, build_state
 
 log = structlog.get_logger("safety_proxy.app")
 
@@ -50,8 +52,14 @@ def create_app(loaded: LoadedConfig, *, config_path: Path | None = None,
     app[BACKGROUND] = Background()
     app[ABUSE_GATE] = DEFAULT_GATE
     app[VERDICT_CACHE] = DEFAULT_CACHE
+    layer = build_state(loaded.config, app[METRICS])  # no I/O; raises ConfigError
+    app[STATE_LAYER] = layer
+    app[ABUSE_GATE] = layer.gate
+    app[VERDICT_CACHE] = layer.cache
+    app.cleanup_ctx.append(_state_ctx)
     app.cleanup_ctx.append(_snapshot_ctx(loaded, config_path, load_in_background))
     app.cleanup_ctx.append(_upstreams_ctx)
+    mount_admin(app, loaded.config.admin)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -89,11 +97,24 @@ async def _load(app: web.Application, loaded: LoadedConfig, config_path: Path | 
     declare_series(metrics, snapshot)
     readiness.holder = SnapshotHolder(snapshot)
     if config_path is not None:
-        reloader = ConfigReloader(config_path, readiness.holder, metrics)
+        gate = app[STATE_LAYER].gate
+
+        def follow(snapshot: Snapshot) -> None:  # abuse and event settings reload too
+            gate.update(snapshot.config.abuse, snapshot.config.events)
+        reloader = ConfigReloader(config_path, readiness.holder, metrics, on_swap=follow)
         reloader.start(loaded.config.reload.watch, loaded.config.reload.interval_s)
         app[RELOADER] = reloader
     readiness.ready.set()
     log.info("ready", config=loaded.source, checks=[c.name for c in snapshot.checks])
+
+
+async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The state store: checked at start (down means degraded, not fatal), closed last, after
+    the outcomes being recorded have reached it."""
+    await app[STATE_LAYER].start()
+    yield
+    await app[BACKGROUND].drain()
+    await app[STATE_LAYER].close()
 
 
 async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:

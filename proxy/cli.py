@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from proxy import __version__
 
-COMMANDS = ("serve", "demo_upstream", "check_config", "score", "tune", "replay")
+COMMANDS = ("serve", "demo_upstream", "check_config", "score", "tune", "replay", "events",
+            "principals")
 
 
 def build_parser() -> argparse.ArgumentParser:

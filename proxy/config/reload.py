@@ -12,22 +12,25 @@ import contextlib
 import hashlib
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
 from proxy.config.loader import ConfigError, load_file
-from proxy.config.snapshot import SnapshotHolder, build_snapshot, declare_series
+from proxy.config.snapshot import Snapshot, SnapshotHolder, build_snapshot, declare_series
 from proxy.observability.metrics import Metrics
 
 log = structlog.get_logger("safety_proxy.config")
 
 
 class ConfigReloader:
-    def __init__(self, path: Path, holder: SnapshotHolder, metrics: Metrics) -> None:
+    def __init__(self, path: Path, holder: SnapshotHolder, metrics: Metrics,
+                 on_swap: Callable[[Snapshot], None] | None = None) -> None:
         self.path = path
         self.holder = holder
         self.metrics = metrics
+        self.on_swap = on_swap  # told of every new snapshot (settings that live elsewhere)
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
         self._signal_tasks: set[asyncio.Task[bool]] = set()
@@ -46,6 +49,8 @@ class ConfigReloader:
             except Exception as exc:  # a classifier that fails to start in an unexpected way
                 return self._failed(f"{self.path}: {type(exc).__name__}: {exc}")
             self.holder.swap(snapshot)
+            if self.on_swap is not None:
+                self.on_swap(snapshot)
             self.metrics.config_reloads.labels("success").inc()
             self.metrics.config_last_reload_ok.set(1)
             declare_series(self.metrics, snapshot)

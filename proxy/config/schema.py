@@ -11,6 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from proxy.state.settings import (
+    AbuseConfig,
+    AdminConfig,
+    CacheConfig,
+    EventsConfig,
+    IdentityConfig,
+    StoreConfig,
+)
+
 Direction = Literal["input", "output"]
 OnError = Literal["fail_open", "fail_closed"]
 
@@ -169,6 +178,13 @@ class ProxyConfig(Strict):
     # it never changes a response, only the safety_proxy_shadow_* metrics.
     shadow_policy: ThresholdPolicy | None = None
     tenants: TenantsConfig | None = None
+    # Abuse state: strikes, throttles, bans, verdict cache, review stream, admin API.
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    abuse: AbuseConfig = Field(default_factory=AbuseConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
     streaming: StreamingConfig = Field(default_factory=StreamingConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     reload: ReloadConfig = Field(default_factory=ReloadConfig)  # type: ignore[arg-type]

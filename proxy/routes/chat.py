@@ -29,6 +29,7 @@ from proxy.protocol.safety import (
 from proxy.resources import ABUSE_GATE, BACKGROUND, METRICS, UPSTREAMS, VERDICT_CACHE
 from proxy.routes.common import admission_error, current_snapshot, error_response, new_request_id
 from proxy.routes.upstream_io import open_upstream, read_upstream_json, relay_upstream_error
+from proxy.state.factory import STATE_LAYER
 
 ROUTE = "chat_completions"
 
@@ -57,6 +58,7 @@ async def _handle(request: web.Request, ctx: RequestContext) -> web.StreamRespon
     config = ctx.snapshot.config
     ctx.chat = parse_chat_request(await read_body(request, config.server.max_body_bytes))
     ctx.tenant = ctx.snapshot.tenant_of(request.headers)
+    ctx.principal = request.app[STATE_LAYER].identifier.identify(request.headers, ctx.chat.body)
     admission = await request.app[ABUSE_GATE].admit(ctx.principal)
     if admission.state != "ok":
         raise admission_error(admission)

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.protocol.errors import json_response
 from proxy.resources import METRICS, READINESS
+from proxy.state.factory import STATE_LAYER
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -19,10 +20,17 @@ async def readyz(request: web.Request) -> web.Response:
         reason = readiness.startup_error or "loading config and classifiers"
         return json_response({"status": "not_ready", "reason": reason}, status=503)
     snapshot = readiness.holder.current
-    return json_response({"status": "ready", "config_sha256": snapshot.loaded.sha256[:12],
-                          "checks": [check.name for check in snapshot.checks]})
+    body = {"status": "ready", "config_sha256": snapshot.loaded.sha256[:12],
+            "checks": [check.name for check in snapshot.checks], "store": "up"}
+    layer = request.app[STATE_LAYER]
+    if layer.degraded:  # served either way; fail_closed refuses traffic, so is not ready
+        body.update(status="degraded", store="down")
+        failing_closed = layer.settings.store.on_error == "fail_closed"
+        return json_response(body, status=503 if failing_closed else 200)
+    return json_response(body)
 
 
 async def metrics(request: web.Request) -> web.Response:
+    await request.app[STATE_LAYER].refresh_metrics()
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

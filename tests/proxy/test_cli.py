@@ -51,7 +51,15 @@ def demo_proxy() -> Iterator[str]:
 
 
 def test_serve_demo_answers_the_openai_sdk(demo_proxy):
-    client = openai.OpenAI(base_url=f"{demo_proxy}/v1", api_key="sk-demo", max_retries=0)
+    keys = iter(f"sk-demo-{n}" for n in range(100))  # a principal per step: no throttling
+
+    class Fresh:
+        @property
+        def chat(self):
+            return openai.OpenAI(base_url=f"{demo_proxy}/v1", api_key=next(keys),
+                                 max_retries=0).chat
+
+    client = Fresh()
     hello = client.chat.completions.create(
         model="demo", messages=[{"role": "user", "content": "Hello there"}])
     assert "Hello there" in (hello.choices[0].message.content or "")
@@ -75,6 +83,22 @@ def test_serve_demo_answers_the_openai_sdk(demo_proxy):
     assert 'safety_proxy_moderations_total{decision="block",direction="input"} 1.0' in metrics
     assert 'safety_proxy_stream_cuts_total{mode="buffered"} 1.0' in metrics
     assert "safety_proxy_refusals_total 1.0" in metrics
+
+
+def test_serve_demo_throttles_a_repeat_offender_only(demo_proxy):
+    client = openai.OpenAI(base_url=f"{demo_proxy}/v1", api_key="sk-offender", max_retries=0)
+    rude = [{"role": "user", "content": "you stupid fucking idiot"}]
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="demo", messages=rude)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="demo", messages=rude)
+    with pytest.raises(openai.RateLimitError) as throttled:
+        client.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}])
+    assert throttled.value.code == "principal_throttled"
+    assert int(throttled.value.response.headers["Retry-After"]) > 0
+    other = openai.OpenAI(base_url=f"{demo_proxy}/v1", api_key="sk-innocent", max_retries=0)
+    assert other.chat.completions.create(model="demo", messages=[
+        {"role": "user", "content": "hi"}]).choices[0].finish_reason == "stop"
 
 
 def test_check_config_accepts_good_and_rejects_bad_files(tmp_path: Path):

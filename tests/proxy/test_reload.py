@@ -80,3 +80,18 @@ async def test_sighup_reloads_and_retired_classifiers_are_closed(start_proxy, tm
     await asyncio.sleep(0.05)
     assert before[-1].closed  # the old snapshot's classifier, once idle
     assert not ScriptedClassifier.instances[-1].closed
+
+
+async def test_abuse_settings_follow_a_reload(start_proxy, tmp_path):
+    base, app = await start_proxy(reload={"watch": True, "interval_s": 0.05})
+    from proxy.state.factory import STATE_LAYER
+
+    gate = app[STATE_LAYER].gate
+    assert gate.abuse.throttle_at != 2
+    config = yaml.safe_load((tmp_path / "proxy.yaml").read_text())
+    config["abuse"] = {"throttle_at": 2, "ban_at": 4}
+    (tmp_path / "proxy.yaml").write_text(yaml.safe_dump(config))
+
+    async def updated() -> bool:
+        return gate.abuse.throttle_at == 2
+    await wait_for(updated)

@@ -1,0 +1,123 @@
+"""The verdict cache: scores by (check, classifier version, sha256 of the text).
+
+A small in-process LRU sits in front of a shared store (Redis), both with the same TTL; with
+the memory store the LRU alone is the cache. A conversation
+re-sends its history every turn, so most texts of a turn hit the LRU (same replica) or the
+store (another replica); only new messages reach a classifier.
+
+Contract: never raises. A store failure is a miss (counted as a store error); writes to the
+store happen in the background, off the request's path. A cached value that does not
+parse as scores is a miss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import orjson
+
+from classifiers.base import Scores
+from proxy.observability.metrics import Metrics
+from proxy.state.base import Store, StoreError
+from proxy.state.health import StoreHealth
+from proxy.state.keys import Keys
+from proxy.state.settings import CacheConfig
+
+MAX_BACKGROUND_WRITES = 256  # beyond this, store writes are dropped (the LRU still has them)
+
+
+class StoreVerdictCache:
+    def __init__(self, store: Store, health: StoreHealth, metrics: Metrics, keys: Keys,
+                 config: CacheConfig, clock: Callable[[], float] = time.time) -> None:
+        self.store, self.health, self.metrics, self.keys = store, health, metrics, keys
+        self.clock = clock
+        self._ttl_s, self._size = config.ttl_s, config.local_entries
+        self._local: OrderedDict[str, tuple[float, Scores]] = OrderedDict()
+        self._writes: set[asyncio.Task[None]] = set()
+        # With the memory store the LRU is the whole cache: a second in-process copy would
+        # only cost time. Only a shared store is worth a lookup after a local miss.
+        self._shared = store.kind != "memory"
+        self._hits, self._misses = (metrics.cache_lookups.labels(r) for r in ("hit", "miss"))
+
+    async def get_many(self, check: str, version: str, texts: Sequence[str]) -> list[Scores | None]:
+        keys = [self.keys.verdict(check, version, text) for text in texts]
+        found = [self._local_get(key) for key in keys]
+        missing = [i for i, scores in enumerate(found) if scores is None]
+        if missing and self._shared:
+            remote = await self._remote_get([keys[i] for i in missing])
+            for position, scores in zip(missing, remote, strict=True):
+                found[position] = scores
+                if scores is not None:
+                    self._local_put(keys[position], scores)
+        hits = sum(scores is not None for scores in found)
+        self._hits.inc(hits)
+        self._misses.inc(len(found) - hits)
+        return found
+
+    async def put_many(self, check: str, version: str, texts: Sequence[str],
+                       scores: Sequence[Scores]) -> None:
+        items = {}
+        for text, text_scores in zip(texts, scores, strict=True):
+            key = self.keys.verdict(check, version, text)
+            self._local_put(key, dict(text_scores))
+            items[key] = orjson.dumps(text_scores).decode()
+        if items and self._shared and self.health.up and len(self._writes) < MAX_BACKGROUND_WRITES:
+            task = asyncio.create_task(self._remote_put(items), name="verdict-cache-write")
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
+
+    def _local_get(self, key: str) -> Scores | None:
+        entry = self._local.get(key)
+        if entry is None or entry[0] <= self.clock():
+            self._local.pop(key, None)
+            return None
+        self._local.move_to_end(key)
+        return entry[1]
+
+    def _local_put(self, key: str, scores: Scores) -> None:
+        if self._size <= 0:
+            return
+        self._local[key] = (self.clock() + self._ttl_s, scores)
+        self._local.move_to_end(key)
+        while len(self._local) > self._size:
+            self._local.popitem(last=False)
+
+    async def _remote_get(self, keys: list[str]) -> list[Scores | None]:
+        if not self.health.up:
+            self.health.skipped("cache_get")
+            return [None] * len(keys)
+        try:
+            async with self.health.timed("cache_get"):
+                values = await self.store.get_verdicts(keys, self._now_ms())
+        except StoreError:
+            return [None] * len(keys)
+        return [_scores(value) for value in values]
+
+    async def _remote_put(self, items: dict[str, str]) -> None:
+        try:
+            async with self.health.timed("cache_set"):
+                await self.store.put_verdicts(items, int(self._ttl_s * 1000), self._now_ms())
+        except StoreError:
+            return
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    async def close(self) -> None:
+        await asyncio.gather(*self._writes, return_exceptions=True)
+
+
+def _scores(value: str | None) -> Scores | None:
+    if value is None:
+        return None
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(parsed, dict) or not all(
+            isinstance(score, (int, float)) for score in parsed.values()):
+        return None
+    return {str(label): float(score) for label, score in parsed.items()}

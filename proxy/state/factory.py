@@ -1,0 +1,154 @@
+"""Builds the state layer (store, health, gate, verdict cache, identifier) from the config.
+
+create_app builds one StateLayer (``build_state``, no I/O); the app's cleanup_ctx starts it
+and closes it on shutdown. A store that is down at start is not an error: the layer starts
+degraded and reconnects in the background.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, cast
+
+import structlog
+from aiohttp import web
+
+from proxy.config.loader import ConfigError, load_file
+from proxy.observability.metrics import Metrics
+from proxy.pipeline.identify import Identifier
+from proxy.pipeline.ports import NoVerdictCache, VerdictCache
+from proxy.state.base import Store, StoreError
+from proxy.state.cache import StoreVerdictCache
+from proxy.state.gate import StoreAbuseGate
+from proxy.state.health import StoreHealth
+from proxy.state.keys import Keys
+from proxy.state.memory import MemoryStore
+from proxy.state.redis_store import RedisStore
+from proxy.state.settings import (
+    AbuseConfig,
+    AdminConfig,
+    CacheConfig,
+    EventsConfig,
+    IdentityConfig,
+    StoreConfig,
+)
+
+log = structlog.get_logger("safety_proxy.state")
+
+
+class StateSettings(Protocol):
+    """The config sections the state layer reads (ProxyConfig has them all)."""
+
+    @property
+    def store(self) -> StoreConfig: ...
+    @property
+    def identity(self) -> IdentityConfig: ...
+    @property
+    def abuse(self) -> AbuseConfig: ...
+    @property
+    def cache(self) -> CacheConfig: ...
+    @property
+    def events(self) -> EventsConfig: ...
+    @property
+    def admin(self) -> AdminConfig: ...
+
+
+@dataclass(slots=True)
+class StateLayer:
+    settings: StateSettings
+    store: Store
+    health: StoreHealth
+    gate: StoreAbuseGate
+    cache: VerdictCache
+    identifier: Identifier
+
+    @property
+    def degraded(self) -> bool:
+        """True while the store does not answer (``/readyz`` reports it)."""
+        return not self.health.up
+
+    async def start(self) -> None:
+        """Checks the store once; down is not an error (degraded, reconnecting)."""
+        try:
+            async with self.health.timed("admission"):
+                await self.store.ping()
+        except StoreError:
+            log.warning("store_unavailable_at_start", on_error=self.settings.store.on_error)
+
+    async def refresh_metrics(self) -> None:
+        """Sets the banned-principals gauge; call before rendering /metrics."""
+        if not self.health.up:
+            return
+        try:
+            async with self.health.timed("admission"):
+                count = await self.store.banned_count(int(self.gate.clock() * 1000))
+        except StoreError:
+            return
+        self.health.metrics.banned_principals.set(count)
+
+    async def flush(self) -> None:
+        """Waits for the verdict cache's background writes."""
+        if isinstance(self.cache, StoreVerdictCache):
+            await self.cache.close()
+
+    async def close(self) -> None:
+        await self.health.close()
+        await self.flush()
+        await self.store.close()
+
+
+STATE_LAYER = web.AppKey("state_layer", StateLayer)
+
+
+def build_store(config: StoreConfig) -> Store:
+    url = config.resolved_url()
+    if url == "memory":
+        return MemoryStore()
+    return RedisStore(url, Keys(config.key_prefix), timeout_s=config.timeout_s,
+                      connect_timeout_s=config.connect_timeout_s)
+
+
+def principal_secret(settings: StateSettings, store: Store) -> bytes:
+    secret = settings.identity.resolved_secret()
+    if secret is None and store.kind != "memory":
+        raise ConfigError("identity.secret (or the variable named by identity.secret_env) is "
+                         "required with a shared store: replicas must hash principals alike")
+    if secret is None:
+        log.info("principal_secret_random", reason="no identity secret configured")
+    return secret or settings.identity.secret_or_random()
+
+
+def build_state(settings: StateSettings, metrics: Metrics, *,
+                clock: Callable[[], float] = time.time) -> StateLayer:
+    """Builds the layer without I/O (safe inside create_app); ``start`` connects."""
+    store = build_store(settings.store)
+    identifier = Identifier(settings.identity, principal_secret(settings, store))
+    health = StoreHealth(store, metrics, reconnect_min_s=settings.store.reconnect_min_s,
+                         reconnect_max_s=settings.store.reconnect_max_s)
+    gate = StoreAbuseGate(store, health, metrics, store_config=settings.store,
+                          abuse=settings.abuse, events=settings.events, clock=clock)
+    cache: VerdictCache = NoVerdictCache()
+    if settings.cache.enabled:
+        keys = Keys(settings.store.key_prefix)
+        cache = StoreVerdictCache(store, health, metrics, keys, settings.cache, clock)
+    return StateLayer(settings, store, health, gate, cache, identifier)
+
+
+async def start_state(settings: StateSettings, metrics: Metrics, *,
+                      clock: Callable[[], float] = time.time) -> StateLayer:
+    layer = build_state(settings, metrics, clock=clock)
+    await layer.start()
+    return layer
+
+
+def open_cli_store(config_path: str | Path) -> tuple[StateSettings, Store]:
+    """The store a config file names, for the CLI. Raises ConfigError for a memory store:
+    its state lives inside the proxy process (use the admin API there)."""
+    settings = cast(StateSettings, load_file(config_path).config)
+    if settings.store.resolved_url() == "memory":
+        raise ConfigError(f"{config_path}: store.url is 'memory': that state lives inside the "
+                          "proxy process; use its admin API or configure a Redis store")
+    return settings, build_store(settings.store)

@@ -1,0 +1,161 @@
+"""The in-process store: the embedded default for one process (the demo, a laptop).
+
+Same rules as the Redis scripts (see scripts.py); every map is bounded by ``max_keys``
+(least recently written entries go first) and entries expire on read. Event ids follow the
+Redis stream format so cursors work the same on both stores.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from typing import Generic, TypeVar
+
+from proxy.state.base import (
+    Ban,
+    Escalation,
+    EscalationStep,
+    Event,
+    PrincipalState,
+    RecordResult,
+    Standing,
+    strike_total,
+)
+from proxy.state.keys import check_principal
+
+V = TypeVar("V")
+
+
+class _Expiring(Generic[V]):
+    """A bounded map whose entries carry an expiry time (epoch ms)."""
+
+    def __init__(self, max_keys: int) -> None:
+        self._items: OrderedDict[str, tuple[int, V]] = OrderedDict()
+        self._max_keys = max_keys
+
+    def get(self, key: str, now_ms: int) -> V | None:
+        item = self._items.get(key)
+        if item is None or item[0] <= now_ms:
+            self._items.pop(key, None)
+            return None
+        return item[1]
+
+    def set(self, key: str, value: V, expires_ms: int) -> None:
+        self._items[key] = (expires_ms, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self._max_keys:
+            self._items.popitem(last=False)
+
+    def pop(self, key: str) -> V | None:
+        item = self._items.pop(key, None)
+        return None if item is None else item[1]
+
+    def live(self, now_ms: int) -> list[tuple[str, int, V]]:
+        return [(key, expires, value) for key, (expires, value) in self._items.items()
+                if expires > now_ms]
+
+
+class MemoryStore:
+    kind = "memory"
+
+    def __init__(self, max_keys: int = 100_000, max_events: int = 10_000) -> None:
+        self._strikes: _Expiring[list[tuple[int, float]]] = _Expiring(max_keys)
+        self._throttles: _Expiring[int] = _Expiring(max_keys)
+        self._bans: _Expiring[int] = _Expiring(max_keys)
+        self._verdicts: _Expiring[str] = _Expiring(max_keys)
+        self._events: deque[Event] = deque(maxlen=max_events)
+        self._last_id = (0, 0)
+
+    async def standing(self, principal: str, now_ms: int) -> Standing:
+        check_principal(principal)
+        return Standing(self._bans.get(principal, now_ms) or 0,
+                        self._throttles.get(principal, now_ms) or 0)
+
+    async def record(self, principal: str | None, weight: float, event: Mapping[str, str] | None,
+                     policy: Escalation, max_events: int, now_ms: int) -> RecordResult:
+        total, step = 0.0, ""  # type: tuple[float, EscalationStep]
+        if principal is not None and weight > 0:
+            total, step = self._strike(check_principal(principal), weight, policy, now_ms)
+        if event is not None:
+            self._append(dict(event, strikes=_number(total), escalation=step), now_ms, max_events)
+        return RecordResult(total, step)
+
+    def _strike(self, principal: str, weight: float, policy: Escalation,
+                now_ms: int) -> tuple[float, EscalationStep]:
+        kept = [*self._live_strikes(principal, policy.window_ms, now_ms), (now_ms, weight)]
+        kept = kept[-policy.max_strikes:]
+        self._strikes.set(principal, kept, now_ms + policy.window_ms)
+        total = strike_total([w for _, w in kept])
+        if self._bans.get(principal, now_ms):
+            return total, ""
+        if total >= policy.ban_at:
+            self._bans.set(principal, now_ms + policy.ban_ms, now_ms + policy.ban_ms)
+            self._strikes.pop(principal)
+            self._throttles.pop(principal)
+            return total, "ban"
+        if total >= policy.throttle_at:
+            until = now_ms + policy.throttle_ms
+            self._throttles.set(principal, until, until)
+            return total, "throttle"
+        return total, ""
+
+    def _live_strikes(self, principal: str, window_ms: int,
+                      now_ms: int) -> list[tuple[int, float]]:
+        strikes = self._strikes.get(principal, now_ms) or []
+        return [(at, w) for at, w in strikes if now_ms - at < window_ms]
+
+    def _append(self, fields: dict[str, str], now_ms: int, max_events: int) -> None:
+        ms, seq = self._last_id
+        self._last_id = (ms, seq + 1) if now_ms <= ms else (now_ms, 0)
+        self._events.append(Event(f"{self._last_id[0]}-{self._last_id[1]}", fields))
+        while len(self._events) > max_events:
+            self._events.popleft()
+
+    async def get_verdicts(self, keys: Sequence[str], now_ms: int) -> list[str | None]:
+        return [self._verdicts.get(key, now_ms) for key in keys]
+
+    async def put_verdicts(self, items: Mapping[str, str], ttl_ms: int, now_ms: int) -> None:
+        for key, value in items.items():
+            self._verdicts.set(key, value, now_ms + ttl_ms)
+
+    async def bans(self, now_ms: int, limit: int) -> list[Ban]:
+        live = sorted(self._bans.live(now_ms), key=lambda item: item[1])
+        return [Ban(principal, until) for principal, until, _ in live[:limit]]
+
+    async def banned_count(self, now_ms: int) -> int:
+        return len(self._bans.live(now_ms))
+
+    async def principal(self, principal: str, window_ms: int, now_ms: int) -> PrincipalState:
+        strikes = self._live_strikes(principal, window_ms, now_ms)
+        standing = await self.standing(principal, now_ms)
+        return PrincipalState(principal, strike_total([w for _, w in strikes]), len(strikes),
+                              standing.banned_until_ms, standing.throttled_until_ms)
+
+    async def unban(self, principal: str) -> bool:
+        check_principal(principal)
+        self._strikes.pop(principal)
+        self._throttles.pop(principal)
+        return self._bans.pop(principal) is not None
+
+    async def events(self, after: str | None, count: int) -> list[Event]:
+        start = _id_tuple(after) if after else (-1, -1)
+        return [e for e in self._events if _id_tuple(e.id) > start][:count]
+
+    async def recent_events(self, count: int) -> list[Event]:
+        return list(self._events)[-count:] if count > 0 else []
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def _id_tuple(event_id: str) -> tuple[int, int]:
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _number(value: float) -> str:
+    """Formats like Lua's tostring, so events read the same from both stores."""
+    return str(int(value)) if value == int(value) else repr(value)

@@ -1,0 +1,145 @@
+"""The Redis store: state shared by every replica.
+
+Each operation is one command or one script, sent through the auto-pipeline (one round trip
+shared by every caller of the same loop turn). Redis-py's own retries are off: the gate
+decides what a failure means (store.on_error) and the health monitor reconnects with
+backoff. Every failure surfaces as StoreError, whose message names no key or value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+
+from proxy.state import scripts
+from proxy.state.base import (
+    Ban,
+    Escalation,
+    Event,
+    PrincipalState,
+    RecordResult,
+    Standing,
+    StoreError,
+    strike_total,
+)
+from proxy.state.keys import Keys
+from proxy.state.pipelining import AutoPipeline
+
+
+class RedisStore:
+    kind = "redis"
+
+    def __init__(self, url: str, keys: Keys, *, timeout_s: float = 0.25,
+                 connect_timeout_s: float = 0.5) -> None:
+        self.keys = keys
+        self._timeout_s = timeout_s
+        self._redis = Redis.from_url(
+            url, decode_responses=True, socket_timeout=timeout_s,
+            socket_connect_timeout=connect_timeout_s, retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False, health_check_interval=0)
+        self.pipeline = AutoPipeline(self._redis)
+        self._shas: dict[str, str] = {}
+
+    async def _call(self, *command: Any) -> Any:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await self.pipeline.call(*command)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreError(f"redis {command[0]} failed: {type(exc).__name__}") from None
+
+    async def _script(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        sha = self._shas.get(source) or await self._load(source)
+        try:
+            return await self._call("EVALSHA", sha, len(keys), *keys, *args)
+        except StoreError as exc:
+            if not isinstance(exc.__context__, NoScriptError):
+                raise
+        return await self._call("EVALSHA", await self._load(source), len(keys), *keys, *args)
+
+    async def _load(self, source: str) -> str:
+        self._shas[source] = sha = await self._call("SCRIPT", "LOAD", source)
+        return str(sha)
+
+    async def standing(self, principal: str, now_ms: int) -> Standing:
+        ban, throttle = await self._call("MGET", self.keys.ban(principal),
+                                         self.keys.throttle(principal))
+        return Standing(_live(ban, now_ms), _live(throttle, now_ms))
+
+    async def record(self, principal: str | None, weight: float, event: Mapping[str, str] | None,
+                     policy: Escalation, max_events: int, now_ms: int) -> RecordResult:
+        # A strike-less record still needs hex-shaped keys; the script leaves them untouched.
+        keyed = principal if principal is not None and weight > 0 else "0" * 64
+        keys = (self.keys.strikes(keyed), self.keys.throttle(keyed), self.keys.ban(keyed),
+                self.keys.bans, self.keys.events)
+        args: list[Any] = [now_ms, weight if keyed == principal else 0, secrets.token_hex(8),
+                           policy.window_ms, policy.throttle_at, policy.throttle_ms,
+                           policy.ban_at, policy.ban_ms, policy.max_strikes, max_events, keyed]
+        for field, value in (event or {}).items():
+            args += [field, value]
+        total, step = await self._script(scripts.RECORD, keys, args)
+        return RecordResult(float(total), step)
+
+    async def get_verdicts(self, keys: Sequence[str], now_ms: int) -> list[str | None]:
+        return list(await self._call("MGET", *keys)) if keys else []
+
+    async def put_verdicts(self, items: Mapping[str, str], ttl_ms: int, now_ms: int) -> None:
+        if items:
+            await self._script(scripts.PUT_VERDICTS, list(items), [ttl_ms, *items.values()])
+
+    async def bans(self, now_ms: int, limit: int) -> list[Ban]:
+        flat = await self._call("ZRANGEBYSCORE", self.keys.bans, f"({now_ms}", "+inf",
+                                "WITHSCORES", "LIMIT", 0, limit)
+        pairs = flat if flat and isinstance(flat[0], (list, tuple)) else zip(
+            flat[::2], flat[1::2], strict=True)
+        return [Ban(principal, int(float(until))) for principal, until in pairs]
+
+    async def banned_count(self, now_ms: int) -> int:
+        return int(await self._call("ZCOUNT", self.keys.bans, f"({now_ms}", "+inf"))
+
+    async def principal(self, principal: str, window_ms: int, now_ms: int) -> PrincipalState:
+        standing, members = await asyncio.gather(
+            self.standing(principal, now_ms),
+            self._call("ZRANGEBYSCORE", self.keys.strikes(principal),
+                       f"({now_ms - window_ms}", "+inf"))
+        weights = [float(member.rpartition("|")[2]) for member in members]
+        return PrincipalState(principal, strike_total(weights), len(weights),
+                              standing.banned_until_ms, standing.throttled_until_ms)
+
+    async def unban(self, principal: str) -> bool:
+        keys = (self.keys.strikes(principal), self.keys.throttle(principal),
+                self.keys.ban(principal), self.keys.bans)
+        return bool(await self._script(scripts.UNBAN, keys, [principal]))
+
+    async def events(self, after: str | None, count: int) -> list[Event]:
+        start = f"({after}" if after else "-"
+        return _events(await self._call("XRANGE", self.keys.events, start, "+", "COUNT", count))
+
+    async def recent_events(self, count: int) -> list[Event]:
+        newest = await self._call("XREVRANGE", self.keys.events, "+", "-", "COUNT", count)
+        return _events(newest)[::-1]
+
+    async def ping(self) -> None:
+        """Checks the server and (re)loads the scripts, so no request pays for loading them
+        (a restarted Redis has forgotten them). One round trip."""
+        await asyncio.gather(self._call("PING"), *(self._load(source) for source in (
+            scripts.RECORD, scripts.UNBAN, scripts.PUT_VERDICTS)))
+
+    async def close(self) -> None:
+        await self.pipeline.close()
+        await self._redis.aclose()
+
+
+def _live(until: str | None, now_ms: int) -> int:
+    value = int(float(until)) if until else 0
+    return value if value > now_ms else 0
+
+
+def _events(entries: Sequence[Any]) -> list[Event]:
+    return [Event(str(entry_id), dict(fields or {})) for entry_id, fields in entries]

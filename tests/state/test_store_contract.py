@@ -1,0 +1,140 @@
+"""The store contract: every test runs on the memory store and on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from proxy.state.base import Escalation, Store
+
+ALICE = "a1" * 32
+BOB = "b2" * 32
+POLICY = Escalation(window_ms=10_000, throttle_at=3, throttle_ms=2_000, ban_at=5,
+                    ban_ms=60_000, max_strikes=100)
+T0 = int(time.time() * 1000)
+
+
+async def strike(store: Store, principal: str, at_ms: int, weight: float = 1.0,
+                 policy: Escalation = POLICY, event: dict[str, str] | None = None):
+    return await store.record(principal, weight, event, policy, 1000, at_ms)
+
+
+async def test_unknown_principal_stands_clear(store: Store) -> None:
+    standing = await store.standing(ALICE, T0)
+    assert (standing.banned_until_ms, standing.throttled_until_ms) == (0, 0)
+    state = await store.principal(ALICE, POLICY.window_ms, T0)
+    assert (state.strikes, state.strike_count) == (0, 0)
+
+
+async def test_weighted_strikes_throttle_then_ban(store: Store) -> None:
+    assert (await strike(store, ALICE, T0, 1.5)).escalation == ""
+    third = await strike(store, ALICE, T0 + 1, 1.5)
+    assert (third.strikes, third.escalation) == (3.0, "throttle")
+    assert (await store.standing(ALICE, T0 + 1)).throttled_until_ms == T0 + 1 + 2_000
+    banned = await strike(store, ALICE, T0 + 2, 2.0)
+    assert (banned.strikes, banned.escalation) == (5.0, "ban")
+    standing = await store.standing(ALICE, T0 + 2)
+    assert standing.banned_until_ms == T0 + 2 + 60_000
+    assert standing.throttled_until_ms == 0, "a ban replaces the throttle"
+    assert (await store.principal(ALICE, POLICY.window_ms, T0 + 2)).strike_count == 0
+    assert (await store.standing(BOB, T0 + 2)).banned_until_ms == 0, "others unaffected"
+
+
+async def test_throttle_and_ban_expire(store: Store) -> None:
+    for i in range(3):
+        await strike(store, ALICE, T0 + i)
+    assert (await store.standing(ALICE, T0 + 2 + 1_999)).throttled_until_ms
+    assert (await store.standing(ALICE, T0 + 2 + 2_000)).throttled_until_ms == 0
+    for i in range(2):
+        await strike(store, ALICE, T0 + 10 + i)
+    ban_start = T0 + 11
+    assert [b.principal for b in await store.bans(ban_start, 10)] == [ALICE]
+    assert await store.banned_count(ban_start) == 1
+    assert (await store.standing(ALICE, ban_start + 59_999)).banned_until_ms
+    assert (await store.standing(ALICE, ban_start + 60_000)).banned_until_ms == 0
+    assert await store.bans(ban_start + 60_000, 10) == []
+    assert await store.banned_count(ban_start + 60_000) == 0
+
+
+async def test_strikes_slide_out_of_the_window(store: Store) -> None:
+    await strike(store, ALICE, T0)
+    second = await strike(store, ALICE, T0 + POLICY.window_ms - 1)
+    assert second.strikes == 2.0, "a strike one ms inside the window still counts"
+    third = await strike(store, ALICE, T0 + POLICY.window_ms)
+    assert third.strikes == 2.0, "the first strike left the window exactly at window_ms"
+    assert (await store.principal(ALICE, POLICY.window_ms, T0 + POLICY.window_ms)).strikes == 2.0
+
+
+async def test_strikes_kept_are_bounded(store: Store) -> None:
+    bounded = Escalation(10_000, 1000, 1000, 2000, 1000, max_strikes=5)
+    for i in range(20):
+        result = await strike(store, ALICE, T0 + i, policy=bounded)
+    assert result.strikes == 5.0
+    assert (await store.principal(ALICE, 10_000, T0 + 20)).strike_count == 5
+
+
+async def test_strikes_while_banned_do_not_re_escalate(store: Store) -> None:
+    for i in range(5):
+        await strike(store, ALICE, T0 + i)
+    later = await strike(store, ALICE, T0 + 100, 10)
+    assert later.escalation == ""
+    assert (await store.standing(ALICE, T0 + 100)).banned_until_ms == T0 + 4 + 60_000
+
+
+async def test_unban_lifts_everything(store: Store) -> None:
+    assert await store.unban(ALICE) is False
+    for i in range(5):
+        await strike(store, ALICE, T0 + i)
+    await strike(store, ALICE, T0 + 10)
+    assert await store.unban(ALICE) is True
+    standing = await store.standing(ALICE, T0 + 11)
+    assert (standing.banned_until_ms, standing.throttled_until_ms) == (0, 0)
+    assert (await store.principal(ALICE, POLICY.window_ms, T0 + 11)).strike_count == 0
+    assert await store.bans(T0 + 11, 10) == []
+
+
+async def test_events_carry_strikes_and_escalation_in_order(store: Store) -> None:
+    for i in range(3):
+        await strike(store, ALICE, T0 + i, event={"request_id": f"r{i}", "decision": "flag"})
+    await store.record(None, 0, {"request_id": "anon", "decision": "block"}, POLICY, 1000, T0 + 3)
+    events = await store.events(None, 100)
+    assert [e.fields["request_id"] for e in events] == ["r0", "r1", "r2", "anon"]
+    assert [e.fields["escalation"] for e in events] == ["", "", "throttle", ""]
+    assert [e.fields["strikes"] for e in events] == ["1", "2", "3", "0"]
+    after = await store.events(events[1].id, 100)
+    assert [e.fields["request_id"] for e in after] == ["r2", "anon"]
+    recent = await store.recent_events(2)
+    assert [e.fields["request_id"] for e in recent] == ["r2", "anon"]
+
+
+async def test_record_without_event_appends_nothing(store: Store) -> None:
+    await strike(store, ALICE, T0)
+    assert await store.events(None, 10) == []
+
+
+async def test_event_stream_is_capped(store: Store) -> None:
+    for i in range(400):
+        await store.record(None, 0, {"request_id": str(i)}, POLICY, 50, T0 + i)
+    kept = await store.events(None, 1000)
+    assert 50 <= len(kept) <= 200, "capped near max_events (Redis trims whole nodes: ~)"
+    assert kept[-1].fields["request_id"] == "399"
+
+
+async def test_verdicts_round_trip_and_expire(store: Store) -> None:
+    now = int(time.time() * 1000)
+    await store.put_verdicts({"k:one": '{"bad": 0.5}', "k:two": "{}"}, 300, now)
+    assert await store.get_verdicts(["k:one", "k:missing", "k:two"], now) == [
+        '{"bad": 0.5}', None, "{}"]
+    await asyncio.sleep(0.35)
+    later = int(time.time() * 1000)
+    assert await store.get_verdicts(["k:one", "k:two"], later) == [None, None]
+
+
+@pytest.mark.parametrize("raw", ["sk-live-123", "user@example.com", "A1" * 32, ""])
+async def test_raw_identifiers_are_refused_as_principals(store: Store, raw: str) -> None:
+    with pytest.raises(ValueError, match="hex"):
+        await store.standing(raw, T0)
+    with pytest.raises(ValueError, match="hex"):
+        await strike(store, raw, T0)
