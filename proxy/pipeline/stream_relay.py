@@ -61,6 +61,9 @@ class StreamRelay:
 
     async def relay(self, upstream: aiohttp.ClientResponse) -> None:
         try:
+            if not self.ctx.snapshot.checks_for("output"):
+                await self._pass_through(upstream)  # nothing to check: bytes as they come
+                return
             finished = await self._pump(upstream)
             if finished:
                 await self._finish()
@@ -70,6 +73,13 @@ class StreamRelay:
             if self.pending_check is not None:
                 self.pending_check.cancel()
             upstream.close()
+
+    async def _pass_through(self, upstream: aiohttp.ClientResponse) -> None:
+        try:
+            async for chunk in upstream.content.iter_any():
+                await self._send(chunk)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            await self._broken(f"the upstream stream broke: {type(exc).__name__}")
 
     async def _pump(self, upstream: aiohttp.ClientResponse) -> bool:
         """Reads the upstream to its end; False when the stream was cut or broke."""

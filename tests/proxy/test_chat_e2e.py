@@ -204,3 +204,21 @@ async def test_checks_with_windows_off_see_only_the_whole_answer(start_proxy, op
                            if c.name == "script")
     assert judge_instance.texts_seen == ["".join(LONG_CLEAN)]  # one call, the whole answer
     assert script_instance.calls > 2  # windows, plus the input and the whole answer
+
+
+async def test_stream_without_output_checks_is_relayed_byte_for_byte(start_proxy, fake_upstream):
+    chunks = sse_chunks(["odd ", "bytes"])
+    chunks.insert(1, b": a comment the proxy would otherwise drop\n\n")
+    fake_upstream.answer = lambda body: Stream(chunks)
+    input_only = {"name": "script", "type": "scripted", "directions": ["input"],
+                  "options": {"labels": ["bad", "meh"]}}
+    thresholds = {"script": {"bad": {"block": 0.9}}}
+    base, _ = await start_proxy(checks=[input_only],
+                                policy={"input": thresholds, "output": {}})
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/chat/completions", json={
+                "model": "m", "stream": True,
+                "messages": [{"role": "user", "content": "hi"}]}) as response:
+            assert await response.read() == b"".join(chunks)
