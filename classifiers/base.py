@@ -10,7 +10,7 @@ concurrently from many requests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -53,6 +53,13 @@ class Classifier:
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         self.name = name
         self.options = dict(options or {})
+        # Set by the proxy to observe model-call sizes; may be called from any thread.
+        self.batch_listener: Callable[[int], None] | None = None
+
+    def observe_batch(self, size: int) -> None:
+        """Batching classifiers call this once per model call with the number of texts."""
+        if self.batch_listener is not None:
+            self.batch_listener(size)
 
     @property
     def version(self) -> str:

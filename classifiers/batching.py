@@ -38,12 +38,14 @@ class MicroBatcher(Generic[R]):
         max_batch: int = 64,
         max_wait_ms: float = 0.0,
         max_queue: int = 4096,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._score_batch = score_batch
         self._name = name
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
         self._max_queue = max_queue
+        self._on_batch = on_batch
         self._queue: deque[_Pending[R]] = deque()
         self._queued_texts = 0
         self._wakeup = asyncio.Event()
@@ -103,6 +105,8 @@ class MicroBatcher(Generic[R]):
             while batch := self._take_batch():
                 texts = [text for pending in batch for text in pending.texts]
                 self.batch_sizes.append(len(texts))
+                if self._on_batch is not None:
+                    self._on_batch(len(texts))
                 try:
                     results = await loop.run_in_executor(self._executor, self._score_batch, texts)
                 except Exception as exc:  # a model failure fails this batch only

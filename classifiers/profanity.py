@@ -64,6 +64,7 @@ class ProfanityClassifier(Classifier):
             name=self.name,
             max_batch=int(self.options.get("max_batch", 256)),
             max_queue=int(self.options.get("max_queue", 8192)),
+            on_batch=self.observe_batch,
         )
         self._batcher.start()
 

@@ -26,7 +26,7 @@ PIP="$VENV/bin/python -m pip"
 $PIP install -q --upgrade pip
 # torch first, pinned: any other torch requirement would pull gigabytes of CUDA wheels.
 $VENV/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0"
-$PIP install -q -e ".[dev,tune,semantic]"
+$PIP install -q -e ".[dev,tune,semantic,detoxify,onnx]"
 
 echo "== lint and types"
 $VENV/bin/ruff check proxy classifiers tests bench

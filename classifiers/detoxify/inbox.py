@@ -1,0 +1,72 @@
+"""The requests a batcher has accepted and not yet finished, shared by two threads.
+
+The event loop puts requests in (refused when stopping or when ``max_texts`` texts are
+already outstanding: backpressure); the inference thread takes them out, gathering for a
+moment after an idle spell, and marks each one done exactly once. Everything here holds one
+lock for a few operations only, never while a model runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from classifiers.base import ClassifierError
+from classifiers.detoxify.pending import Request
+
+
+class Inbox:
+    def __init__(self, name: str, max_texts: int) -> None:
+        self._name, self._max_texts = name, max_texts
+        self._cond = threading.Condition()
+        self._new: list[Request] = []
+        self._outstanding: set[Request] = set()
+        self._texts = 0  # in outstanding requests
+        self.stopping = False
+
+    def put(self, request: Request) -> None:
+        with self._cond:
+            if self.stopping:
+                raise ClassifierError(f"{self._name}: classifier is not running")
+            if self._texts + len(request.texts) > self._max_texts:
+                raise ClassifierError(
+                    f"{self._name}: queue full ({self._texts} texts waiting, "
+                    f"max_queue {self._max_texts})"
+                )
+            self._texts += len(request.texts)
+            self._outstanding.add(request)
+            self._new.append(request)
+            self._cond.notify()
+
+    def take(self, *, idle: bool, gather_s: float, enough: int) -> list[Request] | None:
+        """New requests (blocking while ``idle``, then gathering up to ``enough`` texts for
+        at most ``gather_s``); None once stopping."""
+        with self._cond:
+            if idle:
+                self._cond.wait_for(lambda: self._new or self.stopping)
+                deadline = time.monotonic() + gather_s
+                while not self.stopping and sum(len(r.texts) for r in self._new) < enough:
+                    if (left := deadline - time.monotonic()) <= 0:
+                        break
+                    self._cond.wait(left)
+            if self.stopping:
+                return None
+            arrivals, self._new = self._new, []
+            return arrivals
+
+    def done(self, request: Request) -> bool:
+        """Frees the request's queue slots; False if it was already done or abandoned."""
+        with self._cond:
+            if request not in self._outstanding:
+                return False
+            self._outstanding.remove(request)
+            self._texts -= len(request.texts)
+            return True
+
+    def stop(self) -> list[Request]:
+        """Refuses new requests, wakes the thread, and hands back what was outstanding."""
+        with self._cond:
+            self.stopping = True
+            abandoned, self._outstanding, self._texts = list(self._outstanding), set(), 0
+            self._cond.notify_all()
+            return abandoned

@@ -1,0 +1,122 @@
+"""The ONNX Runtime path: export the loaded model once into a cache folder, then serve it.
+
+The cache folder is keyed by the weights' fingerprint and the torch and transformers
+versions, so a new checkpoint or library re-exports and replicas sharing a volume reuse one
+export. Files are written under a temporary name and renamed, so a crash or a concurrent
+start never leaves a half-written model behind. ``quantize: int8`` adds a dynamic int8
+quantization of the weights (activations stay float), made once from the fp32 export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifiers.base import ClassifierConfigError
+from classifiers.detoxify.encoding import Encoder
+from classifiers.detoxify.loading import LoadedDetoxify
+from classifiers.detoxify.options import DetoxifyOptions
+
+OPSET = 17
+
+
+class OnnxScorer:
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        logits = self.session.run(["logits"], inputs)[0]
+        return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+
+def onnx_scorer(loaded: LoadedDetoxify, encoder: Encoder, options: DetoxifyOptions) -> OnnxScorer:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ClassifierConfigError(
+            "detoxify: runtime: onnx needs onnxruntime and onnx "
+            "(pip install 'safety-proxy[onnx]'), or use runtime: torch"
+        ) from None
+    folder = cache_folder(loaded, options)
+    path = _cached(folder / "model.onnx", lambda out: _export(loaded.model, encoder, out))
+    if options.quantize == "int8":
+        path = _cached(folder / "model.int8.onnx", lambda out: _quantize(path, out))
+    session_options = onnxruntime.SessionOptions()
+    session_options.intra_op_num_threads = options.threads or 0
+    session_options.inter_op_num_threads = 1
+    # Idle intra-op threads sleep instead of spinning: spinning workers take the cores the
+    # event loop needs to answer promptly (the proxy's latency matters more than ~5%).
+    session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers = ["CPUExecutionProvider"]
+    if options.device == "cuda":
+        providers.insert(0, "CUDAExecutionProvider")
+    session = onnxruntime.InferenceSession(str(path), session_options, providers=providers)
+    return OnnxScorer(session)
+
+
+def cache_folder(loaded: LoadedDetoxify, options: DetoxifyOptions) -> Path:
+    import torch
+    import transformers
+
+    tag = f"{loaded.fingerprint}-torch{torch.__version__}-tf{transformers.__version__}"
+    return options.onnx_cache_dir.expanduser() / re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
+
+
+def _cached(path: Path, make: Callable[[Path], None]) -> Path:
+    if path.is_file():
+        return path
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make(partial)
+        os.replace(partial, path)
+    except ClassifierConfigError:
+        raise
+    except Exception as exc:
+        raise ClassifierConfigError(
+            f"detoxify: could not write the ONNX model {path} ({type(exc).__name__}: {exc}); "
+            "check that onnx_cache_dir is writable, or use runtime: torch"
+        ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+    return path
+
+
+def _export(model: Any, encoder: Encoder, out: Path) -> None:
+
+    # Traced with a padded batch, so the graph keeps the attention-mask path.
+    sample = encoder.pad([row for rows in encoder.windows(["a padded probe batch", "hi"])
+                          for row in rows])
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in sample}
+    with warnings.catch_warnings():  # the tracer's notes on constant branches: noise here
+        warnings.simplefilter("ignore")
+        _trace(model, sample, dynamic, out)
+
+
+def _trace(model: Any, sample: dict[str, np.ndarray], dynamic: dict[str, Any], out: Path) -> None:
+    import torch
+
+    torch.onnx.export(
+        model.cpu(),
+        tuple(torch.from_numpy(array) for array in sample.values()),
+        str(out),
+        input_names=list(sample),
+        output_names=["logits"],
+        dynamic_axes={**dynamic, "logits": {0: "batch"}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+
+
+def _quantize(fp32: Path, out: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)

@@ -1,0 +1,46 @@
+"""Which waiting windows go into the next forward pass (a pure function, tested alone).
+
+A batch is padded to its longest row, so rows of similar length are batched together:
+waiting rows are taken shortest first, which also lets a short text overtake long ones.
+Two bounds keep a forward pass short: ``max_rows`` and ``max_tokens`` (rows x longest row,
+the padded size). A row that has waited ``overdue_s`` goes first, so long texts are not
+starved by a steady stream of short ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+
+class Waiting(Protocol):
+    @property
+    def size(self) -> int: ...  # tokens in the row, special tokens included
+
+    @property
+    def arrived(self) -> float: ...  # time.monotonic() when it was queued
+
+
+W = TypeVar("W", bound=Waiting)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchBounds:
+    max_rows: int
+    max_tokens: int
+    overdue_s: float
+
+
+def next_batch(rows: Sequence[W], now: float, bounds: BatchBounds) -> list[W]:
+    """The rows of the next forward pass; never empty when ``rows`` is not."""
+    order = sorted(rows, key=lambda row: (now - row.arrived < bounds.overdue_s, row.size))
+    batch: list[W] = []
+    longest = 0
+    for row in order:
+        padded = max(longest, row.size) * (len(batch) + 1)
+        if batch and (len(batch) >= bounds.max_rows or padded > bounds.max_tokens):
+            break
+        batch.append(row)
+        longest = max(longest, row.size)
+    return batch
