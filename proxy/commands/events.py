@@ -22,7 +22,7 @@ import orjson
 from proxy.config.loader import ConfigError
 from proxy.state.base import Event, Store, StoreError
 from proxy.state.events import event_json
-from proxy.state.factory import open_cli_store
+from proxy.state.factory import NoSharedStore, open_cli_store
 
 PAGE = 500
 Work = Callable[[Store], Awaitable[None]]
@@ -68,9 +68,12 @@ def run_with_store(config: Path, work: Work) -> int:
     """Opens the config's store, runs ``work`` on it, closes it; returns the exit code."""
     try:
         _, store = open_cli_store(config)
+    except NoSharedStore as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
-        return 2 if "memory" in str(exc) else 1
+        return 1
     try:
         return asyncio.run(_with_store(store, work))
     except KeyboardInterrupt:

@@ -144,11 +144,15 @@ async def start_state(settings: StateSettings, metrics: Metrics, *,
     return layer
 
 
+class NoSharedStore(ConfigError):
+    """The config names the memory store, whose state only the proxy process itself sees."""
+
+
 def open_cli_store(config_path: str | Path) -> tuple[StateSettings, Store]:
-    """The store a config file names, for the CLI. Raises ConfigError for a memory store:
+    """The store a config file names, for the CLI. Raises NoSharedStore for a memory store:
     its state lives inside the proxy process (use the admin API there)."""
     settings = cast(StateSettings, load_file(config_path).config)
     if settings.store.resolved_url() == "memory":
-        raise ConfigError(f"{config_path}: store.url is 'memory': that state lives inside the "
+        raise NoSharedStore(f"{config_path}: store.url is 'memory': that state lives inside the "
                           "proxy process; use its admin API or configure a Redis store")
     return settings, build_store(settings.store)

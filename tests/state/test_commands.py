@@ -102,3 +102,13 @@ def test_a_raw_key_is_not_accepted_as_a_principal(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
         cli("principals", "show", "sk-live-abc", "--config", config_file(tmp_path, "memory"))
     assert "principal hash" in capsys.readouterr().err
+
+
+def test_the_safety_proxy_command_has_both(redis_server: RedisServer, tmp_path, capsys) -> None:
+    from proxy.cli import main
+    config = config_file(tmp_path, redis_server.url)
+    seed(redis_server.url, 1)
+    assert main(["events", "tail", "--config", config]) == 0
+    assert lines(capsys.readouterr().out)[0]["request_id"] == "r0"
+    assert main(["principals", "show", ALICE, "--config", config]) == 0
+    assert lines(capsys.readouterr().out)[0]["strike_count"] == 1
