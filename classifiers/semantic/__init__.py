@@ -72,7 +72,8 @@ class SemanticClassifier(Classifier):
                                 [len(v) for v in self._categories.values()])
         self._batcher = MicroBatcher(
             encoder.encode_rows, name=self.name,
-            max_batch=self._max_batch, max_wait_ms=self._max_wait_ms)
+            max_batch=self._max_batch, max_wait_ms=self._max_wait_ms,
+            on_batch=self.observe_batch)
         self._batcher.start()
 
     async def close(self) -> None:

@@ -27,6 +27,9 @@ ERROR_KINDS = (
     "upstream_bad_response",
     "upstream_stream_broken",
     "client_disconnected",
+    "principal_throttled",
+    "principal_banned",
+    "unavailable",
     "internal",
 )
 RELOAD_RESULTS = ("success", "failure")

@@ -61,6 +61,24 @@ class UpstreamBadResponse(ProxyError):
     kind = "upstream_bad_response"
 
 
+class Unavailable(ProxyError):
+    status = 503
+    error_type = "service_unavailable"
+    kind = "unavailable"
+
+
+class Throttled(ProxyError):
+    status = 429
+    error_type = "rate_limit_error"
+    kind = "principal_throttled"
+
+
+class Banned(ProxyError):
+    status = 403
+    error_type = "permission_error"
+    kind = "principal_banned"
+
+
 def error_envelope(message: str, error_type: str, param: str | None = None,
                    code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}

@@ -12,29 +12,11 @@ from aiohttp import web
 from proxy.config.snapshot import Snapshot
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.ports import Admission
-from proxy.protocol.errors import ProxyError, json_response
+from proxy.protocol.errors import Banned, ProxyError, Throttled, Unavailable, json_response
 from proxy.protocol.safety import DECISION_HEADER
 from proxy.resources import READINESS
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-class NotReady(ProxyError):
-    status = 503
-    error_type = "service_unavailable"
-    kind = "internal"
-
-
-class Throttled(ProxyError):
-    status = 429
-    error_type = "rate_limit_error"
-    kind = "bad_request"
-
-
-class Banned(ProxyError):
-    status = 403
-    error_type = "permission_error"
-    kind = "bad_request"
 
 
 def new_request_id(request: web.Request, snapshot: Snapshot) -> str:
@@ -62,7 +44,7 @@ def admission_error(admission: Admission) -> ProxyError:
     if admission.state == "throttled":
         return Throttled("too many policy violations; retry later",
                          code="principal_throttled", headers=retry)
-    return NotReady("the abuse state store is unavailable", code="store_unavailable")
+    return Unavailable("the abuse state store is unavailable", code="store_unavailable")
 
 
 def error_response(error: ProxyError, ctx: RequestContext) -> web.Response:

@@ -96,6 +96,8 @@ def test_serve_demo_throttles_a_repeat_offender_only(demo_proxy):
         client.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}])
     assert throttled.value.code == "principal_throttled"
     assert int(throttled.value.response.headers["Retry-After"]) > 0
+    metrics = httpx.get(f"{demo_proxy}/metrics").text
+    assert 'safety_proxy_errors_total{kind="principal_throttled"} 1.0' in metrics
     other = openai.OpenAI(base_url=f"{demo_proxy}/v1", api_key="sk-innocent", max_retries=0)
     assert other.chat.completions.create(model="demo", messages=[
         {"role": "user", "content": "hi"}]).choices[0].finish_reason == "stop"
