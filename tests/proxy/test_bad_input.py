@@ -156,6 +156,7 @@ async def test_client_disconnect_mid_stream_cancels_upstream(start_proxy,
                             json={**CLEAN, "stream": True}) as response:
         await response.content.readany()  # the stream has started
     await asyncio.wait_for(fake_upstream.disconnected.wait(), timeout=5)
+    assert fake_upstream.disconnected.is_set()  # the proxy closed the upstream stream
     fake_upstream.answer = FakeUpstream().answer
     await still_serves(base)
 
