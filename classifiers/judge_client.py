@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import aiohttp
 
-from classifiers.base import ClassifierConfigError, ClassifierError
+from classifiers.base import Classifier, ClassifierConfigError, ClassifierError, Scores
 
 _ERROR_BODY_CHARS = 200
 
@@ -184,3 +184,26 @@ async def gather_all(calls: Sequence[Awaitable[V]]) -> list[V]:
         if isinstance(result, BaseException):
             raise result
     return [result for result in results if not isinstance(result, BaseException)]
+
+
+class JudgeBackedClassifier(Classifier):
+    """A classifier that asks a model behind an OpenAI-compatible endpoint: checks its options
+    (the endpoint's, ``cache_size`` and the subclass's ``own_options``), owns the client's
+    session from ``start`` to ``close``, and keeps verdicts in an LRU by content hash."""
+
+    own_options: frozenset[str] = frozenset()
+
+    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(name, options)
+        unknown = set(self.options) - JudgeEndpoint.KEYS - self.own_options - {"cache_size"}
+        if unknown:
+            raise ClassifierConfigError(f"unknown options {sorted(unknown)}")
+        self._endpoint = JudgeEndpoint.from_options(self.options)
+        self._client = JudgeClient(name, self._endpoint)
+        self._cache: LruCache[Scores] = LruCache(int_option(self.options, "cache_size", 10_000, 0))
+
+    async def start(self) -> None:
+        await self._client.start()
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -17,22 +17,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from classifiers.base import (
-    Classifier,
-    ClassifierConfigError,
     ClassifierError,
     ClassifyContext,
     Scores,
 )
 from classifiers.judge_client import (
-    JudgeClient,
-    JudgeEndpoint,
-    LruCache,
+    JudgeBackedClassifier,
     content_key,
     gather_all,
-    int_option,
 )
 
 CATEGORIES = {
@@ -88,28 +82,13 @@ def conversation_for(text: str, context: ClassifyContext) -> list[Turn]:
     return alternating(upto)
 
 
-class LlamaGuardClassifier(Classifier):
+class LlamaGuardClassifier(JudgeBackedClassifier):
     type_name = "llama_guard"
     labels = LABELS
-
-    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
-        super().__init__(name, options)
-        unknown = set(self.options) - JudgeEndpoint.KEYS - {"cache_size"}
-        if unknown:
-            raise ClassifierConfigError(f"unknown options {sorted(unknown)}")
-        self._endpoint = JudgeEndpoint.from_options(self.options)
-        self._client = JudgeClient(name, self._endpoint)
-        self._cache: LruCache[Scores] = LruCache(int_option(self.options, "cache_size", 10_000, 0))
 
     @property
     def version(self) -> str:
         return f"llama_guard:1:{self._endpoint.model}"
-
-    async def start(self) -> None:
-        await self._client.start()
-
-    async def close(self) -> None:
-        await self._client.close()
 
     async def classify(
         self, texts: Sequence[str], context: ClassifyContext | None = None

@@ -18,50 +18,35 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from classifiers.base import Classifier, ClassifierConfigError, ClassifyContext, Scores
+from classifiers.base import ClassifierConfigError, ClassifyContext, Scores
 from classifiers.judge_client import (
-    JudgeClient,
-    JudgeEndpoint,
-    LruCache,
+    JudgeBackedClassifier,
     bool_option,
     content_key,
     gather_all,
-    int_option,
 )
 from classifiers.rubric.rubric import Rubric
 from classifiers.rubric.verdict import parse_letter
 
-_OWN_KEYS = {"sample_rate", "cache_size", "include_prompt", "rubric"}
 _HASH_SPACE = 2**32
 
 
-class RubricClassifier(Classifier):
+class RubricClassifier(JudgeBackedClassifier):
     type_name = "rubric"
+    own_options = frozenset({"sample_rate", "include_prompt", "rubric"})
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
-        unknown = set(self.options) - _OWN_KEYS - JudgeEndpoint.KEYS
-        if unknown:
-            raise ClassifierConfigError(f"unknown options {sorted(unknown)}")
-        self._endpoint = JudgeEndpoint.from_options(self.options)
         self.rubric = Rubric.from_options(self.options.get("rubric"))
         self.labels = self.rubric.labels
         self._sample_rate = _fraction(self.options.get("sample_rate", 1.0))
         self._include_prompt = bool_option(self.options, "include_prompt", True)
-        self._cache: LruCache[Scores] = LruCache(int_option(self.options, "cache_size", 10_000, 0))
-        self._client = JudgeClient(name, self._endpoint)
         self._version = "rubric:1:" + content_key(
             self._endpoint.model, self.rubric.system_message(), str(self._include_prompt))[:12]
 
     @property
     def version(self) -> str:
         return self._version
-
-    async def start(self) -> None:
-        await self._client.start()
-
-    async def close(self) -> None:
-        await self._client.close()
 
     async def classify(
         self, texts: Sequence[str], context: ClassifyContext | None = None
