@@ -44,7 +44,8 @@ def classifier_class(type_name: str) -> type[Classifier]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        hint = f" (install it with: pip install 'safety-proxy[{extra}]')" if extra else ""
+        hint = (f" (install it from the safety-proxy checkout: pip install '.[{extra}]')"
+                if extra else "")
         raise ClassifierConfigError(
             f"classifier type {type_name!r} needs the missing package {exc.name!r}{hint}"
         ) from exc

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The one test command (README): sets up everything the suite needs on a fresh Debian
-# machine, then runs the whole suite. Safe to re-run; skips what is already in place.
-#   bash tests/run.sh [pytest args...]
+# machine, then runs lint, types and the whole suite.
+#   bash tests/run.sh [pytest args...]        e.g. bash tests/run.sh -m "not slow" tests/proxy
+# Re-runs are quick: Debian packages are installed only when missing, and the virtual
+# environment is (re)installed only when pyproject.toml or tests/constraints.txt changed
+# (a stamp in the venv records their hash). The project is installed in editable mode, so
+# code changes need no reinstall. SKIP_LINT=1 skips ruff and mypy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,19 +22,32 @@ if ((${#missing[@]})); then
 fi
 
 VENV=${VENV:-.venv}
+LOCK=tests/constraints.txt
+EXTRAS="dev,tune,semantic,detoxify,onnx"
+PIP_VERSION=26.3
+want=$(cat pyproject.toml "$LOCK" <(echo "$EXTRAS $PIP_VERSION") | sha256sum | cut -c1-16)
+stamp="$VENV/.safety-proxy-installed"
 if [ ! -x "$VENV/bin/python" ]; then
   echo "== creating $VENV"
   python3 -m venv "$VENV"
 fi
-PIP="$VENV/bin/python -m pip"
-$PIP install -q --upgrade pip
-# torch first, pinned: any other torch requirement would pull gigabytes of CUDA wheels.
-$VENV/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0"
-$PIP install -q -e ".[dev,tune,semantic,detoxify,onnx]"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "== installing the test environment from $LOCK"
+  PIP="$VENV/bin/python -m pip"
+  $PIP install -q "pip==$PIP_VERSION"
+  # torch first, pinned: any other torch requirement would pull gigabytes of CUDA wheels.
+  $PIP install -q -c "$LOCK" "torch==2.13.0"
+  $PIP install -q -c "$LOCK" -e ".[$EXTRAS]"
+  echo "$want" > "$stamp"
+else
+  echo "== test environment up to date ($LOCK)"
+fi
 
-echo "== lint and types"
-$VENV/bin/ruff check proxy classifiers tests bench
-$VENV/bin/mypy
+if [ -z "${SKIP_LINT:-}" ]; then
+  echo "== lint and types"
+  $VENV/bin/ruff check proxy classifiers tests bench
+  $VENV/bin/mypy
+fi
 
 echo "== tests"
 set +e

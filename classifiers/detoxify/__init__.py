@@ -25,7 +25,7 @@ from classifiers.base import (
 from classifiers.detoxify.batcher import TokenBatcher
 from classifiers.detoxify.engine import DetoxifyEngine, build_engine
 from classifiers.detoxify.labels import EXPECTED, normalise
-from classifiers.detoxify.options import parse_options
+from classifiers.detoxify.options import INT8_SCHEME, parse_options
 from classifiers.detoxify.scheduling import BatchBounds
 
 __all__ = ["DetoxifyClassifier"]
@@ -49,7 +49,9 @@ class DetoxifyClassifier(Classifier):
     @property
     def version(self) -> str:
         s = self.settings
-        runtime = f"{s.runtime}-{s.quantize}" if s.runtime == "onnx" else s.runtime
+        runtime: str = s.runtime
+        if s.runtime == "onnx":
+            runtime += f"-{INT8_SCHEME if s.quantize == 'int8' else s.quantize}"
         windows = f"w{s.window_tokens}o{s.window_overlap}t{s.max_tokens_per_text}"
         return f"detoxify:{s.model}:{self._fingerprint}:{runtime}:{windows}"
 
@@ -109,5 +111,6 @@ def _require_packages(*names: str, extra: str = "detoxify") -> None:
     if missing:
         raise ClassifierConfigError(
             f"detoxify: missing package(s) {', '.join(missing)}: install torch first (the build "
-            f"you want, CPU or CUDA), then pip install 'safety-proxy[{extra}]'"
+            f"you want, CPU or CUDA), then, from the safety-proxy checkout, "
+            f"pip install '.[{extra}]'"
         )

@@ -4,7 +4,15 @@ The cache folder is keyed by the weights' fingerprint and the torch and transfor
 versions, so a new checkpoint or library re-exports and replicas sharing a volume reuse one
 export. Files are written under a temporary name and renamed, so a crash or a concurrent
 start never leaves a half-written model behind. ``quantize: int8`` adds a dynamic int8
-quantization of the weights (activations stay float), made once from the fp32 export.
+quantization, made once from the fp32 export: weights per output channel on a 7-bit grid,
+activations to uint8 per tensor at run time.
+
+Why 7 bits: CPUs without VNNI (AVX2, plain AVX-512) multiply uint8 activations by int8
+weights with an instruction that adds pairs of products into int16 and saturates; with
+8-bit weights a pair can reach 2 * 255 * 127 = 64,770 and is clipped, so the same model
+scored differently on different CPUs (a fleet of mixed nodes would disagree on verdicts).
+With 7-bit weights a pair stays under 2 * 255 * 63 = 32,130 < 32,767: the integer
+arithmetic is exact on every x86-64 CPU, and only the quantization grid's rounding remains.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ import numpy as np
 from classifiers.base import ClassifierConfigError
 from classifiers.detoxify.encoding import Encoder
 from classifiers.detoxify.loading import LoadedDetoxify
-from classifiers.detoxify.options import DetoxifyOptions
+from classifiers.detoxify.options import INT8_SCHEME, DetoxifyOptions
 
 OPSET = 17
+INT8_FILE = f"model.{INT8_SCHEME}.onnx"
 
 
 class OnnxScorer:
@@ -42,12 +51,12 @@ def onnx_scorer(loaded: LoadedDetoxify, encoder: Encoder, options: DetoxifyOptio
     except ImportError:
         raise ClassifierConfigError(
             "detoxify: runtime: onnx needs onnxruntime and onnx "
-            "(pip install 'safety-proxy[onnx]'), or use runtime: torch"
+            "(from the safety-proxy checkout: pip install '.[onnx]'), or use runtime: torch"
         ) from None
     folder = cache_folder(loaded, options)
     path = _cached(folder / "model.onnx", lambda out: _export(loaded.model, encoder, out))
     if options.quantize == "int8":
-        path = _cached(folder / "model.int8.onnx", lambda out: _quantize(path, out))
+        path = _cached(folder / INT8_FILE, lambda out: _quantize(path, out))
     session_options = onnxruntime.SessionOptions()
     session_options.intra_op_num_threads = options.threads or 0
     session_options.inter_op_num_threads = 1
@@ -119,4 +128,5 @@ def _trace(model: Any, sample: dict[str, np.ndarray], dynamic: dict[str, Any], o
 def _quantize(fp32: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                     reduce_range=True)

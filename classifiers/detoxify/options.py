@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from classifiers.base import ClassifierConfigError
 
 ModelName = Literal["original", "unbiased", "multilingual", "original-small", "unbiased-small"]
+# The int8 scheme (onnx_runtime.py says why): in the export's file name and the classifier's
+# version, so an export or a cached verdict made with another scheme is never reused.
+INT8_SCHEME = "int8pc7"
 DEFAULT_ONNX_CACHE = Path.home() / ".cache" / "safety-proxy" / "detoxify-onnx"
 
 

@@ -29,7 +29,8 @@ def write_plot(tuning: Tuning, path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise PlotUnavailable(
-            "the plot needs matplotlib: pip install 'safety-proxy[tune]' (or pass --no-plot)"
+            "the plot needs matplotlib: pip install '.[tune]' from the safety-proxy "
+            "checkout (or pass --no-plot)"
         ) from None
     results = tuning.tuned_results()
     figure, axes = plt.subplots(len(results), 2, figsize=(12, 4.5 * len(results)), squeeze=False)

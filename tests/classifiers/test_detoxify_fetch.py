@@ -35,4 +35,4 @@ async def test_the_onnx_cache_can_be_made_at_build_time(tmp_path):
     cache = tmp_path / "onnx-cache"
     await warm_onnx_cache(tiny_detoxify().options(), "int8", cache)
     [folder] = cache.iterdir()
-    assert sorted(path.name for path in folder.iterdir()) == ["model.int8.onnx", "model.onnx"]
+    assert sorted(path.name for path in folder.iterdir()) == ["model.int8pc7.onnx", "model.onnx"]

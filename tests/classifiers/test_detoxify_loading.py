@@ -122,5 +122,6 @@ def test_a_missing_runtime_package_is_a_config_error(monkeypatch):
         return None if name == "onnxruntime" else real_find_spec(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", without_onnxruntime)
-    with pytest.raises(ClassifierConfigError, match=r"onnxruntime.*safety-proxy\[onnx\]"):
+    with pytest.raises(ClassifierConfigError,
+                       match=r"onnxruntime.*checkout, pip install '\.\[onnx\]'"):
         registry.build("detoxify", "tox", {"runtime": "onnx"})

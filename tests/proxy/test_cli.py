@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.slow  # commands run as subprocesses
+
 CLI = [sys.executable, "-m", "proxy"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import aiohttp
 import orjson
+import pytest
 
 from tests.support.upstream import Stream
+
+pytestmark = pytest.mark.slow  # every byte offset of a stream
 
 PIECES = ["h\u00e9llo ", "w\u00f6rld ", "\u2713 ", "done"]
 
