@@ -10,6 +10,7 @@ concurrently from many requests.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -30,6 +31,17 @@ class ClassifyContext:
     prompt: str | None = None
     conversation: Sequence[Mapping[str, str]] = field(default_factory=tuple)
 
+    def fingerprint(self) -> str:
+        """A hash of everything here: the verdict cache's key for a classifier whose score
+        depends on the context (``Classifier.reads_context``), so a verdict given under one
+        prompt is never reused under another."""
+        digest = hashlib.sha256(self.direction.encode())
+        for part in (self.prompt, *(f"{t.get('role')}\x1e{t.get('content')}"
+                                    for t in self.conversation)):
+            digest.update(b"\x00" if part is None else b"\x01" + part.encode("utf-8", "replace"))
+            digest.update(b"\x1f")
+        return digest.hexdigest()[:32]
+
 
 class ClassifierError(Exception):
     """A classifier could not score; the check's ``on_error`` decides what happens."""
@@ -49,6 +61,9 @@ class Classifier:
 
     type_name: ClassVar[str] = ""
     labels: tuple[str, ...] = ()
+    # True when a score depends on the ClassifyContext (a judge that reads the prompt or
+    # the conversation), not on the text alone: the verdict cache then keys on both.
+    reads_context: ClassVar[bool] = False
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         self.name = name

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import aiohttp
 
-from classifiers.base import Classifier, ClassifierConfigError, ClassifierError, Scores
+from classifiers.base import Classifier, ClassifierConfigError, ClassifierError
 
 _ERROR_BODY_CHARS = 200
 
@@ -188,19 +188,21 @@ async def gather_all(calls: Sequence[Awaitable[V]]) -> list[V]:
 
 class JudgeBackedClassifier(Classifier):
     """A classifier that asks a model behind an OpenAI-compatible endpoint: checks its options
-    (the endpoint's, ``cache_size`` and the subclass's ``own_options``), owns the client's
-    session from ``start`` to ``close``, and keeps verdicts in an LRU by content hash."""
+    (the endpoint's and the subclass's ``own_options``) and owns the client's session from
+    ``start`` to ``close``. Its verdicts depend on the prompt and conversation
+    (``reads_context``): the proxy's verdict cache keys on them, so there is no cache here."""
+
+    reads_context = True
 
     own_options: frozenset[str] = frozenset()
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
-        unknown = set(self.options) - JudgeEndpoint.KEYS - self.own_options - {"cache_size"}
+        unknown = set(self.options) - JudgeEndpoint.KEYS - self.own_options
         if unknown:
             raise ClassifierConfigError(f"unknown options {sorted(unknown)}")
         self._endpoint = JudgeEndpoint.from_options(self.options)
         self._client = JudgeClient(name, self._endpoint)
-        self._cache: LruCache[Scores] = LruCache(int_option(self.options, "cache_size", 10_000, 0))
 
     async def start(self) -> None:
         await self._client.start()

@@ -10,7 +10,8 @@ assistant turn; on input, the conversation up to the scored message (or that mes
 alone). System and tool messages are dropped and consecutive turns of one role merged,
 because the template accepts only alternating user / assistant turns starting with the
 user. Options: ``base_url``, ``model``, ``api_key_env``, ``timeout_s``,
-``max_concurrency``, ``cache_size``. Cost: one model call per new text (cached by hash).
+``max_concurrency``. Cost: one model call per new text and conversation (the proxy's
+verdict cache keys on both).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from classifiers.base import (
 )
 from classifiers.judge_client import (
     JudgeBackedClassifier,
-    content_key,
     gather_all,
 )
 
@@ -97,9 +97,4 @@ class LlamaGuardClassifier(JudgeBackedClassifier):
         return await gather_all([self._verdict(conversation_for(t, context)) for t in texts])
 
     async def _verdict(self, conversation: list[Turn]) -> Scores:
-        key = content_key(*(f"{t['role']}:{t['content']}" for t in conversation))
-        if (cached := self._cache.get(key)) is not None:
-            return dict(cached)
-        scores = parse_verdict(await self._client.complete(conversation, max_tokens=20), self.name)
-        self._cache.put(key, scores)
-        return scores
+        return parse_verdict(await self._client.complete(conversation, max_tokens=20), self.name)

@@ -14,6 +14,7 @@ from proxy.config.loader import ConfigError, LoadedConfig
 from proxy.config.reload import ConfigReloader
 from proxy.config.snapshot import Snapshot, SnapshotHolder, build_snapshot, declare_series
 from proxy.observability.metrics import Metrics
+from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import error_envelope, json_response
 from proxy.resources import (
     ABUSE_GATE,
@@ -28,9 +29,8 @@ from proxy.resources import (
     Readiness,
     Upstreams,
 )
-from proxy.routes.chat import chat_completions
+from proxy.routes.dispatch import DIALECTS, dispatch
 from proxy.routes.health import healthz, metrics, readyz
-from proxy.routes.passthrough import passthrough
 from proxy.state.factory import STATE_LAYER, build_state
 
 log = structlog.get_logger("safety_proxy.app")
@@ -63,9 +63,16 @@ def create_app(loaded: LoadedConfig, *, config_path: Path | None = None,
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_post("/v1/chat/completions", chat_completions)
-    app.router.add_route("*", "/v1/{tail:.*}", passthrough)
+    app[DIALECTS] = dialects()
+    app.router.add_route("*", "/{path:.*}", dispatch)  # every API path: validated, routed
     return app
+
+
+def dialects() -> dict[str, Dialect]:
+    from proxy.protocol import chat, completions, messages, responses
+
+    return {module.DIALECT.name: module.DIALECT
+            for module in (chat, completions, messages, responses)}
 
 
 def _snapshot_ctx(loaded: LoadedConfig, config_path: Path | None, background: bool):

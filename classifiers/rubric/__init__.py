@@ -8,9 +8,10 @@ rubric's labels in option order.
 Options: ``base_url``, ``model``, ``api_key_env``, ``timeout_s`` (per judge call),
 ``max_concurrency``, ``sample_rate`` (share of texts judged, decided by content hash so
 a repeated text is treated the same way; a text not sampled gets ``{}``, which the
-pipeline reads as not scored), ``cache_size`` (verdicts kept by content hash),
-``include_prompt`` and ``rubric`` (see :mod:`classifiers.rubric.rubric`).
-Cost: one judge call per new sampled text; cached texts cost nothing.
+pipeline reads as not scored), ``include_prompt`` and ``rubric`` (see
+:mod:`classifiers.rubric.rubric`). Cost: one judge call per new sampled text; the proxy's
+verdict cache keys a verdict on the text and its context (``reads_context``), so a
+repeat under the same prompt costs nothing.
 """
 
 from __future__ import annotations
@@ -59,8 +60,6 @@ class RubricClassifier(JudgeBackedClassifier):
         key = content_key(context.direction, prompt, text)
         if not self._sampled(key):
             return {}
-        if (cached := self._cache.get(key)) is not None:
-            return dict(cached)
         messages = [
             {"role": "system", "content": self.rubric.system_message()},
             {"role": "user", "content": self.rubric.user_message(text, prompt, context.direction)},
@@ -68,9 +67,7 @@ class RubricClassifier(JudgeBackedClassifier):
         answer = await self._client.complete(messages, max_tokens=20)
         letters = [choice.letter for choice in self.rubric.choices]
         chosen = self.rubric.label_of(parse_letter(answer, letters, self.name))
-        scores = {label: 1.0 if label == chosen else 0.0 for label in self.labels}
-        self._cache.put(key, scores)
-        return scores
+        return {label: 1.0 if label == chosen else 0.0 for label in self.labels}
 
     def _sampled(self, key: str) -> bool:
         return int(key[:8], 16) < self._sample_rate * _HASH_SPACE

@@ -46,7 +46,6 @@ class UpstreamConfig(Strict):
     # Longest silence between two reads; there is no total timeout, so long streams live.
     read_timeout_s: float = Field(300.0, gt=0)
     max_connections: int = Field(512, gt=0)
-    passthrough: bool = True
 
     @field_validator("base_url")
     @classmethod
@@ -54,6 +53,32 @@ class UpstreamConfig(Strict):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+
+class RoutesConfig(Strict):
+    """Deny by default: the generation APIs are moderated by their dialects; any other API
+    path is forwarded only when a rule here allows it (recorded as ``unchecked``)."""
+
+    # "METHOD glob" over the API path after /v1/ (or /openai/ for Azure), e.g. "GET models/*".
+    forward: tuple[str, ...] = ("GET models", "GET models/*", "POST embeddings")
+    # Parts/items of unknown types: false answers 400; true forwards them as unchecked.
+    forward_unknown_content: bool = False
+
+    @field_validator("forward")
+    @classmethod
+    def _rules(cls, rules: tuple[str, ...]) -> tuple[str, ...]:
+        for rule in rules:
+            method, _, pattern = rule.partition(" ")
+            if method not in _METHODS or not pattern or pattern.startswith("/") or " " in pattern:
+                raise ValueError(f"{rule!r}: write a rule as 'METHOD path-glob', e.g. "
+                                 "'GET models/*' (the path after /v1/, no leading slash)")
+        return rules
+
+    def forward_rules(self) -> list[tuple[str, str]]:
+        return [tuple(rule.split(" ", 1)) for rule in self.forward]  # type: ignore[misc]
+
+
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 class CheckConfig(Strict):
@@ -172,6 +197,7 @@ class ReloadConfig(Strict):
 class ProxyConfig(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
     upstream: UpstreamConfig
+    routes: RoutesConfig = Field(default_factory=RoutesConfig)
     checks: tuple[CheckConfig, ...] = ()
     policy: PolicyConfig = Field(default_factory=PolicyConfig)  # type: ignore[arg-type]
     # A candidate policy evaluated on live traffic beside the active one, on the same scores;

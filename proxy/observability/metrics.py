@@ -16,9 +16,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from proxy import __version__
 
-ROUTES = ("chat_completions", "passthrough")
+ROUTES = ("chat_completions", "responses", "completions", "messages", "passthrough")
 DIRECTIONS = ("input", "output")
 DECISIONS = ("allow", "flag", "block")
+# A request's outcome adds "unchecked": forwarded with no check (allow-listed routes).
+REQUEST_DECISIONS = (*DECISIONS, "unchecked")
 ERROR_KINDS = (
     "bad_request",
     "body_too_large",
@@ -155,7 +157,7 @@ class Metrics:
     def _preinitialise(self) -> None:
         for route in ROUTES:
             self.request_duration.labels(route)
-            for decision in DECISIONS:
+            for decision in REQUEST_DECISIONS:
                 self.requests.labels(route, decision)
         for direction in DIRECTIONS:
             for live in DECISIONS:

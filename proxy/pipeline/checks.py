@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from classifiers.base import ClassifyContext, Scores
+from classifiers.base import Classifier, ClassifyContext, Scores
 from proxy.config.schema import Direction
 from proxy.config.snapshot import Check
 from proxy.observability.metrics import Metrics
@@ -72,15 +72,26 @@ async def _run_one(check: Check, texts: Sequence[str], context: ClassifyContext,
 async def _scored(check: Check, texts: Sequence[str], context: ClassifyContext,
                   cache: VerdictCache) -> list[Scores]:
     classifier = check.classifier
-    cached = await cache.get_many(check.name, classifier.version, texts)
+    keys = _cache_keys(classifier, texts, context)
+    cached = await cache.get_many(check.name, classifier.version, keys)
     missing = [i for i, hit in enumerate(cached) if hit is None]
     if missing:
         fresh = await classifier.classify([texts[i] for i in missing], context)
         _validate(check, fresh, len(missing))
         for position, scores in zip(missing, fresh, strict=True):
             cached[position] = scores
-        await cache.put_many(check.name, classifier.version, [texts[i] for i in missing], fresh)
+        await cache.put_many(check.name, classifier.version, [keys[i] for i in missing], fresh)
     return [scores or {} for scores in cached]
+
+
+def _cache_keys(classifier: Classifier, texts: Sequence[str],
+                context: ClassifyContext) -> Sequence[str]:
+    """What the verdict cache keys on (it hashes them): the text, and for a classifier
+    whose score depends on the context, the context's fingerprint too."""
+    if not classifier.reads_context:
+        return texts
+    fingerprint = context.fingerprint()
+    return [f"{fingerprint}\x00{text}" for text in texts]
 
 
 def _validate(check: Check, scores: Sequence[Scores], expected: int) -> None:

@@ -11,7 +11,8 @@ from proxy.observability.metrics import Metrics
 from proxy.pipeline.decision import ALLOW, Decision, combine
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.ports import NoVerdictCache, Principal, VerdictCache
-from proxy.protocol.chat import ChatRequest
+from proxy.protocol.chat import DIALECT as CHAT
+from proxy.protocol.dialect import Dialect, ParsedRequest
 
 
 @dataclass(slots=True)
@@ -22,7 +23,8 @@ class RequestContext:
     metrics: Metrics
     cache: VerdictCache = field(default_factory=NoVerdictCache)
     principal: Principal = field(default_factory=lambda: Principal(None))
-    chat: ChatRequest | None = None
+    dialect: Dialect = CHAT
+    parsed: ParsedRequest | None = None  # the request as its dialect read it
     tenant: str | None = None
     started: float = field(default_factory=time.perf_counter)
     upstream_seconds: float = 0.0
@@ -31,6 +33,9 @@ class RequestContext:
     error_kind: str | None = None
     stream_cut: bool = False
     redacted_spans: int = 0
+    # Forwarded without checks (an allow-listed route, unknown content forwarded by opt-in):
+    # recorded and answered as "unchecked", never as "allow".
+    unchecked: bool = False
 
     @property
     def decision(self) -> Decision:
@@ -38,12 +43,18 @@ class RequestContext:
             return ALLOW
         return combine(*(m.decision for m in self.moderations.values()))
 
+    @property
+    def outcome_label(self) -> str:
+        """The decision as headers, metrics and logs show it."""
+        action = self.decision.action
+        return "unchecked" if self.unchecked and action == "allow" else action
+
     def classify_context(self, direction: str) -> ClassifyContext:
-        chat = self.chat
+        parsed = self.parsed
         return ClassifyContext(
             direction=direction,  # type: ignore[arg-type]
-            prompt=chat.last_user_text() if chat else None,
-            conversation=chat.conversation() if chat else (),
+            prompt=parsed.last_user_text() if parsed else None,
+            conversation=parsed.conversation() if parsed else (),
         )
 
     def elapsed(self) -> float:

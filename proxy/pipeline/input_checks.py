@@ -15,10 +15,10 @@ class Redactor(Protocol):
 
 
 async def check_input(ctx: RequestContext) -> Moderation:
-    assert ctx.chat is not None
-    if ctx.chat.unscanned_parts:
-        ctx.metrics.unscanned_parts.labels("input").inc(ctx.chat.unscanned_parts)
-    texts = [ref.text for ref in ctx.chat.texts]
+    assert ctx.parsed is not None
+    if ctx.parsed.unreadable:
+        ctx.metrics.unscanned_parts.labels("input").inc(ctx.parsed.unreadable)
+    texts = [field.text for field in ctx.parsed.texts]
     moderation = await moderate(ctx.snapshot, "input", texts, ctx.classify_context("input"),
                                 ctx.metrics, ctx.cache, ctx.tenant)
     ctx.moderations["input"] = moderation
@@ -29,16 +29,15 @@ async def check_input(ctx: RequestContext) -> Moderation:
 
 def apply_redactions(ctx: RequestContext, moderation: Moderation) -> int:
     """Masks, in the request body, every span the decision asked to redact."""
-    assert ctx.chat is not None
+    assert ctx.parsed is not None
     wanted = moderation.decision.redactions()
     masked = 0
     for check in ctx.snapshot.checks_for("input"):
         if check.name not in wanted:
             continue
         redactor: Redactor = check.classifier  # type: ignore[assignment]
-        for ref in ctx.chat.texts:
-            new_text, count = redactor.redact(ref.text, wanted[check.name])
-            if count:
-                ctx.chat.replace_text(ref, new_text)
+        for field in ctx.parsed.texts:
+            new_text, count = redactor.redact(field.text, wanted[check.name])
+            if count and ctx.parsed.replace_text(field, new_text):
                 masked += count
     return masked

@@ -7,7 +7,6 @@ replaced; the moderation's decision covers all choices.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from classifiers.base import ClassifyContext
 from proxy.config.snapshot import Snapshot
@@ -16,20 +15,12 @@ from proxy.pipeline.checks import run_checks
 from proxy.pipeline.decision import decide
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.ports import VerdictCache
-from proxy.protocol.chat import choice_texts
+from proxy.protocol.dialect import AnswerText
 
 
-def answer_texts(body: dict[str, Any]) -> list[tuple[int, str]]:
-    """(choice index, text) for every non-empty text of every choice."""
-    texts: list[tuple[int, str]] = []
-    for position, choice in enumerate(body.get("choices") or ()):
-        if not isinstance(choice, dict):
-            continue
-        index = choice.get("index", position)
-        message = choice.get("message") or {}
-        if isinstance(message, dict):
-            texts.extend((index, text) for text in choice_texts(message) if text.strip())
-    return texts
+def scored_texts(answer: Sequence[AnswerText]) -> list[tuple[int, str]]:
+    """(output index, text) for every non-empty text of an answer."""
+    return [(text.output, text.text) for text in answer if text.text.strip()]
 
 
 async def moderate_answer(snapshot: Snapshot, texts: Sequence[tuple[int, str]],

@@ -21,9 +21,8 @@ _TRUNCATE_CHARS = 200
 
 def record_request(ctx: RequestContext, status: int) -> Outcome:
     metrics = ctx.metrics
-    decision = ctx.decision
     elapsed = ctx.elapsed()
-    metrics.requests.labels(ctx.route, decision.action).inc()
+    metrics.requests.labels(ctx.route, ctx.outcome_label).inc()
     metrics.request_duration.labels(ctx.route).observe(elapsed)
     metrics.overhead.labels(ctx.route).observe(max(0.0, elapsed - ctx.upstream_seconds))
     if ctx.error_kind:
@@ -39,7 +38,7 @@ def record_request(ctx: RequestContext, status: int) -> Outcome:
 def _log_line(ctx: RequestContext, status: int, elapsed: float) -> None:
     fields: dict[str, Any] = {
         "request_id": ctx.request_id, "route": ctx.route, "status": status,
-        "decision": ctx.decision.action,
+        "decision": ctx.outcome_label,
         "reasons": [r.as_dict() for r in ctx.decision.reasons],
         "duration_ms": round(elapsed * 1000, 2),
         "upstream_ms": round(ctx.upstream_seconds * 1000, 2),
@@ -47,8 +46,8 @@ def _log_line(ctx: RequestContext, status: int, elapsed: float) -> None:
     }
     if ctx.tenant is not None:
         fields["tenant"] = ctx.tenant
-    if ctx.chat is not None:
-        fields.update(model=ctx.chat.model, stream=ctx.chat.stream, stream_cut=ctx.stream_cut)
+    if ctx.parsed is not None:
+        fields.update(model=ctx.parsed.model, stream=ctx.parsed.stream, stream_cut=ctx.stream_cut)
     if ctx.redacted_spans:
         fields["redacted_spans"] = ctx.redacted_spans
     if ctx.error_kind:
@@ -70,7 +69,7 @@ def _texts_to_log(ctx: RequestContext, config: LoggingConfig) -> dict[str, list[
 def _outcome(ctx: RequestContext) -> Outcome:
     return Outcome(
         request_id=ctx.request_id, principal=ctx.principal, tenant=ctx.tenant,
-        model=ctx.chat.model if ctx.chat else None, decision=ctx.decision,
+        model=ctx.parsed.model if ctx.parsed else None, decision=ctx.decision,
         directions={d: m.decision for d, m in ctx.moderations.items()},
         scores={f"{d}.{check}": labels for d, m in ctx.moderations.items()
                 for check, labels in m.scores.items()},

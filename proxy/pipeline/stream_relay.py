@@ -1,4 +1,8 @@
-"""Relays an upstream SSE chat stream to the client while checking it window by window.
+"""Relays an upstream SSE stream to the client while checking it window by window.
+
+One moderator for every dialect: the dialect's stream codec turns each event into text
+deltas per output and says which events end the stream; the codec also writes the API's
+own terminal events when a stream is cut.
 
 Modes (``streaming.mode``):
 - ``buffered``: events are held until the window holding their text has passed, so no
@@ -8,10 +12,11 @@ Modes (``streaming.mode``):
   the text relayed while its check ran (under one more window, since a full window waits
   for the check before it) can reach the client: under ``2 * window_chars`` characters.
 
-In both modes the events that end the stream (a choice's ``finish_reason``, ``[DONE]``)
-are held until the whole answer has been checked at the end. A cut stream ends with a
-chunk whose ``finish_reason`` is ``content_filter`` and ``data: [DONE]``. An upstream that
-breaks mid-stream yields an in-band error event, then ``[DONE]``.
+In both modes the events that end the stream (a choice's ``finish_reason``, ``[DONE]``,
+``response.completed``, ``message_stop``...) are held until the whole answer has been
+checked at the end. A cut stream ends with the dialect's "stopped by the content filter"
+events, carrying the refusal text when no text had reached the client yet. An upstream
+that breaks mid-stream yields an in-band error event, then ``[DONE]``.
 """
 
 from __future__ import annotations
@@ -29,11 +34,10 @@ from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import Decision, combine
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.output_checks import moderate_answer
-from proxy.pipeline.stream_events import parse_chunk
 from proxy.pipeline.windows import Window, WindowTracker
 from proxy.protocol import sse
 from proxy.protocol.errors import error_envelope
-from proxy.protocol.safety import cut_chunk, safety_object
+from proxy.protocol.safety import safety_object
 
 log = structlog.get_logger("safety_proxy.stream")
 
@@ -52,11 +56,15 @@ class StreamRelay:
         self.low_latency = streaming.mode == "low_latency"
         self.windows = WindowTracker(streaming.window_chars, streaming.context_chars)
         self.held: list[bytes] = []  # buffered: events whose window is not checked yet
+        self.held_text = False  # some held event carries answer text
+        self.text_sent = False  # some answer text reached the client
+        self.relayed = 0  # events read that reached the client (not counting held ends)
+        assert ctx.parsed is not None
+        self.codec = ctx.dialect.stream(ctx.parsed, ctx.request_id)
         self.tail: list[bytes] = []  # events that end the stream, held to the very end
         self.window_decisions: list[Decision] = []
         self.pending_check: asyncio.Task[Decision] | None = None
         self.open_choices: set[int] = set()
-        self.model: str | None = ctx.chat.model if ctx.chat else None
         self.first_byte_at: float | None = None
 
     async def relay(self, upstream: aiohttp.ClientResponse) -> None:
@@ -98,22 +106,21 @@ class StreamRelay:
         return True
 
     async def _on_event(self, event: sse.SSEEvent) -> bool:
-        if event.is_done:
-            return True
-        view = parse_chunk(event.data)
+        view = self.codec.read(event)
         encoded = sse.encode(event.data, event.event)
-        if view.model and not self.model:
-            self.model = view.model
         for index, text in view.texts:
             self.open_choices.add(index)
             self.windows.add(index, text)
-        if view.finished:
+        self.open_choices -= view.finished
+        if view.ends:
             self.tail.append(encoded)
-            self.open_choices -= view.finished
         elif self.low_latency:
+            self.text_sent |= bool(view.texts)
+            self.relayed += 1
             await self._send(encoded)
         else:
             self.held.append(encoded)
+            self.held_text |= bool(view.texts)
         return await self._check_if_full()
 
     async def _check_if_full(self) -> bool:
@@ -133,9 +140,15 @@ class StreamRelay:
             if decision.blocked:
                 await self._cut(decision)
                 return False
-            await self._send(b"".join(self.held))
-            self.held.clear()
+            await self._release_held()
         return True
+
+    async def _release_held(self) -> None:
+        self.text_sent |= self.held_text
+        self.relayed += len(self.held)
+        await self._send(b"".join(self.held))
+        self.held.clear()
+        self.held_text = False
 
     async def _settle_pending(self) -> bool:
         if self.pending_check is None:
@@ -169,7 +182,8 @@ class StreamRelay:
         if decision.blocked:
             await self._cut(decision, recorded=True)
             return
-        await self._send(b"".join([*self.held, *self.tail, sse.DONE_EVENT]))
+        await self._release_held()
+        await self._send(b"".join(self.tail))
 
     async def _cut(self, decision: Decision, recorded: bool = False) -> None:
         self.ctx.stream_cut = True
@@ -179,9 +193,10 @@ class StreamRelay:
             answers = sorted(self.windows.answers().items())
             self.ctx.moderations["output"] = Moderation(
                 "output", decision, _max_reason_scores(decision), [t for _, t in answers])
-        chunk = cut_chunk(self.ctx.request_id, self.model, sorted(self.open_choices),
-                          safety_object("output", decision))
-        await self._send(sse.encode(orjson.dumps(chunk)) + sse.DONE_EVENT)
+        refusal = None if self.text_sent else self.ctx.snapshot.config.policy.refusal_text
+        await self._send(self.codec.cut(sorted(self.open_choices),
+                                        safety_object("output", decision), refusal,
+                                        relayed=self.relayed))
 
     async def _broken(self, message: str) -> None:
         self.ctx.error_kind = "upstream_stream_broken"

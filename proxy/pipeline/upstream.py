@@ -8,9 +8,10 @@ caller (client gone) closes the upstream connection.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import aiohttp
+import yarl
 from multidict import CIMultiDict
 
 from proxy.config.schema import UpstreamConfig
@@ -40,9 +41,12 @@ class Upstream:
         if self._session is not None:
             await self._session.close()
 
-    def url(self, path: str) -> str:
-        """``path`` is relative to the API root, e.g. ``chat/completions``."""
-        return f"{self.config.base_url}/{path.lstrip('/')}"
+    def url(self, segments: Sequence[str]) -> str:
+        """``base_url`` + the validated path segments (routes/paths.py): no segment is
+        empty, a dot segment or holds a separator, so the URL stays under ``base_url``."""
+        assert all(s and s not in (".", "..") and "/" not in s and "%" not in s
+                   for s in segments), "unvalidated path segments"
+        return f"{self.config.base_url}/{'/'.join(segments)}"
 
     def request_headers(self, incoming: Mapping[str, str]) -> CIMultiDict[str]:
         headers = CIMultiDict((k, v) for k, v in incoming.items() if k.lower() not in _HOP_BY_HOP)
@@ -61,12 +65,15 @@ class Upstream:
             return os.environ.get(self.config.api_key_env) or None
         return None
 
-    async def open(self, method: str, path: str, *, data: bytes | None,
+    async def open(self, method: str, segments: Sequence[str], *, data: bytes | None,
                    headers: Mapping[str, str], query: str = "") -> aiohttp.ClientResponse:
+        """``query``: the raw (still encoded) query string, passed on as it came.
+        Redirects are never followed: a 3xx is the upstream's answer, relayed as it is
+        (following one would re-send the body, and the operator's key, elsewhere)."""
         assert self._session is not None, "start() was not awaited"
-        url = self.url(path) + (f"?{query}" if query else "")
+        url = yarl.URL(self.url(segments) + (f"?{query}" if query else ""), encoded=True)
         try:
-            return await self._session.request(method, url, data=data,
+            return await self._session.request(method, url, data=data, allow_redirects=False,
                                                headers=self.request_headers(headers))
         except TimeoutError:
             raise UpstreamTimeout("the upstream model API did not answer in time") from None

@@ -1,132 +1,178 @@
-"""Views of chat-completion requests and answers: what to score, and how to rewrite.
+"""The Chat Completions dialect (``POST /v1/chat/completions``), request side.
 
-The request body is kept as parsed (unknown fields pass through untouched); views only
-read it, and a rewrite (redaction) replaces a text at the place it came from.
+Every text the model reads is scored: message contents (strings, ``text`` and ``refusal``
+parts), names, assistant tool-call and function-call arguments, refusals and reasoning,
+tool results, tool and function definitions, the response format's schema, predicted
+output, and any string in a field this module does not know (vendor extensions such as a
+chat template): unknown fields are scored as ``extension`` texts, never skipped. Content
+parts no text classifier can read (images, audio, files) are counted as unreadable; a part
+of an unknown type is a 400 unless ``forward_unknown`` is set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+from proxy.protocol.chat_answer import ChatStreamCodec, answer_texts, block_answer
+from proxy.protocol.dialect import AnswerText, ParsedRequest, StreamCodec, TextField
+from proxy.protocol.errors import BadRequest, ProxyError, error_envelope
+from proxy.protocol.fields import definition_text, load_object, render, string_leaves
+from proxy.protocol.safety import (
+    input_blocked_envelope,
+    refusal_completion,
+    refusal_stream,
+)
 
-from proxy.protocol.errors import BadRequest
-
-
-@dataclass(frozen=True, slots=True)
-class TextRef:
-    """Where a scored text sits in a request: message index, and part index for lists."""
-
-    message: int
-    part: int | None
-    text: str
-
-
-@dataclass(slots=True)
-class ChatRequest:
-    body: dict[str, Any]
-    texts: list[TextRef] = field(default_factory=list)
-    unscanned_parts: int = 0
-
-    @property
-    def model(self) -> str | None:
-        model = self.body.get("model")
-        return model if isinstance(model, str) else None
-
-    @property
-    def stream(self) -> bool:
-        return self.body.get("stream") is True
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = self.body["messages"]
-        return messages
-
-    def last_user_text(self) -> str | None:
-        for ref in reversed(self.texts):
-            if self.messages[ref.message].get("role") == "user":
-                return ref.text
-        return None
-
-    def conversation(self) -> list[dict[str, str]]:
-        return [{"role": str(self.messages[ref.message].get("role")), "content": ref.text}
-                for ref in self.texts]
-
-    def replace_text(self, ref: TextRef, new_text: str) -> None:
-        message = self.messages[ref.message]
-        if ref.part is None:
-            message["content"] = new_text
-        else:
-            message["content"][ref.part]["text"] = new_text
+REQUEST_KINDS = frozenset({
+    "message.content", "message.name", "message.refusal", "message.reasoning",
+    "message.tool_call.arguments", "message.tool_call.name", "message.function_call",
+    "message.extension", "tool.definition", "response_format.schema", "prediction",
+    "extension",
+})
+# Top-level fields that carry no text the model reads (settings, ids, enums, numbers).
+_SETTINGS = frozenset({
+    "model", "stream", "stream_options", "n", "temperature", "top_p", "max_tokens",
+    "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias",
+    "logprobs", "top_logprobs", "seed", "stop", "user", "safety_identifier",
+    "prompt_cache_key", "prompt_cache_retention", "metadata", "store", "service_tier",
+    "parallel_tool_calls", "tool_choice", "function_call", "modalities", "audio",
+    "reasoning_effort", "verbosity", "web_search_options",
+})
+_DEFINITIONS = {"tools": "tool.definition", "functions": "tool.definition",
+                "response_format": "response_format.schema"}
+_MESSAGE_SETTINGS = frozenset({"role", "tool_call_id", "audio", "prefix"})
+_UNREADABLE_PARTS = frozenset({"image_url", "input_audio", "file"})
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
-    """Parses and validates the parts the proxy relies on; raises BadRequest otherwise."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        if _is_utf8(raw):
-            raise BadRequest(
-                f"request body is not valid JSON: {exc.msg} (char {exc.pos})") from None
-        raise BadRequest("request body is not valid UTF-8") from None
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
-    messages = body.get("messages")
-    if messages is None:
-        raise BadRequest("'messages' is a required property", param="messages")
-    if not isinstance(messages, list) or not messages:
-        raise BadRequest("'messages' must be a non-empty array", param="messages")
+class ChatDialect:
+    name = "chat_completions"
+    upstream_path = "chat/completions"
+
+    def parse_request(self, raw: bytes, *, forward_unknown: bool = False) -> ParsedRequest:
+        body = load_object(raw)
+        messages = body.get("messages")
+        if messages is None:
+            raise BadRequest("'messages' is a required property", param="messages")
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest("'messages' must be a non-empty array", param="messages")
+        request = new_request(body)
+        for index, message in enumerate(messages):
+            _read_message(request, index, message, forward_unknown)
+        _read_top_level(request)
+        return request
+
+    def answer_texts(self, body: dict[str, Any]) -> list[AnswerText]:
+        return answer_texts(body)
+
+    def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,
+                     safety: dict[str, Any]) -> None:
+        block_answer(body, blocked, refusal_text, safety)
+
+    def input_blocked(self, request: ParsedRequest, request_id: str, safety: dict[str, Any],
+                      refusal_text: str, style: str) -> tuple[int, dict[str, Any] | bytes]:
+        if style == "error":
+            return 400, input_blocked_envelope(safety, param="messages")
+        if request.stream:
+            return 200, refusal_stream(request_id, request.model, refusal_text, safety)
+        return 200, refusal_completion(request_id, request.model, refusal_text, safety)
+
+    def error_body(self, error: ProxyError) -> dict[str, Any]:
+        return error_envelope(error.message, error.error_type, error.param, error.code)
+
+    def stream(self, request: ParsedRequest, request_id: str) -> StreamCodec:
+        return ChatStreamCodec(request_id, request.model)
+
+
+def new_request(body: dict[str, Any]) -> ParsedRequest:
+    """The common fields of every OpenAI-style request: model and stream."""
     if "stream" in body and not isinstance(body["stream"], bool):
         raise BadRequest("'stream' must be a boolean", param="stream")
-    request = ChatRequest(body)
-    for index, message in enumerate(messages):
-        _collect_message(request, index, message)
-    return request
+    model = body.get("model")
+    return ParsedRequest(body, model=model if isinstance(model, str) else None,
+                         stream=body.get("stream") is True)
 
 
-def _collect_message(request: ChatRequest, index: int, message: Any) -> None:
+def _read_message(request: ParsedRequest, index: int, message: Any,
+                  forward_unknown: bool) -> None:
+    path = ("messages", index)
     if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-        raise BadRequest(f"messages[{index}] must be an object with a 'role' string",
-                         param=f"messages[{index}]")
-    content = message.get("content")
+        raise BadRequest(f"{render(path)} must be an object with a 'role' string",
+                         param=render(path))
+    role = message["role"]
+    for key, value in message.items():
+        if key == "content":
+            _read_content(request, role, (*path, "content"), value, forward_unknown)
+        elif key in ("tool_calls", "function_call"):
+            _read_calls(request, role, (*path, key), value)
+        elif key not in _MESSAGE_SETTINGS:
+            kind = {"name": "message.name", "refusal": "message.refusal",
+                    "reasoning_content": "message.reasoning", "reasoning": "message.reasoning"
+                    }.get(key, "message.extension")
+            _add_leaves(request, role, kind, (*path, key), value)
+
+
+def _read_content(request: ParsedRequest, role: str, path: tuple, content: Any,
+                  forward_unknown: bool) -> None:
     if isinstance(content, str):
-        request.texts.append(TextRef(index, None, content))
+        request.texts.append(TextField(role, "message.content", path, content))
     elif isinstance(content, list):
-        for part_index, part in enumerate(content):
-            if isinstance(part, dict) and part.get("type") == "text" and isinstance(
-                    part.get("text"), str):
-                request.texts.append(TextRef(index, part_index, part["text"]))
-            else:
-                request.unscanned_parts += 1
+        for index, part in enumerate(content):
+            _read_part(request, role, (*path, index), part, forward_unknown)
     elif content is not None:
-        raise BadRequest(f"messages[{index}].content must be a string or an array of parts",
-                         param=f"messages[{index}].content")
+        raise BadRequest(f"{render(path)} must be a string or an array of parts",
+                         param=render(path))
 
 
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+def _read_part(request: ParsedRequest, role: str, path: tuple, part: Any,
+               forward_unknown: bool) -> None:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "text" and isinstance(part.get("text"), str):
+        request.texts.append(TextField(role, "message.content", (*path, "text"), part["text"]))
+    elif kind == "refusal" and isinstance(part.get("refusal"), str):
+        request.texts.append(TextField(role, "message.refusal", (*path, "refusal"),
+                                       part["refusal"]))
+    elif kind in _UNREADABLE_PARTS:
+        request.unreadable += 1
+    elif forward_unknown:
+        request.unknown += 1
+    else:
+        raise BadRequest(f"{render(path)} is not a content part this proxy can check "
+                         f"(type {str(kind)[:40]!r})", param=render(path))
 
 
-def choice_texts(message: dict[str, Any]) -> Iterator[str]:
-    """Every text of one answer message: content and tool-call arguments."""
-    content = message.get("content")
-    if isinstance(content, str) and content:
-        yield content
-    elif isinstance(content, list):
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                yield part["text"]
-    for call in message.get("tool_calls") or ():
-        function = call.get("function") if isinstance(call, dict) else None
-        arguments = function.get("arguments") if isinstance(function, dict) else None
-        if isinstance(arguments, str) and arguments:
-            yield arguments
-    function_call = message.get("function_call")
-    if isinstance(function_call, dict) and isinstance(function_call.get("arguments"), str):
-        yield function_call["arguments"]
+def _read_calls(request: ParsedRequest, role: str, path: tuple, value: Any) -> None:
+    calls = value if isinstance(value, list) else [value]
+    for index, call in enumerate(calls):
+        here = (*path, index) if isinstance(value, list) else path
+        function = call.get("function", call) if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            _add_leaves(request, role, "message.tool_call.arguments", here, call)
+            continue
+        where = (*here, "function") if function is not call else here
+        for key, item in function.items():
+            kind = "message.tool_call.name" if key == "name" else "message.tool_call.arguments"
+            _add_leaves(request, role, kind, (*where, key), item)
+
+
+def _read_top_level(request: ParsedRequest) -> None:
+    for key, value in request.body.items():
+        if key in _DEFINITIONS:
+            items = value if isinstance(value, list) else [value]
+            for index, item in enumerate(items):
+                here = (key, index) if isinstance(value, list) else (key,)
+                text = definition_text(item, here)
+                if text:
+                    request.texts.append(TextField("definition", _DEFINITIONS[key], text[0],
+                                                   text[1]))
+        elif key == "prediction":
+            _add_leaves(request, "assistant", "prediction", (key,), value)
+        elif key not in _SETTINGS and key != "messages":
+            _add_leaves(request, "extension", "extension", (key,), value)
+
+
+def _add_leaves(request: ParsedRequest, role: str, kind: str, path: tuple, value: Any) -> None:
+    for where, text in string_leaves(value, path):
+        request.texts.append(TextField(role, kind, where, text))
+
+
+DIALECT = ChatDialect()

@@ -11,7 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
+
 from proxy.pipeline.decision import Decision
+from proxy.protocol import sse
 from proxy.protocol.errors import error_envelope
 
 DECISION_HEADER = "x-safety-decision"
@@ -22,11 +25,26 @@ def safety_object(direction: str, decision: Decision) -> dict[str, Any]:
             "reasons": [reason.as_dict() for reason in decision.reasons]}
 
 
-def input_blocked_envelope(decision: Decision) -> dict[str, Any]:
-    body = error_envelope(
-        "The request was blocked by the content filter.",
-        "invalid_request_error", param="messages", code="content_filter")
-    body["safety"] = safety_object("input", decision)
+# Clients and gateways recognise a content-policy rejection by this phrase (LiteLLM maps
+# it to ContentPolicyViolationError, so its content-policy fallbacks fire).
+BLOCKED_MESSAGE = ("Your request was rejected as a result of the safety system: the content "
+                   "filter blocked it ({reasons}).")
+
+
+def blocked_message(safety: dict[str, Any]) -> str:
+    """The block message, naming the check.label that blocked (never the text)."""
+    names = sorted({f"{r['classifier']}.{r['label']}" for r in safety.get("reasons", ())
+                    if r.get("action") == "block"})
+    return BLOCKED_MESSAGE.format(reasons=", ".join(names) or "policy")
+
+
+def input_blocked_envelope(safety: dict[str, Any], param: str) -> dict[str, Any]:
+    """An OpenAI-style 400 for a blocked request: the reasons inside the error object (the
+    SDKs expose ``error``), and beside it as before."""
+    body = error_envelope(blocked_message(safety), "invalid_request_error", param=param,
+                          code="content_filter")
+    body["error"]["safety"] = safety
+    body["safety"] = safety
     return body
 
 
@@ -44,11 +62,12 @@ def refusal_completion(request_id: str, model: str | None, refusal_text: str,
     }
 
 
-def refusal_chunks(request_id: str, model: str | None, refusal_text: str,
-                   safety: dict[str, Any]) -> list[dict[str, Any]]:
-    """A whole streamed refusal: the text, then the content_filter finish."""
+def refusal_stream(request_id: str, model: str | None, refusal_text: str,
+                   safety: dict[str, Any]) -> bytes:
+    """A whole streamed refusal: the text, then the content_filter finish, then [DONE]."""
     first = stream_chunk(request_id, model, 0, {"role": "assistant", "content": refusal_text})
-    return [first, cut_chunk(request_id, model, [0], safety)]
+    chunks = [first, cut_chunk(request_id, model, [0], safety)]
+    return b"".join(sse.encode(orjson.dumps(chunk)) for chunk in chunks) + sse.DONE_EVENT
 
 
 def stream_chunk(request_id: str, model: str | None, index: int, delta: dict[str, Any],
@@ -69,9 +88,3 @@ def cut_chunk(request_id: str, model: str | None, indices: list[int],
     return chunk
 
 
-def block_choices(body: dict[str, Any], indices: set[int], refusal_text: str) -> None:
-    """Replaces the content of the blocked choices in a non-streamed answer, in place."""
-    for choice in body.get("choices") or ():
-        if isinstance(choice, dict) and choice.get("index") in indices:
-            choice["message"] = {"role": "assistant", "content": refusal_text}
-            choice["finish_reason"] = "content_filter"

@@ -9,6 +9,9 @@ ends at a blank line. ``close()`` returns a last event that had no trailing blan
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 DONE = "[DONE]"
 
@@ -22,6 +25,15 @@ class SSEEvent:
     @property
     def is_done(self) -> bool:
         return self.data.strip() == DONE
+
+    def json_object(self) -> dict[str, Any] | None:
+        """The data as a JSON object, or None (not JSON, or not an object): stream codecs
+        never raise on what an upstream sends."""
+        try:
+            value = orjson.loads(self.data)
+        except orjson.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
 
 
 class SSEDecoder:

@@ -1,22 +1,63 @@
-"""Pieces every route shares: request ids, the snapshot in use, error responses."""
+"""One request lifecycle for every route: request id (bound into every log line of the
+request), the snapshot in use, errors mapped once into the dialect's own error format,
+the decision and request-id headers stamped in one place, recording once."""
 
 from __future__ import annotations
 
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import structlog
 from aiohttp import web
 
 from proxy.config.snapshot import Snapshot
 from proxy.pipeline.context import RequestContext
-from proxy.pipeline.ports import Admission
+from proxy.pipeline.ports import AbuseGate, Admission, Principal
+from proxy.pipeline.record import record_request
+from proxy.protocol.chat import DIALECT as CHAT
+from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import Banned, ProxyError, Throttled, Unavailable, json_response
 from proxy.protocol.safety import DECISION_HEADER
-from proxy.resources import READINESS
+from proxy.resources import ABUSE_GATE, BACKGROUND, METRICS, READINESS, VERDICT_CACHE
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+Handler = Callable[[RequestContext], Awaitable[web.StreamResponse]]
+
+
+async def serve(request: web.Request, route: str, handle: Handler,
+                dialect: Dialect = CHAT) -> web.StreamResponse:
+    """Runs ``handle`` inside the request's lifecycle and returns its response, or the
+    dialect's error response for a ProxyError it raised."""
+    async with current_snapshot(request) as snapshot:
+        ctx = RequestContext(new_request_id(request, snapshot), route, snapshot,
+                             request.app[METRICS], cache=request.app[VERDICT_CACHE],
+                             dialect=dialect)
+        response: web.StreamResponse = web.Response(status=500)
+        with structlog.contextvars.bound_contextvars(request_id=ctx.request_id):
+            try:
+                response = await handle(ctx)
+            except ProxyError as error:
+                ctx.error_kind = error.kind
+                response = error_response(error, ctx)
+            finally:
+                _stamp(response, ctx)
+                _record(request, ctx, response.status)
+        return response
+
+
+def _stamp(response: web.StreamResponse, ctx: RequestContext) -> None:
+    if not response.prepared:  # a stream sent its headers itself
+        response.headers[DECISION_HEADER] = ctx.outcome_label
+        response.headers["x-request-id"] = ctx.request_id
+
+
+def _record(request: web.Request, ctx: RequestContext, status: int) -> None:
+    outcome = record_request(ctx, status)
+    if ctx.decision.action != "allow":
+        request.app[BACKGROUND].spawn(request.app[ABUSE_GATE].record(outcome),
+                                      f"record-{ctx.request_id}")
 
 
 def new_request_id(request: web.Request, snapshot: Snapshot) -> str:
@@ -36,6 +77,13 @@ async def current_snapshot(request: web.Request) -> AsyncIterator[Snapshot]:
         yield snapshot
 
 
+async def admit(gate: AbuseGate, principal: Principal) -> None:
+    """Refuses a banned or throttled principal (raises the error to answer)."""
+    admission = await gate.admit(principal)
+    if admission.state != "ok":
+        raise admission_error(admission)
+
+
 def admission_error(admission: Admission) -> ProxyError:
     retry = {"Retry-After": str(max(1, admission.retry_after_s))}
     if admission.state == "banned":
@@ -48,6 +96,10 @@ def admission_error(admission: Admission) -> ProxyError:
 
 
 def error_response(error: ProxyError, ctx: RequestContext) -> web.Response:
-    headers = {**error.headers, "x-request-id": ctx.request_id,
-               DECISION_HEADER: ctx.decision.action}
-    return json_response(error.envelope(), status=error.status, headers=headers)
+    return json_response(ctx.dialect.error_body(error), status=error.status,
+                         headers=dict(error.headers))
+
+
+async def end_stream(response: web.StreamResponse) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):  # the client is gone
+        await response.write_eof()

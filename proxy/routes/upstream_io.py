@@ -12,14 +12,18 @@ from aiohttp import web
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.upstream import Upstream, response_headers
 from proxy.protocol.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnreachable
-from proxy.protocol.safety import DECISION_HEADER
-
-CHAT_PATH = "chat/completions"
+from proxy.routes.paths import Route
 
 
-async def open_upstream(upstream: Upstream, request: web.Request, body: bytes,
-                        ctx: RequestContext) -> aiohttp.ClientResponse:
-    answer = await upstream.open("POST", CHAT_PATH, data=body, headers=request.headers)
+def raw_query(request: web.Request) -> str:
+    """The query string as the client encoded it (Azure's ``api-version`` and others)."""
+    return request.raw_path.partition("?")[2]
+
+
+async def open_upstream(upstream: Upstream, request: web.Request, route: Route,
+                        body: dict[str, Any], ctx: RequestContext) -> aiohttp.ClientResponse:
+    answer = await upstream.open("POST", route.segments, data=orjson.dumps(body),
+                                 headers=request.headers, query=raw_query(request))
     ctx.upstream_status = answer.status
     ctx.metrics.upstream_responses.labels(f"{answer.status // 100}xx").inc()
     return answer
@@ -65,7 +69,5 @@ async def relay_upstream_error(answer: aiohttp.ClientResponse, ctx: RequestConte
         raise UpstreamBadResponse(
             f"the upstream answered {answer.status} with a body that is not an OpenAI error "
             f"(content-type {answer.content_type!r})")
-    headers = {**response_headers(answer.headers), DECISION_HEADER: ctx.decision.action,
-               "x-request-id": ctx.request_id}
-    return web.Response(body=raw, status=answer.status, headers=headers,
+    return web.Response(body=raw, status=answer.status, headers=response_headers(answer.headers),
                         content_type="application/json")

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from proxy.config.schema import Direction
-from proxy.protocol.chat import choice_texts, parse_chat_request
+from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.errors import BadRequest
 from proxy.tuning.files import DataError, RecordedScores, json_lines, label_value, recorded_scores
 
@@ -69,13 +69,18 @@ def parse_record(row: dict[str, Any], where: str) -> Record:
                     "(text or scores)")
 
 
+# Keys of a traffic row beside the request's own fields (when it is not under "request").
+_RECORD_KEYS = frozenset({"answer", "response", "label"})
+
+
 def _chat_record(body: dict[str, Any], row: dict[str, Any], where: str,
                  label: str | None) -> Record:
     try:
-        request = parse_chat_request(orjson.dumps(body))
+        request = CHAT.parse_request(orjson.dumps(
+            {key: value for key, value in body.items() if key not in _RECORD_KEYS}))
     except BadRequest as exc:
         raise DataError(f"{where}: {exc}") from None
-    texts = {"input": tuple(ref.text for ref in request.texts),
+    texts = {"input": tuple(field.text for field in request.texts),
              "output": _answer_texts(row.get("answer", row.get("response")), where)}
     return Record(where, label, texts, request.last_user_text())
 
@@ -88,8 +93,7 @@ def _answer_texts(answer: Any, where: str) -> tuple[str, ...]:
     choices = answer.get("choices") if isinstance(answer, dict) else None
     if not isinstance(choices, list):
         raise DataError(f"{where}: the answer must be a string or a chat completion")
-    return tuple(text for choice in choices if isinstance(choice, dict)
-                 for text in choice_texts(choice.get("message") or {}))
+    return tuple(text.text for text in CHAT.answer_texts(answer))
 
 
 def _event_record(row: dict[str, Any], where: str, label: str | None) -> Record:

@@ -71,19 +71,6 @@ async def test_include_prompt_false_and_input_direction_omit_prompt() -> None:
         "[Assistant answer]\nanswer=D", "[User message]\nanswer=B"]
 
 
-async def test_verdicts_are_cached_by_content() -> None:
-    async with fake_judge(by_marker) as judge:
-        classifier = rubric(judge.base_url)
-        await classifier.start()
-        first = await classifier.classify(["answer=B"], OUTPUT)
-        again = await classifier.classify(["answer=B"], OUTPUT)
-        other_prompt = await classifier.classify(
-            ["answer=B"], ClassifyContext(direction="output", prompt="another"))
-        await classifier.close()
-    assert first == again == other_prompt
-    assert len(judge.requests) == 2  # the same text under another prompt is a new verdict
-
-
 async def test_sample_rate_judges_a_share_and_returns_empty_for_the_rest() -> None:
     texts = [f"#{i} answer=D" for i in range(200)]
     async with fake_judge(by_marker) as judge:
@@ -170,7 +157,7 @@ async def test_missing_api_key_variable_is_a_config_error(
     ({"model": None}, "options.model"),
     ({"timeout": 3}, "unknown options"),
     ({"include_prompt": "no"}, "include_prompt: true or false"),
-    ({"cache_size": "big"}, "cache_size: an integer"),
+    ({"cache_size": 100}, "unknown options"),  # the proxy's verdict cache does this
     ({"max_concurrency": 0}, "max_concurrency"),
 ])
 def test_bad_options_are_config_errors(options: dict[str, Any], message: str) -> None:

@@ -191,7 +191,7 @@ async def test_unknown_route_outside_v1_is_json_404(start_proxy):
     base, _ = await start_proxy()
     async with aiohttp.ClientSession() as session, session.get(f"{base}/nope") as response:
         assert response.status == 404
-        assert (await response.json())["error"]["code"] == "404"
+        assert (await response.json())["error"]["code"] == "unknown_url"
 
 
 async def test_client_disconnect_before_answer_cancels_upstream(start_proxy, fake_upstream):

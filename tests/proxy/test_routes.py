@@ -1,4 +1,4 @@
-"""Health, readiness, metrics and passthrough routes."""
+"""Health, readiness and metrics routes; the upstream key and headers (routing: test_routing.py)."""
 
 from __future__ import annotations
 
@@ -18,28 +18,6 @@ async def test_health_ready_and_metrics(start_proxy):
     assert 'safety_proxy_requests_total{decision="allow",route="chat_completions"} 0.0' in text
     assert 'safety_proxy_classifier_score_bucket{classifier="script",direction="input"' in text
     assert "safety_proxy_config_info{sha256=" in text
-
-
-async def test_passthrough_forwards_method_path_query_and_body(start_proxy, fake_upstream):
-    base, _ = await start_proxy()
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{base}/v1/models?limit=2",
-                               headers={"Authorization": "Bearer sk-client"}) as response:
-            body = await response.json()
-            assert response.headers["x-safety-decision"] == "allow"
-        async with session.post(f"{base}/v1/embeddings", data=b'{"input": "x"}') as response:
-            posted = await response.json()
-    assert body["path"] == "models" and body["query"] == "limit=2" and body["method"] == "GET"
-    assert fake_upstream.headers[0]["Authorization"] == "Bearer sk-client"
-    assert posted["path"] == "embeddings" and posted["body"] == '{"input": "x"}'
-
-
-async def test_passthrough_off_refuses_other_paths(start_proxy, fake_upstream):
-    base, _ = await start_proxy(upstream={"passthrough": False})
-    async with aiohttp.ClientSession() as session, session.get(f"{base}/v1/models") as response:
-        assert response.status == 400
-        assert (await response.json())["error"]["code"] == "unknown_url"
-    assert fake_upstream.headers == []
 
 
 async def test_configured_api_key_and_headers_replace_the_clients(start_proxy, fake_upstream,

@@ -135,3 +135,39 @@ async def test_a_replayed_conversation_scores_only_new_messages(clock: Clock) ->
         assert classifier.texts_scored[scored_before:] == [turn]
         assert len(run.scores["counting"]) == len(conversation)
     assert run.max_by_check() == {"counting": {"bad": 0.9}}
+
+
+async def test_a_judge_verdict_is_reused_only_under_the_same_context(clock: Clock) -> None:
+    """A rubric judges an answer against its prompt: the verdict cache keys on both, so a
+    "safe" verdict for an answer under a harmless prompt is never reused when the same
+    answer comes back under another prompt (and repeats still hit the cache)."""
+    from tests.classifiers.test_rubric import by_marker, fake_judge, rubric
+
+    cache = (await start_state(settings(), Metrics(), clock=clock)).cache
+    async with fake_judge(by_marker) as judge:
+        classifier = rubric(judge.base_url)
+        await classifier.start()
+        check = Check(CheckConfig(name="judge", type="rubric", directions=("output",)),
+                      classifier)
+        contexts = [ClassifyContext("output", prompt) for prompt in
+                    ("What is the capital of France?", "How do I make a weapon?",
+                     "What is the capital of France?")]
+        for context in contexts:
+            await run_checks([check], ["answer=D"], context, Metrics(), cache)
+        await classifier.close()
+    prompts = [request["messages"][1]["content"] for request in judge.requests]
+    assert len(prompts) == 2, "the third call is the first one again: a cache hit"
+    assert "capital of France" in prompts[0] and "weapon" in prompts[1]
+
+
+def test_the_context_fingerprint_tells_every_part_apart() -> None:
+    base = ClassifyContext("output", "p", ({"role": "user", "content": "p"},))
+    variants = [ClassifyContext("input", "p", base.conversation),
+                ClassifyContext("output", None, base.conversation),
+                ClassifyContext("output", "q", base.conversation),
+                ClassifyContext("output", "p", ({"role": "system", "content": "p"},)),
+                ClassifyContext("output", "p", ())]
+    prints = {context.fingerprint() for context in [base, *variants]}
+    assert len(prints) == len(variants) + 1
+    assert base.fingerprint() == ClassifyContext("output", "p", [{"role": "user",
+                                                                  "content": "p"}]).fingerprint()

@@ -1,6 +1,7 @@
 """A fake upstream model API for tests: an aiohttp app whose answers a test scripts.
 
-``FakeUpstream.answer`` is called with the parsed request body and returns what to send:
+``FakeUpstream.answer`` is called with the parsed request body of any generation API
+(chat completions, responses, completions, messages) and returns what to send:
 a dict (JSON 200), ``Raw(status, body, content_type)``, or ``Stream(chunks, ...)`` where
 chunks are raw bytes written one by one (so a test can split SSE at any byte). Every
 request body and its headers are recorded in ``requests``.
@@ -44,7 +45,8 @@ class FakeUpstream:
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
+        for api_path in ("chat/completions", "responses", "completions", "messages"):
+            app.router.add_post(f"/v1/{api_path}", self._chat)
         app.router.add_route("*", "/v1/{tail:.*}", self._other)
         return app
 

@@ -1,5 +1,6 @@
-"""Every other path under /v1/ (models, embeddings, ...), forwarded unchanged when
-``upstream.passthrough`` is on. Bodies stream both ways; nothing is scored."""
+"""Allow-listed API paths that no dialect moderates (models, embeddings...): forwarded
+under ``upstream.base_url`` as they are, recorded as ``unchecked``. The abuse gate still
+applies: a banned principal is refused here as everywhere."""
 
 from __future__ import annotations
 
@@ -10,42 +11,32 @@ from aiohttp import web
 
 from proxy.pipeline.body import read_body
 from proxy.pipeline.context import RequestContext
-from proxy.pipeline.record import record_request
 from proxy.pipeline.upstream import response_headers
-from proxy.protocol.errors import BadRequest, ProxyError
 from proxy.protocol.safety import DECISION_HEADER
-from proxy.resources import METRICS, UPSTREAMS
-from proxy.routes.common import current_snapshot, error_response, new_request_id
+from proxy.resources import ABUSE_GATE, UPSTREAMS
+from proxy.routes.common import admit, serve
+from proxy.routes.paths import Route
+from proxy.routes.upstream_io import raw_query
+from proxy.state.factory import STATE_LAYER
 
 ROUTE = "passthrough"
 
 
-async def passthrough(request: web.Request) -> web.StreamResponse:
-    async with current_snapshot(request) as snapshot:
-        ctx = RequestContext(new_request_id(request, snapshot), ROUTE, snapshot,
-                             request.app[METRICS])
-        response: web.StreamResponse = web.Response(status=500)
-        try:
-            response = await _forward(request, ctx)
-        except ProxyError as error:
-            ctx.error_kind = error.kind
-            response = error_response(error, ctx)
-        finally:
-            record_request(ctx, response.status)
-        return response
+async def forward(request: web.Request, route: Route) -> web.StreamResponse:
+    return await serve(request, ROUTE, lambda ctx: _forward(request, ctx, route))
 
 
-async def _forward(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+async def _forward(request: web.Request, ctx: RequestContext,
+                   route: Route) -> web.StreamResponse:
     config = ctx.snapshot.config
-    if not config.upstream.passthrough:
-        raise BadRequest(f"unknown path {request.path} (passthrough is off)",
-                         code="unknown_url")
+    ctx.unchecked = True
     body = await read_body(request, config.server.max_body_bytes)
+    ctx.principal = request.app[STATE_LAYER].identifier.identify(request.headers, None)
+    await admit(request.app[ABUSE_GATE], ctx.principal)
     upstream = await request.app[UPSTREAMS].get(config.upstream)
-    path = request.match_info["tail"]
     started = time.perf_counter()
-    answer = await upstream.open(request.method, path, data=body or None,
-                                 headers=request.headers, query=request.query_string)
+    answer = await upstream.open(request.method, route.segments, data=body or None,
+                                 headers=request.headers, query=raw_query(request))
     ctx.metrics.upstream_responses.labels(f"{answer.status // 100}xx").inc()
     try:
         return await _stream_back(request, ctx, answer)
@@ -57,7 +48,7 @@ async def _forward(request: web.Request, ctx: RequestContext) -> web.StreamRespo
 
 async def _stream_back(request: web.Request, ctx: RequestContext,
                        answer: aiohttp.ClientResponse) -> web.StreamResponse:
-    headers = {**response_headers(answer.headers), DECISION_HEADER: "allow",
+    headers = {**response_headers(answer.headers), DECISION_HEADER: ctx.outcome_label,
                "x-request-id": ctx.request_id}
     if answer.content_type:
         headers["Content-Type"] = answer.headers.get("Content-Type", answer.content_type)
@@ -73,6 +64,3 @@ async def _stream_back(request: web.Request, ctx: RequestContext,
         return response
     await response.write_eof()
     return response
-
-
-

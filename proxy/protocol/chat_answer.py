@@ -1,0 +1,135 @@
+"""The Chat Completions dialect, answer side: the texts of a completion (whole or
+streamed) and how a blocked answer looks.
+
+An answer's texts, per choice: message content (string or parts), refusal, reasoning
+(``reasoning_content`` / ``reasoning``), tool-call and function-call arguments and names,
+the audio transcript, and any other string field of the message (a vendor extension).
+Streamed deltas carry the same fields; both paths share one reader, so a streamed answer
+and a whole one are scored on the same texts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from proxy.protocol import sse
+from proxy.protocol.dialect import AnswerText, EventView
+from proxy.protocol.fields import string_leaves
+from proxy.protocol.safety import cut_chunk, stream_chunk
+
+ANSWER_KINDS = frozenset({
+    "content", "refusal", "reasoning", "tool_call", "audio.transcript", "extension",
+})
+STREAM_EVENTS = frozenset({"chat.completion.chunk"})
+_KIND_OF = {"content": "content", "refusal": "refusal", "reasoning_content": "reasoning",
+            "reasoning": "reasoning", "tool_calls": "tool_call", "function_call": "tool_call",
+            "audio": "audio.transcript"}
+_NOT_TEXT = frozenset({"role", "annotations"})
+
+
+def message_texts(message: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, text) for every text of one answer message or stream delta."""
+    texts: list[tuple[str, str]] = []
+    for key, value in message.items():
+        if key in _NOT_TEXT:
+            continue
+        if key == "audio":
+            value = value.get("transcript") if isinstance(value, dict) else None
+        elif key in ("tool_calls", "function_call"):
+            value = _call_texts(value)
+        kind = _KIND_OF.get(key, "extension")
+        texts.extend((kind, text) for _, text in string_leaves(value, (key,)))
+    return texts
+
+
+def _call_texts(value: Any) -> list[str]:
+    """Names and arguments of tool calls; ids and types are not read by anyone."""
+    calls = value if isinstance(value, list) else [value]
+    texts = []
+    for call in calls:
+        function = call.get("function", call) if isinstance(call, dict) else {}
+        if isinstance(function, dict):
+            texts += [v for k, v in function.items() if k in ("name", "arguments")
+                      and isinstance(v, str)]
+    return texts
+
+
+def answer_texts(body: dict[str, Any]) -> list[AnswerText]:
+    texts: list[AnswerText] = []
+    for position, choice in enumerate(_choices(body)):
+        index = _index(choice, position)
+        message = choice.get("message")
+        if isinstance(message, dict):
+            texts += [AnswerText(index, kind, text) for kind, text in message_texts(message)]
+        if isinstance(choice.get("text"), str):  # servers that mix in completions fields
+            texts.append(AnswerText(index, "extension", choice["text"]))
+    return texts
+
+
+def block_answer(body: dict[str, Any], blocked: set[int], refusal_text: str,
+                 safety: dict[str, Any]) -> None:
+    """Blocked choices: the message replaced by the refusal, ``finish_reason:
+    content_filter``, tool calls dropped."""
+    for position, choice in enumerate(_choices(body)):
+        if _index(choice, position) in blocked:
+            choice["message"] = {"role": "assistant", "content": refusal_text}
+            choice["finish_reason"] = "content_filter"
+            choice.pop("text", None)
+    body["safety"] = safety
+
+
+class ChatStreamCodec:
+    def __init__(self, request_id: str, model: str | None) -> None:
+        self.request_id = request_id
+        self.model = model
+
+    def read(self, event: sse.SSEEvent) -> EventView:
+        if event.is_done:
+            return EventView(ends=True)
+        chunk = event.json_object()
+        if chunk is None:
+            return EventView()
+        view = EventView(model=chunk.get("model") if isinstance(chunk.get("model"), str)
+                         else None)
+        if view.model and not self.model:
+            self.model = view.model
+        for position, choice in enumerate(_choices(chunk)):
+            _read_choice(view, _index(choice, position), choice)
+        # the usage chunk (no choices) follows every finish: it stays after them
+        view.ends = bool(view.finished) or (not _choices(chunk) and "usage" in chunk)
+        return view
+
+    def cut(self, open_outputs: Sequence[int], safety: dict[str, Any],
+            refusal_text: str | None, *, relayed: int | None = None) -> bytes:
+        """The refusal text on the lowest open choice (when given), then a chunk closing
+        every open choice with ``content_filter``, then ``[DONE]``. Chunks need no opening
+        event, so ``relayed`` changes nothing here."""
+        events = []
+        if refusal_text is not None:
+            events.append(stream_chunk(self.request_id, self.model, min(open_outputs or [0]),
+                                       {"role": "assistant", "content": refusal_text}))
+        events.append(cut_chunk(self.request_id, self.model, list(open_outputs), safety))
+        return b"".join(sse.encode(orjson.dumps(e)) for e in events) + sse.DONE_EVENT
+
+
+def _read_choice(view: EventView, index: int, choice: dict[str, Any]) -> None:
+    delta = choice.get("delta")
+    if isinstance(delta, dict):
+        view.texts += [(index, text) for _, text in message_texts(delta)]
+    if isinstance(choice.get("text"), str) and choice["text"]:
+        view.texts.append((index, choice["text"]))
+    if choice.get("finish_reason"):
+        view.finished.add(index)
+
+
+def _choices(body: dict[str, Any]) -> list[dict[str, Any]]:
+    choices = body.get("choices")
+    return [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
+
+
+def _index(choice: dict[str, Any], position: int) -> int:
+    index = choice.get("index", position)
+    return index if isinstance(index, int) and not isinstance(index, bool) else position

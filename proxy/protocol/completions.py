@@ -1,0 +1,214 @@
+"""The legacy OpenAI Completions dialect (``POST /v1/completions``), sans-IO.
+
+A request's model-readable texts are ``prompt`` (a string or a list of strings) and
+``suffix``, both from the user. Token prompts (a list of ids, or a list of id lists) are
+counted as unreadable: a text classifier cannot read tokens. An answer's texts are its
+``choices[].text`` (with ``echo`` they include the prompt). Streamed and non-streamed
+answers share one ``text_completion`` shape; a stream ends with ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, TypeGuard
+
+import orjson
+
+from proxy.protocol.dialect import AnswerText, EventView, ParsedRequest, TextField
+from proxy.protocol.errors import BadRequest, ProxyError
+from proxy.protocol.fields import load_object
+from proxy.protocol.safety import input_blocked_envelope
+from proxy.protocol.sse import DONE_EVENT, SSEEvent, encode
+
+REQUEST_KINDS = frozenset({"prompt", "suffix"})
+ANSWER_KINDS = frozenset({"choice.text"})
+STREAM_EVENTS = frozenset({"text_completion"})  # the chunks' "object"; [DONE] only ends
+
+# LiteLLM maps an error whose message contains this phrase to ContentPolicyViolationError.
+CONTENT_FILTER = "content_filter"
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_tokens(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_int(token) for token in value)
+
+
+
+def _unknown(request: ParsedRequest, param: str, forward_unknown: bool) -> None:
+    if not forward_unknown:
+        raise BadRequest(f"'{param}' has a shape this API does not accept", param=param)
+    request.unknown += 1
+
+
+def _collect_prompt(request: ParsedRequest, prompt: Any, forward_unknown: bool) -> None:
+    """A string, a list of strings, token ids, a list of token lists, or null."""
+    if isinstance(prompt, str):
+        request.texts.append(TextField("user", "prompt", ("prompt",), prompt))
+    elif prompt is None:
+        return  # the SDK allows null: the model generates from the start of a document
+    elif isinstance(prompt, list) and all(isinstance(item, str) for item in prompt):
+        request.texts.extend(TextField("user", "prompt", ("prompt", i), text)
+                             for i, text in enumerate(prompt))
+    elif _is_tokens(prompt):
+        request.unreadable += 1  # ([] is taken as an empty list of strings above)
+    elif isinstance(prompt, list) and all(_is_tokens(item) for item in prompt):
+        request.unreadable += len(prompt)
+    else:
+        _unknown(request, "prompt", forward_unknown)
+
+
+def _collect_suffix(request: ParsedRequest, suffix: Any, forward_unknown: bool) -> None:
+    if isinstance(suffix, str):
+        request.texts.append(TextField("user", "suffix", ("suffix",), suffix))
+    elif suffix is not None:
+        _unknown(request, "suffix", forward_unknown)
+
+
+def _choices(body: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(output index, choice): the choice's ``index``, else its position in the list."""
+    choices = body.get("choices")
+    return [(c["index"] if _is_int(c.get("index")) else i, c)
+            for i, c in enumerate(choices) if isinstance(c, dict)
+            ] if isinstance(choices, list) else []
+
+
+def _completion(completion_id: str, created: int, model: str | None,
+                choices: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": completion_id, "object": "text_completion", "created": created,
+            "model": model or "unknown", "choices": choices}
+
+
+def _choice(index: int, text: str, finish_reason: str | None) -> dict[str, Any]:
+    return {"index": index, "text": text, "finish_reason": finish_reason, "logprobs": None}
+
+
+def _sse(body: dict[str, Any]) -> bytes:
+    return encode(orjson.dumps(body))
+
+
+def _zero_usage() -> dict[str, int]:
+    return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+def _refusal(request: ParsedRequest, request_id: str, refusal_text: str,
+             safety: dict[str, Any]) -> dict[str, Any] | bytes:
+    """A whole answer of ``refusal_text``; streamed: the text, the content_filter finish
+    (with ``safety``), the usage chunk when the request asked for it, then ``[DONE]``."""
+    def completion(choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return _completion(f"cmpl-{request_id}", int(time.time()), request.model, choices)
+
+    if not request.stream:
+        return completion([_choice(0, refusal_text, CONTENT_FILTER)]) | {
+            "usage": _zero_usage(), "safety": safety}
+    events = _sse(completion([_choice(0, refusal_text, None)]))
+    events += _sse(completion([_choice(0, "", CONTENT_FILTER)]) | {"safety": safety})
+    options = request.body.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") is True:
+        events += _sse(completion([]) | {"usage": _zero_usage()})
+    return events + DONE_EVENT
+
+
+class CompletionsStream:
+    """One stream's state: the id, model and created time upstream announced."""
+
+    def __init__(self, request: ParsedRequest, request_id: str) -> None:
+        self.id = f"cmpl-{request_id}"
+        self.model = request.model
+        self.created: int | None = None
+
+    def read(self, event: SSEEvent) -> EventView:
+        """Never raises: an event it cannot parse is relayed, with an empty view."""
+        if event.is_done:
+            return EventView(ends=True)
+        chunk = event.json_object()
+        return self._view(chunk) if chunk is not None else EventView()
+
+    def _view(self, chunk: dict[str, Any]) -> EventView:
+        self._remember(chunk)
+        view = EventView(model=self.model if isinstance(chunk.get("model"), str) else None)
+        for index, choice in _choices(chunk):
+            text = choice.get("text")
+            if isinstance(text, str) and text:
+                view.texts.append((index, text))
+            if choice.get("finish_reason") is not None:
+                view.finished.add(index)
+                view.ends = True
+        # The usage chunk (include_usage: no choices) follows every finish: it is the end.
+        view.ends = view.ends or (chunk.get("choices") == [] and isinstance(
+            chunk.get("usage"), dict))
+        return view
+
+    def _remember(self, chunk: dict[str, Any]) -> None:
+        if isinstance(chunk.get("id"), str):
+            self.id = chunk["id"]
+        if isinstance(chunk.get("model"), str):
+            self.model = chunk["model"]
+        if _is_int(chunk.get("created")):
+            self.created = chunk["created"]
+
+    def cut(self, open_outputs: Sequence[int], safety: dict[str, Any],
+            refusal_text: str | None, *, relayed: int | None = None) -> bytes:
+        """One chunk closing every open output with ``content_filter`` (the refusal text on
+        the lowest open output when given), ``safety`` at the top level, then ``[DONE]``."""
+        indices = sorted(set(open_outputs)) or [0]
+        choices = [_choice(i, "", CONTENT_FILTER) for i in indices]
+        if refusal_text is not None:
+            choices[0]["text"] = refusal_text
+        chunk = _completion(self.id, self.created or int(time.time()), self.model, choices)
+        chunk["safety"] = safety
+        return _sse(chunk) + DONE_EVENT
+
+
+class CompletionsDialect:
+    name = "completions"
+    upstream_path = "completions"
+
+    def parse_request(self, raw: bytes, *, forward_unknown: bool = False) -> ParsedRequest:
+        """Raises BadRequest (with ``param``) on a body the API would reject."""
+        body = load_object(raw)
+        if body.get("stream") is not None and not isinstance(body["stream"], bool):
+            raise BadRequest("'stream' must be a boolean", param="stream")
+        if "prompt" not in body:
+            raise BadRequest("'prompt' is a required property", param="prompt")
+        model = body.get("model")
+        request = ParsedRequest(body, model=model if isinstance(model, str) else None,
+                                stream=body.get("stream") is True)
+        _collect_prompt(request, body["prompt"], forward_unknown)
+        _collect_suffix(request, body.get("suffix"), forward_unknown)
+        return request
+
+    def answer_texts(self, body: dict[str, Any]) -> list[AnswerText]:
+        """Every non-empty ``choices[].text``, keyed by the choice's index."""
+        return [AnswerText(index, "choice.text", choice["text"])
+                for index, choice in _choices(body)
+                if isinstance(choice.get("text"), str) and choice["text"]]
+
+    def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,
+                     safety: dict[str, Any]) -> None:
+        """Blocked choices: the refusal text, ``content_filter``, and no logprobs (their
+        tokens would repeat the blocked text)."""
+        for index, choice in _choices(body):
+            if index in blocked:
+                choice.update(_choice(index, refusal_text, CONTENT_FILTER))
+        body["safety"] = safety
+
+    def input_blocked(self, request: ParsedRequest, request_id: str, safety: dict[str, Any],
+                      refusal_text: str, style: str) -> tuple[int, dict[str, Any] | bytes]:
+        """``error`` (and any unknown style): 400 content_filter envelope, ``param`` prompt,
+        ``safety`` inside the error object; ``refusal``: 200 and a refusal answer."""
+        if style == "refusal":
+            return 200, _refusal(request, request_id, refusal_text, safety)
+        return 400, input_blocked_envelope(safety, param="prompt")
+
+    def error_body(self, error: ProxyError) -> dict[str, Any]:
+        return error.envelope()
+
+    def stream(self, request: ParsedRequest, request_id: str) -> CompletionsStream:
+        return CompletionsStream(request, request_id)
+
+
+DIALECT = CompletionsDialect()

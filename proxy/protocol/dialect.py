@@ -1,0 +1,159 @@
+"""The dialect contract: what one wire API (Chat Completions, Responses, Completions,
+Anthropic Messages) must tell the shared pipeline. Sans-IO: no sockets, no config, no
+classifiers; bytes and parsed JSON in, views and bodies out.
+
+A dialect answers four questions:
+
+1. Which texts a request carries: ``parse_request`` returns every text the model will read
+   (all roles, content parts, tool and function definitions, tool results, instructions,
+   system prompts, reasoning), each tagged with its ``role`` and a bounded ``kind``, and a
+   ``path`` into the body so a redaction can rewrite it in place. Parts no text classifier
+   can read (images, audio, files, token arrays) are counted in ``unreadable``; a part or
+   shape the dialect does not know is a ``BadRequest`` unless ``forward_unknown`` is set,
+   when it is counted in ``unknown`` (the request is then recorded as ``unchecked``).
+2. Which texts an answer carries: ``answer_texts`` returns ``(output index, kind, text)``
+   for every output (choices, output items, content blocks), including tool-call
+   arguments, refusals, reasoning and audio transcripts.
+3. How a stream's events become text: ``stream()`` returns a per-stream ``StreamCodec``
+   whose ``read`` turns one SSE event into an ``EventView``.
+4. What a block looks like in that API: ``error_body`` (the API's error object),
+   ``input_blocked`` (the API's answer to a blocked request), ``block_answer`` (rewrites a
+   non-streamed answer), and ``StreamCodec.cut`` (the API's terminal events for a cut
+   stream).
+
+Every dialect module also declares ``REQUEST_KINDS``, ``ANSWER_KINDS`` and
+``STREAM_EVENTS``: the bounded names of the fields and event types it scores. The bypass
+suite has a row for each, so a field added without a test fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from proxy.protocol.errors import ProxyError
+from proxy.protocol.sse import SSEEvent
+
+JsonPath = tuple[str | int, ...]
+KEY = "<key>"  # last element of the path of a text that is a JSON object's key
+
+
+@dataclass(frozen=True, slots=True)
+class TextField:
+    """One model-readable text of a request.
+
+    ``role``: who the model takes it from (``system``, ``developer``, ``user``,
+    ``assistant``, ``tool``; ``definition`` for tool/function definitions and schemas).
+    ``kind``: a bounded name of the field, from the dialect's ``REQUEST_KINDS``.
+    ``path``: keys and indices from the body's root to the string.
+    """
+
+    role: str
+    kind: str
+    path: JsonPath
+    text: str
+
+
+@dataclass(slots=True)
+class ParsedRequest:
+    """A request as parsed; ``body`` is kept whole (unknown fields pass through untouched)."""
+
+    body: dict[str, Any]
+    texts: list[TextField] = field(default_factory=list)
+    model: str | None = None
+    stream: bool = False
+    unreadable: int = 0  # parts no text classifier can read: images, audio, files, tokens
+    unknown: int = 0  # unknown shapes forwarded because forward_unknown was set
+
+    def last_user_text(self) -> str | None:
+        for text in reversed(self.texts):
+            if text.role == "user":
+                return text.text
+        return None
+
+    def conversation(self) -> list[dict[str, str]]:
+        return [{"role": text.role, "content": text.text} for text in self.texts]
+
+    def replace_text(self, text: TextField, new_text: str) -> bool:
+        """Writes ``new_text`` where ``text`` came from (redaction). False for a text that
+        is a JSON key (``path`` ends in ``KEY``): keys are scored but never rewritten."""
+        if text.path and text.path[-1] == KEY:
+            return False
+        container: Any = self.body
+        for key in text.path[:-1]:
+            container = container[key]
+        container[text.path[-1]] = new_text
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerText:
+    output: int  # choice index (chat, completions); 0 for one-output APIs
+    kind: str  # from the dialect's ANSWER_KINDS
+    text: str
+
+
+@dataclass(slots=True)
+class EventView:
+    """What one upstream stream event means to the stream moderator.
+
+    ``texts``: (output index, delta text) pairs this event adds to the answer.
+    ``finished``: outputs this event closes. ``ends``: the event belongs to the end of the
+    stream (finish reasons, completed/stop events, ``[DONE]``); the moderator holds it until
+    the whole answer has been checked. ``model``: the model name when the event tells it.
+    """
+
+    texts: list[tuple[int, str]] = field(default_factory=list)
+    finished: set[int] = field(default_factory=set)
+    ends: bool = False
+    model: str | None = None
+
+
+class StreamCodec(Protocol):
+    """Per stream state (ids, the response object announced at the start, open blocks)."""
+
+    def read(self, event: SSEEvent) -> EventView:
+        """Never raises: an event it cannot parse is relayed, with an empty view."""
+        ...
+
+    def cut(self, open_outputs: Sequence[int], safety: dict[str, Any],
+            refusal_text: str | None, *, relayed: int | None = None) -> bytes:
+        """The encoded SSE events that end a stream stopped by the content filter, in this
+        API's own terminal shape. ``refusal_text`` is given when no text reached the client
+        yet; the events then carry it (on the lowest open output). ``relayed``: how many of
+        the events read (in order, not counting those held as ``ends``) reached the client,
+        so a codec whose API has opening events (a message or response start, content
+        blocks) closes exactly what the client saw open; None means all of them. The
+        stream moderator sends nothing after these bytes: held ``ends`` events of the
+        upstream (its ``[DONE]``, a usage chunk) are dropped."""
+        ...
+
+
+class Dialect(Protocol):
+    name: str  # the route label in metrics and logs: chat_completions, responses, ...
+    upstream_path: str  # relative to upstream.base_url, e.g. "chat/completions"
+
+    def parse_request(self, raw: bytes, *, forward_unknown: bool = False) -> ParsedRequest:
+        """Raises BadRequest (with ``param``) on a body the API would reject."""
+        ...
+
+    def answer_texts(self, body: dict[str, Any]) -> list[AnswerText]: ...
+
+    def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,
+                     safety: dict[str, Any]) -> None:
+        """Rewrites a non-streamed answer in place: the blocked outputs replaced by
+        ``refusal_text`` in this API's "stopped by the content filter" shape."""
+        ...
+
+    def input_blocked(self, request: ParsedRequest, request_id: str, safety: dict[str, Any],
+                      refusal_text: str, style: str) -> tuple[int, dict[str, Any] | bytes]:
+        """Status and body for a blocked request: a JSON body, or encoded SSE bytes when the
+        API answers the block as a stream. ``style`` is ``error`` or ``refusal``."""
+        ...
+
+    def error_body(self, error: ProxyError) -> dict[str, Any]:
+        """The API's own error object for ``error`` (status is ``error.status``)."""
+        ...
+
+    def stream(self, request: ParsedRequest, request_id: str) -> StreamCodec: ...

@@ -1,0 +1,71 @@
+"""Shared readers for the texts inside JSON bodies, used by every dialect.
+
+``string_leaves`` walks a JSON value and yields every string in it with its path: how a
+dialect scores what the model reads inside structured fields (tool-call arguments as
+objects, JSON schemas of tools and response formats, fields a vendor added to the API).
+Keys are yielded too, when ``keys`` is set: a schema's property names are read by the
+model as much as its descriptions. A key's path ends in ``KEY``: keys are scored, never
+rewritten by a redaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from proxy.protocol.dialect import KEY, JsonPath
+from proxy.protocol.errors import BadRequest
+
+MAX_DEPTH = 64  # deeper JSON than this is refused: no API nests that far on purpose
+
+
+def string_leaves(value: Any, path: JsonPath, *, keys: bool = False,
+                  depth: int = 0) -> Iterator[tuple[JsonPath, str]]:
+    """(path, text) for every non-empty string in ``value``, depth first, in order."""
+    if depth > MAX_DEPTH:
+        raise BadRequest(f"{render(path)} is nested deeper than {MAX_DEPTH} levels",
+                         param=render(path))
+    if isinstance(value, str):
+        if value:
+            yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if keys and key:
+                yield (*path, key, KEY), key
+            yield from string_leaves(item, (*path, key), keys=keys, depth=depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from string_leaves(item, (*path, index), keys=keys, depth=depth + 1)
+
+
+def render(path: JsonPath) -> str:
+    """A path as a client reads it in an error's ``param``: ``messages[2].content[0]``."""
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
+
+
+def definition_text(value: Any, path: JsonPath) -> tuple[JsonPath, str] | None:
+    """A definition (a tool, a function, a response format) as one text to score: its
+    keys and string values, one per line. Definitions are scored whole, never rewritten:
+    the path ends in ``KEY``."""
+    lines = [text for _, text in string_leaves(value, path, keys=True)]
+    return ((*path, KEY), "\n".join(lines)) if lines else None
+
+
+def load_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object; BadRequest without echoing the body otherwise."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("request body is not valid UTF-8") from None
+        raise BadRequest(f"request body is not valid JSON: {exc.msg} (char {exc.pos})") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body

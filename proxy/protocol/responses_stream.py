@@ -1,0 +1,199 @@
+"""The Responses API stream, for the moderator: which events carry text, and the events that
+end a stream the content filter stopped.
+
+A Responses stream is SSE with ``event: <type>`` and a JSON ``data`` carrying ``type`` and a
+rising ``sequence_number``. One response is one output (index 0) for the moderator, whatever
+the events' own ``output_index``. Text comes from:
+
+- delta events (``STREAMED_TEXT``): each delta, once;
+- ``response.content_part.added`` / ``reasoning_summary_part.added`` and
+  ``response.shell_call_command.added``: an initial text, when not empty;
+- ``response.output_item.added`` / ``.done``: the item's fields that never stream as deltas
+  (a function's name, web search queries, a patch's diff, an MCP call's output...); ``done``
+  adds only what ``added`` had not already shown.
+
+Every ``*.done`` event and the terminal events repeat, whole, texts already seen as deltas:
+they add none. ``response.completed`` / ``incomplete`` / ``failed`` and ``error`` end the
+stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from proxy.protocol.dialect import EventView
+from proxy.protocol.responses_walk import item_texts
+from proxy.protocol.sse import SSEEvent, encode
+
+STREAMED_TEXT = frozenset({
+    "response.output_text.delta", "response.refusal.delta",
+    "response.function_call_arguments.delta", "response.custom_tool_call_input.delta",
+    "response.reasoning_summary_text.delta", "response.reasoning_text.delta",
+    "response.audio.transcript.delta", "response.code_interpreter_call_code.delta",
+    "response.mcp_call_arguments.delta", "response.shell_call_command.delta",
+    "response.shell_call_output_content.delta",
+})
+ADDED_TEXT = frozenset({"response.content_part.added",
+                        "response.reasoning_summary_part.added",
+                        "response.shell_call_command.added"})
+ITEM_EVENTS = frozenset({"response.output_item.added", "response.output_item.done"})
+END_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed",
+                        "error"})
+CONTENT_FILTER = {"reason": "content_filter"}
+
+
+class ResponsesStream:
+    """Per-stream state: the response announced at the start, the last sequence number and
+    output index, and the non-delta texts each output item showed when added."""
+
+    def __init__(self, request_id: str, model: str | None) -> None:
+        self.request_id = request_id
+        self.model = model
+        self.response: dict[str, Any] | None = None
+        self.last_sequence = -1
+        self.last_output = -1
+        self.shown: dict[int, Counter[str]] = {}
+
+    def read(self, event: SSEEvent) -> EventView:
+        """Never raises: data that is not a JSON object gives an empty view."""
+        data = event.json_object()
+        if data is None:
+            return EventView()
+        view = EventView(model=self._remember(data))
+        kind = data.get("type")
+        kind = kind if isinstance(kind, str) else event.event
+        view.texts = [(0, text) for text in self._texts(kind, data) if text]
+        if kind in END_EVENTS:
+            view.ends, view.finished = True, {0}
+        return view
+
+    def _remember(self, data: dict[str, Any]) -> str | None:
+        """Notes sequence, output index and response; returns the model the event tells."""
+        if isinstance(data.get("sequence_number"), int):
+            self.last_sequence = max(self.last_sequence, data["sequence_number"])
+        if isinstance(data.get("output_index"), int):
+            self.last_output = max(self.last_output, data["output_index"])
+        response = data.get("response")
+        if not isinstance(response, dict):
+            return None
+        self.response = response
+        model = response.get("model")
+        return model if isinstance(model, str) else None
+
+    def _texts(self, kind: str | None, data: dict[str, Any]) -> list[str]:
+        if kind in STREAMED_TEXT:
+            return _delta_texts(data.get("delta"))
+        if kind in ADDED_TEXT:
+            part = data.get("part")
+            part = part if isinstance(part, dict) else {}
+            return _delta_texts(part.get("text") or part.get("refusal") or data.get("command"))
+        if kind in ITEM_EVENTS:
+            return self._item_texts(data, done=kind == "response.output_item.done")
+        return []
+
+    def _item_texts(self, data: dict[str, Any], done: bool) -> list[str]:
+        """Non-delta texts of an output item; at ``done``, those ``added`` did not show."""
+        item = data.get("item")
+        if not isinstance(item, dict):
+            return []
+        texts = [text.text for text in item_texts(item, streamed=False)]
+        index = data.get("output_index")
+        shown = self.shown.setdefault(index if isinstance(index, int) else -1, Counter())
+        if not done:
+            shown.update(texts)
+            return texts
+        fresh = []
+        for text in texts:
+            if shown[text] > 0:
+                shown[text] -= 1
+            else:
+                fresh.append(text)
+        return fresh
+
+    def cut(self, open_outputs: Sequence[int], safety: dict[str, Any],
+            refusal_text: str | None, *, relayed: int | None = None) -> bytes:
+        """``response.incomplete`` (reason ``content_filter``, ``safety`` attached), numbered
+        after the last event seen. A ``response.created`` first when the client saw no
+        event yet (``relayed == 0``; with ``relayed`` unknown, when ``refusal_text`` says no
+        text reached it), so it still sees a response begin; with ``refusal_text``, a
+        message item carrying the text. ``open_outputs``: a response is one output, always
+        closed here."""
+        base = self.response or response_object(self.request_id, self.model)
+        events, output = [], []
+        if relayed == 0 or (relayed is None and refusal_text is not None):
+            events.append({"type": "response.created", "response": in_progress(base)})
+        if refusal_text is not None:
+            message_id = f"msg_{self.request_id}"
+            events += refusal_item_events(self.last_output + 1, message_id, refusal_text)
+            output.append(refusal_message(message_id, refusal_text))
+        response = stopped(base, output, safety)
+        events.append({"type": "response.incomplete", "response": response})
+        return encode_events(events, self.last_sequence + 1)
+
+
+def _delta_texts(delta: Any) -> list[str]:
+    if isinstance(delta, str):
+        return [delta]
+    if isinstance(delta, dict):  # shell output: {"stdout": ..., "stderr": ...}
+        return [delta[key] for key in ("stdout", "stderr") if isinstance(delta.get(key), str)]
+    return []
+
+
+def response_object(request_id: str, model: str | None) -> dict[str, Any]:
+    """A minimal in-progress response object, as ``response.created`` announces one."""
+    return {"id": f"resp_{request_id}", "object": "response", "created_at": int(time.time()),
+            "status": "in_progress", "error": None, "incomplete_details": None,
+            "instructions": None, "metadata": {}, "model": model or "unknown", "output": [],
+            "parallel_tool_calls": True, "temperature": None, "tool_choice": "auto",
+            "tools": [], "top_p": None, "usage": None}
+
+
+def in_progress(response: dict[str, Any]) -> dict[str, Any]:
+    return {**response, "status": "in_progress", "output": [], "incomplete_details": None}
+
+
+def stopped(response: dict[str, Any], output: list[dict[str, Any]],
+            safety: dict[str, Any]) -> dict[str, Any]:
+    """``response`` stopped by the content filter, with ``output`` and ``safety``."""
+    return {**response, "status": "incomplete", "incomplete_details": dict(CONTENT_FILTER),
+            "output": output, "safety": safety}
+
+
+def output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def refusal_message(message_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+    """An assistant message item whose one ``output_text`` part is ``text``."""
+    return {"id": message_id, "type": "message", "role": "assistant", "status": status,
+            "content": [output_text(text)] if text else []}
+
+
+def refusal_item_events(output_index: int, message_id: str, text: str
+                        ) -> list[dict[str, Any]]:
+    """The events that stream one message item carrying ``text``, in the API's order."""
+    where = {"item_id": message_id, "output_index": output_index, "content_index": 0}
+    return [
+        {"type": "response.output_item.added", "output_index": output_index,
+         "item": refusal_message(message_id, "", "in_progress")},
+        {"type": "response.content_part.added", **where, "part": output_text("")},
+        {"type": "response.output_text.delta", **where, "delta": text, "logprobs": []},
+        {"type": "response.output_text.done", **where, "text": text, "logprobs": []},
+        {"type": "response.content_part.done", **where, "part": output_text(text)},
+        {"type": "response.output_item.done", "output_index": output_index,
+         "item": refusal_message(message_id, text)},
+    ]
+
+
+def encode_events(events: list[dict[str, Any]], first_sequence: int) -> bytes:
+    """SSE bytes, each event named by its type and numbered from ``first_sequence``."""
+    chunks = []
+    for number, event in enumerate(events, start=first_sequence):
+        event["sequence_number"] = number
+        chunks.append(encode(orjson.dumps(event), event["type"]))
+    return b"".join(chunks)

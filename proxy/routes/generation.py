@@ -1,0 +1,86 @@
+"""The generation APIs (chat completions, responses, completions, messages): one request's
+path through the pipeline, step by step, whatever its dialect."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+from aiohttp import web
+
+from proxy.pipeline.body import read_body
+from proxy.pipeline.context import RequestContext
+from proxy.pipeline.input_checks import check_input
+from proxy.pipeline.output_checks import moderate_answer, scored_texts
+from proxy.pipeline.stream_relay import StreamRelay
+from proxy.protocol.dialect import Dialect
+from proxy.protocol.errors import json_response
+from proxy.protocol.safety import DECISION_HEADER, safety_object
+from proxy.resources import ABUSE_GATE, UPSTREAMS
+from proxy.routes.common import admit, end_stream, serve
+from proxy.routes.paths import Route
+from proxy.routes.upstream_io import open_upstream, read_upstream_json, relay_upstream_error
+from proxy.state.factory import STATE_LAYER
+
+
+async def generate(request: web.Request, route: Route, dialect: Dialect) -> web.StreamResponse:
+    return await serve(request, dialect.name, lambda ctx: _handle(request, ctx, route), dialect)
+
+
+async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> web.StreamResponse:
+    config = ctx.snapshot.config
+    raw = await read_body(request, config.server.max_body_bytes)
+    ctx.parsed = parsed = ctx.dialect.parse_request(
+        raw, forward_unknown=config.routes.forward_unknown_content)
+    ctx.unchecked = parsed.unknown > 0
+    ctx.tenant = ctx.snapshot.tenant_of(request.headers)
+    ctx.principal = request.app[STATE_LAYER].identifier.identify(request.headers, parsed.body)
+    await admit(request.app[ABUSE_GATE], ctx.principal)
+    moderation = await check_input(ctx)
+    if moderation.decision.blocked:
+        return _input_blocked(ctx)
+    upstream = await request.app[UPSTREAMS].get(config.upstream)
+    started = time.perf_counter()
+    answer = await open_upstream(upstream, request, route, parsed.body, ctx)
+    if answer.status >= 300:  # redirects are answers too, never followed
+        return await relay_upstream_error(answer, ctx, started)
+    if parsed.stream and answer.content_type == "text/event-stream":
+        return await _relay_stream(request, ctx, answer, started)
+    return await _complete(ctx, await read_upstream_json(answer, ctx, started))
+
+
+async def _complete(ctx: RequestContext, body: dict) -> web.Response:
+    texts = scored_texts(ctx.dialect.answer_texts(body))
+    moderation, blocked = await moderate_answer(ctx.snapshot, texts, ctx.classify_context("output"),
+                                                ctx.metrics, ctx.cache, ctx.tenant)
+    ctx.moderations["output"] = moderation
+    if blocked:
+        ctx.dialect.block_answer(body, blocked, ctx.snapshot.config.policy.refusal_text,
+                                 safety_object("output", moderation.decision))
+    return json_response(body)
+
+
+async def _relay_stream(request: web.Request, ctx: RequestContext,
+                        answer: aiohttp.ClientResponse, started: float) -> web.StreamResponse:
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+        DECISION_HEADER: ctx.outcome_label, "x-request-id": ctx.request_id})
+    await StreamRelay(ctx, response, request).relay(answer)
+    ctx.upstream_seconds = time.perf_counter() - started
+    ctx.upstream_status = answer.status
+    if not response.prepared:  # nothing was sent at all: the client left early
+        return web.Response(status=499)
+    await end_stream(response)
+    return response
+
+
+def _input_blocked(ctx: RequestContext) -> web.Response:
+    assert ctx.parsed is not None
+    policy = ctx.snapshot.config.policy
+    safety = safety_object("input", ctx.moderations["input"].decision)
+    status, body = ctx.dialect.input_blocked(ctx.parsed, ctx.request_id, safety,
+                                             policy.refusal_text, policy.input_block_style)
+    if isinstance(body, bytes):
+        return web.Response(body=body, status=status, headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    return json_response(body, status=status)

@@ -1,0 +1,438 @@
+"""The rows of the bypass suite: one per field, part and event type that can carry text
+to the model or back to the user, per dialect. Each row puts ``BAD`` (which the suite's
+scripted check blocks) in exactly one place. ``kind`` names the dialect's declared kind
+the row covers: a kind declared without a row fails ``test_every_declared_kind_has_a_row``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+BAD = "BADWORD"
+
+
+@dataclass(frozen=True)
+class InputRow:
+    dialect: str
+    kind: str
+    body: dict[str, Any]
+    path: str = ""  # the API path after /v1/; the dialect's own when empty
+    note: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.dialect}:{self.kind}{':' + self.note if self.note else ''}"
+
+
+@dataclass(frozen=True)
+class OutputRow:
+    dialect: str
+    kind: str
+    answer: dict[str, Any] | None = None  # a whole (non-streamed) answer
+    events: list[tuple[str | None, dict[str, Any] | str]] = field(default_factory=list)
+    note: str = ""
+    event: str = ""  # streams: the event type (the dialect's STREAM_EVENTS) that holds BAD
+
+    @property
+    def id(self) -> str:
+        mode = "stream" if self.events else "json"
+        return f"{self.dialect}:{self.kind}:{mode}{':' + self.note if self.note else ''}"
+
+
+def user(content: Any, **extra: Any) -> dict[str, Any]:
+    return {"role": "user", "content": content, **extra}
+
+
+def chat(*messages: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"model": "m", "messages": [*messages] or [user("hello")], **extra}
+
+
+def function_tool(description: str = "look up", schema: Any = None) -> dict[str, Any]:
+    return {"type": "function", "function": {
+        "name": "lookup", "description": description,
+        "parameters": schema or {"type": "object", "properties": {"q": {"type": "string"}}}}}
+
+
+def assistant_call(arguments: str, name: str = "lookup") -> dict[str, Any]:
+    return {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}]}
+
+
+CHAT_INPUT = [
+    InputRow("chat_completions", "message.content", chat(user(BAD))),
+    InputRow("chat_completions", "message.content", chat(user([{"type": "text", "text": BAD}])),
+             note="text part"),
+    InputRow("chat_completions", "message.content", chat({"role": "system", "content": BAD})),
+    InputRow("chat_completions", "message.content", chat({"role": "developer", "content": BAD})),
+    InputRow("chat_completions", "message.content",
+             chat(assistant_call("{}"), {"role": "tool", "tool_call_id": "call_1", "content": BAD},
+                  user("go on")), note="tool result"),
+    InputRow("chat_completions", "message.content",
+             chat({"role": "function", "name": "f", "content": BAD}), note="function result"),
+    InputRow("chat_completions", "message.content",
+             chat(user([{"type": "image_url", "image_url": {"url": "https://x/i.png"}},
+                        {"type": "text", "text": BAD}])), note="after an image"),
+    InputRow("chat_completions", "message.name", chat(user("hi", name=BAD))),
+    InputRow("chat_completions", "message.refusal",
+             chat({"role": "assistant", "content": None, "refusal": BAD}, user("and?"))),
+    InputRow("chat_completions", "message.refusal",
+             chat({"role": "assistant", "content": [{"type": "refusal", "refusal": BAD}]},
+                  user("and?")), note="refusal part"),
+    InputRow("chat_completions", "message.reasoning",
+             chat({"role": "assistant", "content": "ok", "reasoning_content": BAD}, user("and?"))),
+    InputRow("chat_completions", "message.tool_call.arguments",
+             chat(assistant_call(f'{{"q": "{BAD}"}}'), user("and?"))),
+    InputRow("chat_completions", "message.tool_call.name",
+             chat(assistant_call("{}", name=BAD), user("and?"))),
+    InputRow("chat_completions", "message.function_call",
+             chat({"role": "assistant", "content": None,
+                   "function_call": {"name": "f", "arguments": BAD}}, user("and?"))),
+    InputRow("chat_completions", "message.extension",
+             chat(user("hi", thinking_note=BAD)), note="vendor field of a message"),
+    InputRow("chat_completions", "tool.definition", chat(tools=[function_tool(BAD)])),
+    InputRow("chat_completions", "tool.definition",
+             chat(tools=[function_tool(schema={"type": "object", "properties": {
+                 "q": {"type": "string", "description": BAD}}})]), note="schema description"),
+    InputRow("chat_completions", "tool.definition",
+             chat(tools=[function_tool(schema={"type": "object", "properties": {
+                 BAD: {"type": "string"}}})]), note="schema property name"),
+    InputRow("chat_completions", "tool.definition",
+             chat(functions=[{"name": "f", "description": BAD}]), note="legacy functions"),
+    InputRow("chat_completions", "response_format.schema",
+             chat(response_format={"type": "json_schema", "json_schema": {
+                 "name": "out", "schema": {"type": "object", "description": BAD}}})),
+    InputRow("chat_completions", "prediction",
+             chat(prediction={"type": "content", "content": BAD})),
+    InputRow("chat_completions", "extension", chat(chat_template=f"{{{{ '{BAD}' }}}}"),
+             note="vLLM chat_template"),
+    InputRow("chat_completions", "extension", chat(prompt=BAD), note="prompt beside messages"),
+    InputRow("chat_completions", "extension", chat(instructions=BAD)),
+    InputRow("chat_completions", "message.content", chat(user(BAD)),
+             path="deployments/gpt-4o/chat/completions", note="azure"),
+]
+
+
+def _chat_message(**message: Any) -> dict[str, Any]:
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                         "message": {"role": "assistant", **message}}]}
+
+
+def _chat_delta(**delta: Any) -> list[tuple[str | None, dict[str, Any] | str]]:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
+                "model": "m", "choices": [{"index": 0, "delta": delta,
+                                           "finish_reason": finish}]}
+    return [(None, chunk({"role": "assistant", "content": ""})), (None, chunk(delta)),
+            (None, chunk({}, "stop")), (None, "[DONE]")]
+
+
+_CHAT_ANSWERS: list[tuple[str, dict[str, Any], str]] = [
+    ("content", {"content": BAD}, ""),
+    ("refusal", {"content": None, "refusal": BAD}, ""),
+    ("reasoning", {"content": "ok", "reasoning_content": BAD}, ""),
+    ("reasoning", {"content": "ok", "reasoning": BAD}, "reasoning"),
+    ("tool_call", {"content": None, "tool_calls": [{"index": 0, "id": "c", "type": "function",
+                   "function": {"name": "f", "arguments": f'{{"q": "{BAD}"}}'}}]}, ""),
+    ("tool_call", {"content": None, "function_call": {"name": "f", "arguments": BAD}},
+     "function_call"),
+    ("audio.transcript", {"content": None, "audio": {"id": "a", "transcript": BAD}}, ""),
+    ("extension", {"content": "ok", "thinking": BAD}, "vendor field"),
+]
+
+CHAT_OUTPUT = [
+    *(OutputRow("chat_completions", kind, answer=_chat_message(**message), note=note)
+      for kind, message, note in _CHAT_ANSWERS),
+    *(OutputRow("chat_completions", kind, events=_chat_delta(**message), note=note,
+                event="chat.completion.chunk") for kind, message, note in _CHAT_ANSWERS),
+    OutputRow("chat_completions", "content", note="second choice", answer={
+        **_chat_message(content="fine"), "choices": [
+            _chat_message(content="fine")["choices"][0],
+            {**_chat_message(content=BAD)["choices"][0], "index": 1}]}),
+]
+
+
+def msgs(*messages: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"model": "claude", "max_tokens": 64,
+            "messages": [*messages] or [user("hello")], **extra}
+
+
+def block(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, **fields}
+
+
+def said(*blocks: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "assistant", "content": [*blocks]}
+
+
+def _doc(**extra: Any) -> dict[str, Any]:
+    return block("document", source={"type": "text", "media_type": "text/plain",
+                                     "data": extra.pop("data", "doc")}, **extra)
+
+
+def _search(**extra: Any) -> dict[str, Any]:
+    fields = {"source": "https://ex.com", "title": "t", "content": [block("text", text="s")]}
+    return block("search_result", **{**fields, **extra})
+
+
+def _server_result(content: Any) -> dict[str, Any]:
+    return block("web_search_tool_result", tool_use_id="srvtoolu_1", content=content)
+
+
+_USE = {"id": "toolu_1", "name": "lookup", "input": {"q": "x"}}
+MESSAGES_INPUT = [InputRow("messages", kind, body, note=note) for kind, body, note in [
+    ("text", msgs(user(BAD)), ""),
+    ("text", msgs(user([block("text", text=BAD)])), "block"),
+    ("text", msgs(said(block("text", text=BAD)), user("and?")), "assistant"),
+    ("system", msgs(system=BAD), ""),
+    ("system", msgs(system=[block("text", text=BAD)]), "blocks"),
+    ("citation", msgs(said(block("text", text="ok", citations=[{
+        "type": "char_location", "cited_text": BAD, "document_index": 0,
+        "start_char_index": 0, "end_char_index": 3}])), user("and?")), ""),
+    ("thinking", msgs(said(block("thinking", thinking=BAD, signature="s"),
+                           block("text", text="ok")), user("and?")), ""),
+    ("tool_use.name", msgs(said(block("tool_use", **{**_USE, "name": BAD})),
+                           user([block("tool_result", tool_use_id="toolu_1", content="r")])),
+     ""),
+    ("tool_use.input", msgs(said(block("tool_use", **{**_USE, "input": {"q": BAD}})),
+                            user([block("tool_result", tool_use_id="toolu_1", content="r")])),
+     ""),
+    ("tool_use.input", msgs(said(block("tool_use", **{**_USE, "input": {BAD: 1}})),
+                            user([block("tool_result", tool_use_id="toolu_1", content="r")])),
+     "key"),
+    ("tool_result", msgs(said(block("tool_use", **_USE)),
+                         user([block("tool_result", tool_use_id="toolu_1", content=BAD)])), ""),
+    ("tool_result", msgs(said(block("tool_use", **_USE)), user([block(
+        "tool_result", tool_use_id="toolu_1", content=[block("text", text=BAD)])])), "blocks"),
+    ("server_tool_result", msgs(said(_server_result([{
+        "type": "web_search_result", "url": "https://ex.com", "title": BAD,
+        "encrypted_content": "e"}])), user("and?")), ""),
+    ("document", msgs(user([_doc(data=BAD)])), ""),
+    ("document.title", msgs(user([_doc(title=BAD)])), ""),
+    ("document.context", msgs(user([_doc(context=BAD)])), ""),
+    ("search_result", msgs(user([_search(content=[block("text", text=BAD)])])), ""),
+    ("search_result.title", msgs(user([_search(title=BAD)])), ""),
+    ("search_result.source", msgs(user([_search(source=BAD)])), ""),
+    ("tool.definition", msgs(tools=[{"name": "f", "description": BAD,
+                                     "input_schema": {"type": "object"}}]), ""),
+    ("tool.definition", msgs(tools=[{"name": "f", "input_schema": {
+        "type": "object", "properties": {BAD: {"type": "string"}}}}]), "schema key"),
+    ("output_config.format", msgs(output_config={"format": {"type": "json_schema", "schema": {
+        "type": "object", "description": BAD}}}), ""),
+    ("extension", msgs(compaction={"instructions": BAD}), ""),
+    ("extension", msgs(user("hi", name=BAD)), "message field"),
+]]
+
+
+def _message(*content: dict[str, Any]) -> dict[str, Any]:
+    return {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+            "content": [*content], "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": 1, "output_tokens": 1}}
+
+
+def _message_events(start: dict[str, Any], *deltas: dict[str, Any]
+                    ) -> list[tuple[str | None, dict[str, Any] | str]]:
+    """A one-block Messages stream: the block starts as ``start``, then the deltas."""
+    empty = {**_message(), "stop_reason": None}
+    return [("message_start", {"type": "message_start", "message": empty}),
+            ("content_block_start", {"type": "content_block_start", "index": 0,
+                                     "content_block": start}),
+            *(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                       "delta": delta}) for delta in deltas),
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ("message_delta", {"type": "message_delta", "delta": {
+                "stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 5}}),
+            ("message_stop", {"type": "message_stop"})]
+
+
+_EMPTY_TEXT = block("text", text="")
+MESSAGES_OUTPUT = [
+    *(OutputRow("messages", kind, answer=_message(*content), note=note)
+      for kind, content, note in [
+          ("text", [block("text", text=BAD)], ""),
+          ("citation", [block("text", text="ok", citations=[{
+              "type": "char_location", "cited_text": BAD, "document_index": 0,
+              "start_char_index": 0, "end_char_index": 3}])], ""),
+          ("thinking", [block("thinking", thinking=BAD, signature="s"),
+                        block("text", text="ok")], ""),
+          ("tool_use.name", [block("tool_use", **{**_USE, "name": BAD})], ""),
+          ("tool_use.input", [block("tool_use", **{**_USE, "input": {"q": BAD}})], ""),
+          ("server_tool_result", [_server_result([{
+              "type": "web_search_result", "url": "https://ex.com", "title": BAD,
+              "encrypted_content": "e"}])], ""),
+          ("document", [block("web_fetch_tool_result", tool_use_id="srvtoolu_1", content={
+              "type": "web_fetch_result", "url": "https://ex.com", "content": _doc(data=BAD)})],
+           ""),
+          ("document.title", [block("web_fetch_tool_result", tool_use_id="srvtoolu_1", content={
+              "type": "web_fetch_result", "url": "https://ex.com",
+              "content": _doc(title=BAD)})], ""),
+          ("document.context", [block("web_fetch_tool_result", tool_use_id="srvtoolu_1",
+                                      content={"type": "web_fetch_result", "url": "u",
+                                               "content": _doc(context=BAD)})], ""),
+          ("extension", [block("hologram", caption=BAD)], "unknown block"),
+      ]),
+    *(OutputRow("messages", kind, events=_message_events(start, *deltas), note=note,
+                event=deltas[0]["type"] if deltas else "content_block_start")
+      for kind, start, deltas, note in [
+          ("text", _EMPTY_TEXT, [{"type": "text_delta", "text": BAD}], ""),
+          ("text", block("text", text=BAD), [], "in the block start"),
+          ("citation", _EMPTY_TEXT, [{"type": "citations_delta", "citation": {
+              "type": "char_location", "cited_text": BAD, "document_index": 0,
+              "start_char_index": 0, "end_char_index": 3}}], ""),
+          ("thinking", block("thinking", thinking="", signature=""),
+           [{"type": "thinking_delta", "thinking": BAD}], ""),
+          ("tool_use.name", block("tool_use", id="toolu_1", name=BAD, input={}), [], ""),
+          ("tool_use.input", block("tool_use", id="toolu_1", name="lookup", input={}),
+           [{"type": "input_json_delta", "partial_json": '{"q": "BADW'},
+            {"type": "input_json_delta", "partial_json": 'ORD"}'}], "split across deltas"),
+          ("server_tool_result", _server_result([{
+              "type": "web_search_result", "url": "https://ex.com", "title": BAD,
+              "encrypted_content": "e"}]), [], ""),
+          ("document", block("web_fetch_tool_result", tool_use_id="srvtoolu_1", content={
+              "type": "web_fetch_result", "url": "u", "content": _doc(data=BAD)}), [], ""),
+          ("document.title", block("web_fetch_tool_result", tool_use_id="srvtoolu_1", content={
+              "type": "web_fetch_result", "url": "u", "content": _doc(title=BAD)}), [], ""),
+          ("document.context", block("web_fetch_tool_result", tool_use_id="srvtoolu_1",
+                                     content={"type": "web_fetch_result", "url": "u",
+                                              "content": _doc(context=BAD)}), [], ""),
+          ("extension", _EMPTY_TEXT, [{"type": "hologram_delta", "caption": BAD}],
+           "unknown delta"),
+      ]),
+]
+
+
+# Responses and Completions: rows made from the hand-written expectations of each dialect's
+# table tests (tests/protocol): every (kind, path) a sample says the model reads gets a row
+# that puts BAD at that path. The expectations are written by hand, not read back from the
+# parser, so a field the parser missed is still planted, and then caught here.
+def plant(body: Any, path: tuple[Any, ...]) -> Any:
+    """A copy of ``body`` with BAD at ``path`` (for a KEY path, in the first string under
+    it, or as a key when it holds none)."""
+    import copy
+
+    from proxy.protocol.dialect import KEY
+
+    body = copy.deepcopy(body)
+    parent, last = _walk(body, path[:-1]), path[-1]
+    if last != KEY:
+        parent[last] = BAD
+        return body
+    if not _plant_first_string(parent):
+        parent[BAD] = {"type": "string"} if isinstance(parent, dict) else BAD
+    return body
+
+
+def _walk(value: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        value = value[key]
+    return value
+
+
+def _plant_first_string(value: Any) -> bool:
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(item, str) and key != "type":
+            value[key] = BAD
+            return True
+        if isinstance(item, dict | list) and _plant_first_string(item):
+            return True
+    return False
+
+
+def replace_string(value: Any, old: str) -> Any:
+    """A copy of an answer with the first string equal to ``old`` replaced by BAD. A text
+    the dialect joins from several strings (keys and values, one per line) is planted in
+    the first of its lines found as a value, else as a key."""
+    import copy
+
+    for wanted in (old, *old.split("\n")):
+        for as_key, in_types in ((False, False), (True, False), (False, True)):
+            copied = copy.deepcopy(value)
+            if _replace_first(copied, wanted, as_key, in_types):
+                return copied
+    raise AssertionError(f"{old!r} is not in the answer")
+
+
+def _replace_first(node: Any, old: str, as_key: bool, in_types: bool) -> bool:
+    """Types (wire discriminators) are planted in last: only a dialect that reads an
+    unknown item's type as text expects that."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) \
+        if isinstance(node, list) else ()
+    for key, item in list(items):
+        if as_key and key == old and key != "type" and isinstance(node, dict):
+            node[BAD] = node.pop(key)
+            return True
+        if not as_key and item == old and (key != "type" or in_types):
+            node[key] = BAD
+            return True
+        if _replace_first(item, old, as_key, in_types):
+            return True
+    return False
+
+
+def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
+    from tests.protocol import test_responses_dialect as samples
+
+    inputs = [InputRow("responses", kind, plant(sample.body, path), note=sample.name)
+              for sample in samples.REQUEST_SAMPLES for _, kind, path, _ in sample.texts]
+    outputs = []
+    for name, output, texts, _ in samples.ANSWER_SAMPLES:
+        outputs += [OutputRow("responses", kind, note=name,
+                              answer=samples.response_body(replace_string(output, text)))
+                    for kind, text in texts if text.strip()]
+    return _unique(inputs), _unique(outputs) + _responses_stream_rows(samples)
+
+
+def _responses_stream_rows(samples: Any) -> list[OutputRow]:
+    """The dialect's realistic stream with BAD in each event that adds text, one at a time
+    (the stream's kinds are those of the answer it builds)."""
+    rows = []
+    for position, (event, texts) in enumerate(samples.STREAM):
+        for text in texts:
+            events = [(e["type"], e) for e, _ in samples.STREAM]
+            events[position] = (event["type"], replace_string(event, text))
+            rows.append(OutputRow("responses", "stream", events=events,
+                                  note=f"{position}-{event['type']}", event=event["type"]))
+    created = samples.STREAM[0][0]
+    completed = samples.STREAM[-1][0]
+    for event, texts in samples.DELTA_EVENTS:
+        for text in texts:
+            events = [(e["type"], e) for e in (created, replace_string(event, text), completed)]
+            rows.append(OutputRow("responses", "stream", events=events, note=event["type"],
+                                  event=event["type"]))
+    return rows
+
+
+def completions_rows() -> tuple[list[InputRow], list[OutputRow]]:
+    from tests.protocol import test_completions_dialect as samples
+
+    inputs = [InputRow("completions", kind, plant({"model": "m", **fields}, path), note=name)
+              for name, fields, texts, _ in samples.REQUEST_SAMPLES
+              for _, kind, path, _ in texts]
+    outputs = [OutputRow("completions", text.kind, answer=replace_string(answer, text.text),
+                         note=name)
+               for name, answer, texts in samples.ANSWER_SAMPLES for text in texts]
+    stream = [(None, _completion_chunk(0, "Hello ")), (None, _completion_chunk(0, BAD)),
+              (None, _completion_chunk(0, "", "stop")), (None, "[DONE]")]
+    streamed = OutputRow("completions", "choice.text", events=stream, event="text_completion")
+    return _unique(inputs), [*_unique(outputs), streamed]
+
+
+def _completion_chunk(index: int, text: str, finish: str | None = None) -> dict[str, Any]:
+    return {"id": "cmpl-1", "object": "text_completion", "created": 0, "model": "m",
+            "choices": [{"index": index, "text": text, "finish_reason": finish,
+                         "logprobs": None}]}
+
+
+def _unique(rows: list[Any]) -> list[Any]:
+    """Rows with unique ids (a sample with two texts of one kind gives numbered notes)."""
+    seen: dict[str, int] = {}
+    out = []
+    for row in rows:
+        seen[row.id] = seen.get(row.id, 0) + 1
+        out.append(row if seen[row.id] == 1 else
+                   type(row)(**{**row.__dict__, "note": f"{row.note}#{seen[row.id]}"}))
+    return out

@@ -1,0 +1,104 @@
+"""The bypass suite: offensive text in every place a dialect declares, through the real
+proxy, streamed and not. Input rows: the request is refused and the fake upstream never
+receives it. Output rows: the answer carries the text; the client never receives it."""
+
+from __future__ import annotations
+
+import importlib
+
+import aiohttp
+import orjson
+import pytest
+
+from proxy.protocol import sse
+from tests.bypass.rows import (
+    BAD,
+    CHAT_INPUT,
+    CHAT_OUTPUT,
+    MESSAGES_INPUT,
+    MESSAGES_OUTPUT,
+    InputRow,
+    OutputRow,
+    completions_rows,
+    responses_rows,
+)
+from tests.support.upstream import Stream
+
+RESPONSES_INPUT, RESPONSES_OUTPUT = responses_rows()
+COMPLETIONS_INPUT, COMPLETIONS_OUTPUT = completions_rows()
+INPUT_ROWS: list[InputRow] = [*CHAT_INPUT, *MESSAGES_INPUT, *RESPONSES_INPUT,
+                              *COMPLETIONS_INPUT]
+OUTPUT_ROWS: list[OutputRow] = [*CHAT_OUTPUT, *MESSAGES_OUTPUT, *RESPONSES_OUTPUT,
+                                *COMPLETIONS_OUTPUT]
+# dialect -> (module declaring REQUEST_KINDS, module declaring ANSWER_KINDS and STREAM_EVENTS)
+DIALECT_MODULES = {"chat_completions": ("proxy.protocol.chat", "proxy.protocol.chat_answer"),
+                   "messages": ("proxy.protocol.messages", "proxy.protocol.messages"),
+                   "responses": ("proxy.protocol.responses", "proxy.protocol.responses"),
+                   "completions": ("proxy.protocol.completions", "proxy.protocol.completions")}
+# Dialects whose stream rows also cover every answer kind (Responses streams are covered by
+# event type: one realistic stream with the text planted in each event that carries one).
+STREAMED_BY_KIND = {"chat_completions", "messages"}
+API_PATHS = {"chat_completions": "chat/completions", "responses": "responses",
+             "completions": "completions", "messages": "messages"}
+CLEAN_REQUESTS = {
+    "chat_completions": {"model": "m", "messages": [{"role": "user", "content": "hello"}]},
+    "responses": {"model": "m", "input": "hello"},
+    "completions": {"model": "m", "prompt": "hello"},
+    "messages": {"model": "m", "max_tokens": 16,
+                 "messages": [{"role": "user", "content": "hello"}]},
+}
+
+
+@pytest.mark.parametrize("row", INPUT_ROWS, ids=lambda row: row.id)
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_offensive_input_in_any_field_never_reaches_the_upstream(
+        start_proxy, fake_upstream, row: InputRow, stream: bool):
+    base, _ = await start_proxy()
+    body = {**row.body, "stream": True} if stream else row.body
+    path = row.path or API_PATHS[row.dialect]
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/{path}", json=body) as response:
+            text = await response.text()
+            assert response.status == 400, text
+            assert response.headers["x-safety-decision"] == "block"
+    assert fake_upstream.requests == []
+    assert BAD not in text  # the block names the check, never the text
+
+
+@pytest.mark.parametrize("row", OUTPUT_ROWS, ids=lambda row: row.id)
+async def test_offensive_output_in_any_field_never_reaches_the_client(
+        start_proxy, fake_upstream, row: OutputRow):
+    base, _ = await start_proxy()
+    if row.events:
+        fake_upstream.answer = lambda body: Stream([_encode(event) for event in row.events])
+    else:
+        fake_upstream.answer = lambda body: row.answer
+    request = {**CLEAN_REQUESTS[row.dialect], "stream": bool(row.events)}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/{API_PATHS[row.dialect]}", json=request) as response:
+            text = await response.text()
+            assert response.status == 200, text
+            if not row.events:
+                assert response.headers["x-safety-decision"] == "block"
+    assert len(fake_upstream.requests) == 1
+    assert BAD not in text
+    assert "content_filter" in text or '"refusal"' in text
+
+
+def _encode(event: tuple[str | None, dict | str]) -> bytes:
+    name, data = event
+    return sse.encode(data if isinstance(data, str) else orjson.dumps(data), name)
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECT_MODULES))
+def test_every_declared_kind_has_a_row(dialect: str):
+    request_module, answer_module = (importlib.import_module(name)
+                                     for name in DIALECT_MODULES[dialect])
+    rows = [row for row in OUTPUT_ROWS if row.dialect == dialect]
+    assert {row.kind for row in INPUT_ROWS if row.dialect == dialect} == set(
+        request_module.REQUEST_KINDS)
+    assert {row.kind for row in rows if not row.events} == set(answer_module.ANSWER_KINDS)
+    # every declared event type (and unknown ones, read as extensions, may have rows too)
+    assert {row.event for row in rows if row.events} >= set(answer_module.STREAM_EVENTS)
+    if dialect in STREAMED_BY_KIND:  # every answer kind, streamed too
+        assert {row.kind for row in rows if row.events} == set(answer_module.ANSWER_KINDS)
