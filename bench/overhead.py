@@ -1,11 +1,19 @@
-"""Overhead benchmark: the proxy against the demo upstream, measured with wrk.
+"""Overhead benchmark: the proxy against the demo upstream, per API route, measured with wrk.
 
-Prints JSON: requests/s and p50/p99 latency at each concurrency, directly against
-``safety-proxy demo-upstream`` and through the proxy (checks off, and the default
-classifiers on), non-streamed and streamed; plus the proxy's added p50 latency at
-concurrency 1. Each server is its own process; wrk (Debian package ``wrk``) drives load.
+Three servers, each its own process: ``safety-proxy demo-upstream``, a proxy with checks off
+and a proxy with the default classifiers, both in front of it. For each route (Chat
+Completions, Responses, Anthropic Messages by default; legacy Completions on request), each
+target (the demo upstream directly, and each proxy), non-streamed and streamed, and each
+concurrency, wrk (Debian package ``wrk``) drives load for ``--duration`` seconds.
 
-    python bench/overhead.py [--duration 5] [--concurrency 1 16 64]
+The runs are interleaved in rounds: round r runs every (route, target, mode, concurrency)
+once, always in the same order, so a slow patch of the machine hits every route alike.
+Printed JSON: per run, the median over rounds of requests/s and p50/p99 latency (and each
+round's figures); per route, target and mode, the proxy's added p50 at concurrency 1 (median
+proxy p50 minus median direct p50) and its ratio to the chat route's.
+
+    python -m bench.overhead [--duration 5] [--rounds 3] [--concurrency 1 16 64]
+                             [--routes chat responses messages]
 """
 
 from __future__ import annotations
@@ -16,18 +24,59 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PROMPT = "Please summarise the plot of a detective novel in two sentences."
+# The counter comes first: the demo model quotes the prompt's first 60 characters, so every
+# request, and every answer, is unique (no verdict-cache hit on either side).
+PROMPT = "(%d) Please summarise the plot of a detective novel in two sentences."
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+MODES = {"non_streamed": False, "streamed": True}
+TARGETS = ("direct", "proxy_checks_off", "proxy_default_checks")
+PROXIES = TARGETS[1:]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API: its path and a request body with one user message (``STREAM`` and
+    ``PROMPT`` are filled in)."""
+
+    path: str
+    body: str
+
+
+ROUTES = {
+    "chat": Route("/v1/chat/completions",
+                  '{"model":"demo","stream":STREAM,"messages":[{"role":"user","content":"PROMPT"}]}'),
+    "responses": Route("/v1/responses",
+                       '{"model":"demo","stream":STREAM,"input":[{"role":"user","content":"PROMPT"}]}'),
+    "messages": Route("/v1/messages",
+                      '{"model":"demo","max_tokens":256,"stream":STREAM,'
+                      '"messages":[{"role":"user","content":"PROMPT"}]}'),
+    "completions": Route("/v1/completions", '{"model":"demo","stream":STREAM,"prompt":"PROMPT"}'),
+}
+
+# Every route authenticates the same way (Bearer), so the abuse gate does the same work.
+LUA = """
+counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench-client"
+wrk.headers["anthropic-version"] = "2023-06-01"
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, string.format('BODY', counter))
+end
+"""
 
 
 def free_port() -> int:
@@ -37,6 +86,7 @@ def free_port() -> int:
 
 
 def start(args: list[str], ready_url: str) -> subprocess.Popen[bytes]:
+    """Starts ``python -m proxy ARGS``; returns once ``ready_url`` answers 200 (60 s)."""
     process = subprocess.Popen([sys.executable, "-m", "proxy", *args], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -52,6 +102,7 @@ def start(args: list[str], ready_url: str) -> subprocess.Popen[bytes]:
 
 
 def proxy_config(upstream_port: int, checks: bool, folder: Path) -> Path:
+    """The embedded defaults pointed at the upstream; ``checks`` False: no classifier."""
     defaults = yaml.safe_load((ROOT / "proxy/config/defaults.yaml").read_text())
     defaults["upstream"]["base_url"] = f"http://127.0.0.1:{upstream_port}/v1"
     defaults["logging"] = {"level": "warning"}  # one log line per request is not the subject
@@ -64,82 +115,135 @@ def proxy_config(upstream_port: int, checks: bool, folder: Path) -> Path:
     return path
 
 
-def wrk(url: str, stream: bool, connections: int, duration: float, folder: Path) -> dict:
-    """Each request's prompt carries a counter, so no verdict is ever served from the cache:
-    the figures include the classifiers' real cost."""
-    script = folder / "post.lua"
-    script.write_text(LUA.replace("STREAM", "true" if stream else "false")
-                      .replace("PROMPT", PROMPT))
+def lua_script(route: str, stream: bool, folder: Path) -> Path:
+    """The wrk script posting ``route``'s body with a counter at the prompt's start."""
+    body = (ROUTES[route].body.replace("STREAM", "true" if stream else "false")
+            .replace("PROMPT", PROMPT))
+    path = folder / f"{route}-{'stream' if stream else 'json'}.lua"
+    path.write_text(LUA.replace("BODY", body))
+    return path
+
+
+def wrk(url: str, script: Path, connections: int, duration: float) -> dict:
+    """One wrk run: requests/s, p50/p99 latency in ms, non-2xx responses."""
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "--latency", "-s", str(script),
-         f"{url}/v1/chat/completions"], capture_output=True, text=True, check=True).stdout
+         url], capture_output=True, text=True, check=True).stdout
+    requests = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50_ms": _percentile(out, "50%"), "p99_ms": _percentile(out, "99%"),
-            "non_2xx": int(errors.group(1)) if errors else 0}
-
-
-LUA = """
-counter = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench-client"
-request = function()
-  counter = counter + 1
-  local body = string.format(
-    '{"model":"demo","stream":STREAM,"messages":[{"role":"user","content":"PROMPT (%d)"}]}',
-    counter)
-  return wrk.format(nil, nil, nil, body)
-end
-"""
+    assert requests is not None, out
+    return {"requests_per_s": float(requests.group(1)), "p50_ms": _percentile(out, "50%"),
+            "p99_ms": _percentile(out, "99%"), "non_2xx": int(errors.group(1)) if errors else 0}
 
 
 def _percentile(out: str, which: str) -> float:
-    value, unit = re.search(rf"{which}\s+([\d.]+)(us|ms|s)", out).groups()
+    found = re.search(rf"{which}\s+([\d.]+)(us|ms|s)", out)
+    assert found is not None, out
+    value, unit = found.groups()
     return round(float(value) * UNITS[unit], 3)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
-    args = parser.parse_args()
+    args = parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     folder = Path(tempfile.mkdtemp(prefix="overhead-"))
-    upstream_port, off_port, on_port = free_port(), free_port(), free_port()
-    processes = [start(["demo-upstream", "--port", str(upstream_port)],
-                       f"http://127.0.0.1:{upstream_port}/v1/models")]
+    ports = {target: free_port() for target in TARGETS}
+    processes = [start(["demo-upstream", "--port", str(ports["direct"])],
+                       f"http://127.0.0.1:{ports['direct']}/v1/models")]
     try:
-        for port, checks in ((off_port, False), (on_port, True)):
-            config = proxy_config(upstream_port, checks, folder)
-            processes.append(start(["serve", "--config", str(config), "--port", str(port)],
-                                   f"http://127.0.0.1:{port}/readyz"))
-        print(json.dumps(run_matrix(args, folder, upstream_port, off_port, on_port), indent=2))
+        for target, checks in (("proxy_checks_off", False), ("proxy_default_checks", True)):
+            config = proxy_config(ports["direct"], checks, folder)
+            processes.append(start(["serve", "--config", str(config), "--port",
+                                    str(ports[target])],
+                                   f"http://127.0.0.1:{ports[target]}/readyz"))
+        print(json.dumps(run_matrix(args, folder, ports), indent=2))
     finally:
         for process in processes:
             process.terminate()
             process.wait(timeout=10)
 
 
-def run_matrix(args: argparse.Namespace, folder: Path, upstream: int, off: int, on: int) -> dict:
-    targets = {"direct": upstream, "proxy_checks_off": off, "proxy_default_checks": on}
-    results: dict = {"cpu_count": os.cpu_count(), "duration_s": args.duration, "runs": {}}
-    for port in targets.values():  # first calls pay one-time costs: not what is measured
-        wrk(f"http://127.0.0.1:{port}", False, 16, 2, folder)
-    for stream in (False, True):
-        mode = "streamed" if stream else "non_streamed"
-        for name, port in targets.items():
-            for connections in args.concurrency:
-                key = f"{mode}/{name}/c{connections}"
-                results["runs"][key] = wrk(f"http://127.0.0.1:{port}", stream, connections,
-                                           args.duration, folder)
-        if 1 in args.concurrency:
-            direct = results["runs"][f"{mode}/direct/c1"]["p50_ms"]
-            for name in ("proxy_checks_off", "proxy_default_checks"):
-                added = results["runs"][f"{mode}/{name}/c1"]["p50_ms"] - direct
-                results[f"{mode}/{name}/added_p50_ms_c1"] = round(added, 3)
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--routes", nargs="+", choices=list(ROUTES),
+                        default=["chat", "responses", "messages"])
+    return parser.parse_args()
+
+
+def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int]) -> dict:
+    """Every run in every round, then medians, added p50 at c=1 and ratios to chat."""
+    scripts = {(route, mode): lua_script(route, stream, folder)
+               for route in args.routes for mode, stream in MODES.items()}
+    for route in args.routes:  # first calls pay one-time costs: not what is measured
+        for port in ports.values():
+            wrk(_url(port, route), scripts[route, "non_streamed"], 16, 1)
+    rounds: dict[str, list[dict]] = {}
+    for number in range(args.rounds):
+        for key, run in run_round(args, scripts, ports).items():
+            rounds.setdefault(key, []).append(run)
+        print(f"round {number + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    runs = {key: summarise(figures) for key, figures in rounds.items()}
+    results = {"cpu_count": os.cpu_count(), "duration_s": args.duration,
+               "rounds": args.rounds, "routes": args.routes, "runs": runs}
+    if 1 in args.concurrency:
+        results["added_p50_ms_c1"] = added_p50(runs, args.routes)
+        if "chat" in args.routes:
+            results["added_p50_ratio_to_chat"] = ratios_to_chat(results["added_p50_ms_c1"])
     return results
+
+
+def run_round(args: argparse.Namespace, scripts: dict[tuple[str, str], Path],
+              ports: dict[str, int]) -> dict[str, dict]:
+    """One run of each (route, target, mode, concurrency), in that fixed order; keys are
+    ``route/mode/target/cN``."""
+    figures = {}
+    for route in args.routes:
+        for target in TARGETS:
+            for mode in MODES:
+                for connections in args.concurrency:
+                    figures[f"{route}/{mode}/{target}/c{connections}"] = wrk(
+                        _url(ports[target], route), scripts[route, mode], connections,
+                        args.duration)
+    return figures
+
+
+def _url(port: int, route: str) -> str:
+    return f"http://127.0.0.1:{port}{ROUTES[route].path}"
+
+
+def summarise(figures: list[dict]) -> dict:
+    """Medians over rounds (non-2xx summed), with each round's figures kept."""
+    summary = {name: round(statistics.median(run[name] for run in figures), 3)
+               for name in ("requests_per_s", "p50_ms", "p99_ms")}
+    return {**summary, "non_2xx": sum(run["non_2xx"] for run in figures), "by_round": figures}
+
+
+def added_p50(runs: dict[str, dict], routes: list[str]) -> dict[str, float]:
+    """``route/mode/proxy``: the proxy's median p50 at c=1 minus the direct one."""
+    added = {}
+    for route in routes:
+        for mode in MODES:
+            direct = runs[f"{route}/{mode}/direct/c1"]["p50_ms"]
+            for proxy in PROXIES:
+                added[f"{route}/{mode}/{proxy}"] = round(
+                    runs[f"{route}/{mode}/{proxy}/c1"]["p50_ms"] - direct, 3)
+    return added
+
+
+def ratios_to_chat(added: dict[str, float]) -> dict[str, float | None]:
+    """Each route's added p50 over the chat route's, same mode and proxy (None: chat's
+    added p50 is not positive)."""
+    ratios: dict[str, float | None] = {}
+    for key, value in added.items():
+        route, rest = key.split("/", 1)
+        chat = added[f"chat/{rest}"]
+        if route != "chat":
+            ratios[key] = round(value / chat, 3) if chat > 0 else None
+    return ratios
 
 
 if __name__ == "__main__":

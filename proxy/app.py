@@ -113,6 +113,15 @@ async def _load(app: web.Application, loaded: LoadedConfig, config_path: Path | 
         app[RELOADER] = reloader
     readiness.ready.set()
     log.info("ready", config=loaded.source, checks=[c.name for c in snapshot.checks])
+    warn_unmoderated(snapshot)
+
+
+def warn_unmoderated(snapshot: Snapshot) -> None:
+    """A direction with no check moderates nothing: say so once, loudly, at start."""
+    for direction in ("input", "output"):
+        if not snapshot.checks_for(direction):
+            log.warning("no_checks", direction=direction,
+                        detail=f"no check runs on the {direction}: it is not moderated")
 
 
 async def _state_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -41,6 +41,9 @@ class UpstreamConfig(Strict):
     # The key the proxy injects; when neither is set the client's Authorization is forwarded.
     api_key: SecretStr | None = None
     api_key_env: str | None = None
+    # Where the injected key goes: "Authorization" (Bearer; OpenAI and compatibles),
+    # "x-api-key" (Anthropic) or "api-key" (Azure OpenAI).
+    api_key_header: Literal["Authorization", "x-api-key", "api-key"] = "Authorization"
     headers: dict[str, str] = Field(default_factory=dict)
     connect_timeout_s: float = Field(10.0, gt=0)
     # Longest silence between two reads; there is no total timeout, so long streams live.
@@ -129,8 +132,16 @@ class ThresholdPolicy(Strict):
         return self
 
 
+class UnreadableContent(Strict):
+    """What to do with request content no text classifier can read (images, audio, files,
+    token prompts, server-side state): allow (counted only), flag, or block."""
+
+    input: Literal["allow", "flag", "block"] = "allow"
+
+
 class PolicyConfig(ThresholdPolicy):
     refusal_text: str = "I'm sorry, but I can't help with that request."
+    unreadable_content: UnreadableContent = Field(default_factory=UnreadableContent)
     # error: HTTP 400 content_filter envelope; refusal: a 200 completion with refusal_text.
     input_block_style: Literal["error", "refusal"] = "error"
     # "check.label" names whose score at or above toxic_threshold makes a moderation toxic.

@@ -9,12 +9,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 REFUSAL = "I'm sorry, but I can't help with that request. It goes against my guidelines."
 OFFENSIVE = ("Sure, here is what I honestly think about that. "
              "You are a stupid fucking idiot and nobody wants to hear from you.")
 LONG = " ".join(
     f"Paragraph {i}: the safety proxy checks this answer window by window while it streams, "
     "so a long and perfectly harmless reply passes through unchanged." for i in range(1, 9))
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One request to the demo model, whatever its API: the answer to give, the model name
+    to echo, and how many identical choices to return (``n``, OpenAI APIs only)."""
+
+    answer: str
+    model: str
+    choices: int = 1
+
+    @property
+    def words(self) -> int:
+        """The answer's length in words: the demo's token count for ``usage``."""
+        return len(self.answer.split())
 
 
 def demo_answer(prompt: str) -> str:
@@ -29,7 +46,18 @@ def demo_answer(prompt: str) -> str:
             "it gives every prompt a short, friendly reply.")
 
 
+def answer_pieces(answer: str) -> list[str]:
+    """The answer as a stream sends it: word by word, each piece but the last keeping its
+    trailing space, so the pieces join back into ``answer`` exactly."""
+    pieces = [word + " " for word in answer.split(" ")]
+    pieces[-1] = pieces[-1].rstrip(" ")
+    return pieces
+
+
 def last_user_text(messages: object) -> str:
+    """The text of the last ``role: user`` entry of a list of messages (Chat Completions
+    messages, Responses input items, Anthropic messages): its string content, or its text
+    parts joined by spaces; "" when there is none."""
     if not isinstance(messages, list):
         return ""
     for message in reversed(messages):
@@ -38,5 +66,6 @@ def last_user_text(messages: object) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+                return " ".join(part["text"] for part in content
+                                if isinstance(part, dict) and isinstance(part.get("text"), str))
     return ""

@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from proxy import __version__
 
-ROUTES = ("chat_completions", "responses", "completions", "messages", "passthrough")
+ROUTES = ("chat_completions", "responses", "completions", "messages", "moderations",
+          "passthrough")
 DIRECTIONS = ("input", "output")
 DECISIONS = ("allow", "flag", "block")
 # A request's outcome adds "unchecked": forwarded with no check (allow-listed routes).

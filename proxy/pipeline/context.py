@@ -36,6 +36,9 @@ class RequestContext:
     # Forwarded without checks (an allow-listed route, unknown content forwarded by opt-in):
     # recorded and answered as "unchecked", never as "allow".
     unchecked: bool = False
+    # False: a flag or block still reaches the review stream but strikes no principal (the
+    # moderation endpoint: a classifier service a gateway asks, not a generation).
+    strikes: bool = True
 
     @property
     def decision(self) -> Decision:

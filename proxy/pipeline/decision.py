@@ -99,6 +99,18 @@ def decide(
     return Decision(strongest(reason.action for reason in reasons), tuple(reasons))
 
 
+UNREADABLE = Reason("unreadable_content", "unreadable", None, None, "flag")
+
+
+def unreadable_decision(count: int, choice: Action) -> Decision:
+    """The decision for ``count`` parts no text classifier can read (images, audio, files),
+    by the policy's choice for them: allow adds nothing; flag or block gives one reason."""
+    if not count or choice == "allow":
+        return ALLOW
+    return Decision(choice, (Reason(UNREADABLE.classifier, UNREADABLE.label, None, None,
+                                    choice),))
+
+
 def strongest(actions: Iterable[str]) -> Action:
     rank = max((_RANK[action] for action in actions), default=0)
     return ("allow", "flag", "block")[rank]

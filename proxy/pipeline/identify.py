@@ -43,12 +43,26 @@ class Identifier:
     def _value(self, source: PrincipalSource, headers: Mapping[str, str],
                body: Mapping[str, Any] | None) -> str | None:
         if source == "api_key":
-            return bearer_token(headers.get("Authorization") or headers.get("authorization"))
+            return api_key_of(headers)
         if source == "user":
             user = body.get("user") if isinstance(body, Mapping) else None
             return user.strip() if isinstance(user, str) and user.strip() else None
         value = headers.get(self.config.header) or headers.get(self.config.header.lower())
         return value.strip() if value and value.strip() else None
+
+
+def api_key_of(headers: Mapping[str, str]) -> str | None:
+    """The key a client authenticates with, in whichever header its API uses: a Bearer
+    token (OpenAI), ``x-api-key`` (Anthropic) or ``api-key`` (Azure OpenAI). One key is one
+    principal whatever header carries it."""
+    token = bearer_token(headers.get("Authorization") or headers.get("authorization"))
+    if token:
+        return token
+    for name in ("x-api-key", "api-key"):
+        value = headers.get(name) or headers.get(name.title())
+        if value and value.strip():
+            return value.strip()
+    return None
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from proxy.pipeline.context import RequestContext
+from proxy.pipeline.decision import combine, unreadable_decision
 from proxy.pipeline.moderation import Moderation, moderate
 
 
@@ -21,6 +22,9 @@ async def check_input(ctx: RequestContext) -> Moderation:
     texts = [field.text for field in ctx.parsed.texts]
     moderation = await moderate(ctx.snapshot, "input", texts, ctx.classify_context("input"),
                                 ctx.metrics, ctx.cache, ctx.tenant)
+    choice = ctx.snapshot.config.policy.unreadable_content.input
+    moderation.decision = combine(moderation.decision,
+                                  unreadable_decision(ctx.parsed.unreadable, choice))
     ctx.moderations["input"] = moderation
     if not moderation.decision.blocked:
         ctx.redacted_spans = apply_redactions(ctx, moderation)

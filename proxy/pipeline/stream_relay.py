@@ -26,7 +26,6 @@ import contextlib
 import time
 
 import aiohttp
-import orjson
 import structlog
 from aiohttp import web
 
@@ -36,7 +35,6 @@ from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.output_checks import moderate_answer
 from proxy.pipeline.windows import Window, WindowTracker
 from proxy.protocol import sse
-from proxy.protocol.errors import error_envelope
 from proxy.protocol.safety import safety_object
 
 log = structlog.get_logger("safety_proxy.stream")
@@ -62,7 +60,7 @@ class StreamRelay:
         assert ctx.parsed is not None
         self.codec = ctx.dialect.stream(ctx.parsed, ctx.request_id)
         self.tail: list[bytes] = []  # events that end the stream, held to the very end
-        self.window_decisions: list[Decision] = []
+        self.window_moderations: list[Moderation] = []  # every window checked so far
         self.pending_check: asyncio.Task[Decision] | None = None
         self.open_choices: set[int] = set()
         self.first_byte_at: float | None = None
@@ -166,7 +164,7 @@ class StreamRelay:
             self.ctx.snapshot, texts, self.ctx.classify_context("output"),
             self.ctx.metrics, self.ctx.cache, self.ctx.tenant, window=True)
         self.windows.commit()
-        self.window_decisions.append(moderation.decision)
+        self.window_moderations.append(moderation)
         return moderation.decision
 
     async def _finish(self) -> None:
@@ -176,7 +174,7 @@ class StreamRelay:
         moderation, _ = await moderate_answer(
             self.ctx.snapshot, answers, self.ctx.classify_context("output"),
             self.ctx.metrics, self.ctx.cache, self.ctx.tenant)
-        decision = combine(*self.window_decisions, moderation.decision)
+        decision = combine(*(m.decision for m in self.window_moderations), moderation.decision)
         self.ctx.moderations["output"] = Moderation(
             "output", decision, moderation.scores, moderation.texts, moderation.run)
         if decision.blocked:
@@ -189,10 +187,11 @@ class StreamRelay:
         self.ctx.stream_cut = True
         mode = "low_latency" if self.low_latency else "buffered"
         self.ctx.metrics.stream_cuts.labels(mode).inc()
-        if not recorded:
+        if not recorded:  # the windows' full scores, not only those past a threshold
             answers = sorted(self.windows.answers().items())
             self.ctx.moderations["output"] = Moderation(
-                "output", decision, _max_reason_scores(decision), [t for _, t in answers])
+                "output", decision, _max_scores(self.window_moderations),
+                [t for _, t in answers])
         refusal = None if self.text_sent else self.ctx.snapshot.config.policy.refusal_text
         await self._send(self.codec.cut(sorted(self.open_choices),
                                         safety_object("output", decision), refusal,
@@ -201,9 +200,8 @@ class StreamRelay:
     async def _broken(self, message: str) -> None:
         self.ctx.error_kind = "upstream_stream_broken"
         log.warning("upstream_stream_broken", request_id=self.ctx.request_id, detail=message)
-        error = error_envelope(message, "upstream_error", code="upstream_stream_broken")
         with contextlib.suppress(ClientGone):
-            await self._send(sse.encode(orjson.dumps(error)) + sse.DONE_EVENT)
+            await self._send(self.codec.broken(message))
 
     async def _send(self, data: bytes) -> None:
         if not data:
@@ -219,10 +217,12 @@ class StreamRelay:
             self.ctx.metrics.stream_first_byte.observe(self.ctx.elapsed())
 
 
-def _max_reason_scores(decision: Decision) -> dict[str, dict[str, float]]:
+def _max_scores(moderations: list[Moderation]) -> dict[str, dict[str, float]]:
+    """check -> label -> the highest score over the windows checked."""
     scores: dict[str, dict[str, float]] = {}
-    for reason in decision.reasons:
-        if reason.score is not None:
-            scores.setdefault(reason.classifier, {})[reason.label] = reason.score
+    for moderation in moderations:
+        for check, labels in moderation.scores.items():
+            best = scores.setdefault(check, {})
+            for label, score in labels.items():
+                best[label] = max(score, best.get(label, score))
     return scores
-

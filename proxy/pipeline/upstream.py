@@ -23,6 +23,9 @@ _HOP_BY_HOP = frozenset({
     "transfer-encoding", "upgrade", "host", "content-length", "content-encoding",
     "accept-encoding",
 })
+# The headers clients authenticate with: OpenAI (Authorization), Anthropic (x-api-key),
+# Azure OpenAI (api-key).
+_CREDENTIALS = frozenset({"authorization", "x-api-key", "api-key"})
 
 
 class Upstream:
@@ -49,10 +52,16 @@ class Upstream:
         return f"{self.config.base_url}/{'/'.join(segments)}"
 
     def request_headers(self, incoming: Mapping[str, str]) -> CIMultiDict[str]:
-        headers = CIMultiDict((k, v) for k, v in incoming.items() if k.lower() not in _HOP_BY_HOP)
+        """The client's headers without hop-by-hop ones. With a key configured, every
+        credential the client sent is dropped and the operator's key goes in the header
+        the upstream reads (``api_key_header``): a client key never reaches the upstream
+        beside the operator's."""
         api_key = self._api_key()
+        dropped = _HOP_BY_HOP | (_CREDENTIALS if api_key is not None else frozenset())
+        headers = CIMultiDict((k, v) for k, v in incoming.items() if k.lower() not in dropped)
         if api_key is not None:
-            headers["Authorization"] = f"Bearer {api_key}"
+            name = self.config.api_key_header
+            headers[name] = f"Bearer {api_key}" if name == "Authorization" else api_key
         headers.update(self.config.headers)
         return headers
 
@@ -82,10 +91,14 @@ class Upstream:
                 f"cannot reach the upstream model API: {_reason(exc)}") from None
 
 
+# Headers the proxy itself sets on every response; an upstream's are never relayed.
+_OWN = frozenset({"content-type", "x-safety-decision", "x-request-id"})
+
+
 def response_headers(upstream: Mapping[str, str]) -> dict[str, str]:
     """Upstream response headers worth relaying (rate limits, processing time, ...)."""
     return {k: v for k, v in upstream.items()
-            if k.lower() not in _HOP_BY_HOP and k.lower() != "content-type"}
+            if k.lower() not in _HOP_BY_HOP and k.lower() not in _OWN}
 
 
 def _reason(exc: aiohttp.ClientError) -> str:

@@ -18,7 +18,7 @@ import orjson
 from proxy.protocol import sse
 from proxy.protocol.dialect import AnswerText, EventView
 from proxy.protocol.fields import string_leaves
-from proxy.protocol.safety import cut_chunk, stream_chunk
+from proxy.protocol.safety import broken_chunk_stream, cut_chunk, stream_chunk
 
 ANSWER_KINDS = frozenset({
     "content", "refusal", "reasoning", "tool_call", "audio.transcript", "extension",
@@ -85,6 +85,7 @@ class ChatStreamCodec:
     def __init__(self, request_id: str, model: str | None) -> None:
         self.request_id = request_id
         self.model = model
+        self.usage: dict[str, Any] | None = None  # the usage chunk, once read
 
     def read(self, event: sse.SSEEvent) -> EventView:
         if event.is_done:
@@ -98,21 +99,29 @@ class ChatStreamCodec:
             self.model = view.model
         for position, choice in enumerate(_choices(chunk)):
             _read_choice(view, _index(choice, position), choice)
-        # the usage chunk (no choices) follows every finish: it stays after them
-        view.ends = bool(view.finished) or (not _choices(chunk) and "usage" in chunk)
+        if not _choices(chunk) and "usage" in chunk:
+            self.usage = chunk  # it follows every finish: held, and kept last on a cut
+        view.ends = bool(view.finished) or self.usage is chunk
         return view
 
     def cut(self, open_outputs: Sequence[int], safety: dict[str, Any],
             refusal_text: str | None, *, relayed: int | None = None) -> bytes:
         """The refusal text on the lowest open choice (when given), then a chunk closing
-        every open choice with ``content_filter``, then ``[DONE]``. Chunks need no opening
-        event, so ``relayed`` changes nothing here."""
+        every open choice with ``content_filter``, the usage chunk when the upstream sent
+        one (the whole answer was read), then ``[DONE]``. Chunks need no opening event, so
+        ``relayed`` changes nothing here."""
         events = []
         if refusal_text is not None:
             events.append(stream_chunk(self.request_id, self.model, min(open_outputs or [0]),
                                        {"role": "assistant", "content": refusal_text}))
         events.append(cut_chunk(self.request_id, self.model, list(open_outputs), safety))
+        if self.usage is not None:  # read before the cut: the client still gets its usage
+            events.append(self.usage)
         return b"".join(sse.encode(orjson.dumps(e)) for e in events) + sse.DONE_EVENT
+
+
+    def broken(self, message: str) -> bytes:
+        return broken_chunk_stream(message)
 
 
 def _read_choice(view: EventView, index: int, choice: dict[str, Any]) -> None:

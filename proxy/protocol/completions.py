@@ -18,7 +18,7 @@ import orjson
 from proxy.protocol.dialect import AnswerText, EventView, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest, ProxyError
 from proxy.protocol.fields import load_object
-from proxy.protocol.safety import input_blocked_envelope
+from proxy.protocol.safety import broken_chunk_stream, input_blocked_envelope
 from proxy.protocol.sse import DONE_EVENT, SSEEvent, encode
 
 REQUEST_KINDS = frozenset({"prompt", "suffix"})
@@ -149,6 +149,9 @@ class CompletionsStream:
             self.model = chunk["model"]
         if _is_int(chunk.get("created")):
             self.created = chunk["created"]
+
+    def broken(self, message: str) -> bytes:
+        return broken_chunk_stream(message)
 
     def cut(self, open_outputs: Sequence[int], safety: dict[str, Any],
             refusal_text: str | None, *, relayed: int | None = None) -> bytes:

@@ -130,6 +130,12 @@ class StreamCodec(Protocol):
         ...
 
 
+    def broken(self, message: str) -> bytes:
+        """The encoded events that tell the client the upstream's stream broke off midway
+        (this API's in-band error event), ending the stream."""
+        ...
+
+
 class Dialect(Protocol):
     name: str  # the route label in metrics and logs: chat_completions, responses, ...
     upstream_path: str  # relative to upstream.base_url, e.g. "chat/completions"

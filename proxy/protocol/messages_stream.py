@@ -169,6 +169,11 @@ class MessagesStream:
         if _is_int(tokens):
             self.output_tokens = tokens
 
+    def broken(self, message: str) -> bytes:
+        """The API's ``error`` event (an ``api_error``), as Anthropic sends mid-stream."""
+        return encode_events([{"type": "error", "error": {"type": "api_error",
+                                                          "message": message}}])
+
     def cut(self, open_outputs: Sequence[int], safety: dict[str, Any],
             refusal_text: str | None, *, relayed: int | None = None) -> bytes:
         """Starts the message if the client has not seen it start, closes the blocks it

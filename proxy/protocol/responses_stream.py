@@ -115,6 +115,12 @@ class ResponsesStream:
                 fresh.append(text)
         return fresh
 
+    def broken(self, message: str) -> bytes:
+        """The API's ``error`` event, numbered after the last event seen."""
+        error = {"type": "error", "code": "upstream_stream_broken", "message": message,
+                 "param": None}
+        return encode_events([error], self.last_sequence + 1)
+
     def cut(self, open_outputs: Sequence[int], safety: dict[str, Any],
             refusal_text: str | None, *, relayed: int | None = None) -> bytes:
         """``response.incomplete`` (reason ``content_filter``, ``safety`` attached), numbered

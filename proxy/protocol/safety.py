@@ -88,3 +88,8 @@ def cut_chunk(request_id: str, model: str | None, indices: list[int],
     return chunk
 
 
+def broken_chunk_stream(message: str) -> bytes:
+    """How an OpenAI chunk stream (chat, completions) says its upstream broke off: an
+    error object as a data event, then ``[DONE]``."""
+    error = error_envelope(message, "upstream_error", code="upstream_stream_broken")
+    return sse.encode(orjson.dumps(error)) + sse.DONE_EVENT

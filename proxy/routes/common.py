@@ -5,6 +5,7 @@ the decision and request-id headers stamped in one place, recording once."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -55,6 +56,8 @@ def _stamp(response: web.StreamResponse, ctx: RequestContext) -> None:
 
 def _record(request: web.Request, ctx: RequestContext, status: int) -> None:
     outcome = record_request(ctx, status)
+    if not ctx.strikes:  # the gate strikes no principal-less outcome; its event is kept
+        outcome = dataclasses.replace(outcome, principal=Principal(None))
     if ctx.decision.action != "allow":
         request.app[BACKGROUND].spawn(request.app[ABUSE_GATE].record(outcome),
                                       f"record-{ctx.request_id}")

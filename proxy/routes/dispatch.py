@@ -10,6 +10,7 @@ from proxy.protocol.errors import ProxyError, error_envelope, json_response
 from proxy.resources import READINESS
 from proxy.routes.forward import forward
 from proxy.routes.generation import generate
+from proxy.routes.moderations import moderate
 from proxy.routes.paths import PathNotFound, route
 
 DIALECTS = web.AppKey("dialects", dict[str, Dialect])
@@ -30,4 +31,6 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     if target.kind == "generation":
         assert target.dialect is not None
         return await generate(request, target, request.app[DIALECTS][target.dialect])
+    if target.kind == "moderations":
+        return await moderate(request)
     return await forward(request, target)

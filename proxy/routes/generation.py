@@ -13,6 +13,7 @@ from proxy.pipeline.context import RequestContext
 from proxy.pipeline.input_checks import check_input
 from proxy.pipeline.output_checks import moderate_answer, scored_texts
 from proxy.pipeline.stream_relay import StreamRelay
+from proxy.pipeline.upstream import response_headers
 from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import json_response
 from proxy.protocol.safety import DECISION_HEADER, safety_object
@@ -46,10 +47,12 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
         return await relay_upstream_error(answer, ctx, started)
     if parsed.stream and answer.content_type == "text/event-stream":
         return await _relay_stream(request, ctx, answer, started)
-    return await _complete(ctx, await read_upstream_json(answer, ctx, started))
+    body = await read_upstream_json(answer, ctx, started)
+    return await _complete(ctx, body, response_headers(answer.headers))
 
 
-async def _complete(ctx: RequestContext, body: dict) -> web.Response:
+async def _complete(ctx: RequestContext, body: dict, headers: dict[str, str]) -> web.Response:
+    """``headers``: the upstream's (rate limits, processing time), relayed."""
     texts = scored_texts(ctx.dialect.answer_texts(body))
     moderation, blocked = await moderate_answer(ctx.snapshot, texts, ctx.classify_context("output"),
                                                 ctx.metrics, ctx.cache, ctx.tenant)
@@ -57,17 +60,18 @@ async def _complete(ctx: RequestContext, body: dict) -> web.Response:
     if blocked:
         ctx.dialect.block_answer(body, blocked, ctx.snapshot.config.policy.refusal_text,
                                  safety_object("output", moderation.decision))
-    return json_response(body)
+    return json_response(body, headers=headers)
 
 
 async def _relay_stream(request: web.Request, ctx: RequestContext,
                         answer: aiohttp.ClientResponse, started: float) -> web.StreamResponse:
     response = web.StreamResponse(headers={
+        **response_headers(answer.headers),
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         DECISION_HEADER: ctx.outcome_label, "x-request-id": ctx.request_id})
     await StreamRelay(ctx, response, request).relay(answer)
     ctx.upstream_seconds = time.perf_counter() - started
-    ctx.upstream_status = answer.status
+    ctx.metrics.upstream_duration.observe(ctx.upstream_seconds)  # the whole stream
     if not response.prepared:  # nothing was sent at all: the client left early
         return web.Response(status=499)
     await end_stream(response)

@@ -21,7 +21,10 @@ async def readyz(request: web.Request) -> web.Response:
         return json_response({"status": "not_ready", "reason": reason}, status=503)
     snapshot = readiness.holder.current
     body = {"status": "ready", "config_sha256": snapshot.loaded.sha256[:12],
-            "checks": [check.name for check in snapshot.checks], "store": "up"}
+            "checks": [check.name for check in snapshot.checks],
+            "checks_by_direction": {direction: [c.name for c in snapshot.checks_for(direction)]
+                                    for direction in ("input", "output")},
+            "store": "up"}
     layer = request.app[STATE_LAYER]
     if layer.degraded:  # served either way; fail_closed refuses traffic, so is not ready
         body.update(status="degraded", store="down")

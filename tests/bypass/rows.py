@@ -119,7 +119,7 @@ def _chat_message(**message: Any) -> dict[str, Any]:
                          "message": {"role": "assistant", **message}}]}
 
 
-def _chat_delta(**delta: Any) -> list[tuple[str | None, dict[str, Any] | str]]:
+def chat_delta_events(**delta: Any) -> list[tuple[str | None, dict[str, Any] | str]]:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
                 "model": "m", "choices": [{"index": 0, "delta": delta,
@@ -144,7 +144,7 @@ _CHAT_ANSWERS: list[tuple[str, dict[str, Any], str]] = [
 CHAT_OUTPUT = [
     *(OutputRow("chat_completions", kind, answer=_chat_message(**message), note=note)
       for kind, message, note in _CHAT_ANSWERS),
-    *(OutputRow("chat_completions", kind, events=_chat_delta(**message), note=note,
+    *(OutputRow("chat_completions", kind, events=chat_delta_events(**message), note=note,
                 event="chat.completion.chunk") for kind, message, note in _CHAT_ANSWERS),
     OutputRow("chat_completions", "content", note="second choice", answer={
         **_chat_message(content="fine"), "choices": [
@@ -231,7 +231,7 @@ def _message(*content: dict[str, Any]) -> dict[str, Any]:
             "usage": {"input_tokens": 1, "output_tokens": 1}}
 
 
-def _message_events(start: dict[str, Any], *deltas: dict[str, Any]
+def message_events(start: dict[str, Any], *deltas: dict[str, Any]
                     ) -> list[tuple[str | None, dict[str, Any] | str]]:
     """A one-block Messages stream: the block starts as ``start``, then the deltas."""
     empty = {**_message(), "stop_reason": None}
@@ -273,7 +273,7 @@ MESSAGES_OUTPUT = [
                                                "content": _doc(context=BAD)})], ""),
           ("extension", [block("hologram", caption=BAD)], "unknown block"),
       ]),
-    *(OutputRow("messages", kind, events=_message_events(start, *deltas), note=note,
+    *(OutputRow("messages", kind, events=message_events(start, *deltas), note=note,
                 event=deltas[0]["type"] if deltas else "content_block_start")
       for kind, start, deltas, note in [
           ("text", _EMPTY_TEXT, [{"type": "text_delta", "text": BAD}], ""),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 
 
 async def test_health_ready_and_metrics(start_proxy):
@@ -52,3 +53,34 @@ async def test_batch_sizes_of_batching_checks_are_observed(serve_app, fake_upstr
         async with session.get(f"{base}/metrics") as response:
             text = await response.text()
     assert 'safety_proxy_classifier_batch_size_count{classifier="tox"} 2.0' in text  # in, out
+
+
+async def test_readiness_lists_checks_per_direction_and_warns_of_an_unmoderated_one(
+        start_proxy, capsys):
+    config_checks = [{"name": "script", "type": "scripted", "directions": ["input"],
+                      "options": {"labels": ["bad"], "triggers": {"BADWORD": {"bad": 1.0}}}}]
+    base, _ = await start_proxy(checks=config_checks, policy={
+        "input": {"script": {"bad": {"block": 0.9}}}, "output": {},
+        "toxic_labels": [], "refusal_label": None})
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/readyz") as response:
+        body = await response.json()
+    assert body["checks_by_direction"] == {"input": ["script"], "output": []}
+    logged = capsys.readouterr().out
+    assert "no_checks" in logged and "output" in logged
+
+
+@pytest.mark.parametrize(("header", "sent"), [
+    ("Authorization", "Bearer sk-operator"), ("x-api-key", "sk-operator"),
+    ("api-key", "sk-operator")])
+async def test_the_operators_key_goes_where_the_upstream_reads_it_and_alone(
+        start_proxy, fake_upstream, header, sent):
+    base, _ = await start_proxy(upstream={"api_key": "sk-operator", "api_key_header": header})
+    client_credentials = {"Authorization": "Bearer sk-client", "x-api-key": "sk-client",
+                          "api-key": "sk-client"}
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/chat/completions", headers=client_credentials,
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}) as response:
+        assert response.status == 200
+    received = {k.lower(): v for k, v in fake_upstream.headers[0].items()}
+    assert received[header.lower()] == sent
+    assert "sk-client" not in str(received)

@@ -174,3 +174,24 @@ def test_a_malformed_forward_rule_is_a_config_error(tmp_path, rule):
                                                           routes={"forward": [rule]}))
     with pytest.raises(ConfigError, match="METHOD path-glob"):
         parse(path.read_bytes(), str(path))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_upstream_rate_limit_and_timing_headers_reach_the_client(start_proxy,
+                                                                      fake_upstream, stream):
+    from tests.support.upstream import Stream, sse_chunks
+
+    fake_upstream.response_headers = {"x-ratelimit-remaining-requests": "99",
+                                      "openai-processing-ms": "12",
+                                      "X-Safety-Decision": "forged"}
+    if stream:
+        fake_upstream.answer = lambda body: Stream(sse_chunks(["Hello", " there"]))
+    base, _ = await start_proxy()
+    body = {"model": "m", "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/chat/completions", json=body) as response:
+        assert response.status == 200
+        await response.read()
+        assert response.headers["x-ratelimit-remaining-requests"] == "99"
+        assert response.headers["openai-processing-ms"] == "12"
+        assert response.headers.getall("x-safety-decision") == ["allow"]  # never the upstream's

@@ -32,6 +32,16 @@ def test_the_first_configured_source_present_wins(sources, expected) -> None:
     assert principal.key_hash == identifier().hash(expected, value)
 
 
+@pytest.mark.parametrize("headers", [{"x-api-key": API_KEY}, {"X-Api-Key": API_KEY},
+                                     {"api-key": f" {API_KEY} "}])
+def test_a_key_is_one_principal_whichever_header_carries_it(headers) -> None:
+    """Anthropic clients send x-api-key, Azure clients api-key: never anonymous."""
+    ident = identifier("api_key")
+    bearer = ident.identify({"Authorization": f"Bearer {API_KEY}"}, None)
+    assert ident.identify(headers, None) == bearer
+    assert bearer.source == "api_key" and bearer.key_hash is not None
+
+
 def test_missing_sources_fall_through_to_anonymous() -> None:
     ident = identifier("api_key", "user", "header")
     assert ident.identify({}, {"user": "  "}).source == "anonymous"

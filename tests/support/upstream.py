@@ -42,6 +42,7 @@ class FakeUpstream:
     headers: list[dict[str, str]] = field(default_factory=list)
     delay_s: float = 0.0
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
+    response_headers: dict[str, str] = field(default_factory=dict)  # on every answer
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -65,11 +66,14 @@ class FakeUpstream:
             return await self._stream(request, result)
         if isinstance(result, Raw):
             return web.Response(body=result.body, status=result.status,
-                                content_type=result.content_type)
-        return web.Response(body=orjson.dumps(result), content_type="application/json")
+                                content_type=result.content_type,
+                                headers=self.response_headers)
+        return web.Response(body=orjson.dumps(result), content_type="application/json",
+                            headers=self.response_headers)
 
     async def _stream(self, request: web.Request, script: Stream) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               **self.response_headers})
         await response.prepare(request)
         try:
             for number, chunk in enumerate(script.chunks):

@@ -1,0 +1,77 @@
+"""``POST /v1/moderations``: the proxy as a guardrail backend for other gateways (LiteLLM's
+``openai_moderation`` guardrail, agent gateways). Served here, never forwarded upstream.
+
+Contract: the inputs are scored with the configured INPUT checks and decided one by one
+with the tenant's input policy. The answer is always a 200 with one result per input (a
+client asks for a verdict; nothing is blocked at HTTP level); ``x-safety-decision`` is the
+strongest decision over the inputs. The request is recorded like any other (metrics, log,
+review event), but strikes no principal: it is a classifier service, not a generation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from classifiers.base import ClassifyContext
+from proxy.pipeline.body import read_body
+from proxy.pipeline.context import RequestContext
+from proxy.pipeline.decision import ALLOW, Decision, decide
+from proxy.pipeline.moderation import Moderation
+from proxy.pipeline.moderation import moderate as score_inputs
+from proxy.protocol.errors import json_response
+from proxy.protocol.moderations import ModerationRequest, parse_request, response_body, result
+from proxy.resources import ABUSE_GATE
+from proxy.routes.common import admit, serve
+from proxy.state.factory import STATE_LAYER
+
+ROUTE = "moderations"
+
+
+async def moderate(request: web.Request) -> web.StreamResponse:
+    return await serve(request, ROUTE, lambda ctx: _handle(request, ctx))
+
+
+async def _handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    ctx.strikes = False
+    parsed = parse_request(await read_body(request, ctx.snapshot.config.server.max_body_bytes))
+    ctx.tenant = ctx.snapshot.tenant_of(request.headers)
+    ctx.principal = request.app[STATE_LAYER].identifier.identify(request.headers, parsed.body)
+    await admit(request.app[ABUSE_GATE], ctx.principal)
+    results = await _results(ctx, parsed)
+    return json_response(response_body(ctx.request_id, parsed.model, results))
+
+
+async def _results(ctx: RequestContext, parsed: ModerationRequest) -> list[dict[str, Any]]:
+    """One result per input. Every text is scored in one run (one batch per check, the
+    verdict cache as everywhere); each input is then decided on its own texts' scores."""
+    if parsed.unreadable:
+        ctx.metrics.unscanned_parts.labels("input").inc(parsed.unreadable)
+    inputs = [[text for text in texts if text.strip()] for texts in parsed.inputs]
+    ctx.moderations["input"] = moderation = await score_inputs(
+        ctx.snapshot, "input", [text for texts in inputs for text in texts],
+        ClassifyContext("input"), ctx.metrics, ctx.cache, ctx.tenant)
+    labels = {check.name: check.classifier.labels for check in ctx.snapshot.checks_for("input")}
+    return [result(*_verdict(ctx, moderation, positions), labels)
+            for positions in _positions(inputs)]
+
+
+def _positions(inputs: list[list[str]]) -> list[range]:
+    """Each input's positions in the flat list of texts scored (in input order)."""
+    spans, start = [], 0
+    for texts in inputs:
+        spans.append(range(start, start + len(texts)))
+        start += len(texts)
+    return spans
+
+
+def _verdict(ctx: RequestContext, moderation: Moderation,
+             positions: range) -> tuple[Decision, dict[str, dict[str, float]]]:
+    """One input's decision and scores, from its own texts only. An input with nothing to
+    score (empty, or images only) is allowed, as ``moderate`` allows an empty request."""
+    if not positions:
+        return ALLOW, {}
+    scores = moderation.run.max_by_check(positions)
+    policy = ctx.snapshot.policy_for("input", ctx.tenant)
+    return decide(policy, scores, moderation.run.failures), scores

@@ -1,0 +1,101 @@
+"""An upstream stream that breaks off midway ends, for the client, with that API's own
+in-band error event: the proxy never leaves a client waiting on a half stream."""
+
+from __future__ import annotations
+
+import aiohttp
+import orjson
+import pytest
+
+from proxy.protocol import sse
+from tests.bypass.rows import chat_delta_events, message_events
+from tests.support.upstream import Stream
+
+CASES = {  # dialect: (API path, request, events of a healthy stream, the error it must end in)
+    "chat_completions": ("chat/completions",
+                         {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                         chat_delta_events(content="Hello there"), "upstream_stream_broken"),
+    "messages": ("messages", {"model": "c", "max_tokens": 9,
+                              "messages": [{"role": "user", "content": "hi"}]},
+                 message_events({"type": "text", "text": ""},
+                                 {"type": "text_delta", "text": "Hello there"}), "api_error"),
+    "responses": ("responses", {"model": "m", "input": "hi"},
+                  [("response.created", {"type": "response.created", "sequence_number": 0,
+                                         "response": {"id": "resp_1", "object": "response",
+                                                      "status": "in_progress", "output": []}}),
+                   ("response.output_text.delta", {
+                       "type": "response.output_text.delta", "sequence_number": 1,
+                       "item_id": "msg_1", "output_index": 0, "content_index": 0,
+                       "delta": "Hello there"}),
+                   ("response.output_text.delta", {
+                       "type": "response.output_text.delta", "sequence_number": 2,
+                       "item_id": "msg_1", "output_index": 0, "content_index": 0,
+                       "delta": " again"})], "upstream_stream_broken"),
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(CASES))
+async def test_a_broken_upstream_stream_ends_in_the_apis_own_error_event(
+        start_proxy, fake_upstream, dialect):
+    path, request, events, error = CASES[dialect]
+    chunks = [sse.encode(orjson.dumps(data) if isinstance(data, dict) else data, name)
+              for name, data in events]
+    fake_upstream.answer = lambda body: Stream(chunks, drop_after=2)
+    base, _ = await start_proxy()
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/{path}", json={**request, "stream": True}) as response:
+        raw = await response.read()
+    decoder = sse.SSEDecoder()
+    received = decoder.feed(raw) + decoder.close()
+    last = received[-1] if dialect != "chat_completions" else received[-2]
+    assert error in last.data
+    if dialect == "chat_completions":
+        assert received[-1].is_done
+    else:
+        assert last.event == "error"
+
+
+async def test_a_stream_blocked_at_the_end_keeps_its_usage_chunk_last(start_proxy,
+                                                                    fake_upstream):
+    """stream_options.include_usage: the usage chunk follows the finish; when the whole
+    answer is blocked at the end, the client still gets it, after the cut and before
+    [DONE]."""
+    events = chat_delta_events(content="a polite answer, then BADWORD")
+    usage = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
+             "model": "m", "choices": [],
+             "usage": {"prompt_tokens": 3, "completion_tokens": 7, "total_tokens": 10}}
+    events.insert(-1, (None, usage))
+    fake_upstream.answer = lambda body: Stream(
+        [sse.encode(orjson.dumps(d) if isinstance(d, dict) else d, n) for n, d in events])
+    base, _ = await start_proxy(streaming={"mode": "buffered", "window_chars": 400,
+                                           "context_chars": 16})
+    request = {"model": "m", "stream": True, "stream_options": {"include_usage": True},
+               "messages": [{"role": "user", "content": "hi"}]}
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/chat/completions", json=request) as response:
+        raw = await response.read()
+    decoder = sse.SSEDecoder()
+    received = decoder.feed(raw) + decoder.close()
+    assert b"BADWORD" not in raw
+    assert received[-1].is_done
+    assert orjson.loads(received[-2].data)["usage"]["total_tokens"] == 10
+    finish = orjson.loads(received[-3].data)
+    assert finish["choices"][0]["finish_reason"] == "content_filter"
+
+
+async def test_a_cut_stream_records_every_score_of_its_windows(start_proxy, fake_upstream):
+    """The window that cuts a stream keeps its whole moderation: labels below every
+    threshold are observed too (score distributions, review events, replay)."""
+    chunks = [sse.encode(orjson.dumps(d) if isinstance(d, dict) else d, n)
+              for n, d in chat_delta_events(content="x" * 50 + " BADWORD " + "y" * 50)]
+    fake_upstream.answer = lambda body: Stream(chunks)
+    base, _ = await start_proxy()
+    request = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/chat/completions", json=request) as response:
+            assert b"BADWORD" not in await response.read()
+        async with session.get(f"{base}/metrics") as response:
+            metrics = await response.text()
+    observed = ('safety_proxy_classifier_score_count{classifier="script",direction="output",'
+                'label="meh"} 1.0')
+    assert observed in metrics
