@@ -69,10 +69,10 @@ def create_app(loaded: LoadedConfig, *, config_path: Path | None = None,
 
 
 def dialects() -> dict[str, Dialect]:
-    from proxy.protocol import chat, completions, messages, responses
+    from proxy.protocol import chat, completions, embeddings, messages, responses
 
     return {module.DIALECT.name: module.DIALECT
-            for module in (chat, completions, messages, responses)}
+            for module in (chat, completions, embeddings, messages, responses)}
 
 
 def _snapshot_ctx(loaded: LoadedConfig, config_path: Path | None, background: bool):

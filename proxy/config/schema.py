@@ -63,7 +63,7 @@ class RoutesConfig(Strict):
     path is forwarded only when a rule here allows it (recorded as ``unchecked``)."""
 
     # "METHOD glob" over the API path after /v1/ (or /openai/ for Azure), e.g. "GET models/*".
-    forward: tuple[str, ...] = ("GET models", "GET models/*", "POST embeddings")
+    forward: tuple[str, ...] = ("GET models", "GET models/*")
     # Parts/items of unknown types: false answers 400; true forwards them as unchecked.
     forward_unknown_content: bool = False
 

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from proxy import __version__
 
-ROUTES = ("chat_completions", "responses", "completions", "messages", "moderations",
+ROUTES = ("chat_completions", "responses", "completions", "messages", "embeddings", "moderations",
           "passthrough")
 DIRECTIONS = ("input", "output")
 DECISIONS = ("allow", "flag", "block")

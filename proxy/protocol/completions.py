@@ -38,34 +38,37 @@ def _is_tokens(value: Any) -> bool:
 
 
 
-def _unknown(request: ParsedRequest, param: str, forward_unknown: bool) -> None:
+def unknown_shape(request: ParsedRequest, param: str, forward_unknown: bool) -> None:
     if not forward_unknown:
         raise BadRequest(f"'{param}' has a shape this API does not accept", param=param)
     request.unknown += 1
 
 
-def _collect_prompt(request: ParsedRequest, prompt: Any, forward_unknown: bool) -> None:
-    """A string, a list of strings, token ids, a list of token lists, or null."""
+def collect_prompt(request: ParsedRequest, prompt: Any, forward_unknown: bool,
+                   key: str = "prompt") -> None:
+    """``body[key]``, the prompt's shapes (also those of an embeddings ``input``): a
+    string, a list of strings, token ids, a list of token lists, or null. Texts get the
+    kind ``key``."""
     if isinstance(prompt, str):
-        request.texts.append(TextField("user", "prompt", ("prompt",), prompt))
+        request.texts.append(TextField("user", key, (key,), prompt))
     elif prompt is None:
         return  # the SDK allows null: the model generates from the start of a document
     elif isinstance(prompt, list) and all(isinstance(item, str) for item in prompt):
-        request.texts.extend(TextField("user", "prompt", ("prompt", i), text)
+        request.texts.extend(TextField("user", key, (key, i), text)
                              for i, text in enumerate(prompt))
     elif _is_tokens(prompt):
         request.unreadable += 1  # ([] is taken as an empty list of strings above)
     elif isinstance(prompt, list) and all(_is_tokens(item) for item in prompt):
         request.unreadable += len(prompt)
     else:
-        _unknown(request, "prompt", forward_unknown)
+        unknown_shape(request, key, forward_unknown)
 
 
 def _collect_suffix(request: ParsedRequest, suffix: Any, forward_unknown: bool) -> None:
     if isinstance(suffix, str):
         request.texts.append(TextField("user", "suffix", ("suffix",), suffix))
     elif suffix is not None:
-        _unknown(request, "suffix", forward_unknown)
+        unknown_shape(request, "suffix", forward_unknown)
 
 
 def _choices(body: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
@@ -180,7 +183,7 @@ class CompletionsDialect:
         model = body.get("model")
         request = ParsedRequest(body, model=model if isinstance(model, str) else None,
                                 stream=body.get("stream") is True)
-        _collect_prompt(request, body["prompt"], forward_unknown)
+        collect_prompt(request, body["prompt"], forward_unknown)
         _collect_suffix(request, body.get("suffix"), forward_unknown)
         return request
 

@@ -21,9 +21,9 @@ from fnmatch import fnmatchcase
 from proxy.protocol.errors import BadRequest
 
 MOUNTS = ("v1", "openai")
-# API path (after an optional Azure "deployments/<name>/") -> dialect name.
+# API path (after an optional Azure "deployments/<name>/") -> the dialect that moderates it.
 GENERATION = {"chat/completions": "chat_completions", "responses": "responses",
-              "completions": "completions", "messages": "messages"}
+              "completions": "completions", "messages": "messages", "embeddings": "embeddings"}
 _SEGMENT = re.compile(r"^[A-Za-z0-9_\-.:~@!$&'()*+,;=]+$")
 
 

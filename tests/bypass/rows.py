@@ -436,3 +436,7 @@ def _unique(rows: list[Any]) -> list[Any]:
         out.append(row if seen[row.id] == 1 else
                    type(row)(**{**row.__dict__, "note": f"{row.note}#{seen[row.id]}"}))
     return out
+
+
+EMBEDDINGS_INPUT = [InputRow("embeddings", "input", {"model": "e", "input": value}, note=note)
+                    for value, note in [(BAD, "string"), (["fine", BAD], "strings")]]

@@ -15,6 +15,7 @@ from tests.bypass.rows import (
     BAD,
     CHAT_INPUT,
     CHAT_OUTPUT,
+    EMBEDDINGS_INPUT,
     MESSAGES_INPUT,
     MESSAGES_OUTPUT,
     InputRow,
@@ -27,19 +28,20 @@ from tests.support.upstream import Stream
 RESPONSES_INPUT, RESPONSES_OUTPUT = responses_rows()
 COMPLETIONS_INPUT, COMPLETIONS_OUTPUT = completions_rows()
 INPUT_ROWS: list[InputRow] = [*CHAT_INPUT, *MESSAGES_INPUT, *RESPONSES_INPUT,
-                              *COMPLETIONS_INPUT]
+                              *COMPLETIONS_INPUT, *EMBEDDINGS_INPUT]
 OUTPUT_ROWS: list[OutputRow] = [*CHAT_OUTPUT, *MESSAGES_OUTPUT, *RESPONSES_OUTPUT,
                                 *COMPLETIONS_OUTPUT]
 # dialect -> (module declaring REQUEST_KINDS, module declaring ANSWER_KINDS and STREAM_EVENTS)
 DIALECT_MODULES = {"chat_completions": ("proxy.protocol.chat", "proxy.protocol.chat_answer"),
                    "messages": ("proxy.protocol.messages", "proxy.protocol.messages"),
                    "responses": ("proxy.protocol.responses", "proxy.protocol.responses"),
-                   "completions": ("proxy.protocol.completions", "proxy.protocol.completions")}
+                   "completions": ("proxy.protocol.completions", "proxy.protocol.completions"),
+                   "embeddings": ("proxy.protocol.embeddings", "proxy.protocol.embeddings")}
 # Dialects whose stream rows also cover every answer kind (Responses streams are covered by
 # event type: one realistic stream with the text planted in each event that carries one).
 STREAMED_BY_KIND = {"chat_completions", "messages"}
 API_PATHS = {"chat_completions": "chat/completions", "responses": "responses",
-             "completions": "completions", "messages": "messages"}
+             "completions": "completions", "messages": "messages", "embeddings": "embeddings"}
 CLEAN_REQUESTS = {
     "chat_completions": {"model": "m", "messages": [{"role": "user", "content": "hello"}]},
     "responses": {"model": "m", "input": "hello"},

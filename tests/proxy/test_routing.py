@@ -149,12 +149,12 @@ async def test_allow_listed_paths_are_forwarded_and_recorded_as_unchecked(routed
                                headers={"Authorization": "Bearer sk-client"}) as response:
             assert response.status == 200
             assert response.headers["x-safety-decision"] == "unchecked"
-        async with session.post(f"{base}/v1/embeddings", data=b'{"input": "x"}') as response:
+        async with session.get(f"{base}/v1/models/gpt-4o") as response:
             assert response.status == 200
         async with session.get(f"{base}/metrics") as response:
             metrics = await response.text()
     assert [(m, p, b) for m, p, b in upstream.seen] == [
-        ("GET", "/v1/models?limit=2", b""), ("POST", "/v1/embeddings", b'{"input": "x"}')]
+        ("GET", "/v1/models?limit=2", b""), ("GET", "/v1/models/gpt-4o", b"")]
     assert 'safety_proxy_requests_total{decision="unchecked",route="passthrough"} 2.0' in metrics
     assert 'safety_proxy_requests_total{decision="allow",route="passthrough"} 0.0' in metrics
 
@@ -195,3 +195,16 @@ async def test_upstream_rate_limit_and_timing_headers_reach_the_client(start_pro
         assert response.headers["x-ratelimit-remaining-requests"] == "99"
         assert response.headers["openai-processing-ms"] == "12"
         assert response.headers.getall("x-safety-decision") == ["allow"]  # never the upstream's
+
+
+async def test_embeddings_inputs_are_moderated(routed):
+    """What an application embeds is what it later retrieves into a prompt."""
+    base, upstream = await routed()
+    for body in ({"model": "e", "input": "BADWORD"}, {"model": "e", "input": ["ok", "BADWORD"]}):
+        status, answer = await raw_request(base, "POST", "/v1/embeddings", orjson.dumps(body))
+        assert status == 400 and answer is not None
+        assert answer["error"]["code"] == "content_filter" and answer["error"]["param"] == "input"
+    assert upstream.seen == []
+    status, _ = await raw_request(base, "POST", "/v1/embeddings",
+                                  orjson.dumps({"model": "e", "input": ["a", "b"]}))
+    assert status == 200 and [p for _, p, _ in upstream.seen] == ["/v1/embeddings"]
