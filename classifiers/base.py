@@ -47,6 +47,11 @@ class ClassifierError(Exception):
     """A classifier could not score; the check's ``on_error`` decides what happens."""
 
 
+class Overloaded(ClassifierError):
+    """The classifier's queue is full of other requests' texts (backpressure, not a fault):
+    counted apart from errors; the check's ``on_error`` decides what happens."""
+
+
 class ClassifierConfigError(ValueError):
     """A classifier's options are wrong or its files are missing; the message says how to fix it."""
 
@@ -64,6 +69,10 @@ class Classifier:
     # True when a score depends on the ClassifyContext (a judge that reads the prompt or
     # the conversation), not on the text alone: the verdict cache then keys on both.
     reads_context: ClassVar[bool] = False
+    # Whether the proxy also scores canonical views of a text (look-alike letters,
+    # leetspeak...) when the check's config does not say: a pattern or small model is
+    # blind to disguises; an LLM judge is not.
+    normalize_by_default: ClassVar[bool] = True
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         self.name = name

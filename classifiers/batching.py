@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from classifiers.base import ClassifierError
+from classifiers.base import ClassifierError, Overloaded
 
 R = TypeVar("R")
 
@@ -76,7 +76,7 @@ class MicroBatcher(Generic[R]):
         if self._worker is None:
             raise ClassifierError(f"{self._name}: batcher not started")
         if self._queued_texts + len(texts) > self._max_queue:
-            raise ClassifierError(f"{self._name}: queue full ({self._queued_texts} texts waiting)")
+            raise Overloaded(f"{self._name}: queue full ({self._queued_texts} texts waiting)")
         future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(texts, future))
         self._queued_texts += len(texts)

@@ -193,6 +193,7 @@ class JudgeBackedClassifier(Classifier):
     (``reads_context``): the proxy's verdict cache keys on them, so there is no cache here."""
 
     reads_context = True
+    normalize_by_default = False
 
     own_options: frozenset[str] = frozenset()
 

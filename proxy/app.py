@@ -15,7 +15,8 @@ from proxy.config.reload import ConfigReloader
 from proxy.config.snapshot import Snapshot, SnapshotHolder, build_snapshot, declare_series
 from proxy.observability.metrics import Metrics
 from proxy.protocol.dialect import Dialect
-from proxy.protocol.errors import error_envelope, json_response
+from proxy.protocol.errors import json_response
+from proxy.protocol.http_errors import http_error
 from proxy.resources import (
     ABUSE_GATE,
     BACKGROUND,
@@ -23,6 +24,7 @@ from proxy.resources import (
     DEFAULT_GATE,
     METRICS,
     READINESS,
+    SERVER_CONFIG,
     UPSTREAMS,
     VERDICT_CACHE,
     Background,
@@ -50,6 +52,7 @@ def create_app(loaded: LoadedConfig, *, config_path: Path | None = None,
     app[READINESS] = Readiness()
     app[UPSTREAMS] = Upstreams()
     app[BACKGROUND] = Background()
+    app[SERVER_CONFIG] = loaded.config.server
     app[ABUSE_GATE] = DEFAULT_GATE
     app[VERDICT_CACHE] = DEFAULT_CACHE
     layer = build_state(loaded.config, app[METRICS])  # no I/O; raises ConfigError
@@ -140,19 +143,19 @@ async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
 
 @web.middleware
 async def _unexpected_errors(request: web.Request, handler):
-    """A bug becomes a 500 OpenAI envelope (and a log line), never an HTML page."""
+    """A bug becomes a 500 OpenAI envelope (and a log line), never an HTML page; an HTTP
+    error aiohttp raises (405...) an OpenAI envelope too (errors raised before the
+    middlewares: proxy/server.py)."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
         if exc.content_type == "application/json":
             raise
-        body = error_envelope(exc.reason, "invalid_request_error", code=str(exc.status))
-        return json_response(body, status=exc.status)
+        return json_response(http_error(exc.status), status=exc.status)
     except Exception:
         log.exception("unhandled_error", path=request.path)
         request.app[METRICS].errors.labels("internal").inc()
-        return json_response(error_envelope("internal error in the safety proxy",
-                                             "server_error"), status=500)
+        return json_response(http_error(500), status=500)
 
 
 RELOADER = web.AppKey("reloader", ConfigReloader)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from proxy.config.schema import UpstreamConfig
+from proxy.config.schema import ServerConfig, UpstreamConfig
 from proxy.config.snapshot import SnapshotHolder
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.ports import AbuseGate, NoAbuseGate, NoVerdictCache, VerdictCache
@@ -71,6 +71,9 @@ UPSTREAMS = web.AppKey("upstreams", Upstreams)
 ABUSE_GATE = web.AppKey("abuse_gate", AbuseGate)
 VERDICT_CACHE = web.AppKey("verdict_cache", VerdictCache)
 BACKGROUND = web.AppKey("background", Background)
+# The config's server section the app was created with (proxy/server.py reads the live one
+# once a snapshot is in place).
+SERVER_CONFIG = web.AppKey("server_config", ServerConfig)
 
 DEFAULT_GATE = NoAbuseGate()
 DEFAULT_CACHE = NoVerdictCache()

@@ -16,6 +16,8 @@ from openai import AsyncOpenAI
 import tests.support.scripted  # noqa: F401  (registers type: scripted)
 from proxy.app import create_app
 from proxy.config.loader import parse
+from proxy.resources import SERVER_CONFIG
+from proxy.server import ProxyRunner
 from tests.support.upstream import FakeUpstream
 
 ServeApp = Callable[[web.Application], Awaitable[str]]
@@ -30,11 +32,13 @@ def free_port() -> int:
 
 @pytest.fixture
 async def serve_app() -> AsyncIterator[ServeApp]:
-    """Starts apps on free loopback ports; returns their base URL; stops them after."""
+    """Starts apps on free loopback ports; returns their base URL; stops them after. A proxy
+    app runs as ``safety-proxy serve`` runs it (ProxyRunner), any other app plainly."""
     runners: list[web.AppRunner] = []
 
     async def start(app: web.Application) -> str:
-        runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        runner = (ProxyRunner(app) if SERVER_CONFIG in app
+                  else web.AppRunner(app, handler_cancellation=True, access_log=None))
         await runner.setup()
         runners.append(runner)
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from classifiers.base import ClassifierError
+from classifiers.base import ClassifierError, Overloaded
 from classifiers.detoxify.pending import Request
 
 
@@ -29,7 +29,7 @@ class Inbox:
             if self.stopping:
                 raise ClassifierError(f"{self._name}: classifier is not running")
             if self._texts + len(request.texts) > self._max_texts:
-                raise ClassifierError(
+                raise Overloaded(
                     f"{self._name}: queue full ({self._texts} texts waiting, "
                     f"max_queue {self._max_texts})"
                 )

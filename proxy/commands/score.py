@@ -20,6 +20,7 @@ from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import run_checks
 from proxy.pipeline.decision import decide
 from proxy.pipeline.ports import NoVerdictCache
+from proxy.pipeline.views import Windowing
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,7 +55,8 @@ async def _score_one(snapshot: Snapshot, text: str) -> dict[str, Any]:
     result: dict[str, Any] = {"text": text}
     for direction in ("input", "output"):
         run = await run_checks(snapshot.checks_for(direction), [text],
-                               ClassifyContext(direction), Metrics(), NoVerdictCache())
+                               ClassifyContext(direction), Metrics(), NoVerdictCache(),
+                               Windowing.of(snapshot.config))
         scores = run.max_by_check()
         decision = decide(snapshot.config.policy.for_direction(direction), scores,
                           run.failures)

@@ -17,6 +17,7 @@ from proxy.config.loader import ConfigError, LoadedConfig, load_embedded_default
 from proxy.demo.upstream import create_demo_upstream
 from proxy.observability.logging import configure_logging
 from proxy.resources import READINESS
+from proxy.server import ProxyRunner
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +50,7 @@ async def _serve(args: argparse.Namespace) -> int:
         app = create_app(loaded, config_path=args.config, load_in_background=True)
         host = args.host or loaded.config.server.host
         port = args.port if args.port is not None else loaded.config.server.port
-        await _start(app, host, port, runners)
+        await _start(ProxyRunner(app), host, port, runners)
         print(f"safety-proxy listening on http://{host}:{port} (config: {loaded.source})",
               file=sys.stderr, flush=True)
         return await _wait(app)
@@ -62,14 +63,14 @@ async def _load_config(args: argparse.Namespace, runners: list[web.AppRunner]) -
     if not args.demo:
         return load_file(args.config)
     demo_port = _free_port()
-    await _start(create_demo_upstream(), "127.0.0.1", demo_port, runners)
+    demo = web.AppRunner(create_demo_upstream(), handler_cancellation=True, access_log=None)
+    await _start(demo, "127.0.0.1", demo_port, runners)
     return load_embedded_defaults(upstream={"base_url": f"http://127.0.0.1:{demo_port}/v1"},
                                   reload={"watch": False})
 
 
-async def _start(app: web.Application, host: str, port: int,
+async def _start(runner: web.AppRunner, host: str, port: int,
                  runners: list[web.AppRunner]) -> None:
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     runners.append(runner)
     await web.TCPSite(runner, host, port, backlog=1024).start()

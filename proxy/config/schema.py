@@ -32,6 +32,14 @@ class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    # What one request may ask the checks to score: more is a 413 in the API's error format
+    # (a request must never be able to exhaust a check's queue and so switch it off).
+    max_texts_per_request: int = Field(4096, gt=0)
+    max_text_chars_per_request: int = Field(1_000_000, gt=0)
+    # Slow clients: the request line and headers, then the whole body, must arrive within
+    # these; a client that is slower is closed and counted.
+    header_read_timeout_s: float = Field(10.0, gt=0)
+    body_read_timeout_s: float = Field(60.0, gt=0)
     # Header a client may send its own request id in; echoed back as x-request-id.
     request_id_header: str = "x-request-id"
 
@@ -90,9 +98,16 @@ class CheckConfig(Strict):
     directions: tuple[Direction, ...] = ("input", "output")
     timeout_s: float = Field(2.0, gt=0)
     on_error: OnError = "fail_open"
-    # Streamed answers: check each window (true), or only the whole answer at the end
+    # Check texts window by window (true: streamed answers as they come, and long inputs
+    # and whole answers split in windows, the highest score winning), or each text whole
     # (false: for remote judges, where a call per window costs too much).
     windows: bool = True
+    # Also score canonical views of each text (Unicode NFKC, invisible characters removed,
+    # look-alike letters, leetspeak, spaced letters, encoded runs), the highest score
+    # winning. false: the check sees the raw text only (secret detectors). Unset: the
+    # classifier type's default (on, except LLM judges: they read a disguise as well as
+    # the text, and each view would be another paid judge call).
+    normalize: bool | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
 

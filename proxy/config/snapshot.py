@@ -39,6 +39,12 @@ class Check:
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def normalizes(self) -> bool:
+        """Whether canonical views of texts are scored too (config, else the type's say)."""
+        normalize = self.config.normalize
+        return self.classifier.normalize_by_default if normalize is None else normalize
+
 
 @dataclass(slots=True)
 class Snapshot:

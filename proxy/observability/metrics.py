@@ -25,20 +25,25 @@ REQUEST_DECISIONS = (*DECISIONS, "unchecked")
 ERROR_KINDS = (
     "bad_request",
     "body_too_large",
+    "too_many_texts",
     "upstream_unreachable",
     "upstream_timeout",
     "upstream_bad_response",
     "upstream_stream_broken",
     "client_disconnected",
+    "slow_client",
     "principal_throttled",
     "principal_banned",
     "unavailable",
     "internal",
 )
 RELOAD_RESULTS = ("success", "failure")
-CHECK_OUTCOMES = ("ok", "error", "timeout")
+# overloaded: the classifier's queue was full of other requests' texts (not a fault)
+CHECK_OUTCOMES = ("ok", "error", "timeout", "overloaded")
 STORE_OPERATIONS = ("admission", "record", "cache_get", "cache_set", "event")
 UPSTREAM_STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none")
+# Where a slow client was when it was closed: its request line and headers, or its body.
+SLOW_CLIENT_PHASES = ("headers", "body")
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
                    10, 30, 60)
@@ -84,6 +89,10 @@ class Metrics:
             ["route"], buckets=LATENCY_BUCKETS, registry=r)
         self.errors = Counter(
             "safety_proxy_errors", "Errors by kind.", ["kind"], registry=r)
+        self.slow_clients = Counter(
+            "safety_proxy_slow_clients",
+            "Connections closed for sending their request too slowly, by phase.",
+            ["phase"], registry=r)
         self.config_reloads = Counter(
             "safety_proxy_config_reloads", "Config reloads by result.", ["result"], registry=r)
         self.stream_cuts = Counter(
@@ -172,6 +181,8 @@ class Metrics:
                 self.moderations.labels(direction, decision)
         for kind in ERROR_KINDS:
             self.errors.labels(kind)
+        for phase in SLOW_CLIENT_PHASES:
+            self.slow_clients.labels(phase)
         for result in RELOAD_RESULTS:
             self.config_reloads.labels(result)
         for status_class in UPSTREAM_STATUS_CLASSES:

@@ -15,14 +15,17 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from classifiers.base import Classifier, ClassifyContext, Scores
+from classifiers.base import Classifier, ClassifyContext, Overloaded, Scores
 from proxy.config.schema import Direction
 from proxy.config.snapshot import Check
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.decision import CheckFailure, max_scores
+from proxy.pipeline.normalize import canonical_views
 from proxy.pipeline.ports import VerdictCache
+from proxy.pipeline.views import Expansion, Windowing, expand
 
 log = structlog.get_logger("safety_proxy.checks")
+CALL_TEXTS = 128
 
 
 @dataclass(slots=True)
@@ -40,11 +43,22 @@ class CheckRun:
 
 
 async def run_checks(checks: Sequence[Check], texts: Sequence[str], context: ClassifyContext,
-                     metrics: Metrics, cache: VerdictCache) -> CheckRun:
+                     metrics: Metrics, cache: VerdictCache,
+                     windowing: Windowing | None = None) -> CheckRun:
+    """``windowing``: how long texts are split in windows (for checks with ``windows:
+    true``); None: each text whole."""
     run = CheckRun()
     if not checks:
         return run
-    outcomes = await asyncio.gather(*(_run_one(c, texts, context, metrics, cache) for c in checks))
+    expansions: dict[tuple[bool, bool], Expansion] = {}
+    for check in checks:
+        shape = (check.config.windows and windowing is not None, check.normalizes)
+        if shape not in expansions:  # normalise and split once per shape, not per check
+            expansions[shape] = expand(texts, windowing if shape[0] else None,
+                                       canonical_views if shape[1] else None)
+    outcomes = await asyncio.gather(*(
+        _run_one(c, expansions[(c.config.windows and windowing is not None, c.normalizes)],
+                 context, metrics, cache) for c in checks))
     for check, outcome in zip(checks, outcomes, strict=True):
         if isinstance(outcome, CheckFailure):
             run.failures.append(outcome)
@@ -53,14 +67,17 @@ async def run_checks(checks: Sequence[Check], texts: Sequence[str], context: Cla
     return run
 
 
-async def _run_one(check: Check, texts: Sequence[str], context: ClassifyContext,
+async def _run_one(check: Check, expansion: Expansion, context: ClassifyContext,
                    metrics: Metrics, cache: VerdictCache) -> list[Scores] | CheckFailure:
+    """Per text, the highest scores over its views; or the check's failure."""
     started = time.perf_counter()
     try:
-        scoring = _scored(check, texts, context, cache)
-        scores = await asyncio.wait_for(scoring, check.config.timeout_s)
+        scoring = _scored(check, expansion.views, context, cache)
+        scores = expansion.fold(await asyncio.wait_for(scoring, check.config.timeout_s))
     except TimeoutError:
         return _failed(check, "timeout", metrics, "timed out")
+    except Overloaded as exc:  # other requests fill its queue: backpressure, not a fault
+        return _failed(check, "overloaded", metrics, str(exc))
     except Exception as exc:  # any classifier fault is contained here
         return _failed(check, "error", metrics, f"{type(exc).__name__}: {exc}")
     finally:
@@ -76,12 +93,24 @@ async def _scored(check: Check, texts: Sequence[str], context: ClassifyContext,
     cached = await cache.get_many(check.name, classifier.version, keys)
     missing = [i for i, hit in enumerate(cached) if hit is None]
     if missing:
-        fresh = await classifier.classify([texts[i] for i in missing], context)
+        fresh = await _classify_in_calls(classifier, [texts[i] for i in missing], context)
         _validate(check, fresh, len(missing))
         for position, scores in zip(missing, fresh, strict=True):
             cached[position] = scores
         await cache.put_many(check.name, classifier.version, [keys[i] for i in missing], fresh)
     return [scores or {} for scores in cached]
+
+
+async def _classify_in_calls(classifier: Classifier, texts: Sequence[str],
+                            context: ClassifyContext) -> list[Scores]:
+    """One request's texts reach a classifier in calls of at most CALL_TEXTS, one after
+    another: however many texts a request carries, it never fills a classifier's queue on
+    its own (every batcher queues at least that many), so its size cannot switch a
+    fail-open check off."""
+    scores: list[Scores] = []
+    for start in range(0, len(texts), CALL_TEXTS):
+        scores += await classifier.classify(texts[start:start + CALL_TEXTS], context)
+    return scores
 
 
 def _cache_keys(classifier: Classifier, texts: Sequence[str],

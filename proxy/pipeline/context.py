@@ -48,9 +48,17 @@ class RequestContext:
 
     @property
     def outcome_label(self) -> str:
-        """The decision as headers, metrics and logs show it."""
+        """The decision as headers, metrics and logs show it: an allow is "unchecked" when
+        something went through without its checks (a forwarded route or unknown content,
+        or a check that failed open: allowed, but not checked)."""
         action = self.decision.action
-        return "unchecked" if self.unchecked and action == "allow" else action
+        return "unchecked" if action == "allow" and (
+            self.unchecked or self.failed_open) else action
+
+    @property
+    def failed_open(self) -> bool:
+        return any(failure.on_error == "fail_open" for moderation in self.moderations.values()
+                   for failure in moderation.run.failures)
 
     def classify_context(self, direction: str) -> ClassifyContext:
         parsed = self.parsed

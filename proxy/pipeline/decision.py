@@ -38,7 +38,7 @@ class Reason:
 @dataclass(frozen=True, slots=True)
 class CheckFailure:
     classifier: str
-    kind: Literal["error", "timeout"]
+    kind: Literal["error", "timeout", "overloaded"]
     on_error: OnError
 
 

@@ -12,6 +12,7 @@ from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import CheckRun, observe_scores, run_checks
 from proxy.pipeline.decision import ALLOW, Decision, decide
 from proxy.pipeline.ports import VerdictCache
+from proxy.pipeline.views import Windowing
 
 
 @dataclass(slots=True)
@@ -32,7 +33,8 @@ async def moderate(snapshot: Snapshot, direction: Direction, texts: Sequence[str
     checks = snapshot.checks_for(direction)
     if not scored or not checks:
         return Moderation(direction, texts=scored)
-    run = await run_checks(checks, scored, context, metrics, cache)
+    run = await run_checks(checks, scored, context, metrics, cache,
+                           Windowing.of(snapshot.config))
     scores = run.max_by_check()
     policy = snapshot.policy_for(direction, tenant)
     return Moderation(direction, decide(policy, scores, run.failures), scores, scored, run)

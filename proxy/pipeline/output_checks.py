@@ -15,6 +15,7 @@ from proxy.pipeline.checks import run_checks
 from proxy.pipeline.decision import decide
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.ports import VerdictCache
+from proxy.pipeline.views import Windowing
 from proxy.protocol.dialect import AnswerText
 
 
@@ -33,7 +34,13 @@ async def moderate_answer(snapshot: Snapshot, texts: Sequence[tuple[int, str]],
                    if check.config.windows or not window)
     if not texts or not checks:
         return Moderation("output", texts=[t for _, t in texts]), set()
-    run = await run_checks(checks, [text for _, text in texts], context, metrics, cache)
+    windowing = Windowing.of(snapshot.config)
+    if window:  # a stream window is one window and its context, unless one delta brought
+        # more text than a window: split that too, or a long delta would dilute a short insult
+        windowing = Windowing(windowing.window_chars + windowing.context_chars,
+                              windowing.context_chars)
+    run = await run_checks(checks, [text for _, text in texts], context, metrics, cache,
+                           windowing)
     policy = snapshot.policy_for("output", tenant)
     blocked: set[int] = set()
     for index in {index for index, _ in texts}:

@@ -1,7 +1,8 @@
 """The upstream model API: one pooled client per app, explicit timeouts, error mapping.
 
 Contract: ``open()`` returns the upstream's response with its body not yet read, or raises
-a ProxyError (502 unreachable, 504 timeout). There is no total timeout, only connect and
+a ProxyError (502 unreachable, 504 timeout) whose message never names the upstream's
+host, port or URL (the log line has them). There is no total timeout, only connect and
 per-read timeouts, so a long stream lives as long as tokens keep coming. Cancelling the
 caller (client gone) closes the upstream connection.
 """
@@ -11,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import aiohttp
+import structlog
 import yarl
 from multidict import CIMultiDict
 
 from proxy.config.schema import UpstreamConfig
 from proxy.protocol.errors import UpstreamTimeout, UpstreamUnreachable
+
+log = structlog.get_logger("safety_proxy.upstream")
 
 # Hop-by-hop and body-framing headers are never forwarded either way.
 _HOP_BY_HOP = frozenset({
@@ -87,8 +91,9 @@ class Upstream:
         except TimeoutError:
             raise UpstreamTimeout("the upstream model API did not answer in time") from None
         except aiohttp.ClientError as exc:
+            log.warning("upstream_unreachable", detail=f"{type(exc).__name__}: {exc}")
             raise UpstreamUnreachable(
-                f"cannot reach the upstream model API: {_reason(exc)}") from None
+                f"cannot reach the upstream model API: {_failure(exc)}") from None
 
 
 # Headers the proxy itself sets on every response; an upstream's are never relayed.
@@ -101,6 +106,19 @@ def response_headers(upstream: Mapping[str, str]) -> dict[str, str]:
             if k.lower() not in _HOP_BY_HOP and k.lower() not in _OWN}
 
 
-def _reason(exc: aiohttp.ClientError) -> str:
-    # The exception text may contain the URL, which never holds secrets; but keep it short.
-    return f"{type(exc).__name__} {exc}"
+# What went wrong, as a client reads it: never aiohttp's text, which names the upstream's
+# host, port or URL (those go to the log line only). Subclasses first.
+_FAILURES: tuple[tuple[type[aiohttp.ClientError], str], ...] = (
+    (aiohttp.ClientConnectorCertificateError, "its TLS certificate was refused"),
+    (aiohttp.ClientSSLError, "the TLS handshake failed"),
+    (aiohttp.ClientConnectorDNSError, "its host name does not resolve"),
+    (aiohttp.ClientConnectorError, "the connection was refused or failed"),
+    (aiohttp.ServerDisconnectedError, "it closed the connection"),
+)
+
+
+def _failure(exc: aiohttp.ClientError) -> str:
+    for kind, failure in _FAILURES:
+        if isinstance(exc, kind):
+            return failure
+    return type(exc).__name__

@@ -43,6 +43,23 @@ class BodyTooLarge(ProxyError):
     kind = "body_too_large"
 
 
+class TooManyTexts(ProxyError):
+    """More texts, or more characters, than one request may ask the checks to score."""
+
+    status = 413
+    error_type = "invalid_request_error"
+    kind = "too_many_texts"
+
+
+class SlowClient(ProxyError):
+    """The request body did not arrive in time: the connection is closed, so no client reads
+    this; it is what the request is recorded as."""
+
+    status = 408
+    error_type = "invalid_request_error"
+    kind = "slow_client"
+
+
 class UpstreamUnreachable(ProxyError):
     status = 502
     error_type = "upstream_error"
@@ -59,6 +76,18 @@ class UpstreamBadResponse(ProxyError):
     status = 502
     error_type = "upstream_error"
     kind = "upstream_bad_response"
+
+
+class UpstreamAnswered(ProxyError):
+    """An error status the upstream answered with a body that is not JSON: relayed with that
+    status, in the API's error format, with a fixed message (the upstream's body is never
+    echoed). Answered, not raised: it is the upstream's answer, not the proxy's error."""
+
+    error_type = "upstream_error"
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the upstream model API answered {status}")
+        self.status = status
 
 
 class Unavailable(ProxyError):

@@ -57,7 +57,9 @@ def definition_text(value: Any, path: JsonPath) -> tuple[JsonPath, str] | None:
 
 
 def load_object(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object; BadRequest without echoing the body otherwise."""
+    """The body as a JSON object; BadRequest without echoing the body otherwise, and for a
+    body nested deeper than MAX_DEPTH anywhere (fields no dialect reads included): the
+    body is forwarded re-serialised, and a deep one must be refused before that."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -65,7 +67,32 @@ def load_object(raw: bytes) -> dict[str, Any]:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest("request body is not valid UTF-8") from None
+        if "depth" in exc.msg:  # orjson refuses more than 1024 levels
+            raise _too_deep() from None
         raise BadRequest(f"request body is not valid JSON: {exc.msg} (char {exc.pos})") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    # Nesting needs at least as many brackets as levels: most bodies are cleared by the count.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _deeper_than(body, MAX_DEPTH):
+        raise _too_deep()
     return body
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` objects and arrays: level by level,
+    with no recursion, visiting containers only."""
+    level = [value]
+    for _ in range(limit):
+        below = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        if not below:
+            return False
+        level = below
+    return True
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest(f"request body is nested deeper than {MAX_DEPTH} levels")

@@ -4,6 +4,7 @@ the decision and request-id headers stamped in one place, recording once."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import re
@@ -23,6 +24,8 @@ from proxy.protocol.errors import Banned, ProxyError, Throttled, Unavailable, js
 from proxy.protocol.safety import DECISION_HEADER
 from proxy.resources import ABUSE_GATE, BACKGROUND, METRICS, READINESS, VERDICT_CACHE
 
+_CLIENT_DISCONNECTED = "client_disconnected"  # the error kind
+_CLIENT_CLOSED_REQUEST = 499
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Handler = Callable[[RequestContext], Awaitable[web.StreamResponse]]
 
@@ -30,7 +33,9 @@ Handler = Callable[[RequestContext], Awaitable[web.StreamResponse]]
 async def serve(request: web.Request, route: str, handle: Handler,
                 dialect: Dialect = CHAT) -> web.StreamResponse:
     """Runs ``handle`` inside the request's lifecycle and returns its response, or the
-    dialect's error response for a ProxyError it raised."""
+    dialect's error response for a ProxyError it raised. A client that disconnects (its
+    handler cancelled, or a write that found it gone) is recorded as 499
+    ``client_disconnected``; the cancellation goes on."""
     async with current_snapshot(request) as snapshot:
         ctx = RequestContext(new_request_id(request, snapshot), route, snapshot,
                              request.app[METRICS], cache=request.app[VERDICT_CACHE],
@@ -42,10 +47,19 @@ async def serve(request: web.Request, route: str, handle: Handler,
             except ProxyError as error:
                 ctx.error_kind = error.kind
                 response = error_response(error, ctx)
+            except asyncio.CancelledError:  # aiohttp cancels the handler of a client gone
+                ctx.error_kind = _CLIENT_DISCONNECTED
+                raise
             finally:
                 _stamp(response, ctx)
-                _record(request, ctx, response.status)
+                _record(request, ctx, _recorded_status(response, ctx))
         return response
+
+
+def _recorded_status(response: web.StreamResponse, ctx: RequestContext) -> int:
+    """The status a request is recorded with: 499 (nginx's "client closed request") when
+    the client left before its answer was complete, whatever was sent until then."""
+    return _CLIENT_CLOSED_REQUEST if ctx.error_kind == _CLIENT_DISCONNECTED else response.status
 
 
 def _stamp(response: web.StreamResponse, ctx: RequestContext) -> None:

@@ -30,7 +30,7 @@ async def _forward(request: web.Request, ctx: RequestContext,
                    route: Route) -> web.StreamResponse:
     config = ctx.snapshot.config
     ctx.unchecked = True
-    body = await read_body(request, config.server.max_body_bytes)
+    body = await read_body(request, config.server)
     ctx.principal = request.app[STATE_LAYER].identifier.identify(request.headers, None)
     await admit(request.app[ABUSE_GATE], ctx.principal)
     upstream = await request.app[UPSTREAMS].get(config.upstream)

@@ -8,7 +8,7 @@ import time
 import aiohttp
 from aiohttp import web
 
-from proxy.pipeline.body import read_body
+from proxy.pipeline.body import check_text_limits, read_body
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.input_checks import check_input
 from proxy.pipeline.output_checks import moderate_answer, scored_texts
@@ -30,9 +30,10 @@ async def generate(request: web.Request, route: Route, dialect: Dialect) -> web.
 
 async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> web.StreamResponse:
     config = ctx.snapshot.config
-    raw = await read_body(request, config.server.max_body_bytes)
+    raw = await read_body(request, config.server)
     ctx.parsed = parsed = ctx.dialect.parse_request(
         raw, forward_unknown=config.routes.forward_unknown_content)
+    check_text_limits([field.text for field in parsed.texts], config.server)
     ctx.unchecked = parsed.unknown > 0
     ctx.tenant = ctx.snapshot.tenant_of(request.headers)
     ctx.principal = request.app[STATE_LAYER].identifier.identify(request.headers, parsed.body)

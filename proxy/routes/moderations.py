@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from classifiers.base import ClassifyContext
-from proxy.pipeline.body import read_body
+from proxy.pipeline.body import check_text_limits, read_body
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import ALLOW, Decision, decide
 from proxy.pipeline.moderation import Moderation
@@ -35,7 +35,9 @@ async def moderate(request: web.Request) -> web.StreamResponse:
 
 async def _handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     ctx.strikes = False
-    parsed = parse_request(await read_body(request, ctx.snapshot.config.server.max_body_bytes))
+    parsed = parse_request(await read_body(request, ctx.snapshot.config.server))
+    check_text_limits([text for texts in parsed.inputs for text in texts],
+                      ctx.snapshot.config.server)
     ctx.tenant = ctx.snapshot.tenant_of(request.headers)
     ctx.principal = request.app[STATE_LAYER].identifier.identify(request.headers, parsed.body)
     await admit(request.app[ABUSE_GATE], ctx.principal)

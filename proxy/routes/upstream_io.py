@@ -1,4 +1,4 @@
-"""Talking to the upstream from a route: open, read JSON, relay its errors as they are."""
+"""Talking to the upstream from a route: open, read JSON, relay its errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from aiohttp import web
 
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.upstream import Upstream, response_headers
-from proxy.protocol.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnreachable
+from proxy.protocol.errors import (
+    UpstreamAnswered,
+    UpstreamBadResponse,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    json_response,
+)
 from proxy.routes.paths import Route
 
 
@@ -46,10 +52,7 @@ async def read_all(answer: aiohttp.ClientResponse, ctx: RequestContext, started:
 async def read_upstream_json(answer: aiohttp.ClientResponse, ctx: RequestContext,
                              started: float) -> dict[str, Any]:
     raw = await read_all(answer, ctx, started)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        body = None
+    body = _json_or_none(raw)
     if not isinstance(body, dict):
         raise UpstreamBadResponse(
             f"the upstream answered {answer.status} with a non-JSON body "
@@ -59,15 +62,24 @@ async def read_upstream_json(answer: aiohttp.ClientResponse, ctx: RequestContext
 
 async def relay_upstream_error(answer: aiohttp.ClientResponse, ctx: RequestContext,
                                started: float) -> web.Response:
-    """Upstream errors in OpenAI shape are relayed with their status; others become a 502."""
+    """An upstream error status (4xx, 5xx) is relayed with its status and headers
+    (``Retry-After``, rate limits): a JSON object body as it is, any other body replaced by
+    the API's error format with a fixed message (never echoed). A 3xx is a 502: redirects
+    are never followed."""
     raw = await read_all(answer, ctx, started)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        body = None
-    if not (isinstance(body, dict) and isinstance(body.get("error"), dict | str)):
-        raise UpstreamBadResponse(
-            f"the upstream answered {answer.status} with a body that is not an OpenAI error "
-            f"(content-type {answer.content_type!r})")
-    return web.Response(body=raw, status=answer.status, headers=response_headers(answer.headers),
+    if answer.status < 400:
+        raise UpstreamBadResponse(f"the upstream model API answered a redirect "
+                                  f"({answer.status}); the proxy never follows one")
+    headers = response_headers(answer.headers)
+    if not isinstance(_json_or_none(raw), dict):
+        return json_response(ctx.dialect.error_body(UpstreamAnswered(answer.status)),
+                             status=answer.status, headers=headers)
+    return web.Response(body=raw, status=answer.status, headers=headers,
                         content_type="application/json")
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None

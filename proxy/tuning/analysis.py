@@ -14,6 +14,7 @@ import numpy as np
 
 from proxy.config.schema import Direction, Thresholds
 from proxy.config.snapshot import Check, Snapshot
+from proxy.pipeline.views import Windowing
 from proxy.tuning.curves import Bools, Floats, roc_auc
 from proxy.tuning.dataset import DataError, Example
 from proxy.tuning.recommend import Target, recommend
@@ -51,7 +52,8 @@ class Tuning:
 async def tune(snapshot: Snapshot, examples: Sequence[Example], direction: Direction,
                target: Target, action: str, chosen: Sequence[str], scorer: Scorer) -> Tuning:
     checks, tuned = _selection(snapshot, direction, chosen)
-    unit_scores = await _scores(scorer, checks, direction, examples)
+    unit_scores = await _scores(scorer, checks, direction, examples,
+                                Windowing.of(snapshot.config))
     positive = np.array([example.positive for example in examples], dtype=np.bool_)
     policy = snapshot.config.policy.for_direction(direction)
     results = []
@@ -68,10 +70,11 @@ async def tune(snapshot: Snapshot, examples: Sequence[Example], direction: Direc
 
 
 async def _scores(scorer: Scorer, checks: Sequence[Check], direction: Direction,
-                  examples: Sequence[Example]) -> list[UnitScores]:
+                  examples: Sequence[Example], windowing: Windowing) -> list[UnitScores]:
     """Fresh scores of the examples with texts; recorded ones for the others."""
     fresh = iter(await scorer.score(checks, direction, [
-        Unit(example.texts, example.prompt) for example in examples if example.texts]))
+        Unit(example.texts, example.prompt) for example in examples if example.texts],
+        windowing))
     return [next(fresh) if example.texts else
             {check.name: (example.recorded or {}).get(check.name, {}) for check in checks}
             for example in examples]

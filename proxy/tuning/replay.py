@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from proxy.config.schema import Direction, DirectionPolicy, ProxyConfig
 from proxy.config.snapshot import Check, effective_policy
 from proxy.pipeline.decision import ALLOW, Decision, combine, decide
+from proxy.pipeline.views import Windowing
 from proxy.tuning.dataset import DataError
 from proxy.tuning.scoring import Scorer, Unit
 from proxy.tuning.traffic import DIRECTIONS, Record
@@ -100,7 +101,8 @@ async def decide_all(side: Side, records: Sequence[Record], scorer: Scorer) -> l
         scored = [(i, texts) for i, record in enumerate(records)
                   if (texts := tuple(t for t in record.texts.get(direction, ()) if t.strip()))]
         units = [Unit(texts, records[i].prompt) for i, texts in scored]
-        results = await scorer.score(side.checks_for(direction), direction, units)
+        results = await scorer.score(side.checks_for(direction), direction, units,
+                                     Windowing.of(side.config))
         for (i, _), scores in zip(scored, results, strict=True):
             decisions[i].append(decide(side.policy(direction, records[i]), scores))
         rescored = {i for i, _ in scored}

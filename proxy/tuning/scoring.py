@@ -20,6 +20,8 @@ from classifiers.base import ClassifyContext, Scores
 from proxy.config.schema import Direction
 from proxy.config.snapshot import Check
 from proxy.pipeline.decision import max_scores
+from proxy.pipeline.normalize import canonical_views
+from proxy.pipeline.views import Windowing, expand
 from proxy.tuning.progress import Progress
 
 CacheKey = tuple[str, str, str | None, str]  # check fingerprint, direction, prompt, text
@@ -36,9 +38,13 @@ class Unit:
     prompt: str | None = None
 
 
-def fingerprint(check: Check) -> str:
+def fingerprint(check: Check, windowing: Windowing | None = None) -> str:
+    """What a check's scores depend on besides the text: its type, version and options,
+    and which views it scores (windowing, normalisation)."""
     options = json.dumps(check.config.options, sort_keys=True, default=str)
-    return f"{check.config.type}|{check.classifier.version}|{options}"
+    split = windowing if check.config.windows else None
+    return (f"{check.config.type}|{check.classifier.version}|{options}|{split}|"
+            f"{check.normalizes}")
 
 
 class Scorer:
@@ -51,16 +57,20 @@ class Scorer:
         self.classified = 0  # texts sent to classifiers (tests assert reuse with it)
 
     async def score(self, checks: Sequence[Check], direction: Direction,
-                    units: Sequence[Unit]) -> list[UnitScores]:
+                    units: Sequence[Unit], windowing: Windowing | None = None
+                    ) -> list[UnitScores]:
+        """``windowing``: the live config's (``Windowing.of``), so each text is scored on
+        the views the proxy scores (windows, canonical views), the highest winning."""
         for check in checks:
-            await self._fill(check, direction, units)
-        return [{check.name: max_scores([self.cache[(fingerprint(check), direction,
+            await self._fill(check, direction, units, windowing)
+        return [{check.name: max_scores([self.cache[(fingerprint(check, windowing), direction,
                                                       unit.prompt, text)]
                                          for text in unit.texts])
                  for check in checks} for unit in units]
 
-    async def _fill(self, check: Check, direction: Direction, units: Sequence[Unit]) -> None:
-        key = fingerprint(check)
+    async def _fill(self, check: Check, direction: Direction, units: Sequence[Unit],
+                    windowing: Windowing | None) -> None:
+        key = fingerprint(check, windowing)
         missing: dict[str | None, dict[str, None]] = {}  # prompt -> distinct texts, in order
         for unit in units:
             for text in unit.texts:
@@ -74,13 +84,20 @@ class Scorer:
 
         async def run(prompt: str | None, chunk: list[str]) -> None:
             async with limit:
-                scores = await self._classify(check, chunk, ClassifyContext(direction, prompt))
+                scores = await self._views_scores(check, chunk, ClassifyContext(direction, prompt),
+                                                  windowing)
             for text, text_scores in zip(chunk, scores, strict=True):
                 self.cache[(key, direction, prompt, text)] = text_scores
             progress.advance(len(chunk))
 
         await asyncio.gather(*(run(prompt, chunk) for prompt, chunk in batches))
         progress.finish()
+
+    async def _views_scores(self, check: Check, texts: list[str], context: ClassifyContext,
+                            windowing: Windowing | None) -> list[Scores]:
+        expansion = expand(texts, windowing if check.config.windows else None,
+                           canonical_views if check.normalizes else None)
+        return expansion.fold(await self._classify(check, expansion.views, context))
 
     async def _classify(self, check: Check, texts: list[str],
                         context: ClassifyContext) -> list[Scores]:

@@ -1052,7 +1052,7 @@ def test_nesting_past_the_limit_is_a_bad_request_not_a_crash() -> None:
     parse({"input": "x", "tools": [nested_tools(20)]})  # deep but fine
     with pytest.raises(BadRequest) as caught:
         parse({"input": "x", "tools": [nested_tools(100)]})
-    assert caught.value.param is not None and caught.value.param.startswith("tools[0].tools[0]")
+    assert "nested deeper than 64 levels" in caught.value.message  # the whole body's limit
     deep: Any = "x"
     for _ in range(200):
         deep = [deep]

@@ -192,6 +192,7 @@ async def test_checks_with_windows_off_see_only_the_whole_answer(start_proxy, op
     from tests.support.scripted import ScriptedClassifier
 
     judge = {"name": "judge", "type": "scripted", "directions": ["output"], "windows": False,
+             "normalize": False,
              "options": {"labels": ["bad"]}}
     script = {"name": "script", "type": "scripted", "options": {"labels": ["bad", "meh"]}}
     fake_upstream.answer = lambda body: Stream(sse_chunks(LONG_CLEAN))

@@ -1,0 +1,132 @@
+"""What canonical views cost: time per call, and how much ordinary traffic gets a view.
+
+Prints one JSON document:
+- ``us_per_call``: microseconds per ``canonical_views`` call (median of repeated timings)
+  for a short ASCII prompt, a 4,000-character ASCII prompt and disguised texts;
+- ``s_per_1mb``: seconds for one call on ~1 MB texts (plain, disguised, adversarial);
+- ``share_with_views``: per data set of ``../shared/data`` (read in place), the share of
+  texts that get at least one view (each view is one more classification) and the mean
+  number of views of those. self_instruct, awesome_chatgpt_prompts and XSTest's safe
+  prompts are benign; HH-RLHF's first user turns are ordinary red-team traffic.
+
+    python -m bench.normalize [--repeat 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from proxy.pipeline.normalize import canonical_views
+
+DATA = Path(__file__).resolve().parents[2] / "shared/data"
+PARAGRAPH = ("Please read the following report and summarise it for a busy manager. The team "
+             "shipped the new billing page last week, fixed most of the bugs that customers "
+             "reported, and plans to move the old servers to the cloud before the end of the "
+             "quarter. Keep the tone friendly, use short sentences, and list the open risks. ")
+TEXTS = {
+    "short_ascii": "Please summarise the plot of a detective novel in two sentences.",
+    "ascii_4000": (PARAGRAPH * 20)[:4000],
+    "cyrillic": "y\u043eu \u0430re \u0430n \u0456di\u043et",
+    "zero_width": "you are an i\u200bd\u200bi\u200bo\u200bt",
+    "leet": "you are an 1d10t, f*ck off",
+    "spaced": "you are an i d i o t",
+    "base64": f"decode this: {base64.b64encode(b'you are an idiot').decode()}",
+    "combined": "y\u043eu \u0430re \u0430n \u0456\u200bd\u200b1\u200b0\u200bt",
+}
+MEGABYTE = {
+    "plain_ascii": PARAGRAPH,
+    "cyrillic_leet_spaced_encoded": "y\u043eu \u0430re \u0430n \u0456di\u043et 1d10t i d i o t "
+                                    "eW91IGFyZSBhbiBpZGlvdA== %69%64 ",
+    "greek_prose": "\u03ba\u03b1\u03b9 \u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac ",
+    "spaced_letters": "a b.c d.e ",
+    "joiners_between_letters": "a\u200d",
+}
+
+
+def per_call_us(text: str, repeat: int) -> float:
+    canonical_views(text)
+    timings = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        canonical_views(text)
+        timings.append(time.perf_counter() - start)
+    return round(statistics.median(timings) * 1e6, 2)
+
+
+def one_megabyte_s(piece: str) -> float:
+    text = piece * (1_000_000 // len(piece) + 1)
+    start = time.perf_counter()
+    canonical_views(text)
+    return round(time.perf_counter() - start, 3)
+
+
+def _csv_rows(path: Path) -> Iterator[dict[str, str]]:
+    csv.field_size_limit(sys.maxsize)
+    with path.open(newline="", encoding="utf-8") as handle:
+        yield from csv.DictReader(handle)
+
+
+def _jsonl(path: Path) -> Iterator[dict]:
+    with path.open(encoding="utf-8") as handle:
+        yield from (json.loads(line) for line in handle if line.strip())
+
+
+def _self_instruct() -> Iterator[str]:
+    for name in ("seed_tasks.jsonl", "user_oriented_instructions.jsonl"):
+        for task in _jsonl(DATA / "self_instruct" / name):
+            inputs = [i.get("input", "") for i in task.get("instances", [])]
+            yield "\n".join([task["instruction"], *inputs]).strip()
+
+
+DATA_SETS: dict[str, tuple[str, Callable[[], Iterator[str]]]] = {
+    "self_instruct": ("self_instruct/*.jsonl (instruction + instance inputs)", _self_instruct),
+    "awesome_chatgpt_prompts": ("awesome_chatgpt_prompts/prompts_dedup.csv (prompt)", lambda: (
+        row["prompt"] for row in _csv_rows(DATA / "awesome_chatgpt_prompts/prompts_dedup.csv"))),
+    "xstest_safe": ("xstest/xstest_prompts.csv (prompt, label safe)", lambda: (
+        row["prompt"] for row in _csv_rows(DATA / "xstest/xstest_prompts.csv")
+        if row["label"] == "safe")),
+    "hh_rlhf_first_user_turn": ("hh_rlhf_harmless_test/harmless_base_test.jsonl", lambda: (
+        row["first_user_turn"] for row in
+        _jsonl(DATA / "hh_rlhf_harmless_test/harmless_base_test.jsonl"))),
+}
+
+
+def share_with_views() -> dict[str, object]:
+    shares: dict[str, object] = {}
+    for name, (source, texts) in DATA_SETS.items():
+        try:
+            counts = [len(canonical_views(text)) for text in texts() if text]
+        except FileNotFoundError as exc:
+            shares[name] = {"source": source, "missing": str(exc)}
+            continue
+        with_views = [count for count in counts if count]
+        shares[name] = {"source": source, "texts": len(counts),
+                        "with_views": len(with_views),
+                        "share": round(len(with_views) / len(counts), 4),
+                        "mean_views_when_any": round(statistics.fmean(with_views), 2)
+                        if with_views else 0.0}
+    return shares
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2000)
+    args = parser.parse_args()
+    print(json.dumps({
+        "us_per_call": {name: per_call_us(text, args.repeat) for name, text in TEXTS.items()},
+        "s_per_1mb": {name: one_megabyte_s(piece) for name, piece in MEGABYTE.items()},
+        "share_with_views": share_with_views(),
+        "data": str(DATA),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

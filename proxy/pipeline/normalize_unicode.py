@@ -1,0 +1,132 @@
+"""The skeleton of a text: the letters a reader sees, in plain Latin where they look Latin.
+Sans-IO, pure, linear in the text's length.
+
+``skeleton(text)``, for a text with any non-ASCII character (ASCII text is its own skeleton):
+
+- a right-to-left override run (U+202E up to the next bidi control or line end) is written
+  in the order it is displayed, so "\\u202etoidi" reads "idiot";
+- compatibility forms become the ASCII letters and digits they stand for (NFKC, per
+  character): fullwidth, mathematical and circled letters, ligatures ("\\ufb01" -> "fi"),
+  superscripts, roman numerals. Punctuation and symbols keep their form ("\\uff0c", the CJK
+  comma, and "\\u2122" stay), so CJK prose gets no view;
+- format characters (category Cf: zero-width space, word joiner, soft hyphen, bidi controls,
+  tags) are removed. ZWJ and ZWNJ stay, but next to an ASCII letter or digit: they join
+  emoji sequences and Persian or Indic letters;
+- look-alike letters of other scripts (Cyrillic "\\u0430", Greek "\\u03bf", Cherokee, small
+  capitals...) become the Latin letters they look like, from Unicode's confusables data
+  (TR39) as the ``disarm`` library folds it: letters only (a letter that looks like a digit
+  or a sign stays). A text whose letters all can be Latin folds whole. Once it has a letter
+  of another script with no Latin look-alike (Greek or Russian prose always has), a word
+  folds when every letter of it can be Latin and it is mixed-script (it has a Latin letter)
+  or the text is mostly ASCII: Greek or Russian prose keeps its words
+  ("\\u041c\\u043e\\u0441\\u043a\\u0432\\u0430 \\u043c\\u0438\\u0440" stays), a disguised word in
+  an English text folds. Letters of Latin alphabets ("\\u00e7", "\\u00f8", "\\u0142", Turkish
+  dotless "\\u0131") are not disguises and stay.
+
+Accents are kept ("Zo\\u00eb", "na\\u00efve", "caf\\u00e9" stay): an accent is not a disguise,
+and stripping it would give every French, German or Vietnamese text a view (one more
+classification) and change its words ("r\\u00e9sum\\u00e9"). Combining marks are kept too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import disarm
+
+_JOINERS = frozenset("\u200c\u200d")
+_OVERRIDE_RUN = re.compile("\u202e([^\u202a-\u202e\u2066-\u2069\n]*)")
+_WORD = re.compile(r"[\w\u200c\u200d]+")
+# A run of ZWJ/ZWNJ next to an ASCII letter or digit (anchored at the run's start: linear).
+_JOINER_BY_ASCII = re.compile("(?<![\u200c\u200d])(?:(?<=[A-Za-z0-9])[\u200c\u200d]++"
+                              "|[\u200c\u200d]++(?=[A-Za-z0-9]))")
+
+
+def skeleton(text: str) -> str:
+    """The text as a reader sees it, look-alike letters in Latin (see the module doc)."""
+    if text.isascii():
+        return text
+    text = _OVERRIDE_RUN.sub(lambda run: run[1][::-1], text)
+    chars = set(text)
+    compat = {ord(c): _compat(c) for c in chars if _compat(c) != c}
+    if compat:
+        text = text.translate(compat)
+        chars = set(text)
+    table = {ord(c): _lookalike(c) for c in chars if _lookalike(c)}
+    if table:
+        text = _fold_lookalikes(text, table, chars)
+    return _JOINER_BY_ASCII.sub("", text) if chars & _JOINERS else text
+
+
+def _fold_lookalikes(text: str, table: dict[int, str], chars: set[str]) -> str:
+    """Look-alikes in Latin: all at once when the text has no letter of another script
+    without a look-alike; else in its mixed-script words, and in all its words that can be
+    Latin when the text is mostly ASCII."""
+    letters = [c for c in chars if c.isalpha() and not c.isascii() and ord(c) not in table]
+    blockers = [c for c in letters if not _is_latin(c)]  # other scripts, no look-alike
+    if not blockers:
+        return text.translate(table)
+    latin_context = 2 * len(text.encode("ascii", "ignore")) >= len(text)
+    latin = "".join(re.escape(c) for c in letters if _is_latin(c))
+    fold = _WordFold(table, _any_of(blockers), re.compile(f"[A-Za-z{latin}]"), latin_context)
+    return _WORD.sub(fold, text)
+
+
+@dataclass(frozen=True, slots=True)
+class _WordFold:
+    """How the words of one text fold: its look-alikes, the letters that keep a word as it
+    is (other scripts', without a Latin look-alike), its Latin letters, its context."""
+
+    table: dict[int, str]
+    blockers: re.Pattern[str] | None
+    latin: re.Pattern[str]
+    latin_context: bool
+
+    def __call__(self, match: re.Match[str]) -> str:
+        word = match[0]
+        folded = word if word.isascii() else word.translate(self.table)
+        if folded == word or (self.blockers is not None and self.blockers.search(folded)):
+            return word
+        return folded if self.latin_context or self.latin.search(word) else word
+
+
+def _any_of(chars: list[str]) -> re.Pattern[str] | None:
+    return re.compile(f"[{''.join(map(re.escape, chars))}]") if chars else None
+
+
+@lru_cache(maxsize=8192)
+def _compat(char: str) -> str:
+    """What one character reads as before look-alikes: '' for a format character (but the
+    joiners); its NFKC form when that is ASCII letters or digits, or a single letter with a
+    Latin look-alike (mathematical Greek); else the character itself."""
+    if char.isascii():
+        return char
+    category = unicodedata.category(char)
+    if category == "Cf":
+        return char if char in _JOINERS else ""
+    folded = unicodedata.normalize("NFKC", char)
+    if folded == char or not folded.isalnum():
+        return char
+    if folded.isascii():  # "\u2122" (TM) is a sign, not letters in disguise
+        return folded if category[0] in "LN" or len(folded) == 1 else char
+    return folded if len(folded) == 1 and _lookalike(folded) else char
+
+
+@lru_cache(maxsize=8192)
+def _lookalike(char: str) -> str:
+    """The ASCII letters a letter of another script looks like, or '' (TR39, via disarm).
+    Latin letters fold only when they are small capitals (a font trick, not an alphabet)."""
+    if char.isascii() or not char.isalpha():
+        return ""
+    if _is_latin(char) and "SMALL CAPITAL" not in unicodedata.name(char, ""):
+        return ""
+    folded = disarm.normalize_confusables(char)
+    return folded if folded != char and folded.isascii() and folded.isalpha() else ""
+
+
+@lru_cache(maxsize=8192)
+def _is_latin(char: str) -> bool:
+    return char.isascii() or unicodedata.name(char, "").startswith("LATIN")

@@ -1,0 +1,198 @@
+"""Canonical views (proxy/pipeline/normalize.py): disguises fold, ordinary text stays.
+
+Disguised texts are written with escapes so the file stays readable: \\u0430 is Cyrillic a,
+\\u0455 Cyrillic dze (s), \\u0456 Cyrillic i, \\u043e Cyrillic o, \\u03bf Greek omicron.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+
+import pytest
+
+from proxy.pipeline import normalize
+from proxy.pipeline.normalize import canonical_views, decoded, skeleton
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def percent(text: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in text.encode())
+
+
+# (disguised text, a plain phrase that one of its views must contain)
+DISGUISES = [
+    # look-alike letters (Unicode confusables) and compatibility forms
+    ("y\u043eu \u0430re \u0430n \u0456di\u043et", "you are an idiot"),
+    ("\u0455hit", "shit"),
+    ("idi\u03bft", "idiot"),
+    ("\u0430\u0455\u0455", "ass"),
+    ("\uff46\uff55\uff43\uff4b off", "fuck off"),  # fullwidth
+    ("\U0001d41f\U0001d42e\U0001d41c\U0001d424", "fuck"),  # mathematical bold
+    ("\u24d5\u24e4\u24d2\u24da", "fuck"),  # circled
+    ("\ua730\u1d1c\u1d04\u1d0b", "fuck"),  # small capitals
+    ("\u0417\u0434\u0440\u0430\u0432\u0441\u0442\u0432\u0443\u0439, you are an \u0430\u0455\u0455",
+     "you are an ass"),  # a Russian greeting does not shield an English insult
+    # format characters
+    ("i\u200bd\u200bi\u200bo\u200bt", "idiot"),
+    ("i\u200cd\u200di\u2060o\ufefft", "idiot"),
+    ("id\u00adiot", "idiot"),  # soft hyphen
+    ("\u202etoidi na era uoy", "you are an idiot"),  # right-to-left override
+    # leetspeak
+    ("you are an 1d10t", "you are an idiot"),
+    ("f*ck", "fuck"),
+    ("sh!t", "shit"),
+    ("$hit", "shit"),
+    ("@ss", "ass"),
+    ("I h4te them", "I hate them"),
+    ("SH1T", "SHiT"),
+    ("y0u 4r3 4 57up1d 1d107", "you are 4 stupid idiot"),  # a lone "4" is a number
+    ("1D10T", "iDioT"),
+    ("slu7", "slut"),
+    # spaced letters
+    ("i d i o t", "idiot"),
+    ("i.d.i.o.t", "idiot"),
+    ("i-d-i-o-t", "idiot"),
+    ("i_d_i_o_t", "idiot"),
+    ("you f u c k i n g moron", "you fucking moron"),
+    ("I h a t e you", "I hate you"),
+    ("what an a s s h o l e", "what an asshole"),
+    ("i d 1 o t", "idiot"),
+    # encoded runs
+    (b64("you are an idiot"), "you are an idiot"),
+    (f"look: {b64('fuck you all')} ok", "look: fuck you all ok"),
+    (f"https://x.test/?q={b64('you are an idiot')}&page=2", "?q=you are an idiot&page=2"),
+    (b"you are an idiot".hex(), "you are an idiot"),
+    (percent("idiot"), "idiot"),
+    (f"/search?q={percent('fuck you')}", "/search?q=fuck you"),
+    # combinations
+    ("y\u043eu \u0430re \u0430n \u0456\u200bd\u200b1\u200b0\u200bt", "you are an idiot"),
+    ("\uff53\uff48\uff11\uff54", "shit"),  # fullwidth leet
+    ("\u0456 d \u0456 \u043e t", "idiot"),  # spaced look-alikes
+    ("\u0456.d.1.\u043e.t", "idiot"),
+    (b64("you are an 1d10t"), "you are an idiot"),
+    (b64("y\u043eu \u0430re \u0430n idiot"), "you are an idiot"),
+    ("\u202e\u0442\u043e\u0456d\u0456", "idiot"),  # override over look-alikes
+]
+
+
+@pytest.mark.parametrize(("text", "plain"), DISGUISES)
+def test_a_disguise_folds_to_the_plain_words(text, plain):
+    views = canonical_views(text)
+    assert any(plain in view for view in views), views
+
+
+UNCHANGED = [
+    "Please summarise the plot of a detective novel in two sentences.",
+    "I have a cat. Is it a good idea to adopt a dog too?",
+    "The year 2024 cost $5, pi is 3.14, the 4th in the 1990s, 10% off.",
+    "Item 1 of 3, Q1 results, HTML5 and CSS3 on x86_64, a 24mm lens, base64 and utf8.",
+    "Person1 asks Question2 about $HOME, 3D prints and the 1080p screen of a PS4.",
+    "def f(x):\n    return x[0] + 1  # see https://example.com/a/b?q=1&page=2",
+    "for (int i = 0; i < n; i++) { a[i] = b[i] * 2; }",
+    "Mail john.doe@example.com, commit e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b",
+    "U.S. policy, e.g. this one, i.e. that one.",
+    "Wow!!! That's **great** -- really *great*!",
+    "Nice \U0001f600\U0001f44d \U0001f468\u200d\U0001f469\u200d\U0001f467 \u2764\ufe0f",
+    "\u4f60\u597d\uff0c\u4e16\u754c\uff01\u4eca\u5929\u5929\u6c14\u5f88\u597d\u3002",  # Chinese
+    "\u4eca\u65e5\u306f\u3044\u3044\u5929\u6c17\u3067\u3059\u306d\u3002",  # Japanese
+    "\uc548\ub155\ud558\uc138\uc694 \u314b\u314b\u314b",  # Korean, with compatibility jamo
+    "Zo\u00eb is na\u00efve; caf\u00e9 cr\u00e8me, r\u00e9sum\u00e9, Stra\u00dfe, Bj\u00f6rk",
+    "k\u0131rm\u0131z\u0131 \u0142\u00f3d\u017a \u00f8l \u00e7a",  # Turkish, Polish, Danish
+    "\u041f\u0440\u0438\u0432\u0435\u0442, \u043a\u0430\u043a \u0434\u0435\u043b\u0430?",
+    "\u0394\u03b5\u03bd \u03be\u03ad\u03c1\u03c9 \u03c4\u03b9 "
+    "\u03bd\u03b1 \u03ba\u03ac\u03bd\u03c9.",  # Greek
+    "\u0645\u0631\u062d\u0628\u0627 \u0628\u0643",  # Arabic
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian, with its ZWNJ
+    "\u0928\u092e\u0938\u094d\u200d\u0924\u0947",  # Devanagari, with a ZWJ
+    "It costs 5\u20ac, about \u00a34.",
+    "ThisIsAVeryLongIdentifierName in /usr/local/lib/site-packages/some_module/__init__.py",
+]
+
+
+@pytest.mark.parametrize("text", UNCHANGED)
+def test_ordinary_text_has_no_view(text):
+    assert canonical_views(text) == []
+
+
+@pytest.mark.parametrize("text", ["Zo\u00eb", "na\u00efve", "caf\u00e9", "\u00e7a", "\u0131"])
+def test_the_skeleton_keeps_accents_and_latin_letters(text):
+    assert skeleton(text) == text
+
+
+@pytest.mark.parametrize("text", [
+    "hello", "Please summarise the plot of a detective novel.", "a b", "I am OK!", "x" * 4000])
+def test_plain_ascii_takes_the_fast_path_to_no_view(text):
+    assert canonical_views(text) == []
+
+
+def test_views_come_in_order_each_different_from_the_text_and_each_other():
+    encoded = b"you are scum".hex()
+    text = f"\u0456d 1d10t i d i o t {encoded}"
+    assert canonical_views(text) == [
+        f"id 1d10t i d i o t {encoded}",  # skeleton
+        f"id idiot i d i o t {encoded}",  # deleet
+        f"id idiot idiot {encoded}",  # joined
+        "id 1d10t i d i o t you are scum",  # decoded
+        "id idiot i d i o t you are scum",  # decoded, then deleet
+        "id idiot idiot you are scum",  # decoded, then joined
+    ]
+
+
+def test_a_run_is_decoded_once_not_twice():
+    inner = b64("you are an idiot")
+    views = canonical_views(b64(inner))
+    assert inner in views
+    assert not any("idiot" in view for view in views)
+
+
+@pytest.mark.parametrize("text", [
+    base64.b64encode(bytes(range(256))).decode(),  # binary, not text
+    "0123456789abcdef" * 4,  # a hex id decoding to bytes that are not UTF-8 text
+    "%FF%FE%00%01",
+])
+def test_runs_that_do_not_decode_to_text_stay(text):
+    assert decoded(text) == text
+
+
+def test_the_function_is_pure_and_deterministic():
+    text = "y\u043eu \u0430re \u0430n 1d10t"
+    assert canonical_views(text) == canonical_views(text) == ["you are an 1d10t",
+                                                             "you are an idiot"]
+
+
+@pytest.mark.parametrize("piece", [
+    "Please summarise the plot of a detective novel in two sentences. ",
+    "y\u043eu \u0430re \u0430n \u0456di\u043et 1d10t i d i o t ",
+    f"{b64('you are an idiot')} %69%64 ",
+    "\u03ba\u03b1\u03b9 \u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac ",
+    "a\u200d",
+])
+def test_a_one_megabyte_text_completes(piece):
+    text = piece * (1_000_000 // len(piece) + 1)
+    views = canonical_views(text)
+    assert all(isinstance(view, str) and view != text for view in views)
+
+
+def _every_fold(text: str) -> list[str]:
+    """canonical_views with every fold forced on: what the byte-class signs may skip."""
+    every = normalize._Signs(leet=True, spaced=True, encoded=True)
+    shape = skeleton(text)
+    views = normalize._folds(shape, every)
+    unpacked = decoded(shape)
+    if unpacked != shape:
+        views += [unpacked, *normalize._folds(skeleton(unpacked), every)]
+    return [view for view in dict.fromkeys(views) if view != text and view.strip()]
+
+
+def test_the_signs_never_skip_a_fold():
+    """The fast path's byte-class signs are a superset of what the folds change."""
+    rng = random.Random(7)
+    for alphabet in ("abcdeIisxyz  013457289@$!*_.-|+~%=/\u0430\u00e9\u4f60\u200b\u200d\u202eAF",
+                     "aI d1 _.-e$\u0456\u00e9\u4f60\u200d\uff0c"):
+        for _ in range(3000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24)))
+            assert canonical_views(text) == _every_fold(text), text
