@@ -20,8 +20,9 @@ ROUTES = ("chat_completions", "responses", "completions", "messages", "embedding
           "passthrough")
 DIRECTIONS = ("input", "output")
 DECISIONS = ("allow", "flag", "block")
-# A request's outcome adds "unchecked": forwarded with no check (allow-listed routes).
-REQUEST_DECISIONS = (*DECISIONS, "unchecked")
+# A request's outcome adds "unchecked" (something went through without its checks) and
+# "refused" (a throttled or banned principal, turned away before any check).
+REQUEST_DECISIONS = (*DECISIONS, "unchecked", "refused")
 ERROR_KINDS = (
     "bad_request",
     "body_too_large",

@@ -14,6 +14,8 @@ from proxy.pipeline.ports import NoVerdictCache, Principal, VerdictCache
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.dialect import Dialect, ParsedRequest
 
+_REFUSALS = frozenset({"principal_throttled", "principal_banned"})
+
 
 @dataclass(slots=True)
 class RequestContext:
@@ -48,9 +50,12 @@ class RequestContext:
 
     @property
     def outcome_label(self) -> str:
-        """The decision as headers, metrics and logs show it: an allow is "unchecked" when
+        """The decision as headers, metrics and logs show it: "refused" for a principal the
+        abuse gate throttled or banned; an allow is "unchecked" when
         something went through without its checks (a forwarded route or unknown content,
         or a check that failed open: allowed, but not checked)."""
+        if self.error_kind in _REFUSALS:  # the abuse gate said no before any check ran
+            return "refused"
         action = self.decision.action
         return "unchecked" if action == "allow" and (
             self.unchecked or self.failed_open) else action

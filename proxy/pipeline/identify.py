@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from proxy.pipeline.ports import Principal
+from proxy.protocol.errors import BadRequest
 from proxy.state.settings import IdentityConfig, PrincipalSource
 
 ANONYMOUS = Principal(None, "anonymous")
@@ -30,6 +31,8 @@ class Identifier:
         self._secret = secret
 
     def identify(self, headers: Mapping[str, str], body: Mapping[str, Any] | None) -> Principal:
+        """The principal; BadRequest when the request carries several credentials."""
+        one_credential(headers)
         for source in self.config.sources:
             value = self._value(source, headers, body)
             if value:
@@ -49,6 +52,33 @@ class Identifier:
             return user.strip() if isinstance(user, str) and user.strip() else None
         value = headers.get(self.config.header) or headers.get(self.config.header.lower())
         return value.strip() if value and value.strip() else None
+
+
+CREDENTIAL_HEADERS = ("Authorization", "x-api-key", "api-key")
+
+
+def one_credential(headers: Mapping[str, str]) -> None:
+    """BadRequest when a request carries more than one distinct credential (two
+    Authorization headers, or a Bearer token and another x-api-key): only one could
+    identify the principal while all reach the upstream, so a banned key could ride
+    behind a throwaway one."""
+    values = {_credential(value) for name in CREDENTIAL_HEADERS for value in _all(headers, name)}
+    if len(values - {""}) > 1:
+        raise BadRequest("the request carries more than one credential; send one API key",
+                         code="several_credentials")
+
+
+def _all(headers: Mapping[str, str], name: str) -> list[str]:
+    getall = getattr(headers, "getall", None)  # a multidict keeps repeated headers
+    if getall is not None:
+        return list(getall(name, []))
+    value = headers.get(name) or headers.get(name.lower())
+    return [value] if value else []
+
+
+def _credential(value: str) -> str:
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else value.strip()
 
 
 def api_key_of(headers: Mapping[str, str]) -> str | None:

@@ -28,20 +28,35 @@ async def check_input(ctx: RequestContext) -> Moderation:
     ctx.moderations["input"] = moderation
     if not moderation.decision.blocked:
         ctx.redacted_spans = apply_redactions(ctx, moderation)
+    # what logs, review events and exports keep: the redacted texts, blocked or not, so a
+    # detected secret is never stored raw whatever logging.text says
+    moderation.texts = [text for text in (redacted(ctx, moderation, field.text)
+                                          for field in ctx.parsed.texts) if text.strip()]
     return moderation
 
 
 def apply_redactions(ctx: RequestContext, moderation: Moderation) -> int:
     """Masks, in the request body, every span the decision asked to redact."""
     assert ctx.parsed is not None
+    masked = 0
+    for field in ctx.parsed.texts:
+        new_text, count = _redact(ctx, moderation, field.text)
+        if count and ctx.parsed.replace_text(field, new_text):
+            masked += count
+    return masked
+
+
+def redacted(ctx: RequestContext, moderation: Moderation, text: str) -> str:
+    return _redact(ctx, moderation, text)[0]
+
+
+def _redact(ctx: RequestContext, moderation: Moderation, text: str) -> tuple[str, int]:
+    """The text with every span the decision asked to redact masked, and how many."""
     wanted = moderation.decision.redactions()
     masked = 0
     for check in ctx.snapshot.checks_for("input"):
-        if check.name not in wanted:
-            continue
-        redactor: Redactor = check.classifier  # type: ignore[assignment]
-        for field in ctx.parsed.texts:
-            new_text, count = redactor.redact(field.text, wanted[check.name])
-            if count and ctx.parsed.replace_text(field, new_text):
-                masked += count
-    return masked
+        if check.name in wanted:
+            redactor: Redactor = check.classifier  # type: ignore[assignment]
+            text, count = redactor.redact(text, wanted[check.name])
+            masked += count
+    return text, masked

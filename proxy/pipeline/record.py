@@ -74,4 +74,5 @@ def _outcome(ctx: RequestContext) -> Outcome:
         scores={f"{d}.{check}": labels for d, m in ctx.moderations.items()
                 for check, labels in m.scores.items()},
         texts={d: list(m.texts) for d, m in ctx.moderations.items()},
+        refusal_label=ctx.snapshot.config.policy.refusal_label,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import re
 import uuid
@@ -16,7 +17,7 @@ from aiohttp import web
 
 from proxy.config.snapshot import Snapshot
 from proxy.pipeline.context import RequestContext
-from proxy.pipeline.ports import AbuseGate, Admission, Principal
+from proxy.pipeline.ports import AbuseGate, Admission, Principal, Ticket
 from proxy.pipeline.record import record_request
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.dialect import Dialect
@@ -28,6 +29,10 @@ _CLIENT_DISCONNECTED = "client_disconnected"  # the error kind
 _CLIENT_CLOSED_REQUEST = 499
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Handler = Callable[[RequestContext], Awaitable[web.StreamResponse]]
+# The in-flight slots admitted during the running lifecycle: ``admit`` adds, ``serve`` hands
+# each back exactly once when the request ends, however it ends.
+_TICKETS: contextvars.ContextVar[list[Ticket] | None] = contextvars.ContextVar(
+    "abuse_tickets", default=None)
 
 
 async def serve(request: web.Request, route: str, handle: Handler,
@@ -41,6 +46,8 @@ async def serve(request: web.Request, route: str, handle: Handler,
                              request.app[METRICS], cache=request.app[VERDICT_CACHE],
                              dialect=dialect)
         response: web.StreamResponse = web.Response(status=500)
+        tickets: list[Ticket] = []
+        held = _TICKETS.set(tickets)
         with structlog.contextvars.bound_contextvars(request_id=ctx.request_id):
             try:
                 response = await handle(ctx)
@@ -51,8 +58,9 @@ async def serve(request: web.Request, route: str, handle: Handler,
                 ctx.error_kind = _CLIENT_DISCONNECTED
                 raise
             finally:
+                _TICKETS.reset(held)
                 _stamp(response, ctx)
-                _record(request, ctx, _recorded_status(response, ctx))
+                _record(request, ctx, _recorded_status(response, ctx), tickets)
         return response
 
 
@@ -68,13 +76,19 @@ def _stamp(response: web.StreamResponse, ctx: RequestContext) -> None:
         response.headers["x-request-id"] = ctx.request_id
 
 
-def _record(request: web.Request, ctx: RequestContext, status: int) -> None:
+def _record(request: web.Request, ctx: RequestContext, status: int,
+            tickets: list[Ticket]) -> None:
+    """Records a flag or block, freeing the first slot in the same step (its strike lands
+    as the slot goes); any other slot (an allowed, failed or abandoned request) is released."""
     outcome = record_request(ctx, status)
     if not ctx.strikes:  # the gate strikes no principal-less outcome; its event is kept
         outcome = dataclasses.replace(outcome, principal=Principal(None))
+    gate, held = request.app[ABUSE_GATE], list(tickets)
     if ctx.decision.action != "allow":
-        request.app[BACKGROUND].spawn(request.app[ABUSE_GATE].record(outcome),
+        request.app[BACKGROUND].spawn(gate.record(outcome, held.pop(0) if held else None),
                                       f"record-{ctx.request_id}")
+    for ticket in held:
+        request.app[BACKGROUND].spawn(gate.release(ticket), f"release-{ctx.request_id}")
 
 
 def new_request_id(request: web.Request, snapshot: Snapshot) -> str:
@@ -97,12 +111,18 @@ async def current_snapshot(request: web.Request) -> AsyncIterator[Snapshot]:
 async def admit(gate: AbuseGate, principal: Principal) -> None:
     """Refuses a banned or throttled principal (raises the error to answer)."""
     admission = await gate.admit(principal)
+    held = _TICKETS.get()
+    if admission.ticket is not None and held is not None:  # serve hands it back
+        held.append(admission.ticket)
     if admission.state != "ok":
         raise admission_error(admission)
 
 
 def admission_error(admission: Admission) -> ProxyError:
-    retry = {"Retry-After": str(max(1, admission.retry_after_s))}
+    """The error for a refused principal. ``x-should-retry: false``: the openai and
+    anthropic SDKs would otherwise honour Retry-After and retry silently for as long as a
+    throttle lasts, and the application would never see the 429."""
+    retry = {"Retry-After": str(max(1, admission.retry_after_s)), "x-should-retry": "false"}
     if admission.state == "banned":
         return Banned("this principal is banned for repeated policy violations",
                       code="principal_banned", headers=retry)

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from proxy.pipeline.ports import Ticket
+
 EscalationStep = Literal["", "throttle", "ban"]
 
 
@@ -29,6 +31,10 @@ class Escalation:
     ban_at: float
     ban_ms: int
     max_strikes: int
+    # Admission: each in-flight request counts as this many strikes (0: no slots are taken)
+    # and a slot not released expires after slot_ttl_ms (a crashed replica's requests).
+    slot_weight: float = 0.0
+    slot_ttl_ms: int = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,16 @@ class Standing:
 
     banned_until_ms: int = 0
     throttled_until_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What ``reserve`` saw and did, in one atomic step."""
+
+    standing: Standing
+    reserved: bool  # the slot is held now: release it once (record or release)
+    in_flight: int  # the principal's live slots after this step (this one included if held)
+    strikes: float  # weighted strikes in the window
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +89,35 @@ class Store(Protocol):
 
     async def standing(self, principal: str, now_ms: int) -> Standing: ...
 
+    async def reserve(self, principal: str, slot: str, policy: Escalation,
+                      now_ms: int) -> Reservation:
+        """Atomically (one script / one synchronous step): read the standing and, unless the
+        principal is banned or throttled, take the in-flight slot ``slot`` if
+
+            no slot is live, or
+            strikes in the window + live slots * policy.slot_weight < policy.throttle_at
+
+        (live slots: those taken before, not released, not past their slot_ttl_ms; the first
+        clause lets one request at a time through after a throttle ends, as sequential
+        requests would be: each re-throttles when its strike lands). With
+        ``slot_weight`` 0 no slot is taken and only the standing is read. A slot expires
+        ``slot_ttl_ms`` after it was taken.
+        """
+        ...
+
+    async def release(self, principal: str, slot: str) -> None:
+        """Frees a slot; idempotent (an unknown or expired slot is a no-op)."""
+        ...
+
+    async def in_flight(self, principal: str, now_ms: int) -> int:
+        """The principal's live slots."""
+        ...
+
     async def record(self, principal: str | None, weight: float, event: Mapping[str, str] | None,
-                     policy: Escalation, max_events: int, now_ms: int) -> RecordResult:
-        """Atomically: add a weighted strike, trim the window, escalate, append the event.
+                     policy: Escalation, max_events: int, now_ms: int,
+                     release: Ticket | None = None) -> RecordResult:
+        """Atomically: add a weighted strike, trim the window, escalate, append the event,
+        and free the slot ``release`` (so the strike is in place when the slot goes).
 
         ``principal`` None or ``weight`` 0 adds no strike; ``event`` None appends none.
         """

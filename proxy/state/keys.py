@@ -4,8 +4,8 @@ A principal part must be a lowercase hex digest (the keyed hash from identify.py
 API key or user id cannot end up in a key name even by mistake. Texts appear only as
 sha256 digests.
 
-Bounds: strikes, throttle, ban and verdict keys carry a TTL; the bans index and the events
-stream are trimmed on every write (and the index has a TTL as well).
+Bounds: strikes, throttle, ban, in-flight and verdict keys carry a TTL; the bans index and
+the events stream are trimmed on every write (and the index has a TTL as well).
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ class Keys:
     def ban(self, principal: str) -> str:
         """String: banned-until ms, PX = ban duration."""
         return f"{self.prefix}:ban:{check_principal(principal)}"
+
+    def in_flight(self, principal: str) -> str:
+        """Sorted set: member = slot id, score = the slot's expiry ms (proxy clock); PX =
+        the slot TTL, renewed by each new slot."""
+        return f"{self.prefix}:inflight:{check_principal(principal)}"
 
     @property
     def bans(self) -> str:

@@ -3,6 +3,10 @@
 Same rules as the Redis scripts (see scripts.py); every map is bounded by ``max_keys``
 (least recently written entries go first) and entries expire on read. Event ids follow the
 Redis stream format so cursors work the same on both stores.
+
+Atomicity without locks: the event loop runs one coroutine at a time and no method here
+awaits anything, so each operation (``reserve``'s read-and-take in particular) runs whole
+before any other request's.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from typing import Generic, TypeVar
 
+from proxy.pipeline.ports import Ticket
 from proxy.state.base import (
     Ban,
     Escalation,
@@ -18,6 +23,7 @@ from proxy.state.base import (
     Event,
     PrincipalState,
     RecordResult,
+    Reservation,
     Standing,
     strike_total,
 )
@@ -63,19 +69,57 @@ class MemoryStore:
         self._throttles: _Expiring[int] = _Expiring(max_keys)
         self._bans: _Expiring[int] = _Expiring(max_keys)
         self._verdicts: _Expiring[str] = _Expiring(max_keys)
+        self._slots: _Expiring[dict[str, int]] = _Expiring(max_keys)  # slot id -> expiry ms
         self._events: deque[Event] = deque(maxlen=max_events)
         self._last_id = (0, 0)
 
     async def standing(self, principal: str, now_ms: int) -> Standing:
-        check_principal(principal)
+        return self._standing(check_principal(principal), now_ms)
+
+    def _standing(self, principal: str, now_ms: int) -> Standing:
         return Standing(self._bans.get(principal, now_ms) or 0,
                         self._throttles.get(principal, now_ms) or 0)
 
+    async def reserve(self, principal: str, slot: str, policy: Escalation,
+                      now_ms: int) -> Reservation:
+        standing = self._standing(check_principal(principal), now_ms)
+        if standing.banned_until_ms or standing.throttled_until_ms or policy.slot_weight <= 0:
+            return Reservation(standing, False, 0, 0.0)
+        live = self._live_slots(principal, now_ms)
+        strikes = strike_total([w for _, w in self._live_strikes(principal, policy.window_ms,
+                                                                 now_ms)])
+        if live and strikes + len(live) * policy.slot_weight >= policy.throttle_at:
+            return Reservation(standing, False, len(live), strikes)
+        live[slot] = now_ms + policy.slot_ttl_ms
+        self._slots.set(principal, live, max(live.values()))
+        return Reservation(standing, True, len(live), strikes)
+
+    def _live_slots(self, principal: str, now_ms: int) -> dict[str, int]:
+        slots = self._slots.get(principal, now_ms) or {}
+        return {slot: until for slot, until in slots.items() if until > now_ms}
+
+    async def release(self, principal: str, slot: str) -> None:
+        self._release(check_principal(principal), slot)
+
+    def _release(self, principal: str, slot: str) -> None:
+        slots = self._slots.pop(principal)
+        if slots is None:
+            return
+        slots.pop(slot, None)
+        if slots:
+            self._slots.set(principal, slots, max(slots.values()))
+
+    async def in_flight(self, principal: str, now_ms: int) -> int:
+        return len(self._live_slots(check_principal(principal), now_ms))
+
     async def record(self, principal: str | None, weight: float, event: Mapping[str, str] | None,
-                     policy: Escalation, max_events: int, now_ms: int) -> RecordResult:
+                     policy: Escalation, max_events: int, now_ms: int,
+                     release: Ticket | None = None) -> RecordResult:
         total, step = 0.0, ""  # type: tuple[float, EscalationStep]
         if principal is not None and weight > 0:
             total, step = self._strike(check_principal(principal), weight, policy, now_ms)
+        if release is not None:
+            self._release(check_principal(release.principal), release.id)
         if event is not None:
             self._append(dict(event, strikes=_number(total), escalation=step), now_ms, max_events)
         return RecordResult(total, step)

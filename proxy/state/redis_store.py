@@ -18,6 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
+from proxy.pipeline.ports import Ticket
 from proxy.state import scripts
 from proxy.state.base import (
     Ban,
@@ -25,6 +26,7 @@ from proxy.state.base import (
     Event,
     PrincipalState,
     RecordResult,
+    Reservation,
     Standing,
     StoreError,
     strike_total,
@@ -72,15 +74,35 @@ class RedisStore:
                                          self.keys.throttle(principal))
         return Standing(_live(ban, now_ms), _live(throttle, now_ms))
 
+    async def reserve(self, principal: str, slot: str, policy: Escalation,
+                      now_ms: int) -> Reservation:
+        keys = (self.keys.ban(principal), self.keys.throttle(principal),
+                self.keys.strikes(principal), self.keys.in_flight(principal))
+        args = (now_ms, policy.window_ms, policy.throttle_at, policy.slot_weight,
+                policy.slot_ttl_ms, slot)
+        ban, throttle, reserved, live, strikes = await self._script(scripts.RESERVE, keys, args)
+        return Reservation(Standing(_live(ban, now_ms), _live(throttle, now_ms)),
+                           bool(int(reserved)), int(live), float(strikes))
+
+    async def release(self, principal: str, slot: str) -> None:
+        await self._call("ZREM", self.keys.in_flight(principal), slot)
+
+    async def in_flight(self, principal: str, now_ms: int) -> int:
+        return int(await self._call("ZCOUNT", self.keys.in_flight(principal), f"({now_ms}",
+                                    "+inf"))
+
     async def record(self, principal: str | None, weight: float, event: Mapping[str, str] | None,
-                     policy: Escalation, max_events: int, now_ms: int) -> RecordResult:
+                     policy: Escalation, max_events: int, now_ms: int,
+                     release: Ticket | None = None) -> RecordResult:
         # A strike-less record still needs hex-shaped keys; the script leaves them untouched.
         keyed = principal if principal is not None and weight > 0 else "0" * 64
         keys = (self.keys.strikes(keyed), self.keys.throttle(keyed), self.keys.ban(keyed),
-                self.keys.bans, self.keys.events)
+                self.keys.bans, self.keys.events,
+                self.keys.in_flight(release.principal if release else keyed))
         args: list[Any] = [now_ms, weight if keyed == principal else 0, secrets.token_hex(8),
                            policy.window_ms, policy.throttle_at, policy.throttle_ms,
-                           policy.ban_at, policy.ban_ms, policy.max_strikes, max_events, keyed]
+                           policy.ban_at, policy.ban_ms, policy.max_strikes, max_events, keyed,
+                           release.id if release else ""]
         for field, value in (event or {}).items():
             args += [field, value]
         total, step = await self._script(scripts.RECORD, keys, args)
@@ -129,7 +151,7 @@ class RedisStore:
         """Checks the server and (re)loads the scripts, so no request pays for loading them
         (a restarted Redis has forgotten them). One round trip."""
         await asyncio.gather(self._call("PING"), *(self._load(source) for source in (
-            scripts.RECORD, scripts.UNBAN, scripts.PUT_VERDICTS)))
+            scripts.RESERVE, scripts.RECORD, scripts.UNBAN, scripts.PUT_VERDICTS)))
 
     async def close(self) -> None:
         await self.pipeline.close()

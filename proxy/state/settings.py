@@ -72,8 +72,17 @@ class IdentityConfig(Strict):
 
 
 class StrikeWeights(Strict):
+    """What one flagged or blocked request weighs against its principal: the heaviest of
+    its reasons. A redaction (a user sending their own e-mail address) and the model's own
+    refusal are not abuse, so they weigh nothing by default; ``checks`` overrides the
+    weights of one check's reasons, by action."""
+
     flag: float = Field(default=1.0, ge=0)
     block: float = Field(default=3.0, ge=0)
+    redact: float = Field(default=0.0, ge=0)
+    refusal: float = Field(default=0.0, ge=0)  # the policy's refusal_label, on answers
+    checks: dict[str, dict[Literal["flag", "block", "redact"], float]] = Field(
+        default_factory=dict)
 
 
 class AbuseConfig(Strict):
@@ -85,6 +94,19 @@ class AbuseConfig(Strict):
     ban_at: float = Field(default=15.0, gt=0)  # weighted strikes in the window to ban
     ban_s: float = Field(default=3600.0, gt=0)  # how long a ban refuses requests (403)
     max_strikes: int = Field(default=1000, gt=0)  # strikes kept per principal (a bound, not a rule)
+    # Race-free admission (opt-in): each request in flight counts as this many strikes
+    # until it is recorded (0: off, the default; None: weights.flag). A principal is then
+    # admitted while strikes + in_flight * in_flight_weight < throttle_at, so however many
+    # requests it sends at once, at most ceil(throttle_at / in_flight_weight) run from a
+    # clean start. It caps every principal's concurrency (clean requests included) and
+    # costs a release write per request: off by default until strikes are keyed per end
+    # user (a key shared by an application's users would be capped as one).
+    in_flight_weight: float | None = Field(default=0.0, ge=0)
+    in_flight_ttl_s: float = Field(default=300.0, gt=0)  # a slot never released expires
+
+    @property
+    def slot_weight(self) -> float:
+        return self.weights.flag if self.in_flight_weight is None else self.in_flight_weight
 
     @model_validator(mode="after")
     def _escalates(self) -> AbuseConfig:

@@ -101,3 +101,24 @@ async def test_tenant_names_are_bounded():
            b"tenants: {known: {'Bad Name!': {}}}\n")
     with pytest.raises(ConfigError, match="tenant name 'Bad Name!'"):
         parse(raw, "p.yaml")
+
+
+async def test_records_keep_the_redacted_text_even_when_the_request_is_blocked(
+        start_proxy, fake_upstream, capsys):
+    """A detected secret is never stored raw, whatever logging.text says: the log line
+    carries the redacted text, for a blocked request as for a forwarded one."""
+    thresholds = {"script": {"bad": {"block": 0.9}, "meh": {"redact": 0.5}}}
+    base, _ = await start_proxy(
+        policy={"input": thresholds, "output": {}, "toxic_labels": [], "refusal_label": None},
+        logging={"text": "full"})
+    capsys.readouterr()
+    async with aiohttp.ClientSession() as session:
+        for content in ("my MEHWORD and BADWORD", "only MEHWORD here"):
+            async with session.post(f"{base}/v1/chat/completions", json={
+                    "model": "m", "messages": [{"role": "user", "content": content}]}):
+                pass
+    logged = [line for line in capsys.readouterr().out.splitlines() if "texts=" in line]
+    assert len(logged) == 2
+    assert all("MEHWORD" not in line and "[REDACTED]" in line for line in logged)
+    assert "BADWORD" in logged[0]  # only what the policy redacts is masked
+    assert fake_upstream.requests[0]["messages"][0]["content"] == "only [REDACTED] here"

@@ -208,3 +208,21 @@ async def test_embeddings_inputs_are_moderated(routed):
     status, _ = await raw_request(base, "POST", "/v1/embeddings",
                                   orjson.dumps({"model": "e", "input": ["a", "b"]}))
     assert status == 200 and [p for _, p, _ in upstream.seen] == ["/v1/embeddings"]
+
+
+async def test_a_second_credential_cannot_ride_behind_a_throwaway_key(start_proxy,
+                                                                     fake_upstream):
+    """Only one credential could identify the principal while both reach the upstream."""
+    from multidict import CIMultiDict
+
+    base, _ = await start_proxy()
+    headers = CIMultiDict([("Authorization", "Bearer sk-throwaway"),
+                           ("Authorization", "Bearer sk-banned")])
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/chat/completions", headers=headers,
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}) as response:
+        assert response.status == 400
+        body = await response.json()
+    assert body["error"]["code"] == "several_credentials"
+    assert "sk-" not in str(body)
+    assert fake_upstream.requests == []

@@ -109,6 +109,9 @@ async def test_strikes_on_one_replica_throttle_and_ban_on_the_other(
         await eventually(throttled_on_second)
         status, body, headers = await post(session, second, "hello")
         assert body["error"]["code"] == "principal_throttled" and int(headers["Retry-After"]) >= 1
+        # the SDKs would honour Retry-After and retry silently for the whole throttle
+        assert headers["x-should-retry"] == "false"
+        assert headers["x-safety-decision"] == "refused"
         assert (await post(session, second, "hello", OTHER_KEY))[0] == 200, "others unaffected"
 
         async def served_on_first() -> bool:
@@ -155,12 +158,14 @@ async def test_redis_killed_during_traffic_fails_no_request(
     statuses: list[int] = []
     stop = asyncio.Event()
 
-    async def traffic(session: aiohttp.ClientSession) -> None:
+    async def traffic(session: aiohttp.ClientSession, key: str) -> None:
         while not stop.is_set():
-            statuses.append((await post(session, base, "a clean question"))[0])
+            statuses.append((await post(session, base, "a clean question", key))[0])
 
-    async with aiohttp.ClientSession() as session:
-        clients = [asyncio.create_task(traffic(session)) for _ in range(4)]
+    async with aiohttp.ClientSession() as session:  # one key each: 4 at once is over the
+        # in-flight slots throttle_at 2 leaves one key (see test_race_free_admission.py)
+        clients = [asyncio.create_task(traffic(session, f"sk-e2e-client-{n}"))
+                   for n in range(4)]
         await asyncio.sleep(0.3)
         redis_server.kill()
         await asyncio.sleep(0.5)

@@ -115,3 +115,27 @@ async def test_every_redis_key_has_a_ttl_or_a_bound(redis_server: RedisServer) -
                 assert client.pttl(key) > 0, key
     finally:
         await layer.close()
+
+
+@pytest.mark.parametrize("headers", [
+    {"Authorization": f"Bearer {API_KEY}", "x-api-key": "sk-throwaway"},
+    {"x-api-key": API_KEY, "api-key": "sk-other"},
+])
+def test_several_credentials_are_refused(headers) -> None:
+    from proxy.protocol.errors import BadRequest
+
+    with pytest.raises(BadRequest, match="more than one credential"):
+        identifier("api_key").identify(headers, None)
+
+
+def test_two_authorization_headers_are_refused_and_one_key_twice_is_fine() -> None:
+    from multidict import CIMultiDict
+
+    from proxy.protocol.errors import BadRequest
+
+    twice = CIMultiDict([("Authorization", "Bearer sk-throwaway"),
+                         ("Authorization", f"Bearer {API_KEY}")])
+    with pytest.raises(BadRequest):
+        identifier("api_key").identify(twice, None)
+    same = CIMultiDict([("Authorization", f"Bearer {API_KEY}"), ("x-api-key", API_KEY)])
+    assert identifier("api_key").identify(same, None).source == "api_key"

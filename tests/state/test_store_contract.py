@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
 
+from proxy.pipeline.ports import Ticket
 from proxy.state.base import Escalation, Store
 
 ALICE = "a1" * 32
@@ -138,3 +140,57 @@ async def test_raw_identifiers_are_refused_as_principals(store: Store, raw: str)
         await store.standing(raw, T0)
     with pytest.raises(ValueError, match="hex"):
         await strike(store, raw, T0)
+
+
+SLOTS = Escalation(window_ms=10_000, throttle_at=3, throttle_ms=2_000, ban_at=5, ban_ms=60_000,
+                   max_strikes=100, slot_weight=1.0, slot_ttl_ms=5_000)
+
+
+async def test_slots_and_strikes_share_the_throttle_threshold(store: Store) -> None:
+    taken = [await store.reserve(ALICE, f"s{i}", SLOTS, T0) for i in range(5)]
+    assert [r.reserved for r in taken] == [True, True, True, False, False]
+    assert [r.in_flight for r in taken] == [1, 2, 3, 3, 3]
+    assert await store.in_flight(ALICE, T0) == 3
+    await store.release(ALICE, "s0")
+    await store.release(ALICE, "s0")  # idempotent: frees one slot, not two
+    assert await store.in_flight(ALICE, T0) == 2
+    await strike(store, ALICE, T0, policy=SLOTS)  # 1 strike + 2 slots = 3: full
+    assert not (await store.reserve(ALICE, "s5", SLOTS, T0)).reserved
+    assert (await store.reserve(BOB, "s0", SLOTS, T0)).reserved, "others unaffected"
+
+
+async def test_record_frees_its_slot_in_the_same_step(store: Store) -> None:
+    for i in range(3):
+        assert (await store.reserve(ALICE, f"s{i}", SLOTS, T0)).reserved
+    await store.record(ALICE, 1.0, None, SLOTS, 1000, T0, Ticket(ALICE, "s0"))
+    assert await store.in_flight(ALICE, T0) == 2
+    await store.record(None, 0.0, None, SLOTS, 1000, T0, Ticket(ALICE, "s1"))  # a release
+    assert await store.in_flight(ALICE, T0) == 1
+    reservation = await store.reserve(ALICE, "s3", SLOTS, T0)
+    assert (reservation.reserved, reservation.strikes) == (True, 1.0)
+
+
+async def test_banned_or_throttled_take_no_slot_and_one_at_a_time_after(store: Store) -> None:
+    for i in range(3):
+        await strike(store, ALICE, T0 + i, policy=SLOTS)  # throttled until T0 + 2 + 2_000
+    refused = await store.reserve(ALICE, "s0", SLOTS, T0 + 3)
+    assert (refused.reserved, refused.standing.throttled_until_ms) == (False, T0 + 2_002)
+    after = T0 + 2_002  # throttle over, 3 strikes still in the window: one at a time
+    assert (await store.reserve(ALICE, "s1", SLOTS, after)).reserved
+    assert not (await store.reserve(ALICE, "s2", SLOTS, after)).reserved
+    for i in range(2):
+        await strike(store, BOB, T0 + i, 3.0, policy=SLOTS)
+    banned = await store.reserve(BOB, "s0", SLOTS, T0 + 2)
+    assert (banned.reserved, bool(banned.standing.banned_until_ms)) == (False, True)
+    assert await store.in_flight(BOB, T0 + 2) == 0
+
+
+async def test_slots_expire_and_weight_zero_takes_none(store: Store) -> None:
+    for i in range(3):
+        await store.reserve(ALICE, f"s{i}", SLOTS, T0 + i)
+    assert await store.in_flight(ALICE, T0 + 5_000) == 2, "the first expired at T0 + 5000"
+    assert (await store.reserve(ALICE, "s3", SLOTS, T0 + 5_000)).reserved
+    assert await store.in_flight(ALICE, T0 + 10_002) == 0
+    off = dataclasses.replace(SLOTS, slot_weight=0.0)
+    assert not any([(await store.reserve(BOB, f"s{i}", off, T0)).reserved for i in range(9)])
+    assert await store.in_flight(BOB, T0) == 0
