@@ -7,6 +7,7 @@ degraded and reconnects in the background.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,6 +105,11 @@ STATE_LAYER = web.AppKey("state_layer", StateLayer)
 
 
 def build_store(config: StoreConfig) -> Store:
+    """ConfigError when ``store.url_env`` names a variable that is not set: falling back to
+    the in-memory store would silently stop replicas sharing bans and strikes."""
+    if config.url_env and not os.environ.get(config.url_env):
+        raise ConfigError(f"store.url_env names {config.url_env}, which is not set (or empty): "
+                          "set it to the Redis URL, or remove url_env to use store.url")
     url = config.resolved_url()
     if url == "memory":
         return MemoryStore()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import time
 
+import pytest
+
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.ports import ADMIT, Principal
 from proxy.state.factory import start_state
@@ -116,3 +118,16 @@ async def test_cache_and_record_keep_working_on_memory_with_no_errors() -> None:
     for operation in ("admission", "record", "cache_get", "cache_set"):
         assert errors(metrics, operation) == 0
     await layer.close()
+
+
+def test_an_unset_url_env_is_a_start_up_error_not_a_silent_memory_store(monkeypatch) -> None:
+    """Replicas that silently fell back to their own memory would stop sharing bans."""
+    from proxy.config.loader import ConfigError
+    from proxy.state.factory import build_store
+    from proxy.state.settings import StoreConfig
+
+    monkeypatch.delenv("SP_TEST_REDIS_URL", raising=False)
+    with pytest.raises(ConfigError, match="SP_TEST_REDIS_URL, which is not set"):
+        build_store(StoreConfig(url_env="SP_TEST_REDIS_URL"))
+    monkeypatch.setenv("SP_TEST_REDIS_URL", "redis://127.0.0.1:1/0")
+    assert build_store(StoreConfig(url_env="SP_TEST_REDIS_URL")).kind == "redis"
