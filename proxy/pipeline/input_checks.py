@@ -28,10 +28,10 @@ async def check_input(ctx: RequestContext) -> Moderation:
     ctx.moderations["input"] = moderation
     if not moderation.decision.blocked:
         ctx.redacted_spans = apply_redactions(ctx, moderation)
-    # what logs, review events and exports keep: the redacted texts, blocked or not, so a
-    # detected secret is never stored raw whatever logging.text says
-    moderation.texts = [text for text in (redacted(ctx, moderation, field.text)
-                                          for field in ctx.parsed.texts) if text.strip()]
+    if moderation.decision.redactions():  # records keep the redacted texts, blocked or not:
+        # a detected secret is never stored raw whatever logging.text says
+        moderation.texts = [text for text in (redacted(ctx, moderation, field.text)
+                                              for field in ctx.parsed.texts) if text.strip()]
     return moderation
 
 

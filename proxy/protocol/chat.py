@@ -16,7 +16,14 @@ from typing import Any
 from proxy.protocol.chat_answer import ChatStreamCodec, answer_texts, block_answer
 from proxy.protocol.dialect import AnswerText, ParsedRequest, StreamCodec, TextField
 from proxy.protocol.errors import BadRequest, ProxyError, error_envelope
-from proxy.protocol.fields import definition_text, load_object, render, string_leaves
+from proxy.protocol.fields import (
+    definition_text,
+    load_object,
+    render,
+    request_of,
+    required_list,
+    string_leaves,
+)
 from proxy.protocol.safety import (
     input_blocked_envelope,
     refusal_completion,
@@ -50,12 +57,8 @@ class ChatDialect:
 
     def parse_request(self, raw: bytes, *, forward_unknown: bool = False) -> ParsedRequest:
         body = load_object(raw)
-        messages = body.get("messages")
-        if messages is None:
-            raise BadRequest("'messages' is a required property", param="messages")
-        if not isinstance(messages, list) or not messages:
-            raise BadRequest("'messages' must be a non-empty array", param="messages")
-        request = new_request(body)
+        messages = required_list(body, "messages")
+        request = request_of(body)
         for index, message in enumerate(messages):
             _read_message(request, index, message, forward_unknown)
         _read_top_level(request)
@@ -81,15 +84,6 @@ class ChatDialect:
 
     def stream(self, request: ParsedRequest, request_id: str) -> StreamCodec:
         return ChatStreamCodec(request_id, request.model)
-
-
-def new_request(body: dict[str, Any]) -> ParsedRequest:
-    """The common fields of every OpenAI-style request: model and stream."""
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise BadRequest("'stream' must be a boolean", param="stream")
-    model = body.get("model")
-    return ParsedRequest(body, model=model if isinstance(model, str) else None,
-                         stream=body.get("stream") is True)
 
 
 def _read_message(request: ParsedRequest, index: int, message: Any,

@@ -17,7 +17,7 @@ import orjson
 
 from proxy.protocol.dialect import AnswerText, EventView, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest, ProxyError
-from proxy.protocol.fields import load_object
+from proxy.protocol.fields import load_object, request_of
 from proxy.protocol.safety import broken_chunk_stream, input_blocked_envelope
 from proxy.protocol.sse import DONE_EVENT, SSEEvent, encode
 
@@ -176,13 +176,9 @@ class CompletionsDialect:
     def parse_request(self, raw: bytes, *, forward_unknown: bool = False) -> ParsedRequest:
         """Raises BadRequest (with ``param``) on a body the API would reject."""
         body = load_object(raw)
-        if body.get("stream") is not None and not isinstance(body["stream"], bool):
-            raise BadRequest("'stream' must be a boolean", param="stream")
+        request = request_of(body)
         if "prompt" not in body:
             raise BadRequest("'prompt' is a required property", param="prompt")
-        model = body.get("model")
-        request = ParsedRequest(body, model=model if isinstance(model, str) else None,
-                                stream=body.get("stream") is True)
         collect_prompt(request, body["prompt"], forward_unknown)
         _collect_suffix(request, body.get("suffix"), forward_unknown)
         return request

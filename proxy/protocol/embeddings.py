@@ -16,7 +16,7 @@ from proxy.protocol.chat_answer import ChatStreamCodec
 from proxy.protocol.completions import collect_prompt
 from proxy.protocol.dialect import AnswerText, ParsedRequest, StreamCodec
 from proxy.protocol.errors import BadRequest, ProxyError, error_envelope
-from proxy.protocol.fields import load_object
+from proxy.protocol.fields import load_object, request_of
 from proxy.protocol.safety import input_blocked_envelope
 
 REQUEST_KINDS = frozenset({"input"})
@@ -32,8 +32,8 @@ class EmbeddingsDialect:
         body = load_object(raw)
         if "input" not in body:
             raise BadRequest("'input' is a required property", param="input")
-        model = body.get("model")
-        request = ParsedRequest(body, model=model if isinstance(model, str) else None)
+        request = request_of(body)
+        request.stream = False  # the API does not stream: the answer is always JSON
         collect_prompt(request, body["input"], forward_unknown, key="input")
         return request
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from proxy.protocol.dialect import KEY, JsonPath
+from proxy.protocol.dialect import KEY, JsonPath, ParsedRequest
 from proxy.protocol.errors import BadRequest
 
 MAX_DEPTH = 64  # deeper JSON than this is refused: no API nests that far on purpose
@@ -96,3 +96,24 @@ def _deeper_than(value: Any, limit: int) -> bool:
 
 def _too_deep() -> BadRequest:
     return BadRequest(f"request body is nested deeper than {MAX_DEPTH} levels")
+
+
+def request_of(body: dict[str, Any]) -> ParsedRequest:
+    """A request's common fields, read the same way in every API: ``model`` (a string, or
+    none) and ``stream`` (a boolean; null is unset; anything else is a 400)."""
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise BadRequest("'stream' must be a boolean", param="stream")
+    model = body.get("model")
+    return ParsedRequest(body, model=model if isinstance(model, str) else None,
+                         stream=stream is True)
+
+
+def required_list(body: dict[str, Any], key: str) -> list[Any]:
+    """``body[key]`` as a non-empty array, or a 400 naming it."""
+    value = body.get(key)
+    if value is None:
+        raise BadRequest(f"'{key}' is a required property", param=key)
+    if not isinstance(value, list) or not value:
+        raise BadRequest(f"'{key}' must be a non-empty array", param=key)
+    return value

@@ -21,8 +21,14 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.protocol.dialect import AnswerText, ParsedRequest, StreamCodec, TextField
-from proxy.protocol.errors import BadRequest, ProxyError
-from proxy.protocol.fields import definition_text, load_object, string_leaves
+from proxy.protocol.errors import ProxyError
+from proxy.protocol.fields import (
+    definition_text,
+    load_object,
+    request_of,
+    required_list,
+    string_leaves,
+)
 from proxy.protocol.messages_content import (
     ASSISTANT,
     SYSTEM,
@@ -75,19 +81,6 @@ def error_type(status: int) -> str:
     return _ERROR_TYPES.get(status) or ("api_error" if status >= 500
                                         else "invalid_request_error")
 
-
-
-def _new_request(body: dict[str, Any]) -> ParsedRequest:
-    messages = body.get("messages")
-    if messages is None:
-        raise BadRequest("'messages' is a required property", param="messages")
-    if not isinstance(messages, list) or not messages:
-        raise BadRequest("'messages' must be a non-empty array", param="messages")
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise BadRequest("'stream' must be a boolean", param="stream")
-    model = body.get("model")
-    return ParsedRequest(body, model=model if isinstance(model, str) else None,
-                         stream=body.get("stream") is True)
 
 
 def _read_message(sink: RequestSink, index: int, message: Any) -> None:
@@ -168,7 +161,9 @@ class MessagesDialect:
 
     def parse_request(self, raw: bytes, *, forward_unknown: bool = False) -> ParsedRequest:
         """Raises BadRequest (with ``param``) on a body the API would reject."""
-        request = _new_request(load_object(raw))
+        body = load_object(raw)
+        required_list(body, "messages")
+        request = request_of(body)
         sink = RequestSink(request, forward_unknown)
         for key, value in request.body.items():
             _read_top_level(sink, key, value)

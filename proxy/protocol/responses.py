@@ -22,7 +22,13 @@ from typing import Any
 
 from proxy.protocol.dialect import AnswerText, Dialect, JsonPath, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest, ProxyError
-from proxy.protocol.fields import definition_text, load_object, render, string_leaves
+from proxy.protocol.fields import (
+    definition_text,
+    load_object,
+    render,
+    request_of,
+    string_leaves,
+)
 from proxy.protocol.responses_items import ITEM_SPOTS, D, Spot
 from proxy.protocol.responses_stream import (
     ADDED_TEXT,
@@ -117,9 +123,7 @@ class ResponsesDialect:
     def parse_request(self, raw: bytes, *, forward_unknown: bool = False) -> ParsedRequest:
         """Raises BadRequest (with ``param``) on a body the API would reject."""
         body = load_object(raw)
-        model = body.get("model")
-        request = ParsedRequest(body, model=model if isinstance(model, str) else None,
-                                stream=_stream_flag(body))
+        request = request_of(body)
         sink = _RequestTexts(request, forward_unknown)
         walk_spots(body, _BEFORE_INPUT, (), sink)
         _read_prompt(body, request, sink)
@@ -170,13 +174,6 @@ class ResponsesDialect:
     def stream(self, request: ParsedRequest, request_id: str) -> ResponsesStream:
         return ResponsesStream(request_id, request.model)
 
-
-
-def _stream_flag(body: dict[str, Any]) -> bool:
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise BadRequest("'stream' must be a boolean", param="stream")
-    return stream is True
 
 
 def _read_input(body: dict[str, Any], sink: _RequestTexts) -> None:

@@ -490,7 +490,8 @@ def test_answer_texts(answer: dict[str, Any], texts: list[tuple[str, str]]) -> N
 
 def test_answer_samples_are_valid_for_the_sdk() -> None:
     for answer in (ANSWER_SAMPLES[0][1], EVERY_ANSWER_BLOCK):
-        types.Message.model_validate(answer)
+        parsed = types.Message.model_validate(answer)  # raises on a wrong wire shape
+        assert [block.type for block in parsed.content] == [b["type"] for b in answer["content"]]
 
 
 def test_block_answer_is_a_refusal_that_keeps_the_usage() -> None:

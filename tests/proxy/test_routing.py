@@ -226,3 +226,17 @@ async def test_a_second_credential_cannot_ride_behind_a_throwaway_key(start_prox
     assert body["error"]["code"] == "several_credentials"
     assert "sk-" not in str(body)
     assert fake_upstream.requests == []
+
+
+@pytest.mark.parametrize(("api_path", "body"), [
+    ("responses", {"model": "m", "input": "BADWORD"}),
+    ("completions", {"model": "m", "prompt": "BADWORD"}),
+    ("embeddings", {"model": "m", "input": "BADWORD"}),
+])
+async def test_azure_paths_reach_every_dialect(routed, api_path, body):
+    base, upstream = await routed("/openai")
+    path = f"/openai/deployments/gpt-4o/{api_path}?api-version=2025-04-01-preview"
+    status, answer = await raw_request(base, "POST", path, orjson.dumps(body))
+    assert status == 400 and answer is not None
+    assert answer["error"]["code"] == "content_filter"
+    assert upstream.seen == []
