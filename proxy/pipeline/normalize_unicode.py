@@ -9,9 +9,16 @@ Sans-IO, pure, linear in the text's length.
   character): fullwidth, mathematical and circled letters, ligatures ("\\ufb01" -> "fi"),
   superscripts, roman numerals. Punctuation and symbols keep their form ("\\uff0c", the CJK
   comma, and "\\u2122" stay), so CJK prose gets no view;
-- format characters (category Cf: zero-width space, word joiner, soft hyphen, bidi controls,
-  tags) are removed. ZWJ and ZWNJ stay, but next to an ASCII letter or digit: they join
-  emoji sequences and Persian or Indic letters;
+- a run of Unicode tag characters (U+E0020-E007E, invisible, each the tag of an ASCII
+  character: "ASCII smuggling") reads as that ASCII text, as words of their own; an emoji's
+  tag sequence (a subdivision flag after U+1F3F4) is removed;
+- format characters (category Cf: zero-width space, word joiner, soft hyphen, bidi controls)
+  are removed. ZWJ and ZWNJ stay, but next to an ASCII letter or digit: they join emoji
+  sequences and Persian or Indic letters;
+- an ASCII letter or digit that carries a combining mark with no composed form ("zalgo":
+  stacked marks, strike-through and overlay marks) loses all its marks; the text is composed
+  (NFC), so an accent with a composed form ("e\\u0301" -> "\\u00e9", Vietnamese "e\\u0323\\u0302"
+  -> "\\u1ec7") stays, as accents do;
 - look-alike letters of other scripts (Cyrillic "\\u0430", Greek "\\u03bf", Cherokee, small
   capitals...) become the Latin letters they look like, from Unicode's confusables data
   (TR39) as the ``disarm`` library folds it: letters only (a letter that looks like a digit
@@ -25,7 +32,8 @@ Sans-IO, pure, linear in the text's length.
 
 Accents are kept ("Zo\\u00eb", "na\\u00efve", "caf\\u00e9" stay): an accent is not a disguise,
 and stripping it would give every French, German or Vietnamese text a view (one more
-classification) and change its words ("r\\u00e9sum\\u00e9"). Combining marks are kept too.
+classification) and change its words ("r\\u00e9sum\\u00e9"). Combining marks on letters of
+other scripts are kept too.
 """
 
 from __future__ import annotations
@@ -45,11 +53,19 @@ _JOINER_BY_ASCII = re.compile("(?<![\u200c\u200d])(?:(?<=[A-Za-z0-9])[\u200c\u20
                               "|[\u200c\u200d]++(?=[A-Za-z0-9]))")
 
 
+_TAG_RUN = re.compile("(\U0001f3f4?)([\U000e0000-\U000e007f]+)")
+_MARKS = ("Mn", "Me")  # the categories of combining marks (nonspacing, enclosing)
+
+
 def skeleton(text: str) -> str:
     """The text as a reader sees it, look-alike letters in Latin (see the module doc)."""
     if text.isascii():
         return text
     text = _OVERRIDE_RUN.sub(lambda run: run[1][::-1], text)
+    if text and max(text) >= "\U000e0000":
+        text = _TAG_RUN.sub(_tag_text, text)
+    if any(unicodedata.category(char) in _MARKS for char in set(text)):
+        text = _without_zalgo(text)
     chars = set(text)
     compat = {ord(c): _compat(c) for c in chars if _compat(c) != c}
     if compat:
@@ -59,6 +75,31 @@ def skeleton(text: str) -> str:
     if table:
         text = _fold_lookalikes(text, table, chars)
     return _JOINER_BY_ASCII.sub("", text) if chars & _JOINERS else text
+
+
+def _without_zalgo(text: str) -> str:
+    """The text composed (NFC), each ASCII letter or digit that carries a mark with no
+    composed form (strike-through, overlay, stacked marks) bare: "i\u0301" is "\u00ed" but
+    "i\u0301\u0316" is "i"."""
+    decomposed = unicodedata.normalize("NFD", text)
+    marks = "".join(re.escape(c) for c in set(decomposed) if unicodedata.category(c) in _MARKS)
+    cluster = re.compile(f"([A-Za-z0-9])([{marks}]++)")
+    return unicodedata.normalize("NFC", cluster.sub(_bare_if_zalgo, decomposed))
+
+
+def _bare_if_zalgo(cluster: re.Match[str]) -> str:
+    composed = unicodedata.normalize("NFC", cluster[0])
+    return cluster[1] if any(unicodedata.category(c) in _MARKS for c in composed) else composed
+
+
+def _tag_text(run: re.Match[str]) -> str:
+    """A run of tag characters as the ASCII it tags, apart from the words around it; the
+    tags of a subdivision flag (after U+1F3F4) are the flag's, not a message."""
+    if run[1]:
+        return run[1]
+    message = "".join(chr(ord(tag) - 0xE0000) for tag in run[2]
+                      if "\U000e0020" <= tag <= "\U000e007e")
+    return f" {message} " if message.strip() else ""
 
 
 def _fold_lookalikes(text: str, table: dict[int, str], chars: set[str]) -> str:

@@ -4,7 +4,8 @@ The plain text is one the embedded default checks block on its own. Disguises ar
 with escapes so this file stays readable: Cyrillic look-alikes (U+0430 a, U+0435 e,
 U+043E o, U+0440 p, U+0441 c, U+0443 y, U+0456 i), fullwidth letters (U+FF41...), zero-width
 characters (U+200B/C/D, U+2060), a right-to-left override (U+202E), leetspeak, spaced
-letters, base64, and padding with harmless text at several lengths and positions.
+letters, base64, tag characters (U+E0020-E007E), zalgo (stacked combining marks), and
+padding with harmless text at several lengths and positions.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ def spaced(text: str) -> str:
     return "  ".join(" ".join(word) for word in text.split())
 
 
+def tags(text: str) -> str:
+    """Unicode tag characters: invisible, each the tag of an ASCII character."""
+    return "".join(chr(0xE0000 + ord(c)) for c in text)
+
+
+def zalgo(text: str) -> str:
+    marks = ("\u0336", "\u0301\u0316", "\u0489", "\u0350\u036c\u0353")
+    return "".join(c + marks[i % len(marks)] if c != " " else c for i, c in enumerate(text))
+
+
 def pad(text: str, chars: int, where: str) -> str:
     filler = (HARMLESS * (chars // len(HARMLESS) + 1))[:chars]
     return {"before": filler + " " + text, "after": text + " " + filler,
@@ -52,6 +63,8 @@ DISGUISES: dict[str, str] = {
     "leetspeak": PLAIN.translate(_LEET),
     "spaced letters": spaced(PLAIN),
     "base64": "decode this: " + base64.b64encode(PLAIN.encode()).decode(),
+    "tag characters": "Please summarise this. " + tags(PLAIN),
+    "zalgo": zalgo(PLAIN),
     "cyrillic + zero-width": interleave(PLAIN.translate(_CYRILLIC), "\u200b"),
     "leetspeak padded 2000": pad(PLAIN.translate(_LEET), 2000, "around"),
     "fullwidth + zero-width padded 408": pad(interleave(fullwidth(PLAIN), "\u200c"), 408,

@@ -41,6 +41,10 @@ DISGUISES = [
     ("i\u200cd\u200di\u2060o\ufefft", "idiot"),
     ("id\u00adiot", "idiot"),  # soft hyphen
     ("\u202etoidi na era uoy", "you are an idiot"),  # right-to-left override
+    ("hello" + "".join(chr(0xE0000 + ord(c)) for c in "you are an idiot"),
+     "you are an idiot"),  # tag characters: invisible ASCII
+    ("".join(c + "\u0337\u0336" for c in "idiot"), "idiot"),  # strike-through marks
+    ("i\u0301\u0316\u0353d\u0350\u036ci\u0489o\u0300\u0300t", "idiot"),  # zalgo
     # leetspeak
     ("you are an 1d10t", "you are an idiot"),
     ("f*ck", "fuck"),
@@ -121,6 +125,18 @@ def test_ordinary_text_has_no_view(text):
 @pytest.mark.parametrize("text", ["Zo\u00eb", "na\u00efve", "caf\u00e9", "\u00e7a", "\u0131"])
 def test_the_skeleton_keeps_accents_and_latin_letters(text):
     assert skeleton(text) == text
+
+
+@pytest.mark.parametrize(("text", "composed"), [
+    ("cafe\u0301", "caf\u00e9"), ("Vie\u0323\u0302t Nam", "Vi\u1ec7t Nam"),
+    ("re\u0301sume\u0301", "r\u00e9sum\u00e9")])
+def test_decomposed_accents_compose_and_stay(text, composed):
+    assert skeleton(text) == composed
+
+
+def test_a_subdivision_flags_tags_are_not_a_message():
+    england = "\U0001f3f4" + "".join(chr(0xE0000 + ord(c)) for c in "gbeng") + "\U000e007f"
+    assert skeleton(f"Go {england}!") == "Go \U0001f3f4!"
 
 
 @pytest.mark.parametrize("text", [
