@@ -6,6 +6,11 @@ reconnect_max_s). While down, callers skip the store instead of waiting on timeo
 skipped operations count as store errors too, so the error rate shows the whole outage.
 When a ping succeeds the store is up again and ``on_recovered`` runs (the gate writes the
 records it kept meanwhile).
+
+An operation that began before that recovery and fails after it (it was waiting on a socket
+of the old server) counts as an error but does not mark the store down again: the probe's
+ping is newer news. A single dead pooled socket never gets here at all: the Redis store
+resends on a fresh connection first (pipelining.py).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class StoreHealth:
         self.on_recovered: Callable[[], Awaitable[None]] | None = None
         self._backoff = (reconnect_min_s, reconnect_max_s)
         self._probe: asyncio.Task[None] | None = None
+        self._recoveries = 0  # successful probes so far: tells an operation's era
         # label children looked up once: this runs several times per request
         self._durations = {op: metrics.store_duration.labels(op) for op in STORE_OPERATIONS}
         self._errors = {op: metrics.store_errors.labels(op) for op in STORE_OPERATIONS}
@@ -39,12 +45,16 @@ class StoreHealth:
 
     @contextlib.asynccontextmanager
     async def timed(self, operation: str) -> AsyncIterator[None]:
-        """Times one store operation; a StoreError inside marks the store down and re-raises."""
-        started = time.perf_counter()
+        """Times one store operation; a StoreError inside marks the store down (unless the
+        store recovered since the operation began) and re-raises."""
+        started, era = time.perf_counter(), self._recoveries
         try:
             yield
         except StoreError as exc:
-            self.failed(operation, exc)
+            if era == self._recoveries:
+                self.failed(operation, exc)
+            else:
+                self.skipped(operation)  # counted; the newer successful ping stands
             raise
         finally:
             self._durations[operation].observe(time.perf_counter() - started)
@@ -71,6 +81,7 @@ class StoreHealth:
             except StoreError:
                 continue
             self.up = True
+            self._recoveries += 1
             self.metrics.store_up.set(1)
             log.info("store_up", store=self.store.kind)
             await self._recovered()  # may mark the store down again: then the loop goes on

@@ -26,13 +26,15 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """A redis-server process on a free loopback port, in a temp dir, with no persistence."""
+    """A redis-server process on a free loopback port, in a temp dir; no persistence unless
+    ``appendonly`` (AOF in the temp dir, fsync'd every second, as deploy/compose.yaml runs)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, appendonly: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
         self.binary, self.workdir, self.port = binary, workdir, _free_port()
+        self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,9 +42,13 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        """Starts on the same port each time; returns once it answers PING (and so has
+        loaded its AOF: a loading server answers LOADING)."""
+        aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.appendonly else [
+            "--appendonly", "no"]
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.workdir), "--save", "", "--appendonly", "no", "--daemonize", "no"],
+             str(self.workdir), "--save", "", *aof, "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = self.client()
         deadline = time.monotonic() + 10
@@ -50,7 +56,7 @@ class RedisServer:
             try:
                 client.ping()
                 return
-            except redis.ConnectionError:
+            except redis.ConnectionError:  # BusyLoadingError (LOADING) is one too
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.02)
@@ -60,6 +66,22 @@ class RedisServer:
             self.process.kill()
             self.process.wait(10)
         self.process = None
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM): an AOF server writes what it holds before it exits."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+    def restart(self, *, clean: bool = False) -> None:
+        """Killed (or, if ``clean``, stopped) and started again on the same port: every
+        client socket to the old process is dead, and the client does not know yet."""
+        if clean:
+            self.stop()
+        else:
+            self.kill()
+        self.start()
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=2)

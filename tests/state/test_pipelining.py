@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis import exceptions as redis_errors
 from redis.exceptions import ResponseError
 
 from proxy.state.base import StoreError
 from proxy.state.keys import Keys
+from proxy.state.pipelining import dead_socket
 from proxy.state.redis_store import RedisStore
 from tests.state.conftest import RedisServer
 
@@ -24,6 +26,7 @@ async def test_one_round_trip_and_errors_stay_with_their_command(redis_server: R
         assert store.pipeline.round_trips == trips + 1
         assert results[0] is True and results[2] == "1"
         assert isinstance(results[1], ResponseError), "only the failing command fails"
+        assert store.pipeline.resends == 0, "a reply error is an answer, not a dead socket"
     finally:
         await store.close()
 
@@ -53,3 +56,31 @@ async def test_a_cancelled_caller_does_not_cancel_the_others(redis_server: Redis
             await doomed
     finally:
         await store.close()
+
+
+async def test_a_timeout_is_not_resent(redis_server: RedisServer) -> None:
+    """The server may still be running the batch: waiting again would break timeout_s."""
+    store = RedisStore(redis_server.url, Keys("t"), timeout_s=0.1)
+    try:
+        trips = store.pipeline.round_trips
+        with pytest.raises(redis_errors.TimeoutError):
+            await store.pipeline.call("BLPOP", "t:never", 0)  # never answers
+        assert (store.pipeline.round_trips, store.pipeline.resends) == (trips + 1, 0)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(("error", "dead"), [
+    (redis_errors.ConnectionError("Connection closed by server."), True),
+    (ConnectionResetError(104, "Connection reset by peer"), True),
+    (BrokenPipeError(32, "Broken pipe"), True),
+    (redis_errors.TimeoutError("Timeout reading from socket"), False),
+    (TimeoutError(), False),
+    (redis_errors.BusyLoadingError("LOADING"), False),
+    (redis_errors.AuthenticationError("WRONGPASS"), False),
+    (redis_errors.MaxConnectionsError("Too many connections"), False),
+    (redis_errors.NoScriptError("NOSCRIPT"), False),
+    (ResponseError("WRONGTYPE"), False),
+])
+def test_only_a_closed_or_reset_socket_counts_as_dead(error: Exception, dead: bool) -> None:
+    assert dead_socket(error) is dead
