@@ -9,7 +9,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from proxy.admin.api import mount_admin
+from proxy.admin.listener import mount_admin
 from proxy.config.loader import ConfigError, LoadedConfig
 from proxy.config.reload import ConfigReloader
 from proxy.config.snapshot import Snapshot, SnapshotHolder, build_snapshot, declare_series
@@ -117,6 +117,7 @@ async def _load(app: web.Application, loaded: LoadedConfig, config_path: Path | 
     readiness.ready.set()
     log.info("ready", config=loaded.source, checks=[c.name for c in snapshot.checks])
     warn_unmoderated(snapshot)
+    warn_open_relay(snapshot)
 
 
 def warn_unmoderated(snapshot: Snapshot) -> None:
@@ -125,6 +126,17 @@ def warn_unmoderated(snapshot: Snapshot) -> None:
         if not snapshot.checks_for(direction):
             log.warning("no_checks", direction=direction,
                         detail=f"no check runs on the {direction}: it is not moderated")
+
+
+def warn_open_relay(snapshot: Snapshot) -> None:
+    """An injected upstream key served without client authentication: allowed only by an
+    explicit auth.allow_open_relay, and said loudly at every start."""
+    upstream, auth = snapshot.config.upstream, snapshot.config.auth
+    if auth.allow_open_relay and auth.mode == "none" and (
+            upstream.api_key is not None or upstream.api_key_env is not None):
+        log.warning("open_relay", detail="auth.mode is none and the proxy injects the "
+                    "upstream key: anyone who reaches the proxy uses the model "
+                    "(auth.allow_open_relay is true)")
 
 
 async def _state_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from proxy import __version__
 
 COMMANDS = ("serve", "demo_upstream", "check_config", "score", "tune", "replay", "events",
-            "principals")
+            "principals", "keys")
 
 
 def build_parser() -> argparse.ArgumentParser:

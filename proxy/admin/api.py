@@ -1,26 +1,26 @@
-"""The admin HTTP API, a sub-application mounted at /admin behind a bearer token.
+"""The admin HTTP API: a sub-application served at /admin behind a bearer token
+(proxy/admin/listener.py says where; proxy/admin/auth.py how the token is checked).
 
   GET    /admin/bans                      principals banned now (?limit=, default 100)
   DELETE /admin/bans/{principal}          lift a ban and a throttle, forget the strikes
   GET    /admin/principals/{principal}    strikes in the window, ban and throttle
   GET    /admin/events                    recent review events (?count=, or ?after=ID)
 
-Principals are the keyed hashes seen in events and logs. The token is compared in constant
-time; without a configured token the API is not mounted at all. Errors use the OpenAI
-envelope; a store that is down answers 503.
+Principals are the keyed hashes seen in events and logs. Errors use the OpenAI envelope; a
+store that is down answers 503.
 """
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
 from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
+from proxy.admin.auth import bearer_auth
+from proxy.observability.metrics import Metrics
 from proxy.state.base import StoreError
 from proxy.state.events import event_json
 from proxy.state.factory import STATE_LAYER, StateLayer
@@ -32,18 +32,9 @@ _EVENT_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def mount_admin(app: web.Application, config: AdminConfig) -> bool:
-    """Adds /admin to ``app`` when a token is configured; must run before the app starts."""
-    token = config.resolved_token()
-    if token is None:
-        log.info("admin_api_disabled", reason="no admin token configured")
-        return False
-    app.add_subapp("/admin", create_admin_app(token))
-    return True
-
-
-def create_admin_app(token: str) -> web.Application:
-    admin = web.Application(middlewares=[_bearer(token), _errors])
+def create_admin_app(token: str, config: AdminConfig, metrics: Metrics) -> web.Application:
+    """The API, to mount at /admin; its handlers read the STATE_LAYER of the app above."""
+    admin = web.Application(middlewares=[bearer_auth(token, config, metrics), _errors])
     admin.router.add_get("/bans", list_bans)
     admin.router.add_delete("/bans/{principal}", unban)
     admin.router.add_get("/principals/{principal}", principal_state)
@@ -55,22 +46,6 @@ def error(status: int, message: str, code: str, kind: str = "invalid_request_err
           ) -> web.Response:
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
     return web.json_response(body, status=status)
-
-
-def _bearer(token: str) -> Middleware:
-    expected = f"Bearer {token}".encode()
-
-    @web.middleware
-    async def authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
-        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-        if not hmac.compare_digest(given, expected):
-            response = error(401, "a valid admin bearer token is required", "unauthorized",
-                             "authentication_error")
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
-        return await handler(request)
-
-    return authorize
 
 
 class BadParameter(Exception):

@@ -3,8 +3,10 @@
   principals show PRINCIPAL --config FILE     strikes in the window, ban and throttle (JSON)
   principals unban PRINCIPAL --config FILE    lift the ban and throttle, forget the strikes
   principals banned --config FILE             principals banned now (JSON lines)
-  principals hash --source api_key --config FILE   read a key (or user id) on stdin, print
-                                                   its principal hash; nothing is stored
+  principals hash --source api_key --config FILE   read a key on stdin, print its
+                                                   principal hash; nothing is stored
+  principals hash --source user --key-hash HEX --config FILE   the same for an end user
+                                                   named under that key
 
 PRINCIPAL is the keyed hash shown in events and by ``hash``. Exit codes as for ``events``.
 """
@@ -41,7 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     banned.add_argument("--limit", type=int, default=1000)
     banned.set_defaults(func=banned_command)
     hashing = actions.add_parser("hash", help="print the principal hash of a value on stdin")
-    hashing.add_argument("--source", choices=("api_key", "user", "header"), default="api_key")
+    hashing.add_argument("--source", choices=("api_key", "user"), default="api_key")
+    hashing.add_argument("--key-hash", type=_principal, default=None,
+                         help="with --source user: the principal hash of the key that named "
+                              "the user (end users are scoped to their key)")
     hashing.add_argument("--config", required=True, type=Path, help="the proxy's config")
     hashing.set_defaults(func=hash_command)
 
@@ -77,19 +82,31 @@ def banned_command(args: argparse.Namespace) -> int:
 
 
 def hash_command(args: argparse.Namespace) -> int:
+    identifier = configured_identifier(args.config)
+    if identifier is None:
+        return 1
+    value = sys.stdin.readline().strip()
+    if not value:
+        print("need the value to hash on stdin", file=sys.stderr)
+        return 1
+    print(identifier.user_hash(value, args.key_hash) if args.source == "user"
+          else identifier.hash("api_key", value))
+    return 0
+
+
+def configured_identifier(config: Path) -> Identifier | None:
+    """The Identifier of the config's identity secret; None, said on stderr, when the
+    config does not load or names no secret (hashes are keyed with it)."""
     try:
-        identity = _settings(args.config).identity
+        secret = load_file(config).config.identity.resolved_secret()
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
-        return 1
-    secret = identity.resolved_secret()
-    value = sys.stdin.readline().strip()
-    if secret is None or not value:
-        print("need identity.secret (or its variable) in the config and a value on stdin",
-              file=sys.stderr)
-        return 1
-    print(Identifier(identity, secret).hash(args.source, value))
-    return 0
+        return None
+    if secret is None:
+        print("the config names no identity.secret (nor a set identity.secret_env "
+              "variable): hashes are keyed with it", file=sys.stderr)
+        return None
+    return Identifier(secret)
 
 
 def _settings(config: Path) -> StateSettings:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from proxy.admin.listener import ADMIN_LISTENER
 from proxy.app import create_app
 from proxy.config.loader import ConfigError, LoadedConfig, load_embedded_defaults, load_file
 from proxy.demo.upstream import create_demo_upstream
@@ -53,6 +54,9 @@ async def _serve(args: argparse.Namespace) -> int:
         await _start(ProxyRunner(app), host, port, runners)
         print(f"safety-proxy listening on http://{host}:{port} (config: {loaded.source})",
               file=sys.stderr, flush=True)
+        if ADMIN_LISTENER in app:  # started with the app (proxy/admin/listener.py)
+            print(f"safety-proxy admin API on {app[ADMIN_LISTENER].url}/admin",
+                  file=sys.stderr, flush=True)
         return await _wait(app)
     finally:
         for runner in reversed(runners):

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from proxy.config.auth import AuthConfig, open_relay_error
+from proxy.config.strict import Strict
 from proxy.state.settings import (
     AbuseConfig,
     AdminConfig,
@@ -22,10 +24,6 @@ from proxy.state.settings import (
 
 Direction = Literal["input", "output"]
 OnError = Literal["fail_open", "fail_closed"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ServerConfig(Strict):
@@ -173,10 +171,14 @@ class TenantConfig(Strict):
 
 
 class TenantsConfig(Strict):
-    """Tenants are a bounded, declared set: a request's tenant comes from ``header``; a value
-    not declared in ``known`` (or no header) is the tenant ``other``, with the base policy."""
+    """Tenants are a bounded, declared set. A request's tenant comes from its client key
+    (auth.mode: keys), or from ``header`` when the caller may assert it: a key with
+    ``assert_tenant``, or any caller when ``trust_header`` says a gateway in front sets the
+    header (and strips the client's own). Anything else is the tenant ``other``, with the
+    base policy: a client never picks its own policy."""
 
     header: str = "x-tenant-id"
+    trust_header: bool = False
     known: dict[str, TenantConfig] = Field(default_factory=dict)
 
     @field_validator("known")
@@ -232,6 +234,7 @@ class ProxyConfig(Strict):
     tenants: TenantsConfig | None = None
     # Abuse state: strikes, throttles, bans, verdict cache, review stream, admin API.
     store: StoreConfig = Field(default_factory=StoreConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     abuse: AbuseConfig = Field(default_factory=AbuseConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
@@ -262,4 +265,21 @@ class ProxyConfig(Strict):
                     if check_name not in names:
                         raise ValueError(
                             f"{key}.{direction}.{check_name}: no check named {check_name!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _auth_consistent(self) -> ProxyConfig:
+        injects = self.upstream.api_key is not None or self.upstream.api_key_env is not None
+        problem = open_relay_error(self.auth, injects)
+        if problem:
+            raise ValueError(problem)
+        if self.auth.mode == "keys" and self.identity.resolved_secret() is None:
+            raise ValueError("auth.mode: keys needs identity.secret (or the variable named by "
+                             "identity.secret_env): client keys are stored as hashes keyed "
+                             "with it")
+        known = self.tenants.known if self.tenants else {}
+        for key in self.auth.keys:
+            if key.tenant is not None and key.tenant not in known:
+                raise ValueError(f"auth.keys.{key.id}.tenant: no tenant named {key.tenant!r} "
+                                 "in tenants.known")
         return self

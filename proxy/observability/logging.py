@@ -1,13 +1,34 @@
-"""structlog set-up: JSON lines unless stderr is a terminal (or the config says so)."""
+"""Logging set-up: one structured stream on stderr, JSON lines unless stderr is a terminal
+(or the config says so), for the proxy's own lines and the libraries' alike.
+
+The contract that keeps requests' data (header values, keys, prompts) out of the log, even
+when a library or an exception quotes it:
+
+- the proxy's own lines (structlog) carry only the fields their call names;
+- a library's record (aiohttp, asyncio, redis... through the std ``logging`` module) is
+  rendered with its logger name, level and the prose of its message only: the format
+  string, never its arguments, cut at its first line and at the first quote, parenthesis,
+  bracket, brace or angle bracket (where libraries put reprs of requests, callbacks, tasks
+  and exceptions). Libraries speak from warning up, and at debug when the config says so;
+- an exception attached to any line is rendered as its type (``exc_type``, and
+  ``exc_chain`` for its causes) and its stack's frames (``stack``: file, line, function and
+  source line), never its message: a parser error's message quotes the bytes it refused.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import traceback
+from typing import Any
 
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from proxy.config.schema import LoggingConfig
+
+_PROSE = re.compile(r"[^\n'\"(<\[{]*")
 
 
 def configure_logging(config: LoggingConfig) -> None:
@@ -20,12 +41,86 @@ def configure_logging(config: LoggingConfig) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
+            exception_summary,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    route_library_logs(renderer, logging.DEBUG if level == logging.DEBUG
+                       else max(level, logging.WARNING))
+
+
+class LibraryLogHandler(logging.StreamHandler):
+    """The one handler on the root logger: libraries' records, rendered like the proxy's."""
+
+
+def route_library_logs(renderer: Processor, level: int) -> None:
+    """Replaces the root logger's LibraryLogHandler (any other handler, a test runner's,
+    stays) with one that renders through ``renderer`` on stderr, from ``level`` up."""
+    handler = LibraryLogHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            library_message,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            exception_summary,
+            renderer,
+        ],
+    ))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, LibraryLogHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def library_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """A library record's ``event``: the prose of its format string (see the module doc)."""
+    record: logging.LogRecord = event_dict["_record"]
+    template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
+    prose = _PROSE.match(template)
+    event_dict["event"] = (prose.group().strip() if prose else "") or "library_log"
+    return event_dict
+
+
+def exception_summary(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Replaces ``exc_info`` by the exception's type, its causes' types and its frames."""
+    exc = _exception(event_dict.pop("exc_info", None))
+    if exc is None:
+        return event_dict
+    event_dict["exc_type"] = _type_name(exc)
+    chain = _causes(exc)
+    if chain:
+        event_dict["exc_chain"] = [_type_name(cause) for cause in chain]
+    event_dict["stack"] = "".join(traceback.format_list(traceback.extract_tb(
+        exc.__traceback__)))
+    return event_dict
+
+
+def _exception(exc_info: Any) -> BaseException | None:
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple):
+        return exc_info[1] if len(exc_info) == 3 else None
+    return sys.exc_info()[1] if exc_info else None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and cause not in chain and len(chain) < 10:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return chain
+
+
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else (
+        f"{kind.__module__}.{kind.__qualname__}")

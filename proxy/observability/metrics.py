@@ -35,6 +35,7 @@ ERROR_KINDS = (
     "slow_client",
     "principal_throttled",
     "principal_banned",
+    "unauthenticated",
     "unavailable",
     "internal",
 )
@@ -45,6 +46,11 @@ STORE_OPERATIONS = ("admission", "record", "cache_get", "cache_set", "event")
 UPSTREAM_STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none")
 # Where a slow client was when it was closed: its request line and headers, or its body.
 SLOW_CLIENT_PHASES = ("headers", "body")
+# Why a client key was refused (auth.mode: keys).
+AUTH_FAILURES = ("missing", "unknown", "expired")
+# Why an admin API request failed its token check: no Authorization header, a wrong one, or
+# its peer address was over the failure limit (refused, its token not even compared).
+ADMIN_AUTH_FAILURES = ("missing", "invalid", "rate_limited")
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
                    10, 30, 60)
@@ -94,6 +100,14 @@ class Metrics:
             "safety_proxy_slow_clients",
             "Connections closed for sending their request too slowly, by phase.",
             ["phase"], registry=r)
+        self.auth_failures = Counter(
+            "safety_proxy_auth_failures",
+            "Requests refused for want of a valid client key (auth.mode: keys), by reason.",
+            ["reason"], registry=r)
+        self.admin_auth_failures = Counter(
+            "safety_proxy_admin_auth_failures",
+            "Admin API requests refused for their bearer token, by reason.",
+            ["reason"], registry=r)
         self.config_reloads = Counter(
             "safety_proxy_config_reloads", "Config reloads by result.", ["result"], registry=r)
         self.stream_cuts = Counter(
@@ -184,6 +198,10 @@ class Metrics:
             self.errors.labels(kind)
         for phase in SLOW_CLIENT_PHASES:
             self.slow_clients.labels(phase)
+        for reason in AUTH_FAILURES:
+            self.auth_failures.labels(reason)
+        for reason in ADMIN_AUTH_FAILURES:
+            self.admin_auth_failures.labels(reason)
         for result in RELOAD_RESULTS:
             self.config_reloads.labels(result)
         for status_class in UPSTREAM_STATUS_CLASSES:

@@ -10,11 +10,11 @@ from proxy.config.snapshot import Snapshot
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.decision import ALLOW, Decision, combine
 from proxy.pipeline.moderation import Moderation
-from proxy.pipeline.ports import NoVerdictCache, Principal, VerdictCache
+from proxy.pipeline.ports import Charged, NoVerdictCache, Principal, VerdictCache
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.dialect import Dialect, ParsedRequest
 
-_REFUSALS = frozenset({"principal_throttled", "principal_banned"})
+_REFUSALS = frozenset({"principal_throttled", "principal_banned", "unauthenticated"})
 
 
 @dataclass(slots=True)
@@ -25,6 +25,8 @@ class RequestContext:
     metrics: Metrics
     cache: VerdictCache = field(default_factory=NoVerdictCache)
     principal: Principal = field(default_factory=lambda: Principal(None))
+    user: Principal | None = None  # the end user a trusted caller named
+    key_id: str | None = None  # the client key's public id (auth.mode: keys)
     dialect: Dialect = CHAT
     parsed: ParsedRequest | None = None  # the request as its dialect read it
     tenant: str | None = None
@@ -41,6 +43,9 @@ class RequestContext:
     # False: a flag or block still reaches the review stream but strikes no principal (the
     # moderation endpoint: a classifier service a gateway asks, not a generation).
     strikes: bool = True
+    # Principal hash -> the input strike charged before forwarding (routes.common
+    # ``charge_input``); the record adds only what is owed beyond it.
+    charged: dict[str, Charged] = field(default_factory=dict)
 
     @property
     def decision(self) -> Decision:
@@ -50,8 +55,8 @@ class RequestContext:
 
     @property
     def outcome_label(self) -> str:
-        """The decision as headers, metrics and logs show it: "refused" for a principal the
-        abuse gate throttled or banned; an allow is "unchecked" when
+        """The decision as headers, metrics and logs show it: "refused" for a caller without
+        a valid key or a principal the abuse gate throttled or banned; an allow is "unchecked" when
         something went through without its checks (a forwarded route or unknown content,
         or a check that failed open: allowed, but not checked)."""
         if self.error_kind in _REFUSALS:  # the abuse gate said no before any check ran

@@ -1,12 +1,19 @@
-"""Who sent a request: the principal, as a keyed hash only.
+"""Who is calling: the client key checked as ``auth.mode`` says, the tenant it may use, the
+end user it names. One call per request (``Identifier.caller``), before admission.
 
-Sources are tried in the configured order (``identity.sources``): the client's API key
-(``Authorization: Bearer``), the body's ``user`` field, a configured header. The first
-present one wins; none present gives the anonymous principal (not struck, not banned).
-
-The hash is HMAC-SHA256(secret, "<source>:<value>") in hex: the same key gives the same
-principal on every replica that shares the secret, and nothing stored, logged or counted
-can be turned back into the key. The raw value is never kept.
+Contracts:
+- One credential per request (``Authorization: Bearer``, ``x-api-key`` or ``api-key``):
+  more than one distinct value is a 400 (only one could identify while all reach the
+  upstream, so a banned key could ride behind a throwaway one).
+- ``keys`` mode: the key must hash to an unexpired ``auth.keys`` entry, else Unauthorized
+  (401, ``reason`` missing / unknown / expired). ``forward`` and ``none``: any key, or none.
+- The principal is the key's keyed hash (anonymous without a key: never struck). An end
+  user (``identity.user_fields``, ``identity.user_header``) is read only from a caller
+  trusted to name users, and hashed under the key's hash, so two applications' "user-1"
+  are two principals. Nothing raw is kept: every identifier is HMAC-SHA256(secret,
+  "<source>:<value>") in hex, the same on every replica sharing the secret.
+- The tenant comes from the key; ``tenants.header`` counts only for a key with
+  ``assert_tenant`` or when ``tenants.trust_header`` says a gateway in front sets it.
 """
 
 from __future__ import annotations
@@ -14,44 +21,132 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
-from proxy.pipeline.ports import Principal
-from proxy.protocol.errors import BadRequest
-from proxy.state.settings import IdentityConfig, PrincipalSource
+from proxy.config.auth import AuthConfig, ClientKey
+from proxy.config.schema import OTHER_TENANT, ProxyConfig, TenantsConfig
+from proxy.pipeline.ports import Principal, PrincipalSource
+from proxy.protocol.errors import BadRequest, Unauthorized
+from proxy.state.settings import IdentityConfig
 
 ANONYMOUS = Principal(None, "anonymous")
+AuthFailure = Literal["missing", "unknown", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    principal: Principal  # the key (anonymous without one)
+    user: Principal | None = None  # the end user a trusted caller named
+    tenant: str | None = None  # None: tenants are not configured
+    key_id: str | None = None  # the client key's public id (auth.mode: keys)
+
+    def principals(self) -> tuple[Principal, ...]:
+        return (self.principal,) if self.user is None else (self.principal, self.user)
 
 
 class Identifier:
-    def __init__(self, config: IdentityConfig, secret: bytes) -> None:
+    def __init__(self, secret: bytes) -> None:
         if not secret:
             raise ValueError("the principal hashing secret must not be empty")
-        self.config = config
         self._secret = secret
-
-    def identify(self, headers: Mapping[str, str], body: Mapping[str, Any] | None) -> Principal:
-        """The principal; BadRequest when the request carries several credentials."""
-        one_credential(headers)
-        for source in self.config.sources:
-            value = self._value(source, headers, body)
-            if value:
-                return Principal(self.hash(source, value), source)
-        return ANONYMOUS
+        self._index: tuple[AuthConfig | None, dict[str, ClientKey]] = (None, {})
 
     def hash(self, source: PrincipalSource, value: str) -> str:
         message = f"{source}:{value}".encode("utf-8", "surrogatepass")
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
-    def _value(self, source: PrincipalSource, headers: Mapping[str, str],
-               body: Mapping[str, Any] | None) -> str | None:
-        if source == "api_key":
-            return api_key_of(headers)
-        if source == "user":
-            user = body.get("user") if isinstance(body, Mapping) else None
-            return user.strip() if isinstance(user, str) and user.strip() else None
-        value = headers.get(self.config.header) or headers.get(self.config.header.lower())
-        return value.strip() if value and value.strip() else None
+    def user_hash(self, user: str, key_hash: str | None) -> str:
+        """An end user's principal, scoped to the key that named it."""
+        return self.hash("user", f"{key_hash or ''}:{user}")
+
+    def caller(self, config: ProxyConfig, headers: Mapping[str, str],
+               body: Mapping[str, Any] | None, now: datetime) -> Caller:
+        """Raises BadRequest (several credentials) or Unauthorized (keys mode)."""
+        one_credential(headers)
+        credential = api_key_of(headers)
+        key = self._client_key(config.auth, credential, now)
+        principal = ANONYMOUS
+        names_users = key.name_users if key else config.identity.trust_users
+        if credential is not None:
+            principal = Principal(self.hash("api_key", credential), "api_key",
+                                  application=names_users)
+        user = end_user(config.identity, headers, body) if names_users else None
+        return Caller(
+            principal,
+            Principal(self.user_hash(user, principal.key_hash), "user") if user else None,
+            tenant_of(config.tenants, key, headers), key.id if key else None)
+
+    def _client_key(self, auth: AuthConfig, credential: str | None,
+                    now: datetime) -> ClientKey | None:
+        if auth.mode != "keys":
+            return None
+        if credential is None:
+            raise unauthorized("missing")
+        key = self._keys(auth).get(self.hash("api_key", credential))
+        if key is None:
+            raise unauthorized("unknown")
+        if key.expired(now):
+            raise unauthorized("expired")
+        return key
+
+    def _keys(self, auth: AuthConfig) -> dict[str, ClientKey]:
+        """The keys by hash, indexed once per config (a reload brings a new AuthConfig)."""
+        if self._index[0] is not auth:
+            self._index = (auth, auth.by_hash())
+        return self._index[1]
+
+
+# reason -> (message, code); the message never quotes the key.
+_AUTH_FAILURES: dict[AuthFailure, tuple[str, str]] = {
+    "missing": ("this proxy requires an API key (Authorization: Bearer, x-api-key or "
+                "api-key)", "missing_api_key"),
+    "unknown": ("the API key is not valid for this proxy", "invalid_api_key"),
+    "expired": ("the API key has expired", "expired_api_key"),
+}
+
+
+def unauthorized(reason: AuthFailure) -> Unauthorized:
+    message, code = _AUTH_FAILURES[reason]
+    return Unauthorized(message, code=code, reason=reason,
+                        headers={"WWW-Authenticate": "Bearer", "x-should-retry": "false"})
+
+
+def tenant_of(tenants: TenantsConfig | None, key: ClientKey | None,
+              headers: Mapping[str, str]) -> str | None:
+    """A declared tenant, ``other``, or None when tenants are off. Never the client's
+    choice unless the key (or the deployment) allows it to assert one."""
+    if tenants is None:
+        return None
+    asserted = headers.get(tenants.header, "")
+    if asserted and (tenants.trust_header or (key is not None and key.assert_tenant)):
+        return asserted if asserted in tenants.known else OTHER_TENANT
+    return key.tenant if key is not None and key.tenant else OTHER_TENANT
+
+
+def end_user(identity: IdentityConfig, headers: Mapping[str, str],
+             body: Mapping[str, Any] | None) -> str | None:
+    """The end user the request names: the first of ``user_fields`` present in the body,
+    then ``user_header``."""
+    for name in identity.user_fields if isinstance(body, Mapping) else ():
+        value = _body_value(body, name)  # type: ignore[arg-type]
+        if value:
+            return value
+    if identity.user_header:
+        return _text(headers.get(identity.user_header))
+    return None
+
+
+def _body_value(body: Mapping[str, Any], name: str) -> str | None:
+    if name == "metadata.user_id":  # Anthropic Messages
+        metadata = body.get("metadata")
+        return _text(metadata.get("user_id")) if isinstance(metadata, Mapping) else None
+    return _text(body.get(name))
+
+
+def _text(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 CREDENTIAL_HEADERS = ("Authorization", "x-api-key", "api-key")
@@ -59,9 +154,7 @@ CREDENTIAL_HEADERS = ("Authorization", "x-api-key", "api-key")
 
 def one_credential(headers: Mapping[str, str]) -> None:
     """BadRequest when a request carries more than one distinct credential (two
-    Authorization headers, or a Bearer token and another x-api-key): only one could
-    identify the principal while all reach the upstream, so a banned key could ride
-    behind a throwaway one."""
+    Authorization headers, or a Bearer token and another x-api-key)."""
     values = {_credential(value) for name in CREDENTIAL_HEADERS for value in _all(headers, name)}
     if len(values - {""}) > 1:
         raise BadRequest("the request carries more than one credential; send one API key",
@@ -83,11 +176,15 @@ def _credential(value: str) -> str:
 
 def api_key_of(headers: Mapping[str, str]) -> str | None:
     """The key a client authenticates with, in whichever header its API uses: a Bearer
-    token (OpenAI), ``x-api-key`` (Anthropic) or ``api-key`` (Azure OpenAI). One key is one
-    principal whatever header carries it."""
-    token = bearer_token(headers.get("Authorization") or headers.get("authorization"))
+    token (OpenAI), ``x-api-key`` (Anthropic) or ``api-key`` (Azure OpenAI); any other
+    Authorization scheme (Basic...) is its whole value. One key is one principal whatever
+    header carries it."""
+    authorization = (headers.get("Authorization") or headers.get("authorization") or "").strip()
+    token = bearer_token(authorization)
     if token:
         return token
+    if authorization and authorization.partition(" ")[0].lower() != "bearer":
+        return authorization
     for name in ("x-api-key", "api-key"):
         value = headers.get(name) or headers.get(name.title())
         if value and value.strip():

@@ -13,13 +13,18 @@ from typing import Literal, Protocol
 from classifiers.base import Scores
 from proxy.pipeline.decision import Decision
 
+PrincipalSource = Literal["api_key", "user", "anonymous"]
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who sent a request: ``key_hash`` is a keyed hash (never the raw key or user id)."""
+    """Who is struck for a request: ``key_hash`` is a keyed hash (never the raw key or user
+    id). ``application``: a key trusted to name its end users, escalated at the
+    abuse.application thresholds."""
 
     key_hash: str | None
-    source: Literal["api_key", "user", "header", "anonymous"] = "anonymous"
+    source: PrincipalSource = "anonymous"
+    application: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,24 @@ ADMIT = Admission()
 
 
 @dataclass(frozen=True, slots=True)
+class Charged:
+    """An input strike charged to one principal before its request went upstream."""
+
+    weight: float
+    strikes: float  # the principal's weighted strikes in the window right after it
+    escalation: str = ""  # what it set off: "" | "throttle" | "ban"
+
+
+@dataclass(frozen=True, slots=True)
+class InputCharge:
+    """What ``AbuseGate.charge`` did: ``admission`` "ok" (forward the request) or why it is
+    refused (then nothing was charged); ``charged``: principal hash -> its charge."""
+
+    admission: Admission = ADMIT
+    charged: Mapping[str, Charged] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one request, handed to the abuse gate after the decision."""
 
@@ -58,6 +81,16 @@ class Outcome:
     # The policy's "check.label" of the model's own refusals: what the model did, not the
     # principal, so it strikes no one unless the strike weights say so.
     refusal_label: str | None = None
+    # The end user the request named (a trusted caller only): struck beside the principal.
+    user: Principal | None = None
+    key_id: str | None = None  # the client key's public id (auth.mode: keys)
+    # Principal hash -> the input strike charged before forwarding: the record adds only
+    # what the request weighs beyond it (the output's heavier reason), if anything.
+    charged: Mapping[str, Charged] = field(default_factory=dict)
+
+    def principals(self) -> tuple[Principal, ...]:
+        """Everyone the outcome strikes: the key, then the end user it named."""
+        return (self.principal,) if self.user is None else (self.principal, self.user)
 
 
 class AbuseGate(Protocol):
@@ -70,10 +103,25 @@ class AbuseGate(Protocol):
         failed, client gone). A slot never handed back expires (abuse.in_flight_ttl_s)."""
         ...
 
-    async def record(self, outcome: Outcome, ticket: Ticket | None = None) -> None:
-        """After the decision: strikes, escalation, review event, and the ticket's slot
-        freed in the same step (the strike is counted before the slot stops counting).
-        Must not raise."""
+    def input_weight(self, decision: Decision) -> float:
+        """What an input decision weighs against its principals (0: no strike, or abuse
+        control off)."""
+        ...
+
+    async def charge(self, principals: Sequence[Principal], weight: float) -> InputCharge:
+        """After the input checks, before forwarding a request whose input strikes: one
+        atomic step refuses it if any principal (with a key hash) is banned or throttled
+        now, adding nothing, and else adds the strike ``weight`` to each (escalating as
+        ``record`` does). So however many arrive at once, a principal gets no more served
+        past a threshold than one after another. Must not raise: a store failure follows
+        store.on_error (fail_open: admitted, nothing charged; fail_closed: unavailable).
+        A cancelled charge may still land (the script is queued): count it charged."""
+        ...
+
+    async def record(self, outcome: Outcome, *tickets: Ticket) -> None:
+        """After the decision: strikes (each principal of the outcome), escalation, review
+        event, and each ticket's slot freed in the step that strikes its principal (the
+        strike is counted before the slot stops counting). Must not raise."""
         ...
 
     async def release(self, ticket: Ticket) -> None:
@@ -95,7 +143,13 @@ class NoAbuseGate:
     async def admit(self, principal: Principal) -> Admission:
         return ADMIT
 
-    async def record(self, outcome: Outcome, ticket: Ticket | None = None) -> None:
+    def input_weight(self, decision: Decision) -> float:
+        return 0.0
+
+    async def charge(self, principals: Sequence[Principal], weight: float) -> InputCharge:
+        return InputCharge()
+
+    async def record(self, outcome: Outcome, *tickets: Ticket) -> None:
         return None
 
     async def release(self, ticket: Ticket) -> None:

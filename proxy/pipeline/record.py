@@ -44,6 +44,10 @@ def _log_line(ctx: RequestContext, status: int, elapsed: float) -> None:
         "upstream_ms": round(ctx.upstream_seconds * 1000, 2),
         "principal": ctx.principal.key_hash,
     }
+    if ctx.user is not None:
+        fields["user"] = ctx.user.key_hash
+    if ctx.key_id is not None:
+        fields["key_id"] = ctx.key_id
     if ctx.tenant is not None:
         fields["tenant"] = ctx.tenant
     if ctx.parsed is not None:
@@ -75,4 +79,5 @@ def _outcome(ctx: RequestContext) -> Outcome:
                 for check, labels in m.scores.items()},
         texts={d: list(m.texts) for d, m in ctx.moderations.items()},
         refusal_label=ctx.snapshot.config.policy.refusal_label,
+        user=ctx.user, key_id=ctx.key_id, charged=dict(ctx.charged),
     )

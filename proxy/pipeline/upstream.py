@@ -55,13 +55,16 @@ class Upstream:
                    for s in segments), "unvalidated path segments"
         return f"{self.config.base_url}/{'/'.join(segments)}"
 
-    def request_headers(self, incoming: Mapping[str, str]) -> CIMultiDict[str]:
+    def request_headers(self, incoming: Mapping[str, str], *,
+                        client_credentials: bool = True) -> CIMultiDict[str]:
         """The client's headers without hop-by-hop ones. With a key configured, every
         credential the client sent is dropped and the operator's key goes in the header
         the upstream reads (``api_key_header``): a client key never reaches the upstream
-        beside the operator's."""
+        beside the operator's. ``client_credentials`` False drops them too (they are the
+        proxy's own client keys, auth.mode: keys, never the upstream's business)."""
         api_key = self._api_key()
-        dropped = _HOP_BY_HOP | (_CREDENTIALS if api_key is not None else frozenset())
+        drop_credentials = api_key is not None or not client_credentials
+        dropped = _HOP_BY_HOP | (_CREDENTIALS if drop_credentials else frozenset())
         headers = CIMultiDict((k, v) for k, v in incoming.items() if k.lower() not in dropped)
         if api_key is not None:
             name = self.config.api_key_header
@@ -79,15 +82,18 @@ class Upstream:
         return None
 
     async def open(self, method: str, segments: Sequence[str], *, data: bytes | None,
-                   headers: Mapping[str, str], query: str = "") -> aiohttp.ClientResponse:
+                   headers: Mapping[str, str], query: str = "",
+                   client_credentials: bool = True) -> aiohttp.ClientResponse:
         """``query``: the raw (still encoded) query string, passed on as it came.
+        ``client_credentials``: see ``request_headers``.
         Redirects are never followed: a 3xx is the upstream's answer, relayed as it is
         (following one would re-send the body, and the operator's key, elsewhere)."""
         assert self._session is not None, "start() was not awaited"
         url = yarl.URL(self.url(segments) + (f"?{query}" if query else ""), encoded=True)
         try:
             return await self._session.request(method, url, data=data, allow_redirects=False,
-                                               headers=self.request_headers(headers))
+                                               headers=self.request_headers(
+                                                   headers, client_credentials=client_credentials))
         except TimeoutError:
             raise UpstreamTimeout("the upstream model API did not answer in time") from None
         except aiohttp.ClientError as exc:

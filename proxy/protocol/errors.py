@@ -96,6 +96,19 @@ class Unavailable(ProxyError):
     kind = "unavailable"
 
 
+class Unauthorized(ProxyError):
+    """No valid client key (auth.mode: keys). ``reason``: missing, unknown or expired."""
+
+    status = 401
+    error_type = "invalid_request_error"  # what OpenAI answers for a bad key
+    kind = "unauthenticated"
+
+    def __init__(self, message: str, *, reason: str, code: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, code=code, headers=headers)
+        self.reason = reason
+
+
 class Throttled(ProxyError):
     status = 429
     error_type = "rate_limit_error"

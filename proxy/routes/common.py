@@ -10,20 +10,32 @@ import contextvars
 import dataclasses
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from aiohttp import web
 
 from proxy.config.snapshot import Snapshot
 from proxy.pipeline.context import RequestContext
-from proxy.pipeline.ports import AbuseGate, Admission, Principal, Ticket
+from proxy.pipeline.ports import AbuseGate, Admission, Charged, Principal, Ticket
 from proxy.pipeline.record import record_request
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.dialect import Dialect
-from proxy.protocol.errors import Banned, ProxyError, Throttled, Unavailable, json_response
+from proxy.protocol.errors import (
+    Banned,
+    ProxyError,
+    Throttled,
+    Unauthorized,
+    Unavailable,
+    json_response,
+)
 from proxy.protocol.safety import DECISION_HEADER
 from proxy.resources import ABUSE_GATE, BACKGROUND, METRICS, READINESS, VERDICT_CACHE
+from proxy.state.factory import STATE_LAYER
+
+log = structlog.get_logger("safety_proxy.request")
 
 _CLIENT_DISCONNECTED = "client_disconnected"  # the error kind
 _CLIENT_CLOSED_REQUEST = 499
@@ -78,16 +90,17 @@ def _stamp(response: web.StreamResponse, ctx: RequestContext) -> None:
 
 def _record(request: web.Request, ctx: RequestContext, status: int,
             tickets: list[Ticket]) -> None:
-    """Records a flag or block, freeing the first slot in the same step (its strike lands
-    as the slot goes); any other slot (an allowed, failed or abandoned request) is released."""
+    """Records a flag or block, freeing each slot in the step that strikes its principal;
+    the slots of an allowed, failed or abandoned request are released."""
     outcome = record_request(ctx, status)
     if not ctx.strikes:  # the gate strikes no principal-less outcome; its event is kept
-        outcome = dataclasses.replace(outcome, principal=Principal(None))
-    gate, held = request.app[ABUSE_GATE], list(tickets)
-    if ctx.decision.action != "allow":
-        request.app[BACKGROUND].spawn(gate.record(outcome, held.pop(0) if held else None),
-                                      f"record-{ctx.request_id}")
-    for ticket in held:
+        outcome = dataclasses.replace(outcome, principal=Principal(None), user=None)
+    gate = request.app[ABUSE_GATE]
+    if ctx.decision.action != "allow" and ctx.outcome_label != "refused":
+        # a request refused at its charge was never served and strikes no one
+        request.app[BACKGROUND].spawn(gate.record(outcome, *tickets), f"record-{ctx.request_id}")
+        return
+    for ticket in tickets:
         request.app[BACKGROUND].spawn(gate.release(ticket), f"release-{ctx.request_id}")
 
 
@@ -108,14 +121,63 @@ async def current_snapshot(request: web.Request) -> AsyncIterator[Snapshot]:
         yield snapshot
 
 
-async def admit(gate: AbuseGate, principal: Principal) -> None:
-    """Refuses a banned or throttled principal (raises the error to answer)."""
-    admission = await gate.admit(principal)
+async def identify(request: web.Request, ctx: RequestContext,
+                   body: Mapping[str, Any] | None) -> None:
+    """Who is calling (the key checked as auth.mode says, its tenant, the end user it
+    names) and whether they may: raises the error to answer (400 several credentials, 401
+    no valid key, 403 / 429 a banned or throttled principal)."""
+    identifier = request.app[STATE_LAYER].identifier
+    try:
+        caller = identifier.caller(ctx.snapshot.config, request.headers, body,
+                                   datetime.now(UTC))
+    except Unauthorized as error:
+        ctx.metrics.auth_failures.labels(error.reason).inc()
+        log.info("auth_failed", reason=error.reason)  # never the key
+        raise
+    ctx.principal, ctx.user, ctx.tenant, ctx.key_id = (
+        caller.principal, caller.user, caller.tenant, caller.key_id)
+    await admit(request.app[ABUSE_GATE], *caller.principals())
+
+
+async def admit(gate: AbuseGate, *principals: Principal) -> None:
+    """Refuses the request when any of its principals is banned or throttled (a banned key
+    stays banned whatever user it names): raises the error to answer."""
+    admissions = await asyncio.gather(*(gate.admit(principal) for principal in principals))
     held = _TICKETS.get()
-    if admission.ticket is not None and held is not None:  # serve hands it back
-        held.append(admission.ticket)
-    if admission.state != "ok":
-        raise admission_error(admission)
+    for admission in admissions:
+        if admission.ticket is not None and held is not None:  # serve hands it back
+            held.append(admission.ticket)
+    refused = [admission for admission in admissions if admission.state != "ok"]
+    if refused:
+        raise admission_error(min(refused, key=lambda a: _SEVERITY[a.state]))
+
+
+_SEVERITY = {"banned": 0, "throttled": 1, "unavailable": 2}
+
+
+async def charge_input(request: web.Request, ctx: RequestContext) -> None:
+    """Charges the checked input's strike to the request's principals before it is
+    forwarded (a flag, or a redaction that weighs), in one atomic step with the ban and
+    throttle read: raises the admission error (nothing charged, nothing forwarded) when
+    one of them is banned or throttled by now. Records the charge on ``ctx`` so the final
+    record adds only the rest. A blocked input is never forwarded, so never charged."""
+    moderation = ctx.moderations.get("input")
+    if not ctx.strikes or moderation is None or moderation.decision.blocked:
+        return
+    gate = request.app[ABUSE_GATE]
+    weight = gate.input_weight(moderation.decision)
+    principals = tuple(p for p in (ctx.principal, ctx.user)
+                       if p is not None and p.key_hash is not None)
+    if weight <= 0 or not principals:
+        return
+    try:
+        charge = await gate.charge(principals, weight)
+    except asyncio.CancelledError:  # the script is queued and lands: never strike twice
+        ctx.charged = {p.key_hash or "": Charged(weight, 0.0) for p in principals}
+        raise
+    ctx.charged = dict(charge.charged)
+    if charge.admission.state != "ok":
+        raise admission_error(charge.admission)
 
 
 def admission_error(admission: Admission) -> ProxyError:

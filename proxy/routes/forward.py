@@ -13,11 +13,10 @@ from proxy.pipeline.body import read_body
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.upstream import response_headers
 from proxy.protocol.safety import DECISION_HEADER
-from proxy.resources import ABUSE_GATE, UPSTREAMS
-from proxy.routes.common import admit, serve
+from proxy.resources import UPSTREAMS
+from proxy.routes.common import identify, serve
 from proxy.routes.paths import Route
-from proxy.routes.upstream_io import raw_query
-from proxy.state.factory import STATE_LAYER
+from proxy.routes.upstream_io import forwards_client_key, raw_query
 
 ROUTE = "passthrough"
 
@@ -31,12 +30,12 @@ async def _forward(request: web.Request, ctx: RequestContext,
     config = ctx.snapshot.config
     ctx.unchecked = True
     body = await read_body(request, config.server)
-    ctx.principal = request.app[STATE_LAYER].identifier.identify(request.headers, None)
-    await admit(request.app[ABUSE_GATE], ctx.principal)
+    await identify(request, ctx, None)
     upstream = await request.app[UPSTREAMS].get(config.upstream)
     started = time.perf_counter()
     answer = await upstream.open(request.method, route.segments, data=body or None,
-                                 headers=request.headers, query=raw_query(request))
+                                 headers=request.headers, query=raw_query(request),
+                                 client_credentials=forwards_client_key(ctx))
     ctx.metrics.upstream_responses.labels(f"{answer.status // 100}xx").inc()
     try:
         return await _stream_back(request, ctx, answer)

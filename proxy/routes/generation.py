@@ -17,11 +17,10 @@ from proxy.pipeline.upstream import response_headers
 from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import json_response
 from proxy.protocol.safety import DECISION_HEADER, safety_object
-from proxy.resources import ABUSE_GATE, UPSTREAMS
-from proxy.routes.common import admit, end_stream, serve
+from proxy.resources import UPSTREAMS
+from proxy.routes.common import charge_input, end_stream, identify, serve
 from proxy.routes.paths import Route
 from proxy.routes.upstream_io import open_upstream, read_upstream_json, relay_upstream_error
-from proxy.state.factory import STATE_LAYER
 
 
 async def generate(request: web.Request, route: Route, dialect: Dialect) -> web.StreamResponse:
@@ -35,12 +34,11 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
         raw, forward_unknown=config.routes.forward_unknown_content)
     check_text_limits([field.text for field in parsed.texts], config.server)
     ctx.unchecked = parsed.unknown > 0
-    ctx.tenant = ctx.snapshot.tenant_of(request.headers)
-    ctx.principal = request.app[STATE_LAYER].identifier.identify(request.headers, parsed.body)
-    await admit(request.app[ABUSE_GATE], ctx.principal)
+    await identify(request, ctx, parsed.body)
     moderation = await check_input(ctx)
     if moderation.decision.blocked:
         return _input_blocked(ctx)
+    await charge_input(request, ctx)  # a flagged prompt's strike lands before it goes up
     upstream = await request.app[UPSTREAMS].get(config.upstream)
     started = time.perf_counter()
     answer = await open_upstream(upstream, request, route, parsed.body, ctx)

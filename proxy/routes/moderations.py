@@ -22,9 +22,7 @@ from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.moderation import moderate as score_inputs
 from proxy.protocol.errors import json_response
 from proxy.protocol.moderations import ModerationRequest, parse_request, response_body, result
-from proxy.resources import ABUSE_GATE
-from proxy.routes.common import admit, serve
-from proxy.state.factory import STATE_LAYER
+from proxy.routes.common import identify, serve
 
 ROUTE = "moderations"
 
@@ -38,9 +36,7 @@ async def _handle(request: web.Request, ctx: RequestContext) -> web.StreamRespon
     parsed = parse_request(await read_body(request, ctx.snapshot.config.server))
     check_text_limits([text for texts in parsed.inputs for text in texts],
                       ctx.snapshot.config.server)
-    ctx.tenant = ctx.snapshot.tenant_of(request.headers)
-    ctx.principal = request.app[STATE_LAYER].identifier.identify(request.headers, parsed.body)
-    await admit(request.app[ABUSE_GATE], ctx.principal)
+    await identify(request, ctx, parsed.body)
     results = await _results(ctx, parsed)
     return json_response(response_body(ctx.request_id, parsed.model, results))
 

@@ -26,10 +26,17 @@ def raw_query(request: web.Request) -> str:
     return request.raw_path.partition("?")[2]
 
 
+def forwards_client_key(ctx: RequestContext) -> bool:
+    """Whether the client's credential may reach the upstream: not when it is one of the
+    proxy's own client keys (auth.mode: keys)."""
+    return ctx.snapshot.config.auth.mode != "keys"
+
+
 async def open_upstream(upstream: Upstream, request: web.Request, route: Route,
                         body: dict[str, Any], ctx: RequestContext) -> aiohttp.ClientResponse:
     answer = await upstream.open("POST", route.segments, data=orjson.dumps(body),
-                                 headers=request.headers, query=raw_query(request))
+                                 headers=request.headers, query=raw_query(request),
+                                 client_credentials=forwards_client_key(ctx))
     ctx.upstream_status = answer.status
     ctx.metrics.upstream_responses.labels(f"{answer.status // 100}xx").inc()
     return answer

@@ -62,6 +62,16 @@ class RecordResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Charge:
+    """What ``charge`` saw and did, in one atomic step, for the principals in the order
+    given."""
+
+    admitted: bool  # no principal was banned or throttled, so every strike was added
+    standings: tuple[Standing, ...]  # each principal's, read before any strike
+    results: tuple[RecordResult, ...]  # each principal's strikes and escalation; () if refused
+
+
+@dataclass(frozen=True, slots=True)
 class PrincipalState:
     principal: str
     strikes: float
@@ -120,6 +130,23 @@ class Store(Protocol):
         and free the slot ``release`` (so the strike is in place when the slot goes).
 
         ``principal`` None or ``weight`` 0 adds no strike; ``event`` None appends none.
+        The event gets the ``strikes`` and ``escalation`` of this strike; a record that adds
+        none keeps those the event carries (a strike ``charge`` added before the answer),
+        else "0" and "". An event carries them only on a strike-less record.
+        """
+        ...
+
+    async def charge(self, principals: Sequence[tuple[str, Escalation]], weight: float,
+                     now_ms: int) -> Charge:
+        """Atomically (one script / one synchronous step) for every (principal, its policy):
+        read the standing; if any principal is banned or throttled now, add no strike to
+        anyone and answer not admitted (the standings say until when); else add the
+        weighted strike ``weight`` to each exactly as ``record`` does (window trim,
+        max_strikes, escalation, the bans index) and answer admitted with each result.
+
+        The input strike of a request about to be forwarded: sequential semantics however
+        many run at once (with throttle_at 6 and weight 1, charges 1..6 pass and the 6th
+        throttles; the others see the throttle and add nothing). ``weight`` > 0.
         """
         ...
 
@@ -152,3 +179,9 @@ class Store(Protocol):
 
 def strike_total(weights: Sequence[float]) -> float:
     return round(sum(weights), 6)
+
+
+def strike_text(total: float) -> str:
+    """A strike total as an event field: as Lua's tostring writes it, so events read the
+    same from both stores."""
+    return str(int(total)) if total == int(total) else repr(total)

@@ -1,8 +1,9 @@
 """The review-stream entry for one flagged or blocked request.
 
-Fields are flat strings (a Redis stream entry); structured ones are JSON. The principal is
-its keyed hash; texts are stored only as ``events.text`` says (off, truncated, full).
-The store adds ``strikes`` and ``escalation``.
+Fields are flat strings (a Redis stream entry); structured ones are JSON. The principal
+(and the end user it named) is a keyed hash, ``key_id`` the client key's public id; texts
+are stored only as ``events.text`` says (off, truncated, full). The store adds ``strikes``
+and ``escalation``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ def event_fields(outcome: Outcome, config: EventsConfig, now_ms: int) -> dict[st
         "request_id": outcome.request_id,
         "principal": outcome.principal.key_hash or "",
         "principal_source": outcome.principal.source,
+        "user": (outcome.user.key_hash or "") if outcome.user else "",
+        "key_id": outcome.key_id or "",
         "tenant": outcome.tenant or "",
         "model": outcome.model or "",
         "direction": ",".join(flagged),

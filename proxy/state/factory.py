@@ -131,7 +131,7 @@ def build_state(settings: StateSettings, metrics: Metrics, *,
                 clock: Callable[[], float] = time.time) -> StateLayer:
     """Builds the layer without I/O (safe inside create_app); ``start`` connects."""
     store = build_store(settings.store)
-    identifier = Identifier(settings.identity, principal_secret(settings, store))
+    identifier = Identifier(principal_secret(settings, store))
     health = StoreHealth(store, metrics, reconnect_min_s=settings.store.reconnect_min_s,
                          reconnect_max_s=settings.store.reconnect_max_s)
     gate = StoreAbuseGate(store, health, metrics, store_config=settings.store,

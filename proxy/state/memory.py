@@ -6,7 +6,7 @@ Redis stream format so cursors work the same on both stores.
 
 Atomicity without locks: the event loop runs one coroutine at a time and no method here
 awaits anything, so each operation (``reserve``'s read-and-take in particular) runs whole
-before any other request's.
+before any other request's (``charge``'s standings read and strikes in particular).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 from proxy.pipeline.ports import Ticket
 from proxy.state.base import (
     Ban,
+    Charge,
     Escalation,
     EscalationStep,
     Event,
@@ -25,6 +26,7 @@ from proxy.state.base import (
     RecordResult,
     Reservation,
     Standing,
+    strike_text,
     strike_total,
 )
 from proxy.state.keys import check_principal
@@ -121,8 +123,21 @@ class MemoryStore:
         if release is not None:
             self._release(check_principal(release.principal), release.id)
         if event is not None:
-            self._append(dict(event, strikes=_number(total), escalation=step), now_ms, max_events)
+            stamp = {"strikes": strike_text(total), "escalation": step}
+            struck = principal is not None and weight > 0
+            self._append({**event, **stamp} if struck else {**stamp, **event}, now_ms,
+                         max_events)
         return RecordResult(total, step)
+
+    async def charge(self, principals: Sequence[tuple[str, Escalation]], weight: float,
+                     now_ms: int) -> Charge:
+        standings = tuple(self._standing(check_principal(principal), now_ms)
+                          for principal, _ in principals)
+        if any(s.banned_until_ms or s.throttled_until_ms for s in standings):
+            return Charge(False, standings, ())
+        results = tuple(RecordResult(*self._strike(principal, weight, policy, now_ms))
+                        for principal, policy in principals)
+        return Charge(True, standings, results)
 
     def _strike(self, principal: str, weight: float, policy: Escalation,
                 now_ms: int) -> tuple[float, EscalationStep]:
@@ -198,8 +213,3 @@ class MemoryStore:
 def _id_tuple(event_id: str) -> tuple[int, int]:
     ms, _, seq = event_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-def _number(value: float) -> str:
-    """Formats like Lua's tostring, so events read the same from both stores."""
-    return str(int(value)) if value == int(value) else repr(value)

@@ -4,6 +4,33 @@ Each operation is one command or one script, sent through the auto-pipeline (one
 shared by every caller of the same loop turn). Redis-py's own retries are off: the gate
 decides what a failure means (store.on_error) and the health monitor reconnects with
 backoff. Every failure surfaces as StoreError, whose message names no key or value.
+
+Restarts: the auto-pipeline resends a batch once, on a fresh connection, when its pooled
+socket turns out dead (closed or reset: never after a timeout or a reply error), and drops
+the pool's other idle sockets, so a Redis restart fails no operation and does not mark the
+store down; a Redis that is really down fails the resend too. The caller's wait stays
+within ``timeout_s`` resend included (``_call`` bounds the whole of it); in the background
+the batch's task may run one connect (``connect_timeout_s``) and one reply wait longer.
+
+Why resending is safe here. A dead socket usually means the commands never reached a live
+server (the restarted one never saw them), but a reply lost after the server ran them (a
+reset on the way back) cannot be told apart, so every command must survive running twice.
+The resend is the same bytes, random ids included:
+  - reads (MGET, ZCOUNT, ZRANGEBYSCORE, XRANGE, PING): no effect;
+  - idempotent writes (ZREM of a slot, SCRIPT LOAD, PUT_VERDICTS' SET ... PX): same state;
+  - RESERVE: re-adds the same slot member, so at most one slot is held; but the second run
+    counts the slot the first one took, so near the threshold it may refuse (throttled,
+    Retry-After 1) and that slot stays held until slot_ttl_ms;
+  - RECORD: the strike's nonce is in the resent bytes, so the strike is the same member
+    (no double strike) and the escalation lands once; the review event is appended twice
+    and the second run reports no new ban (metrics count it as a strike, not a ban);
+  - CHARGE: the strikes' nonce is in the resent bytes too (no double strike), but the
+    second run reads the throttle or ban the first one set: the request it charged is
+    then refused (429/403), its strike kept;
+  - UNBAN: the second run finds nothing to lift and reports False.
+Those outcomes need the rare lost-reply case with the server still reachable at once;
+each is bounded and none loosens a ban. Failing every such operation instead would mark
+the store down (503s with store.on_error fail_closed) on every Redis restart.
 """
 
 from __future__ import annotations
@@ -22,6 +49,7 @@ from proxy.pipeline.ports import Ticket
 from proxy.state import scripts
 from proxy.state.base import (
     Ban,
+    Charge,
     Escalation,
     Event,
     PrincipalState,
@@ -50,6 +78,7 @@ class RedisStore:
         self._shas: dict[str, str] = {}
 
     async def _call(self, *command: Any) -> Any:
+        """The reply, within timeout_s (a resend after a dead socket included)."""
         try:
             async with asyncio.timeout(self._timeout_s):
                 return await self.pipeline.call(*command)
@@ -108,6 +137,24 @@ class RedisStore:
         total, step = await self._script(scripts.RECORD, keys, args)
         return RecordResult(float(total), step)
 
+    async def charge(self, principals: Sequence[tuple[str, Escalation]], weight: float,
+                     now_ms: int) -> Charge:
+        keys: list[str] = [self.keys.bans]
+        args: list[Any] = [now_ms, weight, secrets.token_hex(8)]
+        for principal, policy in principals:
+            keys += [self.keys.strikes(principal), self.keys.throttle(principal),
+                     self.keys.ban(principal)]
+            args += [policy.window_ms, policy.throttle_at, policy.throttle_ms, policy.ban_at,
+                     policy.ban_ms, policy.max_strikes, principal]
+        admitted, *flat = await self._script(scripts.CHARGE, keys, args)
+        parts = [flat[i:i + 4] for i in range(0, len(flat), 4)]
+        standings = tuple(Standing(_live(ban, now_ms), _live(throttle, now_ms))
+                          for ban, throttle, _, _ in parts)
+        if not int(admitted):
+            return Charge(False, standings, ())
+        return Charge(True, standings, tuple(RecordResult(float(total), step)
+                                             for _, _, total, step in parts))
+
     async def get_verdicts(self, keys: Sequence[str], now_ms: int) -> list[str | None]:
         return list(await self._call("MGET", *keys)) if keys else []
 
@@ -151,7 +198,8 @@ class RedisStore:
         """Checks the server and (re)loads the scripts, so no request pays for loading them
         (a restarted Redis has forgotten them). One round trip."""
         await asyncio.gather(self._call("PING"), *(self._load(source) for source in (
-            scripts.RESERVE, scripts.RECORD, scripts.UNBAN, scripts.PUT_VERDICTS)))
+            scripts.RESERVE, scripts.RECORD, scripts.CHARGE, scripts.UNBAN,
+            scripts.PUT_VERDICTS)))
 
     async def close(self) -> None:
         await self.pipeline.close()

@@ -12,12 +12,24 @@ RECORD: one strike and one review event in one round trip, and a slot freed.
         field/value pairs (if any)
   Returns {weighted strikes as a string, "" | "throttle" | "ban"}.
 
+CHARGE: a request's input strike, before it is forwarded, for each of its principals.
+  KEYS: bans index, then per principal: strikes, throttle, ban
+  ARGV: now_ms, weight, nonce, then per principal: window_ms, throttle_at, throttle_ms,
+        ban_at, ban_ms, max_strikes, principal
+  Returns {admitted 0/1, then per principal: banned-until, throttled-until (read before
+  any strike), strikes as a string, "" | "throttle" | "ban" (both "0" / "" if refused)}.
+
 Rules (the contract suite checks both stores keep them):
   - a strike at time t counts while now - t < window;
   - only the newest max_strikes strikes are kept;
   - strikes >= ban_at and not already banned: ban for ban_ms, strikes and throttle cleared;
   - otherwise strikes >= throttle_at: throttle (re)starts for throttle_ms;
-  - the event carries the escalation and the strikes, and the stream is capped (~);
+    (RECORD and CHARGE share one strike function, so they escalate alike);
+  - the event carries the escalation and the strikes of its record's strike; a record with
+    no strike keeps the strikes and escalation the event carries (charged earlier), else
+    "0" and ""; the stream is capped (~);
+  - charge: if any principal is banned or throttled now, nothing is added to anyone and
+    the request is refused; else each principal gets the strike, as RECORD gives it;
   - admission: banned or throttled takes no slot; otherwise the slot is taken iff no slot
     is live or strikes in the window + live slots * slot_weight < throttle_at
     (slot_weight 0: never taken); a slot is live until its expiry (taken at +
@@ -50,48 +62,88 @@ if redis.call('PTTL', KEYS[4]) < ttl then redis.call('PEXPIRE', KEYS[4], ttl) en
 return {tostring(banned), tostring(throttled), 1, live + 1, tostring(strikes)}
 """
 
-RECORD = """
+# strike(KEYS strikes, throttle, ban, bans index; now, member "<nonce>|<weight>",
+# window_ms, throttle_at, throttle_ms, ban_at, ban_ms, max_strikes, principal) adds one
+# weighted strike and escalates; returns the strikes in the window and the escalation.
+_STRIKE = """
+local function strike(strikes_key, throttle_key, ban_key, bans_key, now, member, window,
+                      throttle_at, throttle_ms, ban_at, ban_ms, max_strikes, principal)
+  redis.call('ZADD', strikes_key, now, member)
+  redis.call('ZREMRANGEBYSCORE', strikes_key, '-inf', now - window)
+  redis.call('ZREMRANGEBYRANK', strikes_key, 0, -(max_strikes + 1))
+  redis.call('PEXPIRE', strikes_key, window)
+  local total = 0
+  for _, kept in ipairs(redis.call('ZRANGE', strikes_key, 0, -1)) do
+    total = total + tonumber(string.match(kept, '|([^|]*)$'))
+  end
+  if tonumber(redis.call('GET', ban_key) or '0') > now then
+    return total, ''
+  elseif total >= ban_at then
+    redis.call('SET', ban_key, now + ban_ms, 'PX', ban_ms)
+    redis.call('ZREMRANGEBYSCORE', bans_key, '-inf', now)
+    redis.call('ZADD', bans_key, now + ban_ms, principal)
+    if redis.call('PTTL', bans_key) < ban_ms then redis.call('PEXPIRE', bans_key, ban_ms) end
+    redis.call('DEL', strikes_key, throttle_key)
+    return total, 'ban'
+  elseif total >= throttle_at then
+    redis.call('SET', throttle_key, now + throttle_ms, 'PX', throttle_ms)
+    return total, 'throttle'
+  end
+  return total, ''
+end
+"""
+
+RECORD = _STRIKE + """
 local now = tonumber(ARGV[1])
 local weight = tonumber(ARGV[2])
-local window = tonumber(ARGV[4])
 local total = 0
 local step = ''
 if weight > 0 then
-  redis.call('ZADD', KEYS[1], now, ARGV[3] .. '|' .. ARGV[2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[9]) + 1))
-  redis.call('PEXPIRE', KEYS[1], window)
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    total = total + tonumber(string.match(member, '|([^|]*)$'))
-  end
-  local banned_until = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if banned_until > now then
-    step = ''
-  elseif total >= tonumber(ARGV[7]) then
-    local ban_ms = tonumber(ARGV[8])
-    redis.call('SET', KEYS[3], now + ban_ms, 'PX', ban_ms)
-    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-    redis.call('ZADD', KEYS[4], now + ban_ms, ARGV[11])
-    if redis.call('PTTL', KEYS[4]) < ban_ms then redis.call('PEXPIRE', KEYS[4], ban_ms) end
-    redis.call('DEL', KEYS[1], KEYS[2])
-    step = 'ban'
-  elseif total >= tonumber(ARGV[5]) then
-    local throttle_ms = tonumber(ARGV[6])
-    redis.call('SET', KEYS[2], now + throttle_ms, 'PX', throttle_ms)
-    step = 'throttle'
-  end
+  total, step = strike(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now, ARGV[3] .. '|' .. ARGV[2],
+                       tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]),
+                       tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[11])
 end
 if ARGV[12] ~= '' then redis.call('ZREM', KEYS[6], ARGV[12]) end
 if #ARGV > 12 then
   local fields = {}
+  local given = false
   for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end
-  fields[#fields + 1] = 'strikes'
-  fields[#fields + 1] = tostring(total)
-  fields[#fields + 1] = 'escalation'
-  fields[#fields + 1] = step
+  for i = 13, #ARGV, 2 do if ARGV[i] == 'strikes' then given = true end end
+  if weight > 0 or not given then
+    fields[#fields + 1] = 'strikes'
+    fields[#fields + 1] = tostring(total)
+    fields[#fields + 1] = 'escalation'
+    fields[#fields + 1] = step
+  end
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[10], '*', unpack(fields))
 end
 return {tostring(total), step}
+"""
+
+CHARGE = _STRIKE + """
+local now = tonumber(ARGV[1])
+local count = (#KEYS - 1) / 3
+local reply = {1}
+for i = 0, count - 1 do
+  local banned = tonumber(redis.call('GET', KEYS[4 + 3 * i]) or '0')
+  local throttled = tonumber(redis.call('GET', KEYS[3 + 3 * i]) or '0')
+  if banned > now or throttled > now then reply[1] = 0 end
+  for _, value in ipairs({tostring(banned), tostring(throttled), '0', ''}) do
+    reply[#reply + 1] = value
+  end
+end
+if reply[1] == 0 then return reply end
+for i = 0, count - 1 do
+  local a = 4 + 7 * i
+  local total, step = strike(KEYS[2 + 3 * i], KEYS[3 + 3 * i], KEYS[4 + 3 * i], KEYS[1], now,
+                             ARGV[3] .. '|' .. ARGV[2], tonumber(ARGV[a]),
+                             tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]),
+                             tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]),
+                             tonumber(ARGV[a + 5]), ARGV[a + 6])
+  reply[4 + 4 * i] = tostring(total)
+  reply[5 + 4 * i] = step
+end
+return reply
 """
 
 # KEYS: strikes, throttle, ban, bans index; ARGV: principal. Returns 1 if a ban was lifted.

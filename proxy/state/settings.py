@@ -10,18 +10,12 @@ import os
 import secrets
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-PrincipalSource = Literal["api_key", "user", "header"]
+from proxy.config.strict import Strict
+
 TextMode = Literal["off", "truncated", "full"]
 OnError = Literal["fail_open", "fail_closed"]
-
-
-class Strict(BaseModel):
-    """Same rules as proxy.config.schema.Strict (unknown keys are errors, frozen). Not
-    imported from there: schema.py imports these sections, so that would be an import cycle."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class StoreConfig(Strict):
@@ -52,14 +46,31 @@ class StoreConfig(Strict):
         return self.url
 
 
+UserField = Literal["safety_identifier", "user", "metadata.user_id"]
+
+
 class IdentityConfig(Strict):
-    # Tried in this order; the first present wins. None present: the anonymous principal.
-    sources: tuple[PrincipalSource, ...] = ("api_key", "user", "header")
-    header: str = "x-safety-principal"
+    """Who is struck. The principal is the client's key (any credential header); a request
+    may also name its end user, read from ``user_fields`` (body, first present wins) or
+    ``user_header``, honoured only from a caller trusted to name users (a key with
+    ``name_users``; with auth.mode forward or none, every caller when ``trust_users``)."""
+
+    user_fields: tuple[UserField, ...] = ("safety_identifier", "user", "metadata.user_id")
+    user_header: str | None = "x-safety-user"
+    trust_users: bool = False
     # Principals are stored as HMAC-SHA256(secret, source:value). Replicas sharing a store
     # must share the secret; without one, a random per-process secret is used (memory only).
     secret: SecretStr | None = None
     secret_env: str | None = "SAFETY_PROXY_PRINCIPAL_SECRET"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        if isinstance(data, dict) and ({"sources", "header"} & data.keys()):
+            raise ValueError("identity.sources and identity.header were replaced: the key is "
+                             "always the principal; end users come from identity.user_fields "
+                             "and identity.user_header (README: Authentication and identity)")
+        return data
 
     def resolved_secret(self) -> bytes | None:
         if self.secret is not None:
@@ -85,6 +96,26 @@ class StrikeWeights(Strict):
         default_factory=dict)
 
 
+def _check_escalates(throttle_at: float, ban_at: float) -> None:
+    """ValueError when a ban would come before a throttle."""
+    if ban_at < throttle_at:
+        raise ValueError(f"ban_at ({ban_at}) must not be below throttle_at ({throttle_at})")
+
+
+class ApplicationThresholds(Strict):
+    """Where a key trusted to name its end users (an application's key) is throttled and
+    banned: its users are struck on their own first, so one abusive user of an application
+    does not refuse all of them; many abusive users still stop the key."""
+
+    throttle_at: float = Field(default=60.0, gt=0)
+    ban_at: float = Field(default=150.0, gt=0)
+
+    @model_validator(mode="after")
+    def _escalates(self) -> ApplicationThresholds:
+        _check_escalates(self.throttle_at, self.ban_at)
+        return self
+
+
 class AbuseConfig(Strict):
     enabled: bool = True
     weights: StrikeWeights = Field(default_factory=StrikeWeights)
@@ -94,13 +125,14 @@ class AbuseConfig(Strict):
     ban_at: float = Field(default=15.0, gt=0)  # weighted strikes in the window to ban
     ban_s: float = Field(default=3600.0, gt=0)  # how long a ban refuses requests (403)
     max_strikes: int = Field(default=1000, gt=0)  # strikes kept per principal (a bound, not a rule)
-    # Race-free admission (opt-in): each request in flight counts as this many strikes
-    # until it is recorded (0: off, the default; None: weights.flag). A principal is then
-    # admitted while strikes + in_flight * in_flight_weight < throttle_at, so however many
-    # requests it sends at once, at most ceil(throttle_at / in_flight_weight) run from a
-    # clean start. It caps every principal's concurrency (clean requests included) and
-    # costs a release write per request: off by default until strikes are keyed per end
-    # user (a key shared by an application's users would be capped as one).
+    application: ApplicationThresholds = Field(default_factory=ApplicationThresholds)
+    # In-flight slots (opt-in; a flagged prompt is charged its strike before it is
+    # forwarded, atomically, by default): each request in flight counts as this many
+    # strikes until it is recorded (0: off, the default; None: weights.flag), which also
+    # guards answers flagged on output alone. A principal is then admitted while strikes +
+    # in_flight * in_flight_weight < throttle_at. It caps every principal's concurrency
+    # (clean requests included; one pool per key, however many users share it) and costs a
+    # release write per request: hence off by default.
     in_flight_weight: float | None = Field(default=0.0, ge=0)
     in_flight_ttl_s: float = Field(default=300.0, gt=0)  # a slot never released expires
 
@@ -110,9 +142,7 @@ class AbuseConfig(Strict):
 
     @model_validator(mode="after")
     def _escalates(self) -> AbuseConfig:
-        if self.ban_at < self.throttle_at:
-            raise ValueError(f"ban_at ({self.ban_at}) must not be below throttle_at "
-                             f"({self.throttle_at})")
+        _check_escalates(self.throttle_at, self.ban_at)
         return self
 
 
@@ -135,9 +165,21 @@ class EventsConfig(Strict):
 
 
 class AdminConfig(Strict):
-    # The admin API is mounted only when a token is set (here or in the variable).
+    # The admin API is served only when a token is set (here or in the variable).
     token: SecretStr | None = None
     token_env: str | None = "SAFETY_PROXY_ADMIN_TOKEN"
+    # Its own listener, on loopback by default: the API's paths are /admin/... there.
+    host: str = "127.0.0.1"
+    # 8082: next to the client port (8080) and the demo upstream's (8081); 0 picks a free
+    # one (tests). null mounts /admin on the client port instead, where every client can
+    # reach it (discouraged: kept for set-ups that cannot open a second port).
+    port: int | None = Field(default=8082, ge=0, le=65535)
+    # A peer address with this many failed token checks within the window is answered
+    # 429 (with Retry-After), its token not even compared, until the window passes.
+    max_auth_failures: int = Field(default=10, ge=1)
+    auth_failure_window_s: float = Field(default=60.0, gt=0)
+    # Peers whose failures are remembered (least recently failed forgotten first).
+    auth_failure_peers: int = Field(default=10_000, ge=1)
 
     def resolved_token(self) -> str | None:
         if self.token is not None:

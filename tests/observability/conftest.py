@@ -29,7 +29,8 @@ async def stack(serve_app: ServeApp) -> Stack:
     text = text.replace("http://demo-upstream:8081/v1", f"{upstream_url}/v1")
     # One process here: the in-memory store stands in for the stack's Redis.
     text = text.replace("url: redis://redis:6379/0", "url: memory")
-    text += f"\ntenants:\n  header: {TENANT_HEADER}\n  known:\n    {TENANT}: {{}}\n"
+    text += (f"\ntenants:\n  header: {TENANT_HEADER}\n  trust_header: true\n"
+             f"  known:\n    {TENANT}: {{}}\n")
     loaded = parse(text.encode(), "proxy.compose.yaml (test)")
     proxy_url = await serve_app(create_app(loaded))
     return Stack(proxy_url, upstream_url)

@@ -93,7 +93,7 @@ async def test_an_input_with_nothing_to_score_is_allowed(start_proxy, openai_cli
 
 
 async def test_each_input_is_decided_with_the_tenants_policy(start_proxy, openai_client):
-    tenants = {"header": "x-tenant-id", "known": {
+    tenants = {"header": "x-tenant-id", "trust_header": True, "known": {
         "strict": {"policy": {"input": {"script": {"meh": {"block": 0.55}}}}}}}
     base, _ = await start_proxy(tenants=tenants)
     client = openai_client(base)

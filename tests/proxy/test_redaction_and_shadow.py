@@ -78,7 +78,7 @@ async def test_shadow_policy_counts_disagreements_without_changing_decisions(sta
 
 
 async def test_tenant_overrides_apply_only_to_that_tenant(start_proxy):
-    tenants = {"header": "x-tenant-id", "known": {
+    tenants = {"header": "x-tenant-id", "trust_header": True, "known": {
         "strict": {"policy": {"input": {"script": {"meh": {"block": 0.55}}}}}, "lenient": {}}}
     base, _ = await start_proxy(tenants=tenants)
     decisions = {}

@@ -21,11 +21,15 @@ async def test_health_ready_and_metrics(start_proxy):
     assert "safety_proxy_config_info{sha256=" in text
 
 
+# Where the operator's key goes, not who may use it (that is tests/e2e/test_auth.py).
+OPEN_RELAY = {"mode": "none", "allow_open_relay": True}
+
 async def test_configured_api_key_and_headers_replace_the_clients(start_proxy, fake_upstream,
                                                                   monkeypatch):
     monkeypatch.setenv("TEST_UPSTREAM_KEY", "sk-upstream-secret")
     base, _ = await start_proxy(upstream={"api_key_env": "TEST_UPSTREAM_KEY",
-                                          "headers": {"OpenAI-Organization": "org-1"}})
+                                          "headers": {"OpenAI-Organization": "org-1"}},
+                                auth=OPEN_RELAY)
     async with aiohttp.ClientSession() as session, session.post(f"{base}/v1/chat/completions",
                             headers={"Authorization": "Bearer sk-client"},
                             json={"model": "m", "messages": [
@@ -74,7 +78,8 @@ async def test_readiness_lists_checks_per_direction_and_warns_of_an_unmoderated_
     ("api-key", "sk-operator")])
 async def test_the_operators_key_goes_where_the_upstream_reads_it_and_alone(
         start_proxy, fake_upstream, header, sent):
-    base, _ = await start_proxy(upstream={"api_key": "sk-operator", "api_key_header": header})
+    base, _ = await start_proxy(upstream={"api_key": "sk-operator", "api_key_header": header},
+                                auth=OPEN_RELAY)
     client_credentials = {"Authorization": "Bearer sk-client", "x-api-key": "sk-client",
                           "api-key": "sk-client"}
     async with aiohttp.ClientSession() as session, session.post(

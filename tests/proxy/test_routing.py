@@ -114,7 +114,8 @@ async def test_no_request_names_a_path_outside_base_url_and_the_key_stays_home(r
                                                                                monkeypatch):
     monkeypatch.setenv("ROUTING_TEST_KEY", "sk-operator-secret")
     base, upstream = await routed("/openai/deployments/a/v1",
-                                  upstream={"api_key_env": "ROUTING_TEST_KEY"})
+                                  upstream={"api_key_env": "ROUTING_TEST_KEY"},
+                                  auth={"mode": "none", "allow_open_relay": True})
     for raw_path in ("/v1/../../../../internal/admin", "/v1/..%2F..%2Fdeployments/b/v1/models",
                      "/v1/%2E%2E/%2E%2E/b/v1/models"):
         assert (await raw_request(base, "GET", raw_path))[0] == 400

@@ -17,7 +17,6 @@ import aiohttp
 import pytest
 
 from proxy.pipeline.identify import Identifier
-from proxy.state.settings import IdentityConfig
 from tests.conftest import free_port, proxy_config, write_config
 from tests.state.conftest import RedisServer
 from tests.state.helpers import SECRET, eventually
@@ -38,7 +37,7 @@ def state_sections(redis_url: str, **abuse: Any) -> dict[str, Any]:
         "abuse": {"weights": {"flag": 1, "block": 1}, "window_s": 60, "throttle_at": 2,
                   "throttle_s": 2, "ban_at": 3, "ban_s": 60, **abuse},
         "events": {"text": "full"},
-        "admin": {"token": ADMIN_TOKEN},
+        "admin": {"token": ADMIN_TOKEN, "port": None},  # /admin on the client port
         "logging": {"level": "info", "format": "json", "text": "full"},
     }
 
@@ -126,7 +125,7 @@ async def test_strikes_on_one_replica_throttle_and_ban_on_the_other(
         assert body["error"]["code"] == "principal_banned"
         assert 50 <= int(headers["Retry-After"]) <= 60
 
-        principal = Identifier(IdentityConfig(), SECRET.encode()).hash("api_key", API_KEY)
+        principal = Identifier(SECRET.encode()).hash("api_key", API_KEY)
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         async with session.get(f"{first}/admin/bans", headers=admin) as response:
             assert [ban["principal"] for ban in (await response.json())["bans"]] == [principal]

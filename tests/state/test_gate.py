@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import orjson
 import pytest
 
 from proxy.observability.metrics import Metrics
+from proxy.pipeline.decision import Decision, Reason
 from proxy.pipeline.ports import ADMIT, Principal
 from proxy.state.factory import StateLayer, start_state
 from tests.state.conftest import Clock, RedisServer
@@ -117,3 +119,63 @@ async def test_disabled_abuse_admits_everyone_and_strikes_nobody(clock) -> None:
         await layer.gate.record(outcome(ALICE, "block"))
     assert await layer.gate.admit(Principal(ALICE, "api_key")) == ADMIT
     assert len(await layer.store.recent_events(10)) == 5, "events are still kept for review"
+    assert layer.gate.input_weight(decision("block")) == 0, "nothing is charged"
+
+
+def decision(action: str) -> Decision:
+    return Decision(action, (Reason("script", "bad", 0.7, 0.5, action),))  # type: ignore[arg-type]
+
+
+async def test_a_charged_input_strikes_once_and_the_record_adds_only_the_rest(layer) -> None:
+    gate, alice = layer.gate, Principal(ALICE, "api_key")
+    assert gate.input_weight(decision("flag")) == 1
+    charge = await gate.charge([alice, Principal(None)], 1.0)
+    assert charge.admission == ADMIT and list(charge.charged) == [ALICE]
+    await gate.record(dataclasses.replace(outcome(ALICE, "flag"), charged=charge.charged))
+    assert (await layer.store.principal(ALICE, 60_000, 0)).strikes == 1, "not twice"
+    [event] = await layer.store.recent_events(1)
+    assert (event.fields["strikes"], event.fields["escalation"]) == ("1", "")
+    blocked_answer = dataclasses.replace(  # the answer weighs more: the record adds 2 - 1
+        outcome(ALICE, "block"), directions={"input": decision("flag"),
+                                             "output": decision("block")},
+        charged=(await gate.charge([alice], 1.0)).charged)
+    await gate.record(blocked_answer)  # 1 + 1 + 1 = 3: throttled
+    assert (await layer.store.principal(ALICE, 60_000, 0)).strikes == 3
+    metrics = metrics_of(layer)
+    assert sample(metrics, "safety_proxy_strikes_total", {"decision": "flag"}) == 2
+    assert sample(metrics, "safety_proxy_strikes_total", {"decision": "block"}) == 1
+
+
+async def test_a_charge_is_refused_while_throttled_and_adds_nothing(layer, clock) -> None:
+    gate, alice = layer.gate, Principal(ALICE, "api_key")
+    charges = [await gate.charge([alice], 1.0) for _ in range(4)]
+    assert [c.admission.state for c in charges] == ["ok", "ok", "ok", "throttled"]
+    assert charges[2].charged[ALICE].escalation == "throttle"
+    assert (charges[3].admission.retry_after_s, charges[3].charged) == (10, {})
+    assert sample(metrics_of(layer), "safety_proxy_throttles_total") == 1
+    clock.advance(10)  # the throttle lapsed: the next charge passes and re-throttles
+    assert (await gate.charge([alice], 1.0)).charged[ALICE].escalation == "throttle"
+    assert (await layer.store.principal(ALICE, 60_000, clock.ms)).strikes == 4
+
+
+async def test_input_weight_is_the_heaviest_input_reason(layer) -> None:
+    gate = layer.gate
+    assert gate.input_weight(decision("block")) == 2
+    assert gate.input_weight(decision("redact")) == 0, "a redaction weighs nothing by default"
+    assert gate.input_weight(Decision("allow")) == 0
+    assert (await gate.charge([Principal(ALICE, "api_key")], 0.0)).charged == {}
+
+
+@pytest.mark.parametrize(("on_error", "state"), [("fail_open", "ok"),
+                                                 ("fail_closed", "unavailable")])
+async def test_a_charge_with_the_store_down_follows_on_error(
+        redis_server: RedisServer, on_error: str, state: str) -> None:
+    layer = await start_state(settings(redis_server.url, abuse=ABUSE,
+                                       store={"on_error": on_error}), Metrics())
+    try:
+        redis_server.kill()
+        for _ in range(2):  # the failure itself, then the store known down
+            charge = await layer.gate.charge([Principal(ALICE, "api_key")], 1.0)
+            assert (charge.admission.state, charge.charged) == (state, {})
+    finally:
+        await layer.close()

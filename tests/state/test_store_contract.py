@@ -194,3 +194,66 @@ async def test_slots_expire_and_weight_zero_takes_none(store: Store) -> None:
     off = dataclasses.replace(SLOTS, slot_weight=0.0)
     assert not any([(await store.reserve(BOB, f"s{i}", off, T0)).reserved for i in range(9)])
     assert await store.in_flight(BOB, T0) == 0
+
+
+async def charge(store: Store, at_ms: int, weight: float = 1.0, *principals: str,
+                 policy: Escalation = POLICY):
+    return await store.charge([(p, policy) for p in principals or (ALICE,)], weight, at_ms)
+
+
+async def strikes_of(store: Store, principal: str, at_ms: int) -> float:
+    return (await store.principal(principal, POLICY.window_ms, at_ms)).strikes
+
+
+async def test_charge_refuses_the_throttled_and_banned_and_adds_nothing(store: Store) -> None:
+    results = [await charge(store, T0 + i) for i in range(3)]
+    assert [r.admitted for r in results] == [True] * 3, "the 3rd passes and sets the throttle"
+    assert [r.results[0].escalation for r in results] == ["", "", "throttle"]
+    refused = await charge(store, T0 + 3)
+    assert (refused.admitted, refused.results) == (False, ())
+    assert refused.standings[0].throttled_until_ms == T0 + 2 + 2_000
+    assert await strikes_of(store, ALICE, T0 + 3) == 3.0, "a refused charge adds no strike"
+    after = await charge(store, T0 + 2_002)  # the throttle lapsed: passes, re-throttles
+    assert (after.admitted, after.results[0].escalation) == (True, "throttle")
+    assert (await charge(store, T0 + 4_002)).results[0].escalation == "ban"
+    banned = await charge(store, T0 + 4_003)
+    assert not banned.admitted and banned.standings[0].banned_until_ms == T0 + 4_002 + 60_000
+    assert [b.principal for b in await store.bans(T0 + 4_003, 10)] == [ALICE]
+    assert await strikes_of(store, ALICE, T0 + 4_003) == 0, "the ban cleared them; none added"
+
+
+async def test_charge_escalates_exactly_as_record(store: Store) -> None:
+    """The same strikes, one principal charged and one recorded, give the same results."""
+    policy = Escalation(10_000, throttle_at=5, throttle_ms=1_000, ban_at=5, ban_ms=60_000,
+                        max_strikes=3)  # a ban before any throttle: no charge is refused
+    weights = [1.0, 1.5, 0.5, 2.0, 2.5]
+    charged = [(await charge(store, T0 + i, w, policy=policy)).results[0]
+               for i, w in enumerate(weights)]
+    recorded = [await strike(store, BOB, T0 + i, w, policy=policy)
+                for i, w in enumerate(weights)]
+    assert charged == recorded
+    assert [r.escalation for r in charged] == ["", "", "", "", "ban"]
+    assert [r.strikes for r in charged[:4]] == [1.0, 2.5, 3.0, 4.0], "max_strikes 3 kept"
+
+
+async def test_charge_is_one_step_for_every_principal(store: Store) -> None:
+    """Any principal banned or throttled: nobody is charged; else each under its policy."""
+    roomy = dataclasses.replace(POLICY, throttle_at=60, ban_at=150)  # an application key
+    both = await store.charge([(BOB, roomy), (ALICE, POLICY)], 2.0, T0)
+    assert both.admitted and [r.strikes for r in both.results] == [2.0, 2.0]
+    again = await store.charge([(BOB, roomy), (ALICE, POLICY)], 2.0, T0 + 1)
+    assert [r.escalation for r in again.results] == ["", "throttle"]
+    refused = await store.charge([(BOB, roomy), (ALICE, POLICY)], 2.0, T0 + 2)
+    assert not refused.admitted
+    assert [bool(s.throttled_until_ms) for s in refused.standings] == [False, True]
+    assert await strikes_of(store, BOB, T0 + 2) == 4.0, "not charged for a refused request"
+
+
+async def test_a_strike_less_record_keeps_the_charge_told_in_its_event(store: Store) -> None:
+    told = {"request_id": "charged", "strikes": "6", "escalation": "throttle"}
+    await store.record(None, 0, told, POLICY, 1000, T0)
+    await store.record(None, 0, {"request_id": "plain"}, POLICY, 1000, T0 + 1)
+    await strike(store, ALICE, T0 + 2, event={"request_id": "struck"})
+    events = [e.fields for e in await store.events(None, 10)]
+    assert [(e["strikes"], e["escalation"]) for e in events] == [
+        ("6", "throttle"), ("0", ""), ("1", "")]
