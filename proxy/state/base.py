@@ -1,9 +1,12 @@
 """The store interface: every piece of shared state goes through these operations.
 
 Two implementations pass one contract suite (tests/state/test_store_contract.py): the
-in-process memory store and the Redis store. Time is always passed in (``now_ms``, epoch
-milliseconds) so both behave alike and tests can drive a clock. Principals are keyed
-hashes (hex), never raw identifiers. Any failure to reach the store raises StoreError.
+in-process memory store and the Redis store (on one Redis or a Redis Cluster: the suite runs
+on all three). "Atomically" below means: for one principal, always (one script on the
+principal's slot); what a Redis Cluster splits across slots is said where it applies.
+Time is always passed in (``now_ms``, epoch milliseconds) so both behave alike and tests
+can drive a clock. Principals are keyed hashes (hex), never raw identifiers. Any failure
+to reach the store raises StoreError.
 """
 
 from __future__ import annotations
@@ -126,8 +129,11 @@ class Store(Protocol):
     async def record(self, principal: str | None, weight: float, event: Mapping[str, str] | None,
                      policy: Escalation, max_events: int, now_ms: int,
                      release: Ticket | None = None) -> RecordResult:
-        """Atomically: add a weighted strike, trim the window, escalate, append the event,
-        and free the slot ``release`` (so the strike is in place when the slot goes).
+        """Atomically: add a weighted strike, trim the window, escalate, and free the
+        principal's own slot ``release`` (so the strike is in place when the slot goes).
+        Then append the event, index a ban, and free a slot of another principal: on Redis
+        a second round trip (another slot), which once the strike landed never fails the
+        record (what fails waits in the store's backlog: a replay would strike twice).
 
         ``principal`` None or ``weight`` 0 adds no strike; ``event`` None appends none.
         The event gets the ``strikes`` and ``escalation`` of this strike; a record that adds
@@ -147,6 +153,12 @@ class Store(Protocol):
         The input strike of a request about to be forwarded: sequential semantics however
         many run at once (with throttle_at 6 and weight 1, charges 1..6 pass and the 6th
         throttles; the others see the throttle and add nothing). ``weight`` > 0.
+
+        On a Redis Cluster, principals in different slots are charged one slot after the
+        other, the last listed first (list the broadest principal first: the key, then the
+        end user it names); a slot that refuses stops the charge and the strikes added
+        before it are taken back, so a refused charge still adds nothing. Only a race can
+        leave behind a throttle or ban that such a taken-back strike set (never looser).
         """
         ...
 

@@ -113,8 +113,8 @@ def build_store(config: StoreConfig) -> Store:
     url = config.resolved_url()
     if url == "memory":
         return MemoryStore()
-    return RedisStore(url, Keys(config.key_prefix), timeout_s=config.timeout_s,
-                      connect_timeout_s=config.connect_timeout_s)
+    return RedisStore(url, Keys(config.key_prefix), cluster=config.cluster,
+                      timeout_s=config.timeout_s, connect_timeout_s=config.connect_timeout_s)
 
 
 def principal_secret(settings: StateSettings, store: Store) -> bytes:

@@ -3,9 +3,10 @@ before forwarding, strikes and events after.
 
 Hot path: ``admit`` is one read (or, with slots on, one script: ban and throttle read and
 an in-flight slot taken in one atomic step); ``charge`` is one script and runs only for a
-flagged input; ``record`` is one script (strike, window trim, escalation, review event,
-the slot freed) and runs only for flags and blocks; ``release`` frees the slot of any
-other request (one ZREM).
+flagged input; ``record`` is one script per principal struck (strike, window trim,
+escalation, its slot freed), then one round trip for the review event and a new ban's
+index entry (the store's own follow-up, off the request path), and runs only for flags
+and blocks; ``release`` frees the slot of any other request (one ZREM).
 
 Race-free admission, by default: the input decision is known before the request goes
 upstream, so a flagged (forwarded) input is charged its strike then, in the same atomic

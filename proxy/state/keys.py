@@ -4,6 +4,17 @@ A principal part must be a lowercase hex digest (the keyed hash from identify.py
 API key or user id cannot end up in a key name even by mistake. Texts appear only as
 sha256 digests.
 
+Layout: ``<prefix>:<kind>:<rest>``. On a Redis Cluster a key's slot is the hash of the text
+between its first ``{`` and ``}`` (the hash tag), and a script may only touch keys of one
+slot. So:
+  - a principal's keys (strikes, throttle, ban, in-flight) end in ``{<principal>}``: one
+    slot per principal, and every script (keys in scripts.py) touches one principal;
+  - the bans index and the review stream end in ``{global}``: one slot (one node) for
+    both, written only when a request is flagged or blocked or a ban is set;
+  - verdict keys carry no tag: they spread over every node (single-key commands only).
+The prefix cannot hold braces (StoreConfig), so the tag is always the one given here. The
+same layout serves a single Redis (tags mean nothing there): one code path.
+
 Bounds: strikes, throttle, ban, in-flight and verdict keys carry a TTL; the bans index and
 the events stream are trimmed on every write (and the index has a TTL as well).
 """
@@ -14,6 +25,7 @@ import hashlib
 import re
 
 _PRINCIPAL = re.compile(r"^[0-9a-f]{16,128}$")
+GLOBAL_TAG = "{global}"
 
 
 def check_principal(principal: str) -> str:
@@ -30,32 +42,35 @@ class Keys:
     def __init__(self, prefix: str = "safety-proxy") -> None:
         self.prefix = prefix
 
+    def _principal_key(self, kind: str, principal: str) -> str:
+        return f"{self.prefix}:{kind}:{{{check_principal(principal)}}}"
+
     def strikes(self, principal: str) -> str:
         """Sorted set: member "<nonce>|<weight>", score = strike time in ms."""
-        return f"{self.prefix}:strikes:{check_principal(principal)}"
+        return self._principal_key("strikes", principal)
 
     def throttle(self, principal: str) -> str:
         """String: throttled-until ms, PX = throttle duration."""
-        return f"{self.prefix}:throttle:{check_principal(principal)}"
+        return self._principal_key("throttle", principal)
 
     def ban(self, principal: str) -> str:
         """String: banned-until ms, PX = ban duration."""
-        return f"{self.prefix}:ban:{check_principal(principal)}"
+        return self._principal_key("ban", principal)
 
     def in_flight(self, principal: str) -> str:
         """Sorted set: member = slot id, score = the slot's expiry ms (proxy clock); PX =
         the slot TTL, renewed by each new slot."""
-        return f"{self.prefix}:inflight:{check_principal(principal)}"
+        return self._principal_key("inflight", principal)
 
     @property
     def bans(self) -> str:
         """Sorted set: principal -> banned-until ms; expired members trimmed on write."""
-        return f"{self.prefix}:bans"
+        return f"{self.prefix}:bans:{GLOBAL_TAG}"
 
     @property
     def events(self) -> str:
         """Stream of flagged and blocked decisions, MAXLEN ~ events.max_len."""
-        return f"{self.prefix}:events"
+        return f"{self.prefix}:events:{GLOBAL_TAG}"
 
     def verdict(self, check: str, version: str, text: str) -> str:
         """String: JSON scores of one text by one classifier version, PX = cache TTL."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -22,6 +23,9 @@ class StoreConfig(Strict):
     # "memory" (one process) or a Redis URL: redis://host:6379/0, rediss://..., unix://...
     url: str = "memory"
     url_env: str | None = None  # read the URL (it may hold a password) from this variable
+    # A Redis Cluster: the URL names any one node (redis:// or rediss://, database 0); the
+    # client discovers the others and routes each key to its node.
+    cluster: bool = False
     # fail_open: serve requests and skip abuse checks while the store is down;
     # fail_closed: refuse requests (503) while it is down.
     on_error: OnError = "fail_open"
@@ -40,10 +44,28 @@ class StoreConfig(Strict):
             raise ValueError("must be 'memory' or a redis://, rediss:// or unix:// URL")
         return value
 
+    @model_validator(mode="after")
+    def _cluster_url(self) -> StoreConfig:
+        if self.cluster and not self.url_env:
+            self._check_cluster_url(self.url)
+        return self
+
     def resolved_url(self) -> str:
+        url = self.url
         if self.url_env and os.environ.get(self.url_env):
-            return self._known_scheme(os.environ[self.url_env])
-        return self.url
+            url = self._known_scheme(os.environ[self.url_env])
+        if self.cluster:
+            self._check_cluster_url(url)
+        return url
+
+    @staticmethod
+    def _check_cluster_url(url: str) -> None:
+        """ValueError unless ``url`` can name a Redis Cluster node: TCP, database 0."""
+        if not url.startswith(("redis://", "rediss://")):
+            raise ValueError("store.cluster needs a redis:// or rediss:// URL (a cluster "
+                             "has no memory or unix:// form)")
+        if urlsplit(url).path.strip("/") not in ("", "0"):
+            raise ValueError("store.cluster: a Redis Cluster has database 0 only")
 
 
 UserField = Literal["safety_identifier", "user", "metadata.user_id"]

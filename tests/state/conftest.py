@@ -1,4 +1,5 @@
-"""Fixtures for the state layer: a real redis-server per test, stores, a settable clock."""
+"""Fixtures for the state layer: a real redis-server (or a real three-node Redis Cluster)
+per test, stores, a settable clock."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -25,16 +27,33 @@ def _free_port() -> int:
         return port
 
 
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000, which every Redis version uses
+    by default) is free too."""
+    while True:
+        port = _free_port()
+        if port + 10_000 > 65_535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10_000))
+            except OSError:
+                continue
+        return port
+
+
 class RedisServer:
     """A redis-server process on a free loopback port, in a temp dir; no persistence unless
     ``appendonly`` (AOF in the temp dir, fsync'd every second, as deploy/compose.yaml runs)."""
 
-    def __init__(self, workdir: Path, *, appendonly: bool = False) -> None:
+    def __init__(self, workdir: Path, *, appendonly: bool = False,
+                 cluster: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
-        self.binary, self.workdir, self.port = binary, workdir, _free_port()
-        self.appendonly = appendonly
+        self.binary, self.workdir = binary, workdir
+        self.port = _free_cluster_port() if cluster else _free_port()
+        self.appendonly, self.cluster = appendonly, cluster
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -46,9 +65,12 @@ class RedisServer:
         loaded its AOF: a loading server answers LOADING)."""
         aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.appendonly else [
             "--appendonly", "no"]
+        # A cluster node keeps its identity and slots in its nodes file: a restart rejoins.
+        cluster = ["--cluster-enabled", "yes", "--cluster-config-file",
+                   str(self.workdir / f"nodes-{self.port}.conf")] if self.cluster else []
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.workdir), "--save", "", *aof, "--daemonize", "no"],
+             str(self.workdir), "--save", "", *aof, *cluster, "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = self.client()
         deadline = time.monotonic() + 10
@@ -83,6 +105,12 @@ class RedisServer:
             self.kill()
         self.start()
 
+    def cluster_ok(self) -> bool:
+        try:
+            return "cluster_state:ok" in str(self.client().execute_command("CLUSTER", "INFO"))
+        except redis.RedisError:
+            return False
+
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=2)
 
@@ -95,6 +123,71 @@ class RedisServer:
                              "stream": lambda k: client.xrange(k)}[kind](key)
             found[key] = repr(value)
         return found
+
+
+class RedisCluster:
+    """Three ``redis-server --cluster-enabled yes`` primaries on free loopback ports, in a
+    temp dir, joined by ``redis-cli --cluster create`` (no replicas): every hash slot is
+    served, about a third by each node. ``start`` returns once every node reports
+    ``cluster_state:ok`` (polled, with a deadline)."""
+
+    def __init__(self, workdir: Path, nodes: int = 3) -> None:
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            pytest.fail("redis-cli is not installed (apt-get install -y redis-server)")
+        self.cli, self.workdir = cli, workdir
+        self.servers = [RedisServer(workdir, cluster=True) for _ in range(nodes)]
+
+    @property
+    def url(self) -> str:
+        """One node's URL: the client discovers the others from it."""
+        return self.servers[0].url
+
+    def start(self) -> None:
+        for server in self.servers:
+            server.start()
+        subprocess.run([self.cli, "--cluster", "create",
+                        *(f"127.0.0.1:{server.port}" for server in self.servers),
+                        "--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, capture_output=True, timeout=30)
+        self.wait_ok()
+
+    def wait_ok(self, timeout_s: float = 20) -> None:
+        """Returns once every node says cluster_state:ok (slots assigned, nodes agreed)."""
+        deadline = time.monotonic() + timeout_s
+        while not all(server.cluster_ok() for server in self.servers):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        for server in self.servers:
+            server.kill()
+
+    def flush(self) -> None:
+        """Forgets every key (scripts stay loaded): a clean cluster for the next test."""
+        for server in self.servers:
+            server.client().flushall()
+
+
+@pytest.fixture(scope="session")
+def shared_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One cluster for the session (it takes seconds to form); tests that stop nodes start
+    their own RedisCluster."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.kill()
+
+
+@pytest.fixture
+def redis_cluster(shared_redis_cluster: RedisCluster) -> RedisCluster:
+    """The session's cluster, every node emptied (and checked healthy) first."""
+    shared_redis_cluster.wait_ok()
+    shared_redis_cluster.flush()
+    return shared_redis_cluster
 
 
 @pytest.fixture
@@ -129,17 +222,33 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """Each contract test runs once on the memory store and once on a real Redis."""
+@pytest.fixture(params=["memory", "redis", "cluster"])
+def store_section(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The config's store section for each backend: the memory store, a real Redis, a real
+    three-node Redis Cluster."""
     if request.param == "memory":
+        yield {"url": "memory"}
+    elif request.param == "cluster":
+        yield {"url": request.getfixturevalue("redis_cluster").url, "cluster": True}
+    else:
+        server = RedisServer(tmp_path)
+        server.start()
+        try:
+            yield {"url": server.url}
+        finally:
+            server.kill()
+
+
+@pytest.fixture
+async def store(store_section: dict[str, Any]) -> AsyncIterator[Store]:
+    """Each contract test runs on the memory store, on a real Redis and on a real Redis
+    Cluster."""
+    if store_section["url"] == "memory":
         yield MemoryStore()
         return
-    server = RedisServer(tmp_path)
-    server.start()
-    redis_store = RedisStore(server.url, Keys("test"), timeout_s=2)
+    redis_store = RedisStore(store_section["url"], Keys("test"),
+                             cluster=store_section.get("cluster", False), timeout_s=2)
     try:
         yield redis_store
     finally:
         await redis_store.close()
-        server.kill()

@@ -1,4 +1,5 @@
-"""Race-free admission through the whole proxy, on the memory store and on a real Redis.
+"""Race-free admission through the whole proxy, on the memory store, a real Redis and a real
+Redis Cluster.
 
 By default (no option): a flagged prompt's strike is charged before it is forwarded, in
 the same atomic step that reads the ban and the throttle (``gate.charge``), so with
@@ -15,8 +16,6 @@ weights.flag < throttle_at), the only guard for answers flagged on output alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -39,21 +38,10 @@ ABUSE = {**CHARGED, "in_flight_ttl_s": 30,
 SERVED_AT_MOST = 6  # throttle_at / weights.flag
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "memory":
-        yield "memory"
-        return
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.kill()
-
-
-def sections(store_url: str, **abuse: Any) -> dict[str, Any]:
-    return {"store": {"url": store_url, "timeout_s": 2.0}, "identity": {"secret": SECRET},
+def sections(store: dict[str, Any], **abuse: Any) -> dict[str, Any]:
+    """Config sections over ``store`` (the store_section fixture: memory, a real Redis or a
+    real Redis Cluster)."""
+    return {"store": {**store, "timeout_s": 2.0}, "identity": {"secret": SECRET},
             "abuse": {**ABUSE, **abuse}}
 
 
@@ -90,10 +78,10 @@ async def fifty_at_once(base: str, text: str, **who: Any) -> list[tuple[int, dic
 
 
 async def test_fifty_flag_level_prompts_at_once_serve_exactly_throttle_at(
-        start_proxy, fake_upstream, store_url: str) -> None:
+        start_proxy, fake_upstream, store_section: dict[str, Any]) -> None:
     """The default config (no in-flight slots): each flag is charged before it goes up."""
     fake_upstream.delay_s = 0.3  # every request is still in flight when the last arrives
-    base, app = await start_proxy(**sections(store_url, in_flight_weight=0))
+    base, app = await start_proxy(**sections(store_section, in_flight_weight=0))
     answers = await fifty_at_once(base, "MEHWORD")
     statuses = [status for status, _ in answers]
     assert statuses.count(200) == SERVED_AT_MOST, statuses
@@ -115,11 +103,11 @@ async def test_fifty_flag_level_prompts_at_once_serve_exactly_throttle_at(
 
 
 async def test_fifty_flag_prompts_from_one_end_user_serve_at_most_throttle_at(
-        start_proxy, fake_upstream, store_url: str) -> None:
+        start_proxy, fake_upstream, store_section: dict[str, Any]) -> None:
     """An application key names its end users: the user throttles at abuse.throttle_at (the
     key at abuse.application's 60); the refused requests strike neither."""
     fake_upstream.delay_s = 0.3
-    base, app = await start_proxy(**sections(store_url, in_flight_weight=0), **app_keys())
+    base, app = await start_proxy(**sections(store_section, in_flight_weight=0), **app_keys())
     answers = await fifty_at_once(base, "MEHWORD", key=APP_KEY, user="mallory")
     statuses = [status for status, _ in answers]
     assert statuses.count(200) == SERVED_AT_MOST, statuses
@@ -144,10 +132,10 @@ def app_keys() -> dict[str, Any]:
 
 
 async def test_clean_prompts_at_once_are_not_capped(
-        start_proxy, fake_upstream, store_url: str) -> None:
+        start_proxy, fake_upstream, store_section: dict[str, Any]) -> None:
     """What the charge buys over in-flight slots: a principal's clean concurrency is free."""
     fake_upstream.delay_s = 0.3
-    base, app = await start_proxy(**sections(store_url, in_flight_weight=0))
+    base, app = await start_proxy(**sections(store_section, in_flight_weight=0))
     answers = await fifty_at_once(base, "a clean question")
     assert [status for status, _ in answers] == [200] * 50
     assert {headers["x-safety-decision"] for _, headers in answers} == {"allow"}
@@ -161,9 +149,9 @@ async def in_flight(app: web.Application, key: str = KEY) -> int:
 
 
 async def test_fifty_at_once_get_no_more_than_the_threshold(
-        start_proxy, fake_upstream, store_url: str) -> None:
+        start_proxy, fake_upstream, store_section: dict[str, Any]) -> None:
     fake_upstream.delay_s = 0.3  # every request is still in flight when the last arrives
-    base, app = await start_proxy(**sections(store_url))
+    base, app = await start_proxy(**sections(store_section))
     async with aiohttp.ClientSession() as session:
         answers = await asyncio.gather(*(post(session, base, f"MEHWORD {n}")
                                          for n in range(50)))
@@ -184,8 +172,9 @@ async def _zero(app: web.Application, key: str = KEY) -> bool:
     return await in_flight(app, key) == 0
 
 
-async def test_clean_requests_release_their_slots(start_proxy, store_url: str) -> None:
-    base, app = await start_proxy(**sections(store_url))
+async def test_clean_requests_release_their_slots(start_proxy,
+                                                  store_section: dict[str, Any]) -> None:
+    base, app = await start_proxy(**sections(store_section))
     async with aiohttp.ClientSession() as session:
         for _ in range(3 * SERVED_AT_MOST):  # one after another: never more than one slot
             assert (await post(session, base, "a clean question"))[0] == 200
@@ -193,9 +182,9 @@ async def test_clean_requests_release_their_slots(start_proxy, store_url: str) -
 
 
 async def test_a_client_that_leaves_releases_its_slot(
-        start_proxy, fake_upstream, store_url: str) -> None:
+        start_proxy, fake_upstream, store_section: dict[str, Any]) -> None:
     fake_upstream.delay_s = 5.0
-    base, app = await start_proxy(**sections(store_url))
+    base, app = await start_proxy(**sections(store_section))
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as session:
         leaving = asyncio.create_task(post(session, base, "MEHWORD and then gone"))
 
@@ -209,8 +198,8 @@ async def test_a_client_that_leaves_releases_its_slot(
 
 
 async def test_a_blocked_request_frees_its_slot_as_its_strike_lands(
-        start_proxy, store_url: str) -> None:
-    base, app = await start_proxy(**sections(store_url))
+        start_proxy, store_section: dict[str, Any]) -> None:
+    base, app = await start_proxy(**sections(store_section))
     async with aiohttp.ClientSession() as session:
         assert (await post(session, base, "BADWORD"))[0] == 400
         await eventually(lambda: _zero(app))
@@ -220,13 +209,10 @@ async def test_a_blocked_request_frees_its_slot_as_its_strike_lands(
         assert state.strikes == 3
 
 
-@pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_the_slot_of_a_crashed_request_expires(
-        backend: str, clock: Clock, tmp_path: Path) -> None:
-    server = RedisServer(tmp_path) if backend == "redis" else None
-    if server is not None:
-        server.start()
-    layer = await start_state(settings(server.url if server else "memory", abuse=ABUSE),
+        store_section: dict[str, Any], clock: Clock) -> None:
+    store = {key: value for key, value in store_section.items() if key != "url"}
+    layer = await start_state(settings(store_section["url"], store=store, abuse=ABUSE),
                               Metrics(), clock=clock)
     try:
         alice = Principal("a1" * 32, "api_key")
@@ -244,13 +230,11 @@ async def test_the_slot_of_a_crashed_request_expires(
         assert await layer.store.in_flight(alice.key_hash or "", clock.ms) == 0
     finally:
         await layer.close()
-        if server is not None:
-            server.kill()
 
 
 async def test_in_flight_weight_zero_turns_slots_off(start_proxy, fake_upstream) -> None:
     fake_upstream.delay_s = 5.0
-    base, app = await start_proxy(**sections("memory", in_flight_weight=0))
+    base, app = await start_proxy(**sections({"url": "memory"}, in_flight_weight=0))
     async with aiohttp.ClientSession() as session:
         asking = asyncio.create_task(post(session, base, "MEHWORD"))
         await eventually(lambda: fake_upstream.requests)  # it is in flight now

@@ -1,4 +1,5 @@
-"""The store contract: every test runs on the memory store and on a real Redis."""
+"""The store contract: every test runs on the memory store, on a real Redis and on a real
+three-node Redis Cluster (tests/state/conftest.py: the store fixture)."""
 
 from __future__ import annotations
 
@@ -257,3 +258,18 @@ async def test_a_strike_less_record_keeps_the_charge_told_in_its_event(store: St
     events = [e.fields for e in await store.events(None, 10)]
     assert [(e["strikes"], e["escalation"]) for e in events] == [
         ("6", "throttle"), ("0", ""), ("1", "")]
+
+
+async def test_a_charge_refused_by_one_principal_adds_nothing_to_the_others(
+        store: Store) -> None:
+    """Whichever principal refuses, listed first or last: on a cluster, ALICE and BOB sit
+    in different slots, BOB's is charged first and its strike taken back."""
+    for i in range(3):
+        await strike(store, ALICE, T0 + i)  # throttled until T0 + 2 + 2_000
+    refused = await store.charge([(ALICE, POLICY), (BOB, POLICY)], 1.0, T0 + 3)
+    assert (refused.admitted, refused.results) == (False, ())
+    assert [bool(s.throttled_until_ms) for s in refused.standings] == [True, False]
+    assert await strikes_of(store, BOB, T0 + 3) == 0, "not charged for a refused request"
+    assert await strikes_of(store, ALICE, T0 + 3) == 3.0
+    admitted = await store.charge([(ALICE, POLICY), (BOB, POLICY)], 1.0, T0 + 2_002)
+    assert admitted.admitted and [r.strikes for r in admitted.results] == [4.0, 1.0]
