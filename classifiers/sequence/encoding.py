@@ -7,18 +7,23 @@ by encoding a probe with and without them, so BERT ([CLS] .. [SEP]), RoBERTa and
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
 
-from classifiers.detoxify.options import DetoxifyOptions
-from classifiers.detoxify.windows import WindowPlan
+from classifiers.sequence.options import ServingOptions
+from classifiers.sequence.windows import WindowPlan
 
 _NO_LIMIT = 1_000_000  # tokenizers without a configured limit report ~1e30
 
 
 class Encoder:
-    def __init__(self, tokenizer: Any, model_config: Any, options: DetoxifyOptions) -> None:
+    def __init__(self, tokenizer: Any, model_config: Any, options: ServingOptions,
+                 accepted: Collection[str] | None = None) -> None:
+        """``accepted``: the inputs the model's forward takes (a DistilBERT takes no
+        token_type_ids even when its tokenizer makes them); None: all the tokenizer's."""
         self._tokenizer = tokenizer
         prefix, suffix = _special_tokens(tokenizer)
         self.plan = WindowPlan(
@@ -32,7 +37,7 @@ class Encoder:
         self.pad_id = int(tokenizer.pad_token_id or 0)
         self.input_names = tuple(
             name for name in ("input_ids", "attention_mask", "token_type_ids")
-            if name in tokenizer.model_input_names
+            if name in tokenizer.model_input_names and (accepted is None or name in accepted)
         )
 
     def windows(self, texts: list[str]) -> list[list[list[int]]]:
@@ -50,6 +55,11 @@ class Encoder:
         inputs = {"input_ids": input_ids, "attention_mask": mask}
         inputs["token_type_ids"] = np.zeros_like(input_ids)
         return {name: inputs[name] for name in self.input_names}
+
+
+def forward_inputs(model: Any) -> frozenset[str]:
+    """The keyword arguments the model's forward pass takes."""
+    return frozenset(inspect.signature(model.forward).parameters)
 
 
 def window_limit(tokenizer: Any, model_config: Any) -> int:

@@ -7,20 +7,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from classifiers.detoxify.encoding import Encoder
-from classifiers.detoxify.loading import load
-from classifiers.detoxify.options import DetoxifyOptions
-from classifiers.detoxify.torch_runtime import TorchScorer
+from classifiers.sequence.activation import Activation
+from classifiers.sequence.encoding import Encoder, forward_inputs
+from classifiers.sequence.loaded import LoadedModel
+from classifiers.sequence.options import ServingOptions
+from classifiers.sequence.torch_runtime import TorchScorer
 
 Scorer = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)
-class DetoxifyEngine:
+class Engine:
     encoder: Encoder
     scorer: Scorer
     class_names: tuple[str, ...]
     fingerprint: str
+    activation: Activation
 
     def windows(self, texts: list[str]) -> list[list[list[int]]]:
         return self.encoder.windows(texts)
@@ -29,17 +31,24 @@ class DetoxifyEngine:
         return self.scorer(self.encoder.pad(rows)).tolist()
 
 
-def build_engine(options: DetoxifyOptions) -> DetoxifyEngine:
-    """Loads the weights and prepares the runtime (blocking: call it off the event loop)."""
+def build_engine(options: ServingOptions, load: Callable[[], LoadedModel],
+                 activation: Callable[[LoadedModel], Activation]) -> Engine:
+    """Loads the weights and prepares the runtime (blocking: call it off the event loop).
+
+    ``activation`` picks sigmoid or softmax once the model (and its config) is loaded.
+    """
     import torch
 
     if options.threads is not None:
         torch.set_num_threads(options.threads)  # process-wide, like every torch setting
-    loaded = load(options)
-    encoder = Encoder(loaded.tokenizer, loaded.model.config, options)
-    scorer: Scorer = TorchScorer(loaded.model, options.device)
+    loaded = load()
+    loaded.model.to(options.device).eval()
+    chosen = activation(loaded)
+    encoder = Encoder(loaded.tokenizer, loaded.model.config, options,
+                      accepted=forward_inputs(loaded.model))
+    scorer: Scorer = TorchScorer(loaded.model, options.device, chosen)
     if options.runtime == "onnx":
-        from classifiers.detoxify.onnx_runtime import onnx_scorer
+        from classifiers.sequence.onnx_runtime import onnx_scorer
 
-        scorer = onnx_scorer(loaded, encoder, options)
-    return DetoxifyEngine(encoder, scorer, loaded.class_names, loaded.fingerprint)
+        scorer = onnx_scorer(loaded, encoder, options, chosen)
+    return Engine(encoder, scorer, loaded.class_names, loaded.fingerprint, chosen)

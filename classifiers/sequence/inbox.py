@@ -12,7 +12,7 @@ import threading
 import time
 
 from classifiers.base import ClassifierError, Overloaded
-from classifiers.detoxify.pending import Request
+from classifiers.sequence.pending import Request
 
 
 class Inbox:

@@ -28,35 +28,41 @@ from typing import Any
 import numpy as np
 
 from classifiers.base import ClassifierConfigError
-from classifiers.detoxify.encoding import Encoder
-from classifiers.detoxify.loading import LoadedDetoxify
-from classifiers.detoxify.options import INT8_SCHEME, DetoxifyOptions
+from classifiers.sequence.activation import Activation, activate
+from classifiers.sequence.encoding import Encoder
+from classifiers.sequence.loaded import LoadedModel
+from classifiers.sequence.options import INT8_SCHEME, ServingOptions
 
 OPSET = 17
 INT8_FILE = f"model.{INT8_SCHEME}.onnx"
 
 
 class OnnxScorer:
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, activation: Activation) -> None:
         self.session = session
+        self._activation: Activation = activation
+        # The export drops inputs the graph never reads (DeBERTa-v2 without token types).
+        self._inputs = tuple(graph_input.name for graph_input in session.get_inputs())
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        logits = self.session.run(["logits"], inputs)[0]
-        return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        feed = {name: inputs[name] for name in self._inputs}
+        return activate(self.session.run(["logits"], feed)[0], self._activation)
 
 
-def onnx_scorer(loaded: LoadedDetoxify, encoder: Encoder, options: DetoxifyOptions) -> OnnxScorer:
+def onnx_scorer(loaded: LoadedModel, encoder: Encoder, options: ServingOptions,
+                activation: Activation) -> OnnxScorer:
     try:
         import onnxruntime
     except ImportError:
         raise ClassifierConfigError(
-            "detoxify: runtime: onnx needs onnxruntime and onnx "
+            f"{options.family}: runtime: onnx needs onnxruntime and onnx "
             "(from the safety-proxy checkout: pip install '.[onnx]'), or use runtime: torch"
         ) from None
     folder = cache_folder(loaded, options)
-    path = _cached(folder / "model.onnx", lambda out: _export(loaded.model, encoder, out))
+    path = _cached(folder / "model.onnx", lambda out: _export(loaded.model, encoder, out),
+                   options.family)
     if options.quantize == "int8":
-        path = _cached(folder / INT8_FILE, lambda out: _quantize(path, out))
+        path = _cached(folder / INT8_FILE, lambda out: _quantize(path, out), options.family)
     session_options = onnxruntime.SessionOptions()
     session_options.intra_op_num_threads = options.threads or 0
     session_options.inter_op_num_threads = 1
@@ -67,10 +73,10 @@ def onnx_scorer(loaded: LoadedDetoxify, encoder: Encoder, options: DetoxifyOptio
     if options.device == "cuda":
         providers.insert(0, "CUDAExecutionProvider")
     session = onnxruntime.InferenceSession(str(path), session_options, providers=providers)
-    return OnnxScorer(session)
+    return OnnxScorer(session, activation)
 
 
-def cache_folder(loaded: LoadedDetoxify, options: DetoxifyOptions) -> Path:
+def cache_folder(loaded: LoadedModel, options: ServingOptions) -> Path:
     import torch
     import transformers
 
@@ -78,7 +84,7 @@ def cache_folder(loaded: LoadedDetoxify, options: DetoxifyOptions) -> Path:
     return options.onnx_cache_dir.expanduser() / re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
 
 
-def _cached(path: Path, make: Callable[[Path], None]) -> Path:
+def _cached(path: Path, make: Callable[[Path], None], family: str) -> Path:
     if path.is_file():
         return path
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
@@ -90,7 +96,7 @@ def _cached(path: Path, make: Callable[[Path], None]) -> Path:
         raise
     except Exception as exc:
         raise ClassifierConfigError(
-            f"detoxify: could not write the ONNX model {path} ({type(exc).__name__}: {exc}); "
+            f"{family}: could not write the ONNX model {path} ({type(exc).__name__}: {exc}); "
             "check that onnx_cache_dir is writable, or use runtime: torch"
         ) from None
     finally:

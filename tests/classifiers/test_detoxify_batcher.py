@@ -14,9 +14,9 @@ import time
 import pytest
 
 from classifiers.base import ClassifierError
-from classifiers.detoxify.batcher import TokenBatcher
-from classifiers.detoxify.scheduling import BatchBounds
-from classifiers.detoxify.windows import WindowPlan
+from classifiers.sequence.batcher import TokenBatcher
+from classifiers.sequence.scheduling import BatchBounds
+from classifiers.sequence.windows import WindowPlan
 
 INSULT, BOOM = 666, 13
 TOKENS = {"idiot": INSULT, "boom": BOOM}

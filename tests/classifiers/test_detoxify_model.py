@@ -10,6 +10,7 @@ import pytest
 from classifiers import registry
 from classifiers.base import ClassifierError
 from tests.classifiers.detoxify_fixtures import tiny_detoxify
+from tests.classifiers.sequence_checks import check_highest_window_wins
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("detoxify")
@@ -70,14 +71,7 @@ async def test_a_long_text_is_scored_as_windows_and_keeps_the_worst():
     await classifier.start()
     try:
         text = "thank you so much for your help " * 20 + "you are a complete idiot"
-        [scores] = await classifier.classify([text])
-        engine = classifier.batcher._model
-        [windows] = engine.windows([text])
-        per_window = [engine.score([window])[0] for window in windows]
-        assert len(windows) > 4 and all(len(window) <= 32 for window in windows)
-        expected = [max(column) for column in zip(*per_window, strict=True)]
-        assert list(scores.values()) == pytest.approx(expected, abs=1e-5)
-        assert list(scores.values()) != pytest.approx(per_window[0], abs=1e-3)  # not truncated
+        await check_highest_window_wins(classifier, text, window_tokens=32)
     finally:
         await classifier.close()
 

@@ -10,8 +10,8 @@ import pytest
 from classifiers.base import ClassifierConfigError
 from classifiers.detoxify.labels import VOCABULARY, normalise
 from classifiers.detoxify.options import parse_options
-from classifiers.detoxify.scheduling import BatchBounds, next_batch
-from classifiers.detoxify.windows import WindowPlan, max_per_label
+from classifiers.sequence.scheduling import BatchBounds, next_batch
+from classifiers.sequence.windows import WindowPlan, max_per_label
 
 PLAN = WindowPlan(size=10, overlap=2, max_tokens=100, max_windows=50, prefix=(-1,), suffix=(-2,))
 
