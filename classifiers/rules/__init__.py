@@ -2,9 +2,11 @@
 
 Labels: the enabled built-in detectors (``email``, ``phone``, ``payment_card``, ``iban``,
 ``us_ssn``, ``secret``; all by default, or the list in ``options.detectors``) followed by
-the operator's categories (``options.categories``). Scores are 1.0 when a label matched
-and 0.0 otherwise. :meth:`RulesClassifier.redact` masks the matched spans of chosen labels
-(the pipeline uses it for ``redact`` actions on input). Costs microseconds per text.
+the operator's categories (``options.categories``). ``options.phone_regions`` chooses the
+phone formats (default: all of :data:`classifiers.rules.phones.REGIONS`). Scores are 1.0
+when a label matched and 0.0 otherwise. :meth:`RulesClassifier.redact` masks the matched
+spans of chosen labels (the pipeline uses it for ``redact`` actions on input). Costs about
+0.2 ms per 1,000 characters, linear in the text.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from typing import Any
 from classifiers.base import Classifier, ClassifierConfigError, ClassifyContext, Scores
 from classifiers.rules.categories import category_detectors
 from classifiers.rules.personal_data import PERSONAL_DATA
+from classifiers.rules.phones import phone_detectors
 from classifiers.rules.secrets import SECRET_DETECTORS
 from classifiers.rules.spans import Detector, Span, mask
 
 BUILT_IN: dict[str, tuple[Detector, ...]] = {
-    **{detector.label: (detector,) for detector in PERSONAL_DATA},
+    **PERSONAL_DATA,
     "secret": SECRET_DETECTORS,
 }
-_OPTIONS = {"detectors", "categories"}
+_OPTIONS = {"detectors", "categories", "phone_regions"}
 
 
 def _built_in(options: Mapping[str, Any]) -> dict[str, tuple[Detector, ...]]:
@@ -35,7 +38,12 @@ def _built_in(options: Mapping[str, Any]) -> dict[str, tuple[Detector, ...]]:
     if unknown:
         raise ClassifierConfigError(
             f"options.detectors: unknown {unknown}; built-in detectors: {list(BUILT_IN)}")
-    return {name: BUILT_IN[name] for name in names}
+    chosen = {name: BUILT_IN[name] for name in names}
+    if "phone_regions" in options:
+        phones = phone_detectors(options["phone_regions"])  # validated even if unused
+        if "phone" in chosen:
+            chosen["phone"] = phones
+    return chosen
 
 
 def _categories(

@@ -1,4 +1,5 @@
-"""Built-in detectors for secrets: API keys and tokens of common services, private keys.
+"""Built-in detectors for secrets: API keys and tokens of common services, private keys,
+and (``credentials``) secrets recognised by their context.
 
 Every token format here has a fixed, documented prefix and length, so a match is very
 unlikely to be prose. JWTs are checked further: their header must decode to JSON naming
@@ -13,6 +14,7 @@ import binascii
 import json
 import re
 
+from classifiers.rules.credentials import CREDENTIAL_DETECTORS
 from classifiers.rules.spans import Detector
 
 _TOKEN_FORMATS = (
@@ -26,6 +28,11 @@ _TOKEN_FORMATS = (
     r"hf_[A-Za-z0-9]{34,40}",  # Hugging Face tokens
     r"glpat-[A-Za-z0-9_-]{20,50}",  # GitLab personal access tokens
     r"npm_[A-Za-z0-9]{36}",  # npm tokens
+    r"whsec_[A-Za-z0-9+/]{32,}",  # Stripe webhook signing secrets
+    r"xapp-\d-[A-Za-z0-9-]{10,250}",  # Slack app-level tokens
+    r"GOCSPX-[A-Za-z0-9_-]{28}",  # Google OAuth client secrets
+    r"ya29\.[0-9A-Za-z_-]{20,}",  # Google OAuth access tokens
+    r"SG\.[\w-]{22}\.[\w-]{43}",  # SendGrid API keys
 )
 _TOKENS = re.compile(r"(?<![\w-])(?:" + "|".join(_TOKEN_FORMATS) + r")(?![\w-])")
 _SLACK_WEBHOOK = re.compile(
@@ -49,7 +56,8 @@ def _jwt_header_valid(match: re.Match[str]) -> bool:
 
 SECRET_DETECTORS = (
     Detector("secret", _TOKENS),
-    Detector("secret", _SLACK_WEBHOOK),
-    Detector("secret", _JWT, _jwt_header_valid),
-    Detector("secret", _PRIVATE_KEY),
+    Detector("secret", _SLACK_WEBHOOK, gate=lambda text: "hooks.slack.com" in text),
+    Detector("secret", _JWT, _jwt_header_valid, gate=lambda text: "eyJ" in text),
+    Detector("secret", _PRIVATE_KEY, gate=lambda text: "PRIVATE KEY" in text),
+    *CREDENTIAL_DETECTORS,
 )

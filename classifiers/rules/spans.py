@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 Validator = Callable[[re.Match[str]], bool]
+# Decides where in a match the span lies (a group, a trimmed prefix), or None to reject it.
+Resolver = Callable[[re.Match[str]], tuple[int, int] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,16 +25,26 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class Detector:
-    """Matches of ``pattern`` (group ``group``) that pass ``valid`` are spans of ``label``."""
+    """Matches of ``pattern`` (group ``group``) that pass ``valid`` are spans of ``label``;
+    a ``resolve`` function, when given, replaces both and says where the span is; a
+    ``gate`` that says no skips the text (see :mod:`classifiers.rules.gates`)."""
 
     label: str
     pattern: re.Pattern[str]
     valid: Validator | None = None
     group: int = 0
+    resolve: Resolver | None = None
+    gate: Callable[[str], bool] | None = None  # False: no match possible, pattern skipped
 
     def spans(self, text: str) -> Iterator[Span]:
+        if self.gate is not None and not self.gate(text):
+            return
         for match in self.pattern.finditer(text):
-            if self.valid is None or self.valid(match):
+            if self.resolve is not None:
+                where = self.resolve(match)
+                if where is not None:
+                    yield Span(where[0], where[1], self.label)
+            elif self.valid is None or self.valid(match):
                 yield Span(match.start(self.group), match.end(self.group), self.label)
 
     def found_in(self, text: str) -> bool:
