@@ -5,6 +5,7 @@
   DELETE /admin/bans/{principal}          lift a ban and a throttle, forget the strikes
   GET    /admin/principals/{principal}    strikes in the window, ban and throttle
   GET    /admin/events                    recent review events (?count=, or ?after=ID)
+  GET, POST /admin/keys; DELETE /admin/keys/{id}   client keys (proxy/admin/keys.py)
 
 Principals are the keyed hashes seen in events and logs. Errors use the OpenAI envelope; a
 store that is down answers 503.
@@ -20,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from proxy.admin.auth import bearer_auth
+from proxy.admin.keys import BadKey, add_key_routes
 from proxy.observability.metrics import Metrics
 from proxy.state.base import StoreError
 from proxy.state.events import event_json
@@ -39,6 +41,7 @@ def create_admin_app(token: str, config: AdminConfig, metrics: Metrics) -> web.A
     admin.router.add_delete("/bans/{principal}", unban)
     admin.router.add_get("/principals/{principal}", principal_state)
     admin.router.add_get("/events", recent_events)
+    add_key_routes(admin)
     return admin
 
 
@@ -58,6 +61,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except BadParameter as exc:
         return error(400, str(exc), "bad_parameter")
+    except BadKey as exc:
+        return error(exc.status, str(exc), "bad_key" if exc.status == 400 else "key_exists")
     except StoreError as exc:
         return error(503, f"state store unavailable: {exc}", "store_unavailable", "server_error")
 

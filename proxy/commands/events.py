@@ -25,7 +25,8 @@ from proxy.state.events import event_json
 from proxy.state.factory import NoSharedStore, open_cli_store
 
 PAGE = 500
-Work = Callable[[Store], Awaitable[None]]
+# The work run on an open store: returns its exit code, or None for 0.
+Work = Callable[[Store], Awaitable[int | None]]
 MAX_SEQ = 2**64 - 1
 
 
@@ -82,13 +83,13 @@ def run_with_store(config: Path, work: Work) -> int:
 
 async def _with_store(store: Store, work: Work) -> int:
     try:
-        await work(store)
+        code = await work(store)
     except StoreError as exc:
         print(f"state store error: {exc}", file=sys.stderr)
         return 1
     finally:
         await store.close()
-    return 0
+    return code or 0
 
 
 async def _tail(store: Store, count: int, follow: bool, interval: float) -> None:

@@ -18,6 +18,7 @@ same hash that names the key as a principal, so its bans, strikes and events are
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 from typing import Literal
 
@@ -26,6 +27,12 @@ from pydantic import AwareDatetime, Field, field_validator
 from proxy.config.strict import Strict
 
 _KEY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+KEY_PREFIX = "sp-"  # recognisable by secret scanners; 256 random bits follow
+
+
+def new_key() -> str:
+    """A new client key: shown once to whoever makes it, kept only as its hash."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 class ClientKey(Strict):

@@ -5,8 +5,10 @@ Contracts:
 - One credential per request (``Authorization: Bearer``, ``x-api-key`` or ``api-key``):
   more than one distinct value is a 400 (only one could identify while all reach the
   upstream, so a banned key could ride behind a throwaway one).
-- ``keys`` mode: the key must hash to an unexpired ``auth.keys`` entry, else Unauthorized
-  (401, ``reason`` missing / unknown / expired). ``forward`` and ``none``: any key, or none.
+- ``keys`` mode: the key must hash to an unexpired ``auth.keys`` entry, or to a key kept
+  in the store (``stored``: looked up by the caller, asynchronously, for the hash that
+  ``stored_key_wanted`` names), else Unauthorized (401, ``reason`` missing / unknown /
+  expired). ``forward`` and ``none``: any key, or none.
 - The principal is the key's keyed hash (anonymous without a key: never struck). An end
   user (``identity.user_fields``, ``identity.user_header``) is read only from a caller
   trusted to name users, and hashed under the key's hash, so two applications' "user-1"
@@ -61,12 +63,23 @@ class Identifier:
         """An end user's principal, scoped to the key that named it."""
         return self.hash("user", f"{key_hash or ''}:{user}")
 
+    def stored_key_wanted(self, config: ProxyConfig, headers: Mapping[str, str]) -> str | None:
+        """The key hash to look up in the store before ``caller``: keys mode, a credential,
+        and no ``auth.keys`` entry of that hash."""
+        credential = api_key_of(headers)
+        if config.auth.mode != "keys" or credential is None:
+            return None
+        key_hash = self.hash("api_key", credential)
+        return None if key_hash in self._keys(config.auth) else key_hash
+
     def caller(self, config: ProxyConfig, headers: Mapping[str, str],
-               body: Mapping[str, Any] | None, now: datetime) -> Caller:
-        """Raises BadRequest (several credentials) or Unauthorized (keys mode)."""
+               body: Mapping[str, Any] | None, now: datetime,
+               stored: ClientKey | None = None) -> Caller:
+        """Raises BadRequest (several credentials) or Unauthorized (keys mode).
+        ``stored``: the store's key for the hash ``stored_key_wanted`` named, if any."""
         one_credential(headers)
         credential = api_key_of(headers)
-        key = self._client_key(config.auth, credential, now)
+        key = self._client_key(config.auth, credential, now, stored)
         principal = ANONYMOUS
         names_users = key.name_users if key else config.identity.trust_users
         if credential is not None:
@@ -78,13 +91,16 @@ class Identifier:
             Principal(self.user_hash(user, principal.key_hash), "user") if user else None,
             tenant_of(config.tenants, key, headers), key.id if key else None)
 
-    def _client_key(self, auth: AuthConfig, credential: str | None,
-                    now: datetime) -> ClientKey | None:
+    def _client_key(self, auth: AuthConfig, credential: str | None, now: datetime,
+                    stored: ClientKey | None) -> ClientKey | None:
         if auth.mode != "keys":
             return None
         if credential is None:
             raise unauthorized("missing")
-        key = self._keys(auth).get(self.hash("api_key", credential))
+        key_hash = self.hash("api_key", credential)
+        key = self._keys(auth).get(key_hash)
+        if key is None and stored is not None and stored.hash == key_hash:
+            key = stored
         if key is None:
             raise unauthorized("unknown")
         if key.expired(now):
@@ -122,7 +138,9 @@ def tenant_of(tenants: TenantsConfig | None, key: ClientKey | None,
     asserted = headers.get(tenants.header, "")
     if asserted and (tenants.trust_header or (key is not None and key.assert_tenant)):
         return asserted if asserted in tenants.known else OTHER_TENANT
-    return key.tenant if key is not None and key.tenant else OTHER_TENANT
+    # a stored key may name a tenant the config no longer declares
+    own = key.tenant if key is not None else None
+    return own if own in tenants.known else OTHER_TENANT
 
 
 def end_user(identity: IdentityConfig, headers: Mapping[str, str],

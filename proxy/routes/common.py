@@ -17,6 +17,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from proxy.config.auth import ClientKey
+from proxy.config.schema import ProxyConfig
 from proxy.config.snapshot import Snapshot
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.ports import AbuseGate, Admission, Charged, Principal, Ticket
@@ -33,7 +35,8 @@ from proxy.protocol.errors import (
 )
 from proxy.protocol.safety import DECISION_HEADER
 from proxy.resources import ABUSE_GATE, BACKGROUND, METRICS, READINESS, VERDICT_CACHE
-from proxy.state.factory import STATE_LAYER
+from proxy.state.base import StoreError
+from proxy.state.factory import STATE_LAYER, StateLayer
 
 log = structlog.get_logger("safety_proxy.request")
 
@@ -126,10 +129,11 @@ async def identify(request: web.Request, ctx: RequestContext,
     """Who is calling (the key checked as auth.mode says, its tenant, the end user it
     names) and whether they may: raises the error to answer (400 several credentials, 401
     no valid key, 403 / 429 a banned or throttled principal)."""
-    identifier = request.app[STATE_LAYER].identifier
+    layer, config = request.app[STATE_LAYER], ctx.snapshot.config
     try:
-        caller = identifier.caller(ctx.snapshot.config, request.headers, body,
-                                   datetime.now(UTC))
+        stored = await _stored_key(layer, config, request.headers)
+        caller = layer.identifier.caller(config, request.headers, body, datetime.now(UTC),
+                                         stored)
     except Unauthorized as error:
         ctx.metrics.auth_failures.labels(error.reason).inc()
         log.info("auth_failed", reason=error.reason)  # never the key
@@ -137,6 +141,20 @@ async def identify(request: web.Request, ctx: RequestContext,
     ctx.principal, ctx.user, ctx.tenant, ctx.key_id = (
         caller.principal, caller.user, caller.tenant, caller.key_id)
     await admit(request.app[ABUSE_GATE], *caller.principals())
+
+
+async def _stored_key(layer: StateLayer, config: ProxyConfig,
+                      headers: Mapping[str, str]) -> ClientKey | None:
+    """The store's client key for the request's credential, when the config has none: a
+    store that cannot say is a 503 (a key that cannot be verified is never let through)."""
+    key_hash = layer.identifier.stored_key_wanted(config, headers)
+    if key_hash is None:
+        return None
+    try:
+        return await layer.client_keys.find(key_hash)
+    except StoreError:
+        raise Unavailable("the client key cannot be verified: the state store is "
+                          "unavailable", code="store_unavailable") from None
 
 
 async def admit(gate: AbuseGate, *principals: Principal) -> None:

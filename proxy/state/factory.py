@@ -23,6 +23,7 @@ from proxy.pipeline.identify import Identifier
 from proxy.pipeline.ports import NoVerdictCache, VerdictCache
 from proxy.state.base import Store, StoreError
 from proxy.state.cache import StoreVerdictCache
+from proxy.state.client_keys import StoredKeys
 from proxy.state.gate import StoreAbuseGate
 from proxy.state.health import StoreHealth
 from proxy.state.keys import Keys
@@ -65,6 +66,7 @@ class StateLayer:
     gate: StoreAbuseGate
     cache: VerdictCache
     identifier: Identifier
+    client_keys: StoredKeys  # auth.mode keys: keys made at run time (admin API, CLI)
 
     @property
     def degraded(self) -> bool:
@@ -140,7 +142,8 @@ def build_state(settings: StateSettings, metrics: Metrics, *,
     if settings.cache.enabled:
         keys = Keys(settings.store.key_prefix)
         cache = StoreVerdictCache(store, health, metrics, keys, settings.cache, clock)
-    return StateLayer(settings, store, health, gate, cache, identifier)
+    return StateLayer(settings, store, health, gate, cache, identifier,
+                      StoredKeys(store, health, clock=clock))
 
 
 async def start_state(settings: StateSettings, metrics: Metrics, *,

@@ -72,6 +72,12 @@ class Keys:
         """Stream of flagged and blocked decisions, MAXLEN ~ events.max_len."""
         return f"{self.prefix}:events:{GLOBAL_TAG}"
 
+    @property
+    def client_keys(self) -> str:
+        """Hash: client key hash -> its record (JSON); no TTL: a key lives until revoked
+        or expired (its record says until when). Bounded by the keys an operator makes."""
+        return f"{self.prefix}:clientkeys:{GLOBAL_TAG}"
+
     def verdict(self, check: str, version: str, text: str) -> str:
         """String: JSON scores of one text by one classifier version, PX = cache TTL."""
         return f"{self.prefix}:verdict:{check}:{version}:{text_digest(text)}"

@@ -34,7 +34,7 @@ from proxy.state.keys import check_principal
 V = TypeVar("V")
 
 
-class _Expiring(Generic[V]):
+class ExpiringMap(Generic[V]):
     """A bounded map whose entries carry an expiry time (epoch ms)."""
 
     def __init__(self, max_keys: int) -> None:
@@ -67,12 +67,13 @@ class MemoryStore:
     kind = "memory"
 
     def __init__(self, max_keys: int = 100_000, max_events: int = 10_000) -> None:
-        self._strikes: _Expiring[list[tuple[int, float]]] = _Expiring(max_keys)
-        self._throttles: _Expiring[int] = _Expiring(max_keys)
-        self._bans: _Expiring[int] = _Expiring(max_keys)
-        self._verdicts: _Expiring[str] = _Expiring(max_keys)
-        self._slots: _Expiring[dict[str, int]] = _Expiring(max_keys)  # slot id -> expiry ms
+        self._strikes: ExpiringMap[list[tuple[int, float]]] = ExpiringMap(max_keys)
+        self._throttles: ExpiringMap[int] = ExpiringMap(max_keys)
+        self._bans: ExpiringMap[int] = ExpiringMap(max_keys)
+        self._verdicts: ExpiringMap[str] = ExpiringMap(max_keys)
+        self._slots: ExpiringMap[dict[str, int]] = ExpiringMap(max_keys)  # slot id -> expiry ms
         self._events: deque[Event] = deque(maxlen=max_events)
+        self._client_keys: dict[str, str] = {}  # key hash -> record (JSON)
         self._last_id = (0, 0)
 
     async def standing(self, principal: str, now_ms: int) -> Standing:
@@ -202,6 +203,18 @@ class MemoryStore:
 
     async def recent_events(self, count: int) -> list[Event]:
         return list(self._events)[-count:] if count > 0 else []
+
+    async def client_keys(self) -> dict[str, str]:
+        return dict(self._client_keys)
+
+    async def client_key(self, key_hash: str) -> str | None:
+        return self._client_keys.get(check_principal(key_hash))
+
+    async def put_client_key(self, key_hash: str, record: str) -> None:
+        self._client_keys[check_principal(key_hash)] = record
+
+    async def delete_client_key(self, key_hash: str) -> bool:
+        return self._client_keys.pop(check_principal(key_hash), None) is not None
 
     async def ping(self) -> None:
         return None

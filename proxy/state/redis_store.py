@@ -85,7 +85,7 @@ from proxy.state.base import (
     StoreError,
     strike_total,
 )
-from proxy.state.keys import Keys
+from proxy.state.keys import Keys, check_principal
 from proxy.state.pipelining import AutoPipeline, Command
 
 _FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
@@ -325,6 +325,19 @@ class RedisStore:
             self._script(scripts.UNBAN, self._principal_keys(principal), ()),
             self._call("ZREM", self.keys.bans, principal))
         return bool(lifted)
+
+    async def client_keys(self) -> dict[str, str]:
+        return dict(await self._call("HGETALL", self.keys.client_keys) or {})
+
+    async def client_key(self, key_hash: str) -> str | None:
+        record = await self._call("HGET", self.keys.client_keys, check_principal(key_hash))
+        return None if record is None else str(record)
+
+    async def put_client_key(self, key_hash: str, record: str) -> None:
+        await self._call("HSET", self.keys.client_keys, check_principal(key_hash), record)
+
+    async def delete_client_key(self, key_hash: str) -> bool:
+        return bool(await self._call("HDEL", self.keys.client_keys, check_principal(key_hash)))
 
     async def events(self, after: str | None, count: int) -> list[Event]:
         start = f"({after}" if after else "-"

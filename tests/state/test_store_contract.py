@@ -273,3 +273,17 @@ async def test_a_charge_refused_by_one_principal_adds_nothing_to_the_others(
     assert await strikes_of(store, ALICE, T0 + 3) == 3.0
     admitted = await store.charge([(ALICE, POLICY), (BOB, POLICY)], 1.0, T0 + 2_002)
     assert admitted.admitted and [r.strikes for r in admitted.results] == [4.0, 1.0]
+
+
+async def test_client_keys_are_kept_listed_and_revoked(store: Store) -> None:
+    one, two = "c1" * 32, "c2" * 32
+    assert await store.client_keys() == {} and await store.client_key(one) is None
+    await store.put_client_key(one, '{"id": "one"}')
+    await store.put_client_key(two, '{"id": "two"}')
+    await store.put_client_key(two, '{"id": "two", "tenant": "acme"}')  # replaced, not added
+    assert await store.client_keys() == {one: '{"id": "one"}',
+                                         two: '{"id": "two", "tenant": "acme"}'}
+    assert await store.client_key(one) == '{"id": "one"}'
+    assert await store.delete_client_key(one) is True
+    assert await store.delete_client_key(one) is False
+    assert await store.client_key(one) is None and list(await store.client_keys()) == [two]
