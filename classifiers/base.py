@@ -73,6 +73,10 @@ class Classifier:
     # leetspeak...) when the check's config does not say: a pattern or small model is
     # blind to disguises; an LLM judge is not.
     normalize_by_default: ClassVar[bool] = True
+    # Labels whose matches are personal data or secrets (a classifier that can ``redact``):
+    # the proxy never stores their spans raw in a log line or a review event, whatever the
+    # policy does with them.
+    sensitive_labels: frozenset[str] = frozenset()
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         self.name = name

@@ -70,6 +70,9 @@ class RulesClassifier(Classifier):
         built_in = _built_in(self.options)
         self._detectors = {**built_in, **_categories(self.options, BUILT_IN)}
         self.labels = tuple(self._detectors)
+        # the built-in detectors find personal data and secrets; the operator's own
+        # categories (project names...) stay readable in records
+        self.sensitive_labels = frozenset(built_in)
         digest = json.dumps(self.options, sort_keys=True, default=str).encode()
         self._version = f"rules:1:{hashlib.sha256(digest).hexdigest()[:12]}"
 

@@ -28,10 +28,6 @@ async def check_input(ctx: RequestContext) -> Moderation:
     ctx.moderations["input"] = moderation
     if not moderation.decision.blocked:
         ctx.redacted_spans = apply_redactions(ctx, moderation)
-    if moderation.decision.redactions():  # records keep the redacted texts, blocked or not:
-        # a detected secret is never stored raw whatever logging.text says
-        moderation.texts = [text for text in (redacted(ctx, moderation, field.text)
-                                              for field in ctx.parsed.texts) if text.strip()]
     return moderation
 
 
@@ -44,10 +40,6 @@ def apply_redactions(ctx: RequestContext, moderation: Moderation) -> int:
         if count and ctx.parsed.replace_text(field, new_text):
             masked += count
     return masked
-
-
-def redacted(ctx: RequestContext, moderation: Moderation, text: str) -> str:
-    return _redact(ctx, moderation, text)[0]
 
 
 def _redact(ctx: RequestContext, moderation: Moderation, text: str) -> tuple[str, int]:

@@ -1,7 +1,10 @@
 """The last step of every request: metrics, one log line, the abuse gate's outcome.
 
 Contract: recording never raises and never changes the response. Texts reach the log
-only as ``logging.text`` allows; the principal appears only as its keyed hash.
+only as ``logging.text`` allows, and the review event only as ``events.text`` allows, and
+then masked (``recorded_texts``): every span a redacting check (``type: rules``) matched
+is stored as ``[REDACTED:<label>]``, whatever the policy did with it, so a detected secret
+or address is never stored raw. The principal appears only as its keyed hash.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from typing import Any
 import structlog
 
 from proxy.config.schema import LoggingConfig
+from proxy.config.snapshot import Snapshot
 from proxy.pipeline.context import RequestContext
-from proxy.pipeline.moderation import record_moderation
+from proxy.pipeline.moderation import Moderation, record_moderation
 from proxy.pipeline.ports import Outcome
 
 log = structlog.get_logger("safety_proxy.request")
@@ -66,8 +70,28 @@ def _texts_to_log(ctx: RequestContext, config: LoggingConfig) -> dict[str, list[
     if config.text == "off":
         return {}
     limit = _TRUNCATE_CHARS if config.text == "truncated" else None
-    return {direction: [text[:limit] for text in moderation.texts]
+    return {direction: [text[:limit] for text in texts]
+            for direction, texts in recorded_texts(ctx).items()}
+
+
+def recorded_texts(ctx: RequestContext) -> dict[str, list[str]]:
+    """Each direction's scored texts as a record may keep them: masked where the policy
+    redacted, and where a check found personal data or a secret (its ``sensitive_labels``
+    that scored above 0), whatever the policy did with them."""
+    return {direction: [_masked(ctx.snapshot, moderation, text) for text in moderation.texts]
             for direction, moderation in ctx.moderations.items()}
+
+
+def _masked(snapshot: Snapshot, moderation: Moderation, text: str) -> str:
+    redacted = moderation.decision.redactions()
+    for check in snapshot.checks_for(moderation.direction):
+        redact = getattr(check.classifier, "redact", None)
+        scores = moderation.scores.get(check.name, {})
+        labels = set(redacted.get(check.name, ())) | {
+            label for label in check.classifier.sensitive_labels if scores.get(label, 0) > 0}
+        if redact is not None and labels:
+            text = redact(text, labels)[0]
+    return text
 
 
 def _outcome(ctx: RequestContext) -> Outcome:
@@ -77,7 +101,7 @@ def _outcome(ctx: RequestContext) -> Outcome:
         directions={d: m.decision for d, m in ctx.moderations.items()},
         scores={f"{d}.{check}": labels for d, m in ctx.moderations.items()
                 for check, labels in m.scores.items()},
-        texts={d: list(m.texts) for d, m in ctx.moderations.items()},
+        texts=recorded_texts(ctx) if ctx.snapshot.config.events.text != "off" else {},
         refusal_label=ctx.snapshot.config.policy.refusal_label,
         user=ctx.user, key_id=ctx.key_id, charged=dict(ctx.charged),
     )

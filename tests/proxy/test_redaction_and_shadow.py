@@ -122,3 +122,32 @@ async def test_records_keep_the_redacted_text_even_when_the_request_is_blocked(
     assert all("MEHWORD" not in line and "[REDACTED]" in line for line in logged)
     assert "BADWORD" in logged[0]  # only what the policy redacts is masked
     assert fake_upstream.requests[0]["messages"][0]["content"] == "only [REDACTED] here"
+
+
+async def test_records_mask_personal_data_and_secrets_whatever_the_policy_did(
+        start_proxy, fake_upstream):
+    """The policy only flags the secret (the upstream gets it as sent, the operator's
+    choice); the log line and the review event keep it masked even with logging.text and
+    events.text full. The answer's e-mail address is masked in the records too."""
+    from structlog.testing import capture_logs
+
+    from proxy.resources import ABUSE_GATE
+    from tests.support.upstream import completion
+
+    rules = {"name": "pii", "type": "rules", "options": {"detectors": ["secret", "email"]}}
+    secret, email = "sk-proj-" + "Q7x9" * 10, "jane.doe@example.com"
+    fake_upstream.answer = lambda body: completion(f"Write to {email} about it.")
+    base, app = await start_proxy(
+        checks=[SCRIPT_CHECK, rules], logging={"text": "full"}, events={"text": "full"},
+        policy={"input": {"pii": {"secret": {"flag": 0.5}}},
+                "output": {"pii": {"email": {"flag": 0.5}}}})
+    with capture_logs() as logs:
+        status, _, decision = await chat(base, f"my key is {secret}, keep it")
+    assert status == 200 and decision == "flag"
+    assert secret in fake_upstream.requests[0]["messages"][0]["content"]  # only flagged
+    (line,) = [entry for entry in logs if entry["event"] == "request"]
+    assert line["texts"]["input"] == ["my key is [REDACTED:secret], keep it"]
+    assert line["texts"]["output"] == ["Write to [REDACTED:email] about it."]
+    events = await app[ABUSE_GATE].store.recent_events(10)
+    assert events and secret not in str(events) and email not in str(events)
+    assert "[REDACTED:secret]" in events[-1].fields["text"]
