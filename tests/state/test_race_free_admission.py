@@ -41,7 +41,7 @@ SERVED_AT_MOST = 6  # throttle_at / weights.flag
 def sections(store: dict[str, Any], **abuse: Any) -> dict[str, Any]:
     """Config sections over ``store`` (the store_section fixture: memory, a real Redis or a
     real Redis Cluster)."""
-    return {"store": {**store, "timeout_s": 2.0}, "identity": {"secret": SECRET},
+    return {"store": {**store, "timeout_s": 10.0}, "identity": {"secret": SECRET},
             "abuse": {**ABUSE, **abuse}}
 
 

@@ -47,7 +47,7 @@ def holder(cluster: RedisCluster, key: str) -> RedisServer:
 
 
 def cluster_store(cluster: RedisCluster) -> RedisStore:
-    return RedisStore(cluster.url, Keys("t"), cluster=True, timeout_s=2)
+    return RedisStore(cluster.url, Keys("t"), cluster=True, timeout_s=10)
 
 
 def test_one_principal_one_slot_and_one_global_slot() -> None:
