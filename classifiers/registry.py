@@ -22,6 +22,7 @@ _TYPES: dict[str, tuple[str, str, str | None]] = {
     "transformers": ("classifiers.hf", "TransformersClassifier", "detoxify"),
     "rules": ("classifiers.rules", "RulesClassifier", None),
     "semantic": ("classifiers.semantic", "SemanticClassifier", "semantic"),
+    "heads": ("classifiers.heads", "HeadsClassifier", "semantic"),
     "rubric": ("classifiers.rubric", "RubricClassifier", None),
     "llama_guard": ("classifiers.llama_guard", "LlamaGuardClassifier", None),
 }

