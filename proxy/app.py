@@ -14,6 +14,7 @@ from proxy.config.loader import ConfigError, LoadedConfig
 from proxy.config.reload import ConfigReloader
 from proxy.config.snapshot import Snapshot, SnapshotHolder, build_snapshot, declare_series
 from proxy.observability.metrics import Metrics
+from proxy.observability.tracing import TRACING, Tracing
 from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import json_response
 from proxy.protocol.http_errors import http_error
@@ -55,10 +56,12 @@ def create_app(loaded: LoadedConfig, *, config_path: Path | None = None,
     app[SERVER_CONFIG] = loaded.config.server
     app[ABUSE_GATE] = DEFAULT_GATE
     app[VERDICT_CACHE] = DEFAULT_CACHE
+    app[TRACING] = Tracing()  # off until _tracing_ctx reads OTEL_* (or a test installs one)
     layer = build_state(loaded.config, app[METRICS])  # no I/O; raises ConfigError
     app[STATE_LAYER] = layer
     app[ABUSE_GATE] = layer.gate
     app[VERDICT_CACHE] = layer.cache
+    app.cleanup_ctx.append(_tracing_ctx)
     app.cleanup_ctx.append(_state_ctx)
     app.cleanup_ctx.append(_snapshot_ctx(loaded, config_path, load_in_background))
     app.cleanup_ctx.append(_upstreams_ctx)
@@ -137,6 +140,14 @@ def warn_open_relay(snapshot: Snapshot) -> None:
         log.warning("open_relay", detail="auth.mode is none and the proxy injects the "
                     "upstream key: anyone who reaches the proxy uses the model "
                     "(auth.allow_open_relay is true)")
+
+
+async def _tracing_ctx(app: web.Application) -> AsyncIterator[None]:
+    """OpenTelemetry, as the OTEL_* variables say (observability/tracing.py): started
+    first, flushed last, off the event loop (an exporter may block on its collector)."""
+    app[TRACING].start_from_env()
+    yield
+    await asyncio.to_thread(app[TRACING].shutdown)
 
 
 async def _state_ctx(app: web.Application) -> AsyncIterator[None]:

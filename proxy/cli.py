@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from proxy import __version__
 
-COMMANDS = ("serve", "demo_upstream", "check_config", "score", "tune", "replay", "events",
-            "principals", "keys")
+COMMANDS = ("serve", "demo_upstream", "check_config", "config_schema", "score", "tune", "replay",
+            "events", "principals", "keys")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,11 +16,14 @@ from proxy.pipeline.upstream import Upstream
 
 @dataclass(slots=True)
 class Readiness:
-    """Set once the first snapshot (config + started classifiers) is in place."""
+    """Set once the first snapshot (config + started classifiers) is in place; ``draining``
+    from the start of a graceful shutdown on (``/readyz`` answers 503 while requests are
+    still served: proxy/shutdown.py)."""
 
     holder: SnapshotHolder | None = None
     startup_error: str | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    draining: bool = False
 
 
 class Upstreams:

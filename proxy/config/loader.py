@@ -2,6 +2,8 @@
 
 Every error names the file, the line and the key path, e.g.
 ``proxy.yaml:14: policy.input.toxicity.profane.block: Input should be less than or equal to 1``.
+Values are interpolated from the environment first (``${VAR}``, ``${VAR:-default}``: the rules
+are in proxy/config/interpolate.py); no message shows a variable's value.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from proxy.config.interpolate import load_yaml, scrub
 from proxy.config.schema import ProxyConfig
 
 
@@ -27,7 +30,22 @@ class ConfigError(Exception):
 class LoadedConfig:
     config: ProxyConfig
     source: str  # file path or "<embedded defaults>"
-    sha256: str  # of the raw file, exported as a metric label by hash prefix
+    # Of the raw file, before interpolation (what `sha256sum FILE` prints): no variable's
+    # value, secret or not, enters it.
+    sha256: str
+    # Restart-only settings whose value in the file differs from the running one: ``config``
+    # holds the running values (proxy/config/restart.py), and ``restart_sha256`` names the
+    # file they come from.
+    restart_pending: tuple[str, ...] = ()
+    restart_sha256: str | None = None
+
+    @property
+    def running_sha256(self) -> str:
+        """The hash of what runs: the file's when it runs in full; while a restart is pending,
+        a hash of both files' hashes (it matches neither file: neither runs in full)."""
+        if not self.restart_pending:
+            return self.sha256
+        return hashlib.sha256(f"{self.sha256}+{self.restart_sha256}".encode()).hexdigest()
 
 
 def load_file(path: str | Path) -> LoadedConfig:
@@ -39,10 +57,18 @@ def load_file(path: str | Path) -> LoadedConfig:
     return parse(raw, str(path))
 
 
-def load_embedded_defaults(**overrides: Any) -> LoadedConfig:
-    """The demo configuration shipped inside the package, with top-level sections overridden."""
-    raw = (resources.files("proxy.config") / "defaults.yaml").read_bytes()
-    loaded = parse(raw, "<embedded defaults>")
+# The configurations shipped inside the package: the embedded defaults (the accurate
+# preset) and the cheaper ones a user may choose instead (``--preset``).
+PRESETS = {"default": "defaults.yaml", "fast": "fast.yaml"}
+
+
+def load_embedded_defaults(preset: str = "default", **overrides: Any) -> LoadedConfig:
+    """A configuration shipped inside the package (``PRESETS``), with top-level sections
+    overridden."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    raw = (resources.files("proxy.config") / PRESETS[preset]).read_bytes()
+    loaded = parse(raw, "<embedded defaults>" if preset == "default" else f"<preset {preset}>")
     if not overrides:
         return loaded
     data = loaded.config.model_dump(mode="python")
@@ -52,36 +78,45 @@ def load_embedded_defaults(**overrides: Any) -> LoadedConfig:
 
 
 def parse(raw: bytes, source: str) -> LoadedConfig:
+    """The validated config of ``raw``; ConfigError with file:line messages otherwise."""
     try:
         text = raw.decode("utf-8")
-        document = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data, document, interpolated = load_yaml(text, source)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{source}: not UTF-8 (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    except ValueError:  # an explicit tag (!!int, !!timestamp) on text it cannot read
+        raise ConfigError(f"{source}: a value does not match its YAML tag") from None
+    if interpolated.errors:
+        raise ConfigError("\n".join(interpolated.errors))
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the config must be a mapping of sections")
     lines = _line_index(document)
-    config = _validate(data, lines, source)
+    config = _validate(data, lines, source, interpolated.values)
     return LoadedConfig(config, source, hashlib.sha256(raw).hexdigest())
 
 
-def _validate(data: dict[str, Any], lines: dict[tuple[str, ...], int], source: str) -> ProxyConfig:
+def _validate(data: dict[str, Any], lines: dict[tuple[str, ...], int], source: str,
+              secrets: set[str] | None = None) -> ProxyConfig:
+    """``secrets``: interpolated values, scrubbed from the messages (validators may quote
+    the value they reject)."""
     try:
         return ProxyConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, lines, source)) from None
+        raise ConfigError(_describe(exc, lines, source, secrets or set())) from None
 
 
-def _describe(exc: ValidationError, lines: dict[tuple[str, ...], int], source: str) -> str:
+def _describe(exc: ValidationError, lines: dict[tuple[str, ...], int], source: str,
+              secrets: set[str]) -> str:
     messages = []
     for error in exc.errors():
         path = tuple(str(part) for part in error["loc"])
         key = ".".join(path) or "(top level)"
-        messages.append(f"{source}:{_nearest_line(path, lines)}: {key}: {error['msg']}")
+        message = scrub(error["msg"], secrets)
+        messages.append(f"{source}:{_nearest_line(path, lines)}: {key}: {message}")
     return "\n".join(messages)
 
 

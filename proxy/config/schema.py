@@ -40,6 +40,13 @@ class ServerConfig(Strict):
     body_read_timeout_s: float = Field(60.0, gt=0)
     # Header a client may send its own request id in; echoed back as x-request-id.
     request_id_header: str = "x-request-id"
+    # Graceful shutdown (SIGTERM, or SIGINT): for drain_s, /readyz answers 503 while every
+    # request, new ones too, is still served (a load balancer's time to stop routing here);
+    # then the listener closes and the requests and streams in flight get shutdown_timeout_s
+    # to finish, after which they are cut. A second signal ends the drain at once. A
+    # Kubernetes terminationGracePeriodSeconds must exceed their sum (the manifest: 45).
+    drain_s: float = Field(5.0, ge=0)
+    shutdown_timeout_s: float = Field(30.0, ge=0)
 
 
 class UpstreamConfig(Strict):

@@ -89,7 +89,8 @@ class Snapshot:
 
 
 def declare_series(metrics: Metrics, snapshot: Snapshot) -> None:
-    """Pre-initialises the per-check and per-tenant series a snapshot can move."""
+    """Pre-initialises the per-check and per-tenant series a snapshot can move, and sets the
+    config series (the hash of what runs, the settings waiting for a restart)."""
     metrics.declare_checks((c.name, c.classifier.labels, c.config.directions)
                            for c in snapshot.checks)
     for check in snapshot.checks:
@@ -97,7 +98,8 @@ def declare_series(metrics: Metrics, snapshot: Snapshot) -> None:
     tenants = snapshot.config.tenants
     if tenants is not None:
         metrics.declare_tenants([*tenants.known, OTHER_TENANT])
-    metrics.set_config_hash(snapshot.loaded.sha256)
+    metrics.set_config_hash(snapshot.loaded.running_sha256)
+    metrics.set_restart_required(snapshot.loaded.restart_pending)
 
 
 def effective_policy(config: ProxyConfig, direction: Direction,

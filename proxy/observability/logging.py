@@ -13,6 +13,11 @@ when a library or an exception quotes it:
 - an exception attached to any line is rendered as its type (``exc_type``, and
   ``exc_chain`` for its causes) and its stack's frames (``stack``: file, line, function and
   source line), never its message: a parser error's message quotes the bytes it refused.
+
+Python's warnings are log lines too (``python_warning``: category, file and line, and the
+prose of the message), as are ``serve``'s start-up and shutdown lines (``listening``,
+``startup_failed``, ``shutdown_started``...: proxy/commands/serve.py, proxy/shutdown.py):
+with JSON selected, every line on stderr is JSON.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ import logging
 import re
 import sys
 import traceback
+import warnings
 from typing import Any
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from proxy.config.schema import LoggingConfig
+from proxy.observability.tracing import log_ids
 
 _PROSE = re.compile(r"[^\n'\"(<\[{]*")
 
@@ -41,6 +48,7 @@ def configure_logging(config: LoggingConfig) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            trace_ids,
             exception_summary,
             renderer,
         ],
@@ -65,6 +73,7 @@ def route_library_logs(renderer: Processor, level: int) -> None:
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            trace_ids,
             library_message,
         ],
         processors=[
@@ -78,6 +87,16 @@ def route_library_logs(renderer: Processor, level: int) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    warnings.showwarning = show_warning
+
+
+def trace_ids(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Adds ``trace_id`` and ``span_id`` (the current span's, hex) to a line logged inside
+    a traced request (observability/tracing.py); other lines are left as they are."""
+    ids = log_ids()
+    if ids is not None:
+        event_dict["trace_id"], event_dict["span_id"] = ids
+    return event_dict
 
 
 def library_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -87,6 +106,15 @@ def library_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDi
     prose = _PROSE.match(template)
     event_dict["event"] = (prose.group().strip() if prose else "") or "library_log"
     return event_dict
+
+
+def show_warning(message: Warning | str, category: type[Warning], filename: str,
+                 lineno: int, file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning``: a warning as one log line (see the module doc)."""
+    prose = _PROSE.match(str(message))
+    structlog.get_logger("py.warnings").warning(
+        "python_warning", category=category.__name__, location=f"{filename}:{lineno}",
+        detail=prose.group().strip() if prose else "")
 
 
 def exception_summary(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:

@@ -5,16 +5,30 @@ routes, directions, decisions, error kinds, and check/label names from the confi
 user, key or free text. Combinations are pre-initialised so ``rate()`` works from zero.
 
 Each app owns one ``Metrics`` with its own registry, so tests can run several proxies in
-one process.
+one process. The registry also carries prometheus_client's standard ``process_*`` (Linux)
+and ``python_*`` collectors. ``_created`` series are off: they doubled every counter and
+histogram for a timestamp no dashboard or rule reads (prometheus_client's switch for them is
+process-wide: every registry of the process loses them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
 from proxy import __version__
+from proxy.config.restart import RESTART_ONLY
 
 ROUTES = ("chat_completions", "responses", "completions", "messages", "embeddings", "moderations",
           "passthrough")
@@ -59,8 +73,12 @@ SCORE_BUCKETS = (*(round(0.05 * step, 2) for step in range(1, 20)), 0.99, 1.0)
 
 class Metrics:
     def __init__(self) -> None:
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)  # process_*: CPU, memory, file descriptors (Linux)
+        PlatformCollector(registry=r)  # python_info
+        GCCollector(registry=r)  # python_gc_*
         self.requests = Counter(
             "safety_proxy_requests", "Requests handled, by route and final decision.",
             ["route", "decision"], registry=r)
@@ -172,6 +190,11 @@ class Metrics:
             "safety_proxy_config_last_reload_successful",
             "1 when the last config reload succeeded (or none was tried), 0 after a failure.",
             registry=r)
+        self.config_restart_required = Gauge(
+            "safety_proxy_config_restart_required",
+            "1 for a restart-only setting whose value in the config file differs from the "
+            "running one: the running value stays in effect until a restart.",
+            ["setting"], registry=r)
         self.build_info = Info("safety_proxy_build", "Version of the running proxy.", registry=r)
         self.config_info = Gauge(
             "safety_proxy_config_info", "1 for the loaded config, labelled by its hash.",
@@ -219,6 +242,7 @@ class Metrics:
             self.store_duration.labels(operation)
         self.store_up.set(1)
         self.config_last_reload_ok.set(1)
+        self.set_restart_required(())
 
     def declare_checks(self, checks: Iterable[tuple[str, Iterable[str], Iterable[str]]]) -> None:
         """Pre-initialises per-check series for (check name, labels, directions)."""
@@ -237,6 +261,12 @@ class Metrics:
             for direction in DIRECTIONS:
                 for decision in DECISIONS:
                     self.tenant_moderations.labels(tenant, direction, decision)
+
+    def set_restart_required(self, pending: Iterable[str]) -> None:
+        """1 for the restart-only settings in ``pending``, 0 for the others."""
+        pending = set(pending)
+        for setting in RESTART_ONLY:
+            self.config_restart_required.labels(setting).set(1 if setting in pending else 0)
 
     def set_config_hash(self, sha256: str) -> None:
         self.config_info.clear()

@@ -19,6 +19,7 @@ from classifiers.base import Classifier, ClassifyContext, Overloaded, Scores
 from proxy.config.schema import Direction
 from proxy.config.snapshot import Check
 from proxy.observability.metrics import Metrics
+from proxy.observability.tracing import note_cache_hits, traced_check
 from proxy.pipeline.decision import CheckFailure, max_scores
 from proxy.pipeline.normalize import canonical_views
 from proxy.pipeline.ports import VerdictCache
@@ -52,19 +53,26 @@ async def run_checks(checks: Sequence[Check], texts: Sequence[str], context: Cla
         return run
     expansions: dict[tuple[bool, bool], Expansion] = {}
     for check in checks:
-        shape = (check.config.windows and windowing is not None, check.normalizes)
+        shape = _shape(check, windowing)
         if shape not in expansions:  # normalise and split once per shape, not per check
             expansions[shape] = expand(texts, windowing if shape[0] else None,
                                        canonical_views if shape[1] else None)
+    shaped = [(check, expansions[_shape(check, windowing)]) for check in checks]
     outcomes = await asyncio.gather(*(
-        _run_one(c, expansions[(c.config.windows and windowing is not None, c.normalizes)],
-                 context, metrics, cache) for c in checks))
+        traced_check(c.name, c.config.type, context.direction, len(expansion.views),
+                     _run_one(c, expansion, context, metrics, cache))
+        for c, expansion in shaped))
     for check, outcome in zip(checks, outcomes, strict=True):
         if isinstance(outcome, CheckFailure):
             run.failures.append(outcome)
         else:
             run.scores[check.name] = outcome
     return run
+
+
+def _shape(check: Check, windowing: Windowing | None) -> tuple[bool, bool]:
+    """How a check sees texts: (split in windows, canonical views too)."""
+    return (check.config.windows and windowing is not None, check.normalizes)
 
 
 async def _run_one(check: Check, expansion: Expansion, context: ClassifyContext,
@@ -92,6 +100,7 @@ async def _scored(check: Check, texts: Sequence[str], context: ClassifyContext,
     keys = _cache_keys(classifier, texts, context)
     cached = await cache.get_many(check.name, classifier.version, keys)
     missing = [i for i, hit in enumerate(cached) if hit is None]
+    note_cache_hits(len(texts) - len(missing))
     if missing:
         fresh = await _classify_in_calls(classifier, [texts[i] for i in missing], context)
         _validate(check, fresh, len(missing))

@@ -17,6 +17,7 @@ import yarl
 from multidict import CIMultiDict
 
 from proxy.config.schema import UpstreamConfig
+from proxy.observability.tracing import traced_upstream
 from proxy.protocol.errors import UpstreamTimeout, UpstreamUnreachable
 
 log = structlog.get_logger("safety_proxy.upstream")
@@ -90,10 +91,12 @@ class Upstream:
         (following one would re-send the body, and the operator's key, elsewhere)."""
         assert self._session is not None, "start() was not awaited"
         url = yarl.URL(self.url(segments) + (f"?{query}" if query else ""), encoded=True)
+        session = self._session
         try:
-            return await self._session.request(method, url, data=data, allow_redirects=False,
-                                               headers=self.request_headers(
-                                                   headers, client_credentials=client_credentials))
+            return await traced_upstream(  # a span, and its trace context in the headers
+                method, url, self.request_headers(headers, client_credentials=client_credentials),
+                lambda sent: session.request(method, url, data=data, allow_redirects=False,
+                                             headers=sent))
         except TimeoutError:
             raise UpstreamTimeout("the upstream model API did not answer in time") from None
         except aiohttp.ClientError as exc:

@@ -20,6 +20,7 @@ from aiohttp import web
 from proxy.config.auth import ClientKey
 from proxy.config.schema import ProxyConfig
 from proxy.config.snapshot import Snapshot
+from proxy.observability.tracing import request_span
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.ports import AbuseGate, Admission, Charged, Principal, Ticket
 from proxy.pipeline.record import record_request
@@ -63,7 +64,8 @@ async def serve(request: web.Request, route: str, handle: Handler,
         response: web.StreamResponse = web.Response(status=500)
         tickets: list[Ticket] = []
         held = _TICKETS.set(tickets)
-        with structlog.contextvars.bound_contextvars(request_id=ctx.request_id):
+        with structlog.contextvars.bound_contextvars(request_id=ctx.request_id), \
+                request_span(request, ctx) as span:
             try:
                 response = await handle(ctx)
             except ProxyError as error:
@@ -75,7 +77,8 @@ async def serve(request: web.Request, route: str, handle: Handler,
             finally:
                 _TICKETS.reset(held)
                 _stamp(response, ctx)
-                _record(request, ctx, _recorded_status(response, ctx), tickets)
+                span.finish(status := _recorded_status(response, ctx))
+                _record(request, ctx, status, tickets)
         return response
 
 

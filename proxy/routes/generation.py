@@ -8,6 +8,7 @@ import time
 import aiohttp
 from aiohttp import web
 
+from proxy.observability.tracing import note_answer
 from proxy.pipeline.body import check_text_limits, read_body
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.input_checks import check_input
@@ -52,6 +53,7 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
 
 async def _complete(ctx: RequestContext, body: dict, headers: dict[str, str]) -> web.Response:
     """``headers``: the upstream's (rate limits, processing time), relayed."""
+    note_answer(body)  # its model, finish reasons and usage on the trace, when traced
     texts = scored_texts(ctx.dialect.answer_texts(body))
     moderation, blocked = await moderate_answer(ctx.snapshot, texts, ctx.classify_context("output"),
                                                 ctx.metrics, ctx.cache, ctx.tenant)

@@ -1,4 +1,8 @@
-"""Liveness, readiness and the metrics endpoint."""
+"""Liveness, readiness and the metrics endpoint.
+
+``/healthz`` (liveness) answers 200 as long as the process serves, through a graceful
+shutdown's drain too; ``/readyz`` answers 503 while the config and classifiers load, and from
+the start of a shutdown on (``status: draining``)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     readiness = request.app[READINESS]
+    if readiness.draining:  # shutting down: still serving, but no longer to be routed to
+        return json_response({"status": "draining", "reason": "shutting down"}, status=503)
     if readiness.holder is None:
         reason = readiness.startup_error or "loading config and classifiers"
         return json_response({"status": "not_ready", "reason": reason}, status=503)

@@ -1,11 +1,12 @@
-"""The bundled linear toxicity model and the micro-batcher behind it."""
+"""The bundled linear toxicity model and the micro-batcher behind it.
+
+Its scores against the original scikit-learn pipeline: test_profanity_numpy.py."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from profanity_check import profanity_check as packaged
 
 from classifiers.base import ClassifierError
 from classifiers.batching import MicroBatcher
@@ -13,12 +14,6 @@ from classifiers.profanity import LinearProfanityModel, ProfanityClassifier
 
 TEXTS = ["have a lovely day", "you are a fucking idiot", "the weather is mild", "shut up bitch",
          "", "Ünïcödé text ✓"]
-
-
-def test_folded_model_equals_packaged_predict_proba():
-    model = LinearProfanityModel.load_packaged()
-    expected = packaged.model.predict_proba(packaged.vectorizer.transform(TEXTS))[:, 1]
-    assert model.predict(TEXTS) == pytest.approx(list(expected), abs=1e-12)
 
 
 async def test_classifier_scores_and_batches_concurrent_calls():

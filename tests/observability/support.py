@@ -128,8 +128,10 @@ def exported_metric_names() -> set[str]:
 
 
 def metric_families() -> set[str]:
-    """Names of the metric families Metrics declares (``_total`` and the like not added)."""
-    return {family.name for family in Metrics().registry.collect()}
+    """Names of the safety_proxy_* metric families Metrics declares (``_total`` and the like
+    not added); prometheus_client's process_* and python_* collectors are left out."""
+    return {family.name for family in Metrics().registry.collect()
+            if family.name.startswith("safety_proxy_")}
 
 
 def referenced_metric_names(expr: str) -> set[str]:
