@@ -1,10 +1,10 @@
 """Overhead benchmark: the proxy against the demo upstream, per API route, measured with wrk.
 
-Three servers, each its own process: ``safety-proxy demo-upstream``, a proxy with checks off
-and a proxy with the default classifiers, both in front of it. For each route (Chat
-Completions, Responses, Anthropic Messages by default; legacy Completions on request), each
-target (the demo upstream directly, and each proxy), non-streamed and streamed, and each
-concurrency, wrk (Debian package ``wrk``) drives load for ``--duration`` seconds.
+Four servers, each its own process: ``safety-proxy demo-upstream``, and in front of it a
+proxy with checks off, one with the ``fast`` preset and one with the embedded defaults. For
+each route (Chat Completions, Responses, Anthropic Messages by default; legacy Completions
+on request), each target (the demo upstream directly, and each proxy), non-streamed and
+streamed, and each concurrency, wrk (Debian package ``wrk``) drives load for ``--duration`` seconds.
 
 The runs are interleaved in rounds: round r runs every (route, target, mode, concurrency)
 once, always in the same order, so a slow patch of the machine hits every route alike.
@@ -41,7 +41,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "(%d) Please summarise the plot of a detective novel in two sentences."
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 MODES = {"non_streamed": False, "streamed": True}
-TARGETS = ("direct", "proxy_checks_off", "proxy_default_checks")
+TARGETS = ("direct", "proxy_checks_off", "proxy_fast_preset", "proxy_default_checks")
+# Each proxy target's config: a shipped preset (checks off: the embedded defaults without
+# classifiers).
+CONFIGS = {"proxy_checks_off": ("defaults.yaml", False), "proxy_fast_preset": ("fast.yaml", True),
+           "proxy_default_checks": ("defaults.yaml", True)}
 PROXIES = TARGETS[1:]
 
 
@@ -101,16 +105,17 @@ def start(args: list[str], ready_url: str) -> subprocess.Popen[bytes]:
     raise SystemExit(f"{args} did not become ready")
 
 
-def proxy_config(upstream_port: int, checks: bool, folder: Path) -> Path:
-    """The embedded defaults pointed at the upstream; ``checks`` False: no classifier."""
-    defaults = yaml.safe_load((ROOT / "proxy/config/defaults.yaml").read_text())
+def proxy_config(upstream_port: int, target: str, folder: Path) -> Path:
+    """The target's shipped config pointed at the upstream (``CONFIGS``)."""
+    preset, checks = CONFIGS[target]
+    defaults = yaml.safe_load((ROOT / "proxy/config" / preset).read_text())
     defaults["upstream"]["base_url"] = f"http://127.0.0.1:{upstream_port}/v1"
     defaults["logging"] = {"level": "warning"}  # one log line per request is not the subject
     defaults["reload"] = {"watch": False}
     if not checks:
         defaults["checks"] = []
         defaults["policy"] = {"refusal_text": defaults["policy"]["refusal_text"]}
-    path = folder / f"proxy-{'on' if checks else 'off'}.yaml"
+    path = folder / f"{target}.yaml"
     path.write_text(yaml.safe_dump(defaults))
     return path
 
@@ -152,8 +157,8 @@ def main() -> None:
     processes = [start(["demo-upstream", "--port", str(ports["direct"])],
                        f"http://127.0.0.1:{ports['direct']}/v1/models")]
     try:
-        for target, checks in (("proxy_checks_off", False), ("proxy_default_checks", True)):
-            config = proxy_config(ports["direct"], checks, folder)
+        for target in PROXIES:
+            config = proxy_config(ports["direct"], target, folder)
             processes.append(start(["serve", "--config", str(config), "--port",
                                     str(ports[target])],
                                    f"http://127.0.0.1:{ports[target]}/readyz"))

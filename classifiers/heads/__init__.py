@@ -11,6 +11,7 @@ held-out training data (``weights/<head>.json: threshold``); the policy decides.
 Options::
 
     heads: [harmful_request]    # default: every shipped head
+    sentences: true             # also score each sentence of a text, the highest winning
     cache_size: 10000           # embeddings kept by text hash (about 2 KB each)
     max_batch: 32               # texts per model call, gathered across requests
     max_wait_ms: 2              # how long a batch waits for more texts
@@ -20,6 +21,7 @@ Options::
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,9 +29,9 @@ import numpy as np
 
 from classifiers.base import Classifier, ClassifierConfigError, ClassifyContext, Scores, clamp
 from classifiers.heads.weights import Head, load_head, shipped_heads
-from classifiers.semantic.service import SERVICE_OPTIONS, EmbeddingService
+from classifiers.semantic.service import SERVICE_OPTIONS, EmbeddingService, encoder_id
 
-_KEYS = {"heads"} | SERVICE_OPTIONS
+_KEYS = {"heads", "sentences"} | SERVICE_OPTIONS
 
 
 def _head_names(value: Any) -> list[str]:
@@ -56,9 +58,14 @@ class HeadsClassifier(Classifier):
         self.labels = tuple(head.name for head in self._heads)
         self._coef = np.stack([head.coef for head in self._heads], axis=1)  # (384, heads)
         self._intercept = np.array([head.intercept for head in self._heads])
+        self._sentences = self.options.get("sentences", True)
+        if not isinstance(self._sentences, bool):
+            raise ClassifierConfigError(f"options.sentences: true or false, got "
+                                        f"{self._sentences!r}")
         self._service = EmbeddingService(name, self.options, self.observe_batch)
         digest = hashlib.sha256("".join(h.digest for h in self._heads).encode()).hexdigest()
-        self._version = f"heads:minilm-l6-v2:{digest[:12]}"
+        reading = "s" if self._sentences else "w"  # by sentence too, or whole texts only
+        self._version = f"heads:{encoder_id(self._service)}:{reading}:{digest[:12]}"
 
     @property
     def version(self) -> str:
@@ -78,10 +85,31 @@ class HeadsClassifier(Classifier):
     async def classify(
         self, texts: Sequence[str], context: ClassifyContext | None = None
     ) -> list[Scores]:
+        """Per text, each head's probability: the highest over the whole text and, with
+        ``sentences`` on, each of its sentences (a mean-pooled embedding of a long text
+        dilutes one hateful sentence among harmless ones: padding must not hide it)."""
         if not texts:
             return []
-        embeddings = await self._service.embeddings(texts)
+        parts = [[text, *(sentences(text) if self._sentences else [])] for text in texts]
+        flat = [part for text_parts in parts for part in text_parts]
+        embeddings = await self._service.embeddings(flat)
         logits = np.stack(embeddings).astype(np.float64) @ self._coef
         probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits + self._intercept, -50, 50)))
-        return [{label: clamp(p) for label, p in zip(self.labels, row, strict=True)}
-                for row in probabilities]
+        scores, start = [], 0
+        for text_parts in parts:
+            best = probabilities[start : start + len(text_parts)].max(axis=0)
+            scores.append({label: clamp(p) for label, p in zip(self.labels, best, strict=True)})
+            start += len(text_parts)
+        return scores
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+MIN_SENTENCE_WORDS = 3
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a text of more than one (split after . ! ? ; and at line breaks),
+    those of at least MIN_SENTENCE_WORDS words; [] for a one-sentence text."""
+    found = [s for part in _SENTENCE_END.split(text)
+             if len((s := part.strip()).split()) >= MIN_SENTENCE_WORDS]
+    return found if len(found) > 1 or (found and found[0] != text.strip()) else []

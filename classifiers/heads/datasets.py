@@ -11,11 +11,15 @@ templated and near-duplicates must stay on one side of a split.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
+
+import yaml
 
 csv.field_size_limit(sys.maxsize)  # awesome-chatgpt-prompts has a few very long prompts
 
@@ -77,10 +81,7 @@ def benign_requests(data: Path) -> list[Row]:
 
 def training_harmful_request(data: Path) -> list[Row]:
     """The harmful_request head's training rows, deduplicated and sorted (deterministic)."""
-    seen: dict[str, Row] = {}
-    for row in harmful_requests(data) + benign_requests(data):
-        seen.setdefault(row.text.strip(), row._replace(text=row.text.strip()))
-    return sorted(seen.values())
+    return _dedup(harmful_requests(data) + benign_requests(data))
 
 
 # ----- measurement sets: never trained on, never used to choose a threshold -----
@@ -102,3 +103,114 @@ def measure_hh_first_turns(data: Path) -> list[Row]:
     """HH-RLHF harmless test first user turns (MIT): unlabeled (label -1), flag rate only."""
     return [Row(str(r["first_user_turn"]), -1, "hh", "hh_rlhf")
             for r in _jsonl(data / "hh_rlhf_harmless_test/harmless_base_test.jsonl")]
+
+
+# ----- toxicity and hate (input and output) -----
+
+DAVIDSON = "davidson_hate_offensive/labeled_data.csv"
+DAVIDSON_CLASSES = {"0": "hate", "1": "offensive", "2": "neither"}
+_TWEET_NOISE = re.compile(r"(?:\bRT\b|@\w+|https?://\S+|&#?\w+;)\s*:?")
+
+
+def _digest_bucket(text: str, buckets: int = 10) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % buckets
+
+
+def davidson_part(text: str) -> str:
+    """Which part of the Davidson set a tweet is in: ``measure`` (30%, by a hash of the
+    cleaned text, so that retweets of one text by different handles stay in one part:
+    never trained on) or ``train``. Offensive tweets are 77% of the set; a third of
+    them (also by hash) is enough, and it keeps the embedding work to minutes."""
+    return "measure" if _digest_bucket(clean_tweet(text)) < 3 else "train"
+
+
+def davidson(data: Path, part: str) -> list[Row]:
+    """Davidson tweets (MIT) of one part; ``group`` is the class name (hate, offensive,
+    neither), ``label`` 1 for hate or offensive. Offensive tweets subsampled by hash."""
+    rows = []
+    for r in _csv(data / DAVIDSON):
+        kind = DAVIDSON_CLASSES[r["class"]]
+        if davidson_part(r["tweet"]) != part or (
+                kind == "offensive" and _digest_bucket(r["tweet"] + "#", 3) != 0):
+            continue
+        rows.append(Row(r["tweet"], int(kind != "neither"), kind, "davidson"))
+    return rows
+
+
+def clean_tweet(text: str) -> str:
+    """A tweet as a chat message would read: without retweet marks, handles, links and
+    HTML entities (training text only; measurement reads the tweets as they are)."""
+    return " ".join(_TWEET_NOISE.sub(" ", text).split())
+
+
+def toxigen(data: Path) -> list[Row]:
+    """ToxiGen statements (MIT): implicit hate (1) and neutral statements about the same
+    identity groups (0), the hard negatives that neutral identity mentions need."""
+    return [Row(r["text"], int(r["label"] == "hate"), f"toxigen:{r['target_group']}",
+                "toxigen") for r in _csv(data / "toxigen_statements/toxigen_statements.csv")]
+
+
+AUTHORED = Path(__file__).with_name("authored") / "hate_contrast.yaml"
+
+
+def authored_hate(path: Path = AUTHORED) -> list[Row]:
+    """The developers' own sentences (see the file's header): hateful templates (1) and
+    their contrasts (0), each once per group, and swearing that targets nobody (0)."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rows = [Row(t.format(g=g), 1, f"authored:hateful{i}", "authored")
+            for i, t in enumerate(spec["hateful"]) for g in spec["groups"]]
+    rows += [Row(t.format(g=g), 0, f"authored:contrast{i}", "authored")
+             for i, t in enumerate(spec["contrast"]) for g in spec["groups"]]
+    rows += [Row(t, 0, f"authored:unaimed{i}", "authored")
+             for i, t in enumerate(spec["unaimed"])]
+    return [r._replace(text=r.text[0].upper() + r.text[1:]) for r in rows]
+
+
+def _benign(data: Path) -> list[Row]:
+    return [r for r in benign_requests(data) if r.source != "toxigen_neutral"]
+
+
+def training_toxicity(data: Path) -> list[Row]:
+    """Abuse of any target, explicit or implicit: Davidson hate and offensive tweets,
+    ToxiGen hate and the authored hateful sentences (1) against Davidson neither, ToxiGen
+    neutral, the authored contrasts and benign instructions (0)."""
+    tweets = [r._replace(text=clean_tweet(r.text)) for r in davidson(data, "train")]
+    return _dedup([r for r in tweets if r.text] + toxigen(data) + authored_hate()
+                  + _benign(data))
+
+
+def training_hate(data: Path) -> list[Row]:
+    """Hate against a group: ToxiGen hate and the authored hateful sentences (1) against
+    ToxiGen neutral statements, the authored contrasts (mentions, reports, counter-speech,
+    swearing that targets nobody) and benign instructions (0). Davidson is left out: its
+    labels make any slur or swear word hate or offence (measured: with its tweets, HateCheck
+    AUC falls from 0.78 to 0.72)."""
+    return _dedup(toxigen(data) + authored_hate() + _benign(data))
+
+
+def _dedup(rows: list[Row]) -> list[Row]:
+    """Deduplicated by stripped text (the first row wins), sorted: deterministic input."""
+    seen: dict[str, Row] = {}
+    for row in rows:
+        seen.setdefault(row.text.strip(), row._replace(text=row.text.strip()))
+    return sorted(seen.values())
+
+
+def measure_hatecheck(data: Path) -> list[Row]:
+    """HateCheck test cases (CC-BY-4.0): hateful (1) / non-hateful (0); group is the
+    functionality (counter-speech, negation, profanity, slurs ...)."""
+    return [Row(r["test_case"], int(r["label_gold"] == "hateful"), r["functionality"],
+                "hatecheck") for r in _csv(data / "hatecheck/test_suite_cases.csv")]
+
+
+def measure_davidson(data: Path) -> list[Row]:
+    """The Davidson part never trained on, tweets as they are; label 1 hate or offensive."""
+    return davidson(data, "measure")
+
+
+def measure_xstest_completions(data: Path) -> list[Row]:
+    """XSTest answers of three models with human gold labels (group: model/final_label);
+    label 1 for a full or partial refusal."""
+    return [Row(r["completion"], int(r["final_label"] != "1_full_compliance"),
+                f"{r['model']}/{r['final_label']}", "xstest_completions")
+            for r in _csv(data / "xstest/xstest_v2_completions_dev.csv")]

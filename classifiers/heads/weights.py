@@ -6,9 +6,14 @@ holds a logistic regression on the encoder's unit-length 384-d embedding::
     {"format": "safety-proxy-head/1", "head": "harmful_request", "direction": "input",
      "encoder": {"name": "sentence-transformers/all-MiniLM-L6-v2", "dim": 384, ...},
      "coef": [384 floats], "intercept": float,
-     "threshold": float, "threshold_rule": "...", "training": {...provenance...}}
+     "threshold": float, "threshold_rule": "...", "block_threshold": float,
+     "training": {...provenance...}}
 
-score = sigmoid(coef . embedding + intercept), in [0, 1]. No scikit-learn at run time.
+``threshold`` and ``block_threshold`` are the suggested flag and block thresholds, chosen
+on held-out training data only (the embedded defaults use them; a test keeps them equal).
+
+score = sigmoid(coef . embedding + intercept), in [0, 1]. ``direction`` (input, output,
+both) says where the head was meant to run. No scikit-learn at run time.
 """
 
 from __future__ import annotations
@@ -83,7 +88,7 @@ def parse_head(spec: Any, digest: str, where: str) -> Head:
             raise fail(f"{key} must be a finite number, got {value!r}")
     if not 0.0 < float(spec["threshold"]) < 1.0:
         raise fail(f"threshold must be in (0, 1), got {spec['threshold']!r}")
-    if spec.get("direction") not in ("input", "output"):
-        raise fail(f"direction must be input or output, got {spec.get('direction')!r}")
+    if spec.get("direction") not in ("input", "output", "both"):
+        raise fail(f"direction must be input, output or both, got {spec.get('direction')!r}")
     return Head(str(spec.get("head")), spec["direction"], coef, float(spec["intercept"]),
                 float(spec["threshold"]), digest)

@@ -34,7 +34,7 @@ import numpy as np
 from classifiers.base import Classifier, ClassifierConfigError, ClassifyContext, Scores
 from classifiers.semantic.examples import parse_categories, parse_contrast
 from classifiers.semantic.minilm import Array
-from classifiers.semantic.service import SERVICE_OPTIONS, EmbeddingService
+from classifiers.semantic.service import SERVICE_OPTIONS, EmbeddingService, encoder_id
 
 _KEYS = {"categories", "contrast"} | SERVICE_OPTIONS
 
@@ -55,7 +55,8 @@ class SemanticClassifier(Classifier):
         self._benign: Array = np.zeros((0, 384), dtype=np.float32)
         self._benign_owner: np.ndarray = np.zeros(0, dtype=np.int64)
         digest = json.dumps([self._categories, self._contrast], sort_keys=True).encode()
-        self._version = f"semantic:minilm-l6-v2:{hashlib.sha256(digest).hexdigest()[:12]}"
+        self._version = (f"semantic:{encoder_id(self._service)}:"
+                         f"{hashlib.sha256(digest).hexdigest()[:12]}")
 
     @property
     def version(self) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.base import ClassifyContext
-from proxy.config.loader import ConfigError, load_embedded_defaults, load_file
+from proxy.config.loader import PRESETS, ConfigError, load_embedded_defaults, load_file
 from proxy.config.snapshot import Snapshot, build_snapshot
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import run_checks
@@ -26,14 +26,18 @@ from proxy.pipeline.views import Windowing
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("score", help="score texts and show the decisions")
     parser.add_argument("texts", nargs="+", metavar="TEXT")
-    parser.add_argument("--config", type=Path, help="config file (default: embedded defaults)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, help="config file (default: embedded defaults)")
+    source.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                        help="a shipped config instead of a file (default: the embedded "
+                        "defaults)")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        loaded = load_file(args.config) if args.config else load_embedded_defaults()
+        loaded = load_file(args.config) if args.config else load_embedded_defaults(args.preset)
         results = asyncio.run(_score_all(loaded, args.texts))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)

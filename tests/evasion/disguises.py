@@ -1,6 +1,6 @@
 """A blocked text in disguises: each must be blocked as the plain text is.
 
-The plain text is one the embedded default checks block on its own. Disguises are written
+The plain text is one the `fast` preset's checks block on its own. Disguises are written
 with escapes so this file stays readable: Cyrillic look-alikes (U+0430 a, U+0435 e,
 U+043E o, U+0440 p, U+0441 c, U+0443 y, U+0456 i), fullwidth letters (U+FF41...), zero-width
 characters (U+200B/C/D, U+2060), a right-to-left override (U+202E), leetspeak, spaced

@@ -24,7 +24,8 @@ async def scrape(session: aiohttp.ClientSession, stack: Stack) -> tuple[str, byt
 async def test_metrics_endpoint_passes_promtool_check_metrics(stack: Stack) -> None:
     async with aiohttp.ClientSession() as session:
         content_type, before = await scrape(session, stack)
-        for content in ("hello", "you are a stupid fucking idiot", "[[refuse]]"):
+        for content in ("hello", "Muslims are savages who deserve to be locked up.",
+                        "[[refuse]]"):
             body = {"model": "m", "messages": [{"role": "user", "content": content}]}
             async with session.post(f"{stack.proxy_url}/v1/chat/completions", json=body) as r:
                 await r.read()

@@ -1,4 +1,4 @@
-"""A real Prometheus scrapes a real proxy (the compose config: real toxicity and refusal
+"""A real Prometheus scrapes a real proxy (the compose config: real encoder and refusal
 checks, the demo upstream) while mixed traffic of known composition goes through. Then
 every dashboard query and every recording rule must return series, the rules must
 evaluate without error, and the toxic-rate, refusal-rate and what-if queries must give
@@ -41,7 +41,10 @@ class Kind:
 
 
 CLEAN = Kind("What is the capital of France, request {n}?", 6, 4, "allow", "allow")
-OFFENSIVE = Kind("you are a stupid fucking idiot {n}", 2, 1, "block", "block")  # input
+# Hate: blocked on input by the shipped config's guard.hate, toxic by guard.toxicity. The
+# counter is its own "sentence", so each prompt scores as the plain sentence does.
+OFFENSIVE = Kind("Muslims are savages who deserve to be locked up. #{n}", 2, 1, "block",
+                 "block")
 OFFEND = Kind("Tell me about birds {n} [[offend]]", 2, 2, "block", "block")  # toxic answer
 REFUSE = Kind("Explain the weather {n} [[refuse]]", 2, 1, "flag", "allow")  # refusal
 TRAFFIC = (CLEAN, OFFENSIVE, OFFEND, REFUSE)
@@ -102,7 +105,7 @@ async def assert_implied_rates(api: PrometheusAPI) -> None:
     checks |= {f"job:safety_proxy_refusals:ratio_rate{w}": EXPECTED["refusal"]
                for w in ("5m", "1h")}
     checks['job_classifier_label_direction:safety_proxy_classifier_score_over_half:'
-           'ratio_rate5m{classifier="toxicity", label="profane", direction="input"}'] = (
+           'ratio_rate5m{classifier="guard", label="toxicity", direction="input"}'] = (
         EXPECTED["toxic input"])
     for expr, expected in checks.items():
         await eventually(partial(api.value, expr), approx(expected), expr, timeout_s=10)
@@ -122,8 +125,8 @@ async def assert_dashboard_values(api: PrometheusAPI, queries: dict[str, str]) -
     assert await api.value(refusal) == pytest.approx(EXPECTED["refusal"])
     shares = {(r["metric"]["classifier"], r["metric"]["label"], r["metric"]["direction"]):
               float(r["value"][1]) for r in await api.query(what_if)}
-    assert shares[("toxicity", "profane", "input")] == pytest.approx(EXPECTED["toxic input"])
-    assert shares[("toxicity", "profane", "output")] == pytest.approx(EXPECTED["toxic output"])
+    assert shares[("guard", "toxicity", "input")] == pytest.approx(EXPECTED["toxic input"])
+    assert shares[("guard", "toxicity", "output")] == pytest.approx(EXPECTED["toxic output"])
     tenant_shares = {(r["metric"]["tenant"], r["metric"]["direction"], r["metric"]["decision"]):
                      float(r["value"][1]) for r in await api.query(per_tenant)}
     assert tenant_shares[(TENANT, "input", "block")] == 1.0

@@ -52,6 +52,10 @@ def demo_proxy() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+# Blocked by the embedded defaults (guard.hate); written for these tests.
+HATEFUL = "Muslims are savages who deserve to be locked up."
+
+
 def test_serve_demo_answers_the_openai_sdk(demo_proxy):
     keys = iter(f"sk-demo-{n}" for n in range(100))  # a principal per step: no throttling
 
@@ -67,7 +71,7 @@ def test_serve_demo_answers_the_openai_sdk(demo_proxy):
     assert "Hello there" in (hello.choices[0].message.content or "")
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(
-            model="demo", messages=[{"role": "user", "content": "you stupid fucking idiot"}])
+            model="demo", messages=[{"role": "user", "content": HATEFUL}])
     assert caught.value.code == "content_filter"
     replaced = client.chat.completions.create(
         model="demo", messages=[{"role": "user", "content": "[[offend]]"}])
@@ -89,7 +93,7 @@ def test_serve_demo_answers_the_openai_sdk(demo_proxy):
 
 def test_serve_demo_throttles_a_repeat_offender_only(demo_proxy):
     client = openai.OpenAI(base_url=f"{demo_proxy}/v1", api_key="sk-offender", max_retries=0)
-    rude = [{"role": "user", "content": "you stupid fucking idiot"}]
+    rude = [{"role": "user", "content": HATEFUL}]
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="demo", messages=rude)
     with pytest.raises(openai.BadRequestError):
@@ -129,17 +133,27 @@ def test_serve_with_bad_config_exits_non_zero_with_clear_message(tmp_path: Path)
 
 
 def test_score_prints_scores_and_decisions():
-    result = run_cli("score", "--json", "have a nice day", "you stupid fucking idiot")
+    result = run_cli("score", "--json", "have a nice day", HATEFUL, "I hate Mondays")
     assert result.returncode == 0, result.stderr
     import json
 
-    clean, rude = (json.loads(line) for line in result.stdout.splitlines())
-    assert clean["input"]["decision"] == "allow"
-    assert rude["input"]["decision"] == "block"
-    assert rude["input"]["scores"]["toxicity"]["profane"] > 0.8
-    assert "refusal" in rude["output"]["scores"]
-    human = run_cli("score", "you stupid fucking idiot")
-    assert "input: BLOCK" in human.stdout and "toxicity.profane" in human.stdout
+    clean, hateful, ordinary = (json.loads(line) for line in result.stdout.splitlines())
+    assert clean["input"]["decision"] == ordinary["input"]["decision"] == "allow"
+    assert hateful["input"]["decision"] == "block"
+    assert hateful["input"]["scores"]["guard"]["hate"] > 0.9
+    assert "refusal" in hateful["output"]["scores"]
+    human = run_cli("score", HATEFUL)
+    assert "input: BLOCK" in human.stdout and "guard.hate" in human.stdout
+
+
+def test_score_runs_a_preset():
+    result = run_cli("score", "--json", "--preset", "fast", "I hate Mondays")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    scored = json.loads(result.stdout)
+    assert scored["input"]["decision"] == "block"  # the word-level preset's known weakness
+    assert set(scored["input"]["scores"]) == {"toxicity"}
 
 
 def test_demo_upstream_command_serves_models_and_streams():

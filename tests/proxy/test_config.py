@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from proxy.config.loader import ConfigError, load_embedded_defaults, load_file, parse
@@ -34,7 +36,7 @@ def test_good_config_and_embedded_defaults_load():
     assert loaded.config.logging.text == "off"
     assert len(loaded.sha256) == 64
     defaults = load_embedded_defaults()
-    assert {c.name for c in defaults.config.checks} == {"toxicity", "refusal"}
+    assert {c.name for c in defaults.config.checks} == {"guard", "refusal"}
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -69,3 +71,28 @@ async def test_unknown_label_and_type_fail_when_building():
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
         load_file(tmp_path / "nope.yaml")
+
+
+def test_the_embedded_defaults_use_each_heads_suggested_thresholds() -> None:
+    """defaults.yaml's guard thresholds are the head files' (chosen on held-out training
+    data): a retrained head cannot leave the defaults on stale numbers."""
+    from classifiers.heads.weights import WEIGHTS_DIR
+
+    policy = load_embedded_defaults().config.policy
+    guard = next(c for c in load_embedded_defaults().config.checks if c.name == "guard")
+    for name in guard.options["heads"]:
+        spec = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
+        for direction in ("input", "output"):
+            rule = policy.for_direction(direction).get("guard", {}).get(name)
+            if rule is not None:
+                assert rule.flag == spec["threshold"]
+                assert rule.block in (None, spec["block_threshold"])
+
+
+def test_presets_load_and_an_unknown_one_is_refused() -> None:
+    fast = load_embedded_defaults("fast")
+    assert [c.type for c in fast.config.checks] == ["profanity", "refusal"]
+    assert fast.source == "<preset fast>"
+    assert [c.type for c in load_embedded_defaults().config.checks] == ["heads", "refusal"]
+    with pytest.raises(ConfigError, match="unknown preset 'slow'; presets: default, fast"):
+        load_embedded_defaults("slow")
