@@ -119,19 +119,21 @@ def _digest_bucket(text: str, buckets: int = 10) -> int:
 def davidson_part(text: str) -> str:
     """Which part of the Davidson set a tweet is in: ``measure`` (30%, by a hash of the
     cleaned text, so that retweets of one text by different handles stay in one part:
-    never trained on) or ``train``. Offensive tweets are 77% of the set; a third of
-    them (also by hash) is enough, and it keeps the embedding work to minutes."""
+    never trained on) or ``train``."""
     return "measure" if _digest_bucket(clean_tweet(text)) < 3 else "train"
 
 
 def davidson(data: Path, part: str) -> list[Row]:
     """Davidson tweets (MIT) of one part; ``group`` is the class name (hate, offensive,
-    neither), ``label`` 1 for hate or offensive. Offensive tweets subsampled by hash."""
+    neither), ``label`` 1 for hate or offensive. The measurement part keeps a third of the
+    offensive tweets (77% of the set; by hash): enough for an AUC, and minutes less of
+    encoder time per run; training takes them all (measured: Davidson AUC 0.951 -> 0.956)."""
     rows = []
     for r in _csv(data / DAVIDSON):
         kind = DAVIDSON_CLASSES[r["class"]]
         if davidson_part(r["tweet"]) != part or (
-                kind == "offensive" and _digest_bucket(r["tweet"] + "#", 3) != 0):
+                part == "measure" and kind == "offensive"
+                and _digest_bucket(r["tweet"] + "#", 3) != 0):
             continue
         rows.append(Row(r["tweet"], int(kind != "neither"), kind, "davidson"))
     return rows

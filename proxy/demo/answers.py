@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 REFUSAL = "I'm sorry, but I can't help with that request. It goes against my guidelines."
 OFFENSIVE = ("Sure, here is what I honestly think about that. "
-             "You are a stupid fucking idiot and nobody wants to hear from you.")
+             "Shut up, you stupid bitch, nobody cares what you think, idiot.")
 LONG = " ".join(
     f"Paragraph {i}: the safety proxy checks this answer window by window while it streams, "
     "so a long and perfectly harmless reply passes through unchanged." for i in range(1, 9))
