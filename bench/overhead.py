@@ -30,15 +30,18 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-# The counter comes first: the demo model quotes the prompt's first 60 characters, so every
-# request, and every answer, is unique (no verdict-cache hit on either side).
-PROMPT = "(%d) Please summarise the plot of a detective novel in two sentences."
+# The run's own id and a counter come first: the demo model quotes the prompt's first 60
+# characters, so every request, and every answer, is unique within a run and across runs
+# (wrk restarts its counter each run while the proxies and their caches stay up): no
+# verdict- or embedding-cache hit on either side.
+PROMPT = "(%s-%d) Please summarise the plot of a detective novel in two sentences."
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 MODES = {"non_streamed": False, "streamed": True}
 TARGETS = ("direct", "proxy_checks_off", "proxy_fast_preset", "proxy_default_checks")
@@ -72,13 +75,17 @@ ROUTES = {
 # Every route authenticates the same way (Bearer), so the abuse gate does the same work.
 LUA = """
 counter = 0
+run = "0"
+init = function(args)
+  run = args[1]
+end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench-client"
 wrk.headers["anthropic-version"] = "2023-06-01"
 request = function()
   counter = counter + 1
-  return wrk.format(nil, nil, nil, string.format('BODY', counter))
+  return wrk.format(nil, nil, nil, string.format('BODY', run, counter))
 end
 """
 
@@ -133,7 +140,7 @@ def wrk(url: str, script: Path, connections: int, duration: float) -> dict:
     """One wrk run: requests/s, p50/p99 latency in ms, non-2xx responses."""
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "--latency", "-s", str(script),
-         url], capture_output=True, text=True, check=True).stdout
+         url, "--", uuid.uuid4().hex[:12]], capture_output=True, text=True, check=True).stdout
     requests = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     assert requests is not None, out
