@@ -256,3 +256,25 @@ async def test_toxicity_heads_auc_on_sets_not_trained_on(head, rows, floor) -> N
     finally:
         await classifier.close()
     assert roc_auc_score([r.label for r in labeled], [s[head] for s in scores]) > floor
+
+
+async def test_model_dir_reads_mounted_weights_and_names_what_is_missing(tmp_path) -> None:
+    from classifiers.semantic.minilm import packaged_model_dir
+
+    mounted = tmp_path / "minilm"
+    mounted.mkdir()
+    for name in ("model.safetensors", "tokenizer.json"):
+        (mounted / name).symlink_to(packaged_model_dir() / name)
+    from_mount = await started(heads=["hate"], model_dir=str(mounted), cache_size=0)
+    packaged = await started(heads=["hate"], cache_size=0)
+    try:
+        (a,) = await from_mount.classify(["I hate Mondays."])
+        (b,) = await packaged.classify(["I hate Mondays."])
+    finally:
+        await from_mount.close()
+        await packaged.close()
+    assert a["hate"] == pytest.approx(b["hate"], abs=1e-9)  # the same files, the same model
+    (mounted / "tokenizer.json").unlink()
+    broken = registry.build("heads", "guard", {"heads": ["hate"], "model_dir": str(mounted)})
+    with pytest.raises(ClassifierConfigError, match=r"no tokenizer\.json"):
+        await broken.start()
