@@ -43,7 +43,8 @@ from proxy.observability.tracing import (
     route_template,
 )
 from tests.conftest import ServeApp, proxy_config
-from tests.proxy.serve_process import json_config, start_serve, until
+from tests.proxy.serve_process import json_config, start_serve
+from tests.state.helpers import eventually
 from tests.support.upstream import FakeUpstream, Raw, Stream, completion, sse_chunks
 
 CHAT = "/v1/chat/completions"
@@ -65,7 +66,7 @@ class Traced:
         async with aiohttp.ClientSession() as session, session.post(
                 f"{self.url}{path}", json=body, headers=headers or {}) as response:
             answer = await response.read()
-        await until(lambda: len(self.server_spans()) > before, 30, "no server span ended")
+        await eventually(lambda: len(self.server_spans()) > before, 30, "no server span ended")
         return response.status, answer
 
     def server_spans(self) -> list[ReadableSpan]:

@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import free_port, proxy_config, write_config
+from tests.state.helpers import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 # The real command line, with the test classifier (type: scripted) registered.
@@ -73,7 +72,7 @@ async def start_serve(tmp_path: Path, config: dict[str, Any], *args: str,
         cwd=ROOT, env={**ENV, **(env or {})}, stdout=stdout.open("wb"), stderr=stderr.open("wb"))
     served = ServeProcess(process, f"http://127.0.0.1:{port}", stderr, stdout)
     if wait_ready:
-        await until(lambda: _ready(served), 60, f"serve not ready:\n{_tail(stderr)}")
+        await eventually(lambda: _ready(served), 60, f"serve not ready:\n{_tail(stderr)}")
     return served
 
 
@@ -85,20 +84,6 @@ async def _ready(served: ServeProcess) -> bool:
             return response.status == 200
     except aiohttp.ClientError:
         return False
-
-
-async def until(condition: Callable[[], Any], limit_s: float, message: str = "") -> None:
-    """Polls ``condition()`` (sync or async) until it is truthy; fails after ``limit_s``
-    (a safety cap: generous, for a loaded machine)."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        assert time.monotonic() < deadline, message or "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def _tail(path: Path) -> str:

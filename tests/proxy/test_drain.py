@@ -12,7 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.proxy.serve_process import ServeProcess, json_config, start_serve, until
+from tests.proxy.serve_process import ServeProcess, json_config, start_serve
+from tests.state.helpers import eventually
 from tests.support.upstream import FakeUpstream, Stream, completion, sse_chunks
 
 pytestmark = pytest.mark.slow  # subprocesses, streams of several seconds
@@ -87,9 +88,9 @@ async def test_sigterm_drains_then_lets_the_stream_in_flight_finish(tmp_path, up
     try:
         count, began = 40, asyncio.Event()  # 10 s: past the drain, within the timeout
         stream = asyncio.create_task(read_stream(served.base, count, began))
-        await until(began.is_set, 30, "the stream never began")
+        await eventually(began.is_set, 30, "the stream never began")
         served.signal(signal.SIGTERM)
-        await until(lambda: served.events("shutdown_started"), 30)
+        await eventually(lambda: served.events("shutdown_started"), 30)
         status, body, _ = await get(served.base, "/readyz")
         assert (status, body["status"]) == (503, "draining")
         assert (await get(served.base, "/healthz"))[0] == 200  # liveness: still serving
@@ -99,7 +100,7 @@ async def test_sigterm_drains_then_lets_the_stream_in_flight_finish(tmp_path, up
             assert response.status == 200, "a new request during the drain is served"
             assert (await response.json())["choices"][0]["message"]["content"] == "Hello there!"
             assert response.headers["Connection"] == "close"  # clients move elsewhere
-        await until(lambda: served.events("drain_finished"), 30)
+        await eventually(lambda: served.events("drain_finished"), 30)
         assert not stream.done(), "the stream outlasts the drain (else nothing is tested)"
         assert await refused(served.base), "the listener closes after the drain"
         text, tail = await asyncio.wait_for(stream, 60)
@@ -122,15 +123,15 @@ async def test_a_second_signal_skips_the_drain_and_a_stream_past_the_timeout_is_
     try:
         began = asyncio.Event()
         stream = asyncio.create_task(read_stream(served.base, 2000, began))  # ~8 minutes
-        await until(began.is_set, 30, "the stream never began")
+        await eventually(began.is_set, 30, "the stream never began")
         served.signal(signal.SIGTERM)
-        await until(lambda: served.events("shutdown_started"), 30)
+        await eventually(lambda: served.events("shutdown_started"), 30)
         assert (await get(served.base, "/readyz"))[0] == 503
         served.signal(signal.SIGINT)  # a drain of 600 s: only the skip ends it in time
         assert await served.exit_code(120) == 0
         with pytest.raises(aiohttp.ClientPayloadError):  # cut: no terminal event
             await asyncio.wait_for(stream, 60)
-        await until(upstream[1].disconnected.is_set, 30, "the upstream call was not cancelled")
+        await eventually(upstream[1].disconnected.is_set, 30, "the upstream call was not cancelled")
     finally:
         await served.stop()
     (drained,) = served.events("drain_finished")

@@ -23,8 +23,9 @@ from proxy.commands.serve import EXIT_CANNOT_LISTEN, EXIT_FAILED, listen_address
 from proxy.config.loader import ConfigError
 from proxy.config.schema import LoggingConfig, ServerConfig
 from proxy.observability.logging import configure_logging
-from tests.proxy.serve_process import ServeProcess, json_config, start_serve, until
+from tests.proxy.serve_process import ServeProcess, json_config, start_serve
 from tests.proxy.test_logging import logged
+from tests.state.helpers import eventually
 from tests.support.upstream import FakeUpstream, Stream, sse_chunks
 
 CANARY = "sk-proj-canaryJSONlogs0123456789abcdef"
@@ -89,7 +90,7 @@ async def test_every_line_is_json_through_bad_requests_failures_and_shutdown(
             + b"\r\n\r\n")
         assert bad_header.startswith(b"HTTP/1.0 400 ") and CANARY.encode() not in bad_header
         await reset_mid_stream(served.base)  # a failing check, a client gone mid-stream
-        await until(lambda: served.events("check_failed"), 30, "the broken check never ran")
+        await eventually(lambda: served.events("check_failed"), 30, "the broken check never ran")
         async with aiohttp.ClientSession() as session, session.get(
                 f"{served.base}/v1/models", headers={"Authorization": f"Bearer {CANARY}"}):
             pass

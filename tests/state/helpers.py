@@ -60,8 +60,10 @@ def outcome(principal: str | None, action: Any = "flag", *, texts: dict | None =
                    texts=texts or {"input": ["hello", "x" * 500]})
 
 
-async def eventually(condition: Callable[[], Any], timeout: float = 5.0) -> None:
-    """Waits until ``condition()`` (sync or async) is truthy; fails after ``timeout``."""
+async def eventually(condition: Callable[[], Any], timeout: float = 5.0,
+                     message: str = "condition not met in time") -> None:
+    """Waits until ``condition()`` (sync or async) is truthy; fails after ``timeout`` (a
+    safety cap: generous, for a loaded machine) with ``message``."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
@@ -70,7 +72,7 @@ async def eventually(condition: Callable[[], Any], timeout: float = 5.0) -> None
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(message)
         await asyncio.sleep(0.02)
 
 
