@@ -11,7 +11,7 @@ held-out training data (``weights/<head>.json: threshold``); the policy decides.
 Options::
 
     heads: [harmful_request]    # default: every shipped head
-    sentences: true             # also score each sentence of a text, the highest winning
+    sentences: true             # also score each sentence (and chunks of long ones)
     cache_size: 10000           # embeddings kept by text hash (about 2 KB each)
     max_batch: 32               # texts per model call, gathered across requests
     max_wait_ms: 2              # how long a batch waits for more texts
@@ -64,7 +64,7 @@ class HeadsClassifier(Classifier):
                                         f"{self._sentences!r}")
         self._service = EmbeddingService(name, self.options, self.observe_batch)
         digest = hashlib.sha256("".join(h.digest for h in self._heads).encode()).hexdigest()
-        reading = "s" if self._sentences else "w"  # by sentence too, or whole texts only
+        reading = "s2" if self._sentences else "w"  # by sentence and chunk too, or whole
         self._version = f"heads:{encoder_id(self._service)}:{reading}:{digest[:12]}"
 
     @property
@@ -105,11 +105,22 @@ class HeadsClassifier(Classifier):
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 MIN_SENTENCE_WORDS = 3
+CHUNK_WORDS = 12  # a sentence longer than this is also read in overlapping chunks
 
 
 def sentences(text: str) -> list[str]:
-    """The sentences of a text of more than one (split after . ! ? ; and at line breaks),
-    those of at least MIN_SENTENCE_WORDS words; [] for a one-sentence text."""
+    """The parts of a text read on their own: its sentences, when it has more than one
+    (split after . ! ? ; and at line breaks; those of at least MIN_SENTENCE_WORDS words),
+    and, for a sentence of more than CHUNK_WORDS words, its chunks of CHUNK_WORDS words
+    every CHUNK_WORDS / 2 (padding run into the same sentence, without a stop, must not
+    hide a hateful clause either: any CHUNK_WORDS / 2 consecutive words lie whole in one
+    chunk). [] for a short one-sentence text."""
     found = [s for part in _SENTENCE_END.split(text)
              if len((s := part.strip()).split()) >= MIN_SENTENCE_WORDS]
-    return found if len(found) > 1 or (found and found[0] != text.strip()) else []
+    parts = found if len(found) > 1 or (found and found[0] != text.strip()) else []
+    for sentence in found:
+        words = sentence.split()
+        if len(words) > CHUNK_WORDS:
+            parts += [" ".join(words[i : i + CHUNK_WORDS])
+                      for i in range(0, len(words) - CHUNK_WORDS // 2, CHUNK_WORDS // 2)]
+    return parts

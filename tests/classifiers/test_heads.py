@@ -84,7 +84,7 @@ def test_version_names_the_weights_files() -> None:
     classifier = registry.build("heads", "guard", {"heads": ["harmful_request"]})
     file_digest = hashlib.sha256((WEIGHTS_DIR / "harmful_request.json").read_bytes()).hexdigest()
     expected = hashlib.sha256(file_digest.encode()).hexdigest()[:12]
-    assert classifier.version == f"heads:minilm-l6-v2:s:{expected}"
+    assert classifier.version == f"heads:minilm-l6-v2:s2:{expected}"
     assert classifier.labels == ("harmful_request",)
     # what changes the scores changes the version (the verdict cache's key)
     whole = registry.build("heads", "guard", {"heads": ["harmful_request"], "sentences": False})
@@ -98,6 +98,10 @@ def test_sentences_are_split_after_stops_and_at_line_breaks() -> None:
     assert sentences("one sentence only here") == []
     assert sentences("First one is here; second one is here?\nThird one is here") == [
         "First one is here;", "second one is here?", "Third one is here"]
+    # a sentence of more than 12 words is also read in 12-word chunks every 6 words
+    long = " ".join(f"w{i}" for i in range(22))
+    assert sentences(long) == [" ".join(f"w{i}" for i in range(a, min(a + 12, 22)))
+                               for a in (0, 6, 12)]
 
 
 async def test_one_sentence_in_harmless_padding_scores_as_it_does_alone() -> None:

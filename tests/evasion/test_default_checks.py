@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.evasion.disguises import _CYRILLIC, _LEET, fullwidth, interleave, pad, spaced
+from tests.evasion.test_evasion import answer, request
 
 DEFAULTS = yaml.safe_load((Path(__file__).parents[2] / "proxy/config/defaults.yaml").read_text())
 HATEFUL = "Muslims are savages who deserve to be locked up."
@@ -62,3 +63,27 @@ async def test_a_hateful_answer_never_reaches_the_client(default_proxy, fake_ups
              "message": {"role": "assistant", "content": answer}}]}
     status, raw = await chat(default_proxy, "Tell me about my neighbours.")
     assert status == 200 and answer not in raw and "content_filter" in raw
+
+
+@pytest.mark.parametrize("dialect", ["chat", "responses", "completions", "messages"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_hate_is_blocked_through_every_api(default_proxy, fake_upstream, dialect, stream):
+    path, body = request(dialect, DISGUISED["zero-width space"])
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{default_proxy}/v1/{path}", json={**body, "stream": stream}) as response:
+        assert response.status == 400, await response.text()
+    assert fake_upstream.requests == []
+
+
+@pytest.mark.parametrize("dialect", ["chat", "messages"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_a_hateful_answer_is_blocked_in_every_answer_shape(default_proxy, fake_upstream,
+                                                                dialect, stream):
+    text = DISGUISED["padded 408 around"]
+    fake_upstream.answer = lambda body: answer(dialect, text, stream)
+    path, body = request(dialect, "hello")
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{default_proxy}/v1/{path}", json={**body, "stream": stream}) as response:
+        raw = await response.text()
+    assert HATEFUL not in raw and "savages" not in raw
+    assert "content_filter" in raw or '"refusal"' in raw
