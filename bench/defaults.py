@@ -49,8 +49,8 @@ from proxy.config.snapshot import Snapshot, build_snapshot
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import run_checks
 from proxy.pipeline.decision import decide
-from proxy.pipeline.ports import NoVerdictCache
 from proxy.pipeline.views import Windowing
+from proxy.state.ports import NoVerdictCache
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data"
 SETS = ("hatecheck", "xstest_prompts", "davidson", "xstest_completions")

@@ -24,7 +24,6 @@ import asyncio
 import json
 import random
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -35,6 +34,8 @@ from typing import Any
 import aiohttp
 import yaml
 from aiohttp import web
+
+from bench.loopback import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PIECE_S = 0.05  # the fake upstream's pause between two streamed pieces
@@ -225,13 +226,6 @@ def report(run: Run, code: int, exited: float, log: Path) -> dict[str, Any]:
         "shutdown_log": [e for e in events if e.get("event") in (
             "shutdown_started", "drain_finished", "shutdown_complete")],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def parse_args() -> argparse.Namespace:

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from bench.loopback import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # The run's own id and a counter come first: the demo model quotes the prompt's first 60
@@ -88,12 +89,6 @@ request = function()
   return wrk.format(nil, nil, nil, string.format('BODY', run, counter))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(args: list[str], ready_url: str) -> subprocess.Popen[bytes]:

@@ -26,11 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from classifiers.profanity import LinearProfanityModel
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from classifiers.profanity import LinearProfanityModel  # noqa: E402
-
 TWEETS = ROOT.parent / "shared/data/davidson_hate_offensive/labeled_data.csv"
 FALLBACK = ["have a lovely day", "you are a fucking idiot", "the weather is mild today",
             "shut up bitch", "thanks for the help with my code, it works now!",

@@ -4,7 +4,7 @@ and classifier work per conversation turn with and without the verdict cache.
 Prints JSON. Starts its own redis-server (Debian package ``redis-server``) on a free port
 and stops it at the end.
 
-    python bench/state.py [--requests 3000] [--concurrency 1 16 64] [--repeats 3]
+    python -m bench.state [--requests 3000] [--concurrency 1 16 64] [--repeats 3]
                           [--conversations 0]
 
 A "request" here is the state layer's share of one proxied request, in the route handler's
@@ -21,30 +21,16 @@ import itertools
 import json
 import random
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
-# Run as a script, bench/ is sys.path[0]: its modules (bench/classifiers.py) would shadow
-# the project's packages of the same name.
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+from pydantic import SecretStr
 
-from pydantic import SecretStr  # noqa: E402
-
-from proxy.observability.metrics import Metrics  # noqa: E402
-from proxy.pipeline.decision import Decision, Reason  # noqa: E402
-from proxy.pipeline.ports import NoVerdictCache, Outcome, Principal, VerdictCache  # noqa: E402
-from proxy.state.factory import StateLayer, start_state  # noqa: E402
-from proxy.state.redis_store import RedisStore  # noqa: E402
-from proxy.state.settings import (  # noqa: E402
+from bench.loopback import redis_server
+from proxy.config.state_settings import (
     AbuseConfig,
     AdminConfig,
     CacheConfig,
@@ -52,6 +38,11 @@ from proxy.state.settings import (  # noqa: E402
     IdentityConfig,
     StoreConfig,
 )
+from proxy.observability.metrics import Metrics
+from proxy.state.factory import StateLayer, start_state
+from proxy.state.ports import NoVerdictCache, Outcome, Principal, VerdictCache
+from proxy.state.redis_store import RedisStore
+from proxy.verdict import Decision, Reason
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared/data/hh_rlhf_harmless_test/harmless_base_test.jsonl"
@@ -68,26 +59,6 @@ class Settings:
         self.cache = CacheConfig(local_entries=cache_entries)
         self.events = EventsConfig()
         self.admin = AdminConfig()
-
-
-@contextmanager
-def redis_server() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed (apt-get install -y redis-server)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory() as folder:
-        process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1",
-                                    "--dir", folder, "--save", "", "--appendonly", "no"],
-                                   stdout=subprocess.DEVNULL)
-        try:
-            time.sleep(0.3)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.kill()
-            process.wait()
 
 
 async def one_request(layer: StateLayer, principal: Principal, texts: Sequence[str],

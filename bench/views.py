@@ -24,8 +24,8 @@ from proxy.config.loader import parse
 from proxy.config.snapshot import Snapshot, build_snapshot
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import run_checks
-from proxy.pipeline.ports import NoVerdictCache
 from proxy.pipeline.views import Windowing
+from proxy.state.ports import NoVerdictCache
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT = "Please summarise the plot of a detective novel in two sentences."

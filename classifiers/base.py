@@ -13,7 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from classifiers.options import ClassifierOptions
 
 Direction = Literal["input", "output"]
 Scores = dict[str, float]
@@ -60,6 +63,10 @@ class Classifier:
     """Base class; subclasses set ``type_name`` and ``labels`` and implement ``classify``.
 
     ``name`` is the check's name from the config (several checks may share one type).
+    ``options`` are the check's options: a mapping, or the model the config loader already
+    parsed them into (classifiers/options.py); a type with an options model keeps the
+    parsed model as ``settings``, a type without one (a test's scripted classifier) reads
+    the mapping, ``options``.
     ``version`` identifies the model and options, so cached verdicts of another version
     are never reused.
     """
@@ -78,9 +85,11 @@ class Classifier:
     # policy does with them.
     sensitive_labels: frozenset[str] = frozenset()
 
-    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, name: str,
+                 options: ClassifierOptions | Mapping[str, Any] | None = None) -> None:
         self.name = name
-        self.options = dict(options or {})
+        self.options: dict[str, Any] = (dict(options) if isinstance(options, Mapping)
+                                        else {} if options is None else options.model_dump())
         # Set by the proxy to observe model-call sizes; may be called from any thread.
         self.batch_listener: Callable[[int], None] | None = None
 
@@ -103,6 +112,15 @@ class Classifier:
         self, texts: Sequence[str], context: ClassifyContext | None = None
     ) -> list[Scores]:
         raise NotImplementedError
+
+
+def content_key(*parts: str | None) -> str:
+    """A cache key for texts: a hash, so a cache holds no conversation text as keys."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(b"\x00" if part is None else b"\x01" + part.encode("utf-8", "replace"))
+        digest.update(b"\x1f")
+    return digest.hexdigest()
 
 
 def clamp(score: float) -> float:

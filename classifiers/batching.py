@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from classifiers.base import ClassifierError, Overloaded
+from classifiers.tasks import spawn
 
 R = TypeVar("R")
 
@@ -54,7 +55,7 @@ class MicroBatcher(Generic[R]):
         self.batch_sizes: deque[int] = deque(maxlen=1024)  # recent sizes, for metrics
 
     def start(self) -> None:
-        self._worker = asyncio.create_task(self._run(), name=f"batcher-{self._name}")
+        self._worker = spawn(self._run(), name=f"batcher-{self._name}")
 
     async def close(self) -> None:
         if self._worker is not None:

@@ -5,19 +5,20 @@ prompt; it answers ``safe``, or ``unsafe`` and a line of category codes (``S1,S1
 Labels: ``unsafe`` and one per category of the MLCommons hazard taxonomy that Llama
 Guard 3 and 4 share, e.g. ``s1_violent_crimes``. Scores are 1.0 / 0.0.
 
-What is sent: on output, the request's conversation plus the answer as the last
-assistant turn; on input, the conversation up to the scored message (or that message
-alone). System and tool messages are dropped and consecutive turns of one role merged,
-because the template accepts only alternating user / assistant turns starting with the
-user. Options: ``base_url``, ``model``, ``api_key_env``, ``timeout_s``,
-``max_concurrency``. Cost: one model call per new text and conversation (the proxy's
-verdict cache keys on both).
+What is sent: on output, the request's conversation plus the answer as the last assistant
+turn; on input, the conversation up to the scored message (or that message alone). System
+and tool messages are dropped and consecutive turns of one role merged, because the template
+accepts only alternating user / assistant turns starting with the user. Options:
+``base_url``, ``model``, ``api_key_env``, ``timeout_s``, ``max_concurrency``
+(classifiers/judge_options.py). Cost: one model call per new text and conversation (the
+proxy's verdict cache keys on both).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 from classifiers.base import (
     ClassifierError,
@@ -28,6 +29,7 @@ from classifiers.judge_client import (
     JudgeBackedClassifier,
     gather_all,
 )
+from classifiers.judge_options import JudgeOptions, LlamaGuardOptions
 
 CATEGORIES = {
     "S1": "violent_crimes", "S2": "non_violent_crimes", "S3": "sex_related_crimes",
@@ -85,10 +87,11 @@ def conversation_for(text: str, context: ClassifyContext) -> list[Turn]:
 class LlamaGuardClassifier(JudgeBackedClassifier):
     type_name = "llama_guard"
     labels = LABELS
+    options_model: ClassVar[type[JudgeOptions]] = LlamaGuardOptions
 
     @property
     def version(self) -> str:
-        return f"llama_guard:1:{self._endpoint.model}"
+        return f"llama_guard:1:{self.settings.model}"
 
     async def classify(
         self, texts: Sequence[str], context: ClassifyContext | None = None

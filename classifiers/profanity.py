@@ -7,18 +7,20 @@ evaluated in NumPy: the folds become one matrix product whose sigmoids are avera
 which gives ``predict_proba``'s scores (tested equal on thousands of texts) without
 importing scikit-learn, SciPy or joblib; concurrent calls are micro-batched onto one thread.
 
-Label: ``profane`` (probability that the text is offensive).
+Label: ``profane`` (probability that the text is offensive). Options: profanity_options.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from classifiers.base import Classifier, ClassifyContext, Scores
 from classifiers.batching import MicroBatcher
+from classifiers.options import ClassifierOptions, settings_of
 from classifiers.profanity_model import CalibratedLinearTfidf, packaged_data
+from classifiers.profanity_options import ProfanityOptions
 
 
 class LinearProfanityModel:
@@ -41,8 +43,10 @@ class ProfanityClassifier(Classifier):
     type_name = "profanity"
     labels = ("profane",)
 
-    def __init__(self, name: str, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, name: str,
+                 options: ClassifierOptions | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
+        self.settings = settings_of(ProfanityOptions, name, self.type_name, options)
         self._batcher: MicroBatcher[float] | None = None
 
     @property
@@ -54,8 +58,8 @@ class ProfanityClassifier(Classifier):
         self._batcher = MicroBatcher(
             model.predict,
             name=self.name,
-            max_batch=int(self.options.get("max_batch", 256)),
-            max_queue=int(self.options.get("max_queue", 8192)),
+            max_batch=self.settings.max_batch,
+            max_queue=self.settings.max_queue,
             on_batch=self.observe_batch,
         )
         self._batcher.start()

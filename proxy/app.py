@@ -3,38 +3,43 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from classifiers.tasks import spawn
 from proxy.admin.listener import mount_admin
 from proxy.config.loader import ConfigError, LoadedConfig
 from proxy.config.reload import ConfigReloader
 from proxy.config.snapshot import Snapshot, SnapshotHolder, build_snapshot, declare_series
 from proxy.observability.metrics import Metrics
 from proxy.observability.tracing import TRACING, Tracing
+from proxy.pipeline.identify import Identifier
 from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import json_response
 from proxy.protocol.http_errors import http_error
 from proxy.resources import (
     ABUSE_GATE,
     BACKGROUND,
-    DEFAULT_CACHE,
-    DEFAULT_GATE,
+    DIALECTS,
+    IDENTIFIER,
     METRICS,
     READINESS,
+    RELOADER,
     SERVER_CONFIG,
+    STATE_LAYER,
     UPSTREAMS,
     VERDICT_CACHE,
     Background,
     Readiness,
     Upstreams,
 )
-from proxy.routes.dispatch import DIALECTS, dispatch
+from proxy.routes.dispatch import dispatch
 from proxy.routes.health import healthz, metrics, readyz
-from proxy.state.factory import STATE_LAYER, build_state
+from proxy.state.factory import build_state
 
 log = structlog.get_logger("safety_proxy.app")
 
@@ -54,13 +59,12 @@ def create_app(loaded: LoadedConfig, *, config_path: Path | None = None,
     app[UPSTREAMS] = Upstreams()
     app[BACKGROUND] = Background()
     app[SERVER_CONFIG] = loaded.config.server
-    app[ABUSE_GATE] = DEFAULT_GATE
-    app[VERDICT_CACHE] = DEFAULT_CACHE
     app[TRACING] = Tracing()  # off until _tracing_ctx reads OTEL_* (or a test installs one)
     layer = build_state(loaded.config, app[METRICS])  # no I/O; raises ConfigError
     app[STATE_LAYER] = layer
     app[ABUSE_GATE] = layer.gate
     app[VERDICT_CACHE] = layer.cache
+    app[IDENTIFIER] = Identifier(layer.principal_secret)
     app.cleanup_ctx.append(_tracing_ctx)
     app.cleanup_ctx.append(_state_ctx)
     app.cleanup_ctx.append(_snapshot_ctx(loaded, config_path, load_in_background))
@@ -81,10 +85,11 @@ def dialects() -> dict[str, Dialect]:
             for module in (chat, completions, embeddings, messages, responses)}
 
 
-def _snapshot_ctx(loaded: LoadedConfig, config_path: Path | None, background: bool):
+def _snapshot_ctx(loaded: LoadedConfig, config_path: Path | None,
+                  background: bool) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         readiness = app[READINESS]
-        loader = asyncio.create_task(_load(app, loaded, config_path), name="initial-snapshot")
+        loader = spawn(_load(app, loaded, config_path), name="initial-snapshot")
         if not background:
             await loader
         yield
@@ -165,7 +170,7 @@ async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 @web.middleware
-async def _unexpected_errors(request: web.Request, handler):
+async def _unexpected_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A bug becomes a 500 OpenAI envelope (and a log line), never an HTML page; an HTTP
     error aiohttp raises (405...) an OpenAI envelope too (errors raised before the
     middlewares: proxy/server.py)."""
@@ -180,5 +185,3 @@ async def _unexpected_errors(request: web.Request, handler):
         request.app[METRICS].errors.labels("internal").inc()
         return json_response(http_error(500), status=500)
 
-
-RELOADER = web.AppKey("reloader", ConfigReloader)

@@ -1,17 +1,27 @@
-"""The app's long-lived resources, as typed ``web.AppKey``s (no module globals)."""
+"""The app's long-lived resources, and the ``web.AppKey`` of each (no module globals): the
+one module of the proxy app's keys. Two live elsewhere, because the module that reads them
+sits on another floor: ``TRACING`` (observability/tracing.py reads it, below this one) and
+``ADMIN_LISTENER`` (admin/listener.py, above this one, owns its type)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
+from classifiers.tasks import spawn
+from proxy.config.reload import ConfigReloader
 from proxy.config.schema import ServerConfig, UpstreamConfig
 from proxy.config.snapshot import SnapshotHolder
 from proxy.observability.metrics import Metrics
-from proxy.pipeline.ports import AbuseGate, NoAbuseGate, NoVerdictCache, VerdictCache
+from proxy.pipeline.identify import Identifier
 from proxy.pipeline.upstream import Upstream
+from proxy.protocol.dialect import Dialect
+from proxy.state.factory import StateLayer
+from proxy.state.ports import AbuseGate, VerdictCache
 
 
 @dataclass(slots=True)
@@ -54,12 +64,13 @@ class Upstreams:
 
 @dataclass(slots=True)
 class Background:
-    """Fire-and-forget work (recording outcomes) with references kept until done."""
+    """Fire-and-forget work (recording outcomes) that shutdown waits for: ``drain`` awaits
+    every task started here and not yet done."""
 
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def spawn(self, coro: object, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = spawn(coro, name=name)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -71,12 +82,18 @@ class Background:
 METRICS = web.AppKey("metrics", Metrics)
 READINESS = web.AppKey("readiness", Readiness)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
-ABUSE_GATE = web.AppKey("abuse_gate", AbuseGate)
-VERDICT_CACHE = web.AppKey("verdict_cache", VerdictCache)
 BACKGROUND = web.AppKey("background", Background)
 # The config's server section the app was created with (proxy/server.py reads the live one
 # once a snapshot is in place).
 SERVER_CONFIG = web.AppKey("server_config", ServerConfig)
-
-DEFAULT_GATE = NoAbuseGate()
-DEFAULT_CACHE = NoVerdictCache()
+# The state layer (store, health, gate, cache, client keys), and the two parts of it the
+# request path uses, under the types of the ports they fill.
+STATE_LAYER = web.AppKey("state_layer", StateLayer)
+ABUSE_GATE = web.AppKey("abuse_gate", AbuseGate)
+VERDICT_CACHE = web.AppKey("verdict_cache", VerdictCache)
+# Hashes principals with the state layer's secret (built by create_app).
+IDENTIFIER = web.AppKey("identifier", Identifier)
+# Dialect name -> dialect: the generation APIs the router hands requests to.
+DIALECTS = web.AppKey("dialects", dict[str, Dialect])
+# Hot reload, when the app was created with a config path.
+RELOADER = web.AppKey("reloader", ConfigReloader)

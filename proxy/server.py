@@ -15,7 +15,7 @@ with ``ProxyConnection``, aiohttp's RequestHandler with:
   middlewares, an HTTP error raised outside them) in the OpenAI error format, with a fixed
   message (protocol/http_errors.py).
 
-The body read timeout is read_body's (pipeline/body.py), closing with ``close_slow_client``.
+The body read timeout is read_body's (routes/body.py), closing with ``close_slow_client``.
 
 For a graceful shutdown (proxy/shutdown.py) the server keeps ``Traffic``: the requests it
 is handling (their tasks, so the ones left at the end can be cut) and how many it has begun;

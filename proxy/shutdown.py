@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 import structlog
 
+from classifiers.tasks import spawn
 from proxy.config.schema import ServerConfig
 from proxy.resources import READINESS
 from proxy.server import ProxyRunner
@@ -93,7 +94,7 @@ async def close_listeners(runner: ProxyRunner) -> None:
 
 async def first_of(events: Iterable[asyncio.Event], limit_s: float) -> bool:
     """Waits until one of ``events`` is set, at most ``limit_s`` seconds; whether one was."""
-    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    waits = [spawn(event.wait(), name="shutdown-wait") for event in events]
     try:
         done, _ = await asyncio.wait(waits, timeout=limit_s,
                                      return_when=asyncio.FIRST_COMPLETED)

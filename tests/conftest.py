@@ -1,10 +1,10 @@
-"""Fixtures: real aiohttp servers on 127.0.0.1 (proxy and fake upstream), config files."""
+"""Fixtures: real aiohttp servers on 127.0.0.1 (proxy and fake upstream), a real
+redis-server, config files. The helpers behind them live in tests/support."""
 
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,39 +16,38 @@ from openai import AsyncOpenAI
 import tests.support.scripted  # noqa: F401  (registers type: scripted)
 from proxy.app import create_app
 from proxy.config.loader import parse
-from proxy.resources import SERVER_CONFIG
-from proxy.server import ProxyRunner
+from tests.support.redis_server import RedisServer
+from tests.support.serving import start_app
 from tests.support.upstream import FakeUpstream
 
 ServeApp = Callable[[web.Application], Awaitable[str]]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def serve_app() -> AsyncIterator[ServeApp]:
-    """Starts apps on free loopback ports; returns their base URL; stops them after. A proxy
-    app runs as ``safety-proxy serve`` runs it (ProxyRunner), any other app plainly."""
+    """Starts apps on free loopback ports (tests/support/serving.py); returns their base
+    URL; stops them, last started first, after the test."""
     runners: list[web.AppRunner] = []
 
     async def start(app: web.Application) -> str:
-        runner = (ProxyRunner(app) if SERVER_CONFIG in app
-                  else web.AppRunner(app, handler_cancellation=True, access_log=None))
-        await runner.setup()
+        runner, base_url = await start_app(app)
         runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return f"http://127.0.0.1:{port}"
+        return base_url
 
     yield start
     for runner in reversed(runners):
         await runner.cleanup()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, for this test alone; killed after."""
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture
@@ -99,11 +98,19 @@ async def start_proxy(serve_app: ServeApp, fake_upstream: FakeUpstream, tmp_path
 
 
 @pytest.fixture
-def openai_client() -> Callable[[str], AsyncOpenAI]:
+async def openai_client() -> AsyncIterator[Callable[[str], AsyncOpenAI]]:
+    """openai_client(base_url): an official SDK client of the proxy at ``base_url``; every
+    client made is closed (its pooled sockets with it) after the test."""
+    clients: list[AsyncOpenAI] = []
+
     def make(base_url: str) -> AsyncOpenAI:
-        return AsyncOpenAI(base_url=f"{base_url}/v1", api_key="sk-test-client-key",
-                           max_retries=0, timeout=10)
-    return make
+        clients.append(AsyncOpenAI(base_url=f"{base_url}/v1", api_key="sk-test-client-key",
+                                   max_retries=0, timeout=10))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        await client.close()
 
 
 # Under CI (CI set) nothing may be skipped: every optional part (torch, Detoxify, ONNX, the

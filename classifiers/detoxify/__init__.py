@@ -17,6 +17,7 @@ from classifiers.base import ClassifierConfigError
 from classifiers.detoxify.labels import EXPECTED, normalise
 from classifiers.detoxify.loading import load
 from classifiers.detoxify.options import DetoxifyOptions
+from classifiers.options import ClassifierOptions
 from classifiers.sequence.classifier import SequenceClassifier
 from classifiers.sequence.engine import Engine, build_engine
 
@@ -29,7 +30,8 @@ class DetoxifyClassifier(SequenceClassifier):
     packages = ("torch", "transformers", "detoxify")
     settings: DetoxifyOptions
 
-    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, name: str, options: ClassifierOptions | Mapping[str, Any] | None = None
+                 ) -> None:
         super().__init__(name, options)
         self.labels = EXPECTED[self.settings.model]
 

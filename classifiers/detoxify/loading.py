@@ -109,7 +109,7 @@ def _read_checkpoint(path: Path, device: str) -> dict[str, Any]:
     import torch
 
     try:
-        checkpoint = torch.load(path, map_location=device, weights_only=False)
+        checkpoint: dict[str, Any] = torch.load(path, map_location=device, weights_only=False)
         checkpoint["config"]["arch"]["args"]["model_name"]
         checkpoint["config"]["dataset"]["args"]["classes"]
         checkpoint["state_dict"].items()

@@ -16,6 +16,8 @@ Options::
     max_batch: 32               # texts per model call, gathered across requests
     max_wait_ms: 2              # how long a batch waits for more texts
     threads: 1                  # BLAS threads for the model
+
+(validated by :class:`classifiers.heads.options.HeadsOptions`).
 """
 
 from __future__ import annotations
@@ -28,41 +30,33 @@ from typing import Any
 import numpy as np
 
 from classifiers.base import Classifier, ClassifierConfigError, ClassifyContext, Scores, clamp
+from classifiers.heads.options import HeadsOptions
 from classifiers.heads.weights import Head, load_head, shipped_heads
-from classifiers.semantic.service import SERVICE_OPTIONS, EmbeddingService, encoder_id
+from classifiers.options import ClassifierOptions, settings_of
+from classifiers.semantic.service import EmbeddingService, encoder_id
 
-_KEYS = {"heads", "sentences"} | SERVICE_OPTIONS
 
-
-def _head_names(value: Any) -> list[str]:
-    if value is None:
-        if not (names := shipped_heads()):
-            raise ClassifierConfigError("no head files: run python -m classifiers.heads.train")
-        return names
-    if not isinstance(value, list) or not value \
-            or not all(isinstance(v, str) for v in value) or len(set(value)) != len(value):
-        raise ClassifierConfigError(
-            f"options.heads: a non-empty list of distinct head names from "
-            f"{shipped_heads()}, got {value!r}")
-    return value
+def _head_names(chosen: list[str] | None) -> list[str]:
+    if chosen is not None:
+        return chosen
+    if not (names := shipped_heads()):
+        raise ClassifierConfigError("no head files: run python -m classifiers.heads.train")
+    return names
 
 
 class HeadsClassifier(Classifier):
     type_name = "heads"
 
-    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, name: str,
+                 options: ClassifierOptions | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
-        if unknown := set(self.options) - _KEYS:
-            raise ClassifierConfigError(f"unknown options {sorted(unknown)}; known {sorted(_KEYS)}")
-        self._heads: list[Head] = [load_head(n) for n in _head_names(self.options.get("heads"))]
+        self.settings = settings_of(HeadsOptions, name, self.type_name, options)
+        self._heads: list[Head] = [load_head(n) for n in _head_names(self.settings.heads)]
         self.labels = tuple(head.name for head in self._heads)
         self._coef = np.stack([head.coef for head in self._heads], axis=1)  # (384, heads)
         self._intercept = np.array([head.intercept for head in self._heads])
-        self._sentences = self.options.get("sentences", True)
-        if not isinstance(self._sentences, bool):
-            raise ClassifierConfigError(f"options.sentences: true or false, got "
-                                        f"{self._sentences!r}")
-        self._service = EmbeddingService(name, self.options, self.observe_batch)
+        self._sentences = self.settings.sentences
+        self._service = EmbeddingService(name, self.settings, self.observe_batch)
         digest = hashlib.sha256("".join(h.digest for h in self._heads).encode()).hexdigest()
         reading = "s2" if self._sentences else "w"  # by sentence and chunk too, or whole
         self._version = f"heads:{encoder_id(self._service)}:{reading}:{digest[:12]}"

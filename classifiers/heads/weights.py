@@ -47,7 +47,7 @@ class Head:
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         """Probabilities for a (n, DIM) matrix of unit-length embeddings."""
         logits = embeddings.astype(np.float64) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0)))
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0))), dtype=np.float64)
 
 
 def shipped_heads() -> list[str]:

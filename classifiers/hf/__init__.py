@@ -18,6 +18,7 @@ from typing import Any
 from classifiers.hf.labels import choose_activation, label_columns
 from classifiers.hf.loading import load
 from classifiers.hf.options import TransformersOptions
+from classifiers.options import ClassifierOptions
 from classifiers.sequence.activation import Activation
 from classifiers.sequence.classifier import SequenceClassifier
 from classifiers.sequence.engine import Engine, build_engine
@@ -30,7 +31,8 @@ class TransformersClassifier(SequenceClassifier):
     options_class = TransformersOptions
     settings: TransformersOptions
 
-    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, name: str, options: ClassifierOptions | Mapping[str, Any] | None = None
+                 ) -> None:
         super().__init__(name, options)
         self._activation: Activation | None = None
 

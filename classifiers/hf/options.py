@@ -1,5 +1,6 @@
 """The options of a ``type: transformers`` check: which model, how its labels read, how its
-logits become scores, plus the shared serving options (classifiers/sequence/options.py)."""
+logits become scores, plus the shared serving options (classifiers/sequence/options.py).
+A light module (pydantic and the standard library)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from classifiers.options import shown
 from classifiers.sequence.options import ONNX_CACHE_ROOT, ServingOptions
 
 SAFE_LABEL = re.compile(r"[a-z0-9_]+")
@@ -33,6 +35,7 @@ class TransformersOptions(ServingOptions):
     def _safe_names(cls, labels: dict[str, str]) -> dict[str, str]:
         for target in labels.values():
             if not SAFE_LABEL.fullmatch(target):
-                raise ValueError(f"{target!r} is not a label name (lower-case a-z, 0-9 and _)")
+                raise ValueError(f"{shown(target)} is not a label name (lower-case a-z, "
+                                 "0-9 and _)")
         return labels
 

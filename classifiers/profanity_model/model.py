@@ -139,7 +139,8 @@ class CalibratedLinearTfidf:
         """Each fold's decision function (n_rows, folds): the sparse dot product, then bias."""
         margins = np.zeros((n_rows, self.weights.shape[1]))
         np.add.at(margins, tfidf.rows, tfidf.values[:, None] * self.weights[tfidf.columns])
-        return margins + self.bias
+        decisions: np.ndarray = margins + self.bias
+        return decisions
 
     def calibrate(self, margins: np.ndarray) -> np.ndarray:
         """Each fold's sigmoid, 1 / (1 + exp(a * margin + b)), averaged over the folds."""
@@ -147,4 +148,5 @@ class CalibratedLinearTfidf:
         total = np.zeros(len(margins))
         for fold in range(probabilities.shape[1]):  # summed fold by fold, as sklearn
             total += probabilities[:, fold]
-        return total / probabilities.shape[1]
+        mean: np.ndarray = total / probabilities.shape[1]
+        return mean

@@ -21,9 +21,12 @@ read up to that point. About 0.1-0.3 ms for an answer of a few paragraphs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from classifiers.base import Classifier, ClassifyContext, Scores
+from classifiers.options import ClassifierOptions, settings_of
+from classifiers.refusal.options import RefusalOptions
 from classifiers.refusal.scoring import refusal_scores
 
 __all__ = ["RefusalClassifier", "refusal_scores"]
@@ -32,6 +35,11 @@ __all__ = ["RefusalClassifier", "refusal_scores"]
 class RefusalClassifier(Classifier):
     type_name = "refusal"
     labels = ("compliance", "refusal", "partial_refusal")
+
+    def __init__(self, name: str,
+                 options: ClassifierOptions | Mapping[str, Any] | None = None) -> None:
+        super().__init__(name, options)
+        self.settings = settings_of(RefusalOptions, name, self.type_name, options)
 
     @property
     def version(self) -> str:

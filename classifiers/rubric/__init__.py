@@ -9,7 +9,7 @@ Options: ``base_url``, ``model``, ``api_key_env``, ``timeout_s`` (per judge call
 ``max_concurrency``, ``sample_rate`` (share of texts judged, decided by content hash so
 a repeated text is treated the same way; a text not sampled gets ``{}``, which the
 pipeline reads as not scored), ``include_prompt`` and ``rubric`` (see
-:mod:`classifiers.rubric.rubric`). Cost: one judge call per new sampled text; the proxy's
+:mod:`classifiers.rubric.options`). Cost: one judge call per new sampled text; the proxy's
 verdict cache keys a verdict on the text and its context (``reads_context``), so a
 repeat under the same prompt costs nothing.
 """
@@ -17,15 +17,13 @@ repeat under the same prompt costs nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from classifiers.base import ClassifierConfigError, ClassifyContext, Scores
-from classifiers.judge_client import (
-    JudgeBackedClassifier,
-    bool_option,
-    content_key,
-    gather_all,
-)
+from classifiers.base import ClassifyContext, Scores, content_key
+from classifiers.judge_client import JudgeBackedClassifier, gather_all
+from classifiers.judge_options import JudgeOptions
+from classifiers.options import ClassifierOptions
+from classifiers.rubric.options import RubricOptions
 from classifiers.rubric.rubric import Rubric
 from classifiers.rubric.verdict import parse_letter
 
@@ -34,16 +32,18 @@ _HASH_SPACE = 2**32
 
 class RubricClassifier(JudgeBackedClassifier):
     type_name = "rubric"
-    own_options = frozenset({"sample_rate", "include_prompt", "rubric"})
+    options_model: ClassVar[type[JudgeOptions]] = RubricOptions
+    settings: RubricOptions
 
-    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, name: str,
+                 options: ClassifierOptions | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
-        self.rubric = Rubric.from_options(self.options.get("rubric"))
+        self.rubric = Rubric.from_spec(self.settings.rubric)
         self.labels = self.rubric.labels
-        self._sample_rate = _fraction(self.options.get("sample_rate", 1.0))
-        self._include_prompt = bool_option(self.options, "include_prompt", True)
+        self._sample_rate = self.settings.sample_rate
+        self._include_prompt = self.settings.include_prompt
         self._version = "rubric:1:" + content_key(
-            self._endpoint.model, self.rubric.system_message(), str(self._include_prompt))[:12]
+            self.settings.model, self.rubric.system_message(), str(self._include_prompt))[:12]
 
     @property
     def version(self) -> str:
@@ -72,8 +72,3 @@ class RubricClassifier(JudgeBackedClassifier):
     def _sampled(self, key: str) -> bool:
         return int(key[:8], 16) < self._sample_rate * _HASH_SPACE
 
-
-def _fraction(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ClassifierConfigError(f"options.sample_rate: a number in [0, 1], got {value!r}")
-    return float(value)

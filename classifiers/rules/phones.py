@@ -9,9 +9,9 @@ digits is too often an order number to count. Numbers inside longer digit runs, 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from classifiers.base import ClassifierConfigError
 from classifiers.rules.gates import eight_digits
 from classifiers.rules.spans import Detector, Validator
 
@@ -73,15 +73,10 @@ def _validator(digits: range) -> Validator:
     return valid
 
 
-def phone_detectors(regions: object = None) -> tuple[Detector, ...]:
-    """One detector per region; ``regions`` is ``options.phone_regions`` (default: all)."""
-    chosen = list(REGIONS) if regions is None else regions
-    if not isinstance(chosen, list) or not all(isinstance(r, str) for r in chosen):
-        raise ClassifierConfigError("options.phone_regions: expected a list of region codes")
-    unknown = [r for r in chosen if r.upper() not in FORMATS]
-    if unknown:
-        raise ClassifierConfigError(
-            f"options.phone_regions: unknown {unknown}; known: {list(REGIONS)}")
+def phone_detectors(regions: Sequence[str] | None = None) -> tuple[Detector, ...]:
+    """One detector per region; ``regions`` is ``options.phone_regions``, region codes of
+    :data:`FORMATS` in any case (checked by classifiers/rules/options.py; default: all)."""
+    chosen = REGIONS if regions is None else regions
     return tuple(_detector(FORMATS[r]) for r in dict.fromkeys(r.upper() for r in chosen))
 
 

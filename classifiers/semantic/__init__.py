@@ -18,7 +18,8 @@ Options::
     max_wait_ms: 2              # how long a batch waits for more texts
     threads: 1                  # BLAS threads for the model
 
-Cost: about 20-30 ms of one core for a short text on first sight, nothing when cached.
+(validated by :class:`classifiers.semantic.options.SemanticOptions`). Cost: about 20-30 ms
+of one core for a short text on first sight, nothing when cached.
 """
 
 from __future__ import annotations
@@ -31,25 +32,24 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.base import Classifier, ClassifierConfigError, ClassifyContext, Scores
-from classifiers.semantic.examples import parse_categories, parse_contrast
+from classifiers.base import Classifier, ClassifyContext, Scores
+from classifiers.options import ClassifierOptions, settings_of
 from classifiers.semantic.minilm import Array
-from classifiers.semantic.service import SERVICE_OPTIONS, EmbeddingService, encoder_id
-
-_KEYS = {"categories", "contrast"} | SERVICE_OPTIONS
+from classifiers.semantic.options import SemanticOptions
+from classifiers.semantic.service import EmbeddingService, encoder_id
 
 
 class SemanticClassifier(Classifier):
     type_name = "semantic"
 
-    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, name: str,
+                 options: ClassifierOptions | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
-        if unknown := set(self.options) - _KEYS:
-            raise ClassifierConfigError(f"unknown options {sorted(unknown)}; known {sorted(_KEYS)}")
-        self._categories = parse_categories(self.options.get("categories"))
+        self.settings = settings_of(SemanticOptions, name, self.type_name, options)
+        self._categories = self.settings.categories
         self.labels = tuple(self._categories)
-        self._contrast = parse_contrast(self.options.get("contrast"), self.labels)
-        self._service = EmbeddingService(name, self.options, self.observe_batch)
+        self._contrast = self.settings.contrast
+        self._service = EmbeddingService(name, self.settings, self.observe_batch)
         self._examples: Array = np.zeros((0, 384), dtype=np.float32)
         self._owner: np.ndarray = np.zeros(0, dtype=np.int64)  # example row -> label index
         self._benign: Array = np.zeros((0, 384), dtype=np.float32)

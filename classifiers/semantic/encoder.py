@@ -31,9 +31,8 @@ import numpy as np
 
 from classifiers.base import ClassifierConfigError
 from classifiers.semantic.minilm import Array, MiniLM, packaged_model_dir
+from classifiers.semantic.options import DEFAULT_CACHE_DIR
 
-RUNTIMES = ("auto", "numpy", "onnx", "onnx-int8")
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "safety-proxy" / "onnx"
 _log = logging.getLogger(__name__)
 
 

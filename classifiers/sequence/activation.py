@@ -21,4 +21,4 @@ def activate(logits: np.ndarray, activation: Activation) -> np.ndarray:
     if activation == "sigmoid":
         return 1.0 / (1.0 + np.exp(-values))
     shifted = np.exp(values - values.max(axis=-1, keepdims=True))  # no overflow
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+    return np.asarray(shifted / shifted.sum(axis=-1, keepdims=True), dtype=np.float64)

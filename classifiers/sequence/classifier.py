@@ -20,6 +20,7 @@ from classifiers.base import (
     Scores,
     clamp,
 )
+from classifiers.options import ClassifierOptions, settings_of
 from classifiers.sequence.batcher import TokenBatcher
 from classifiers.sequence.engine import Engine
 from classifiers.sequence.options import ServingOptions
@@ -33,9 +34,10 @@ class SequenceClassifier(Classifier):
     packages: ClassVar[tuple[str, ...]] = ("torch", "transformers")  # of the detoxify extra
     settings: ServingOptions
 
-    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, name: str, options: ClassifierOptions | Mapping[str, Any] | None = None
+                 ) -> None:
         super().__init__(name, options)
-        self.settings = self.options_class.parse(name, self.options)
+        self.settings = settings_of(self.options_class, name, self.type_name, options)
         require_packages(self.type_name, *self.packages, extra="detoxify")
         if self.settings.runtime == "onnx":
             require_packages(self.type_name, "onnxruntime", "onnx", extra="onnx")

@@ -28,7 +28,8 @@ class Engine:
         return self.encoder.windows(texts)
 
     def score(self, rows: list[list[int]]) -> list[list[float]]:
-        return self.scorer(self.encoder.pad(rows)).tolist()
+        scores: list[list[float]] = self.scorer(self.encoder.pad(rows)).tolist()
+        return scores
 
 
 def build_engine(options: ServingOptions, load: Callable[[], LoadedModel],

@@ -26,7 +26,7 @@ def prepare_loading(family: str, device: str) -> None:
 
     if device == "cuda" and not torch.cuda.is_available():
         raise ClassifierConfigError(f"{family}: device: cuda, but this torch build sees no GPU")
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def require_matching_tokenizer(tokenizer: Any, vocab_size: int, folder: Any,

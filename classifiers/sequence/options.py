@@ -1,19 +1,19 @@
 """The serving options every sequence-classification family shares, validated once.
 
-Every option has a default that runs on one CPU; a typo or a bad value is a
-ClassifierConfigError that names the option, so the proxy refuses the config at load time.
-A family (``type: detoxify``, ``type: transformers``) subclasses :class:`ServingOptions`
-with the options that say which model to load.
+Every option has a default that runs on one CPU; a typo or a bad value names the option
+(classifiers/options.py), and the proxy refuses the config when it loads. A family
+(``type: detoxify``, ``type: transformers``) subclasses :class:`ServingOptions` with the
+options that say which model to load.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from classifiers.base import ClassifierConfigError
+from classifiers.options import ClassifierOptions
 
 # The int8 scheme (onnx_runtime.py says why): in the export's file name and the classifier's
 # version, so an export or a cached verdict made with another scheme is never reused.
@@ -21,9 +21,8 @@ INT8_SCHEME = "int8pc7"
 ONNX_CACHE_ROOT = Path.home() / ".cache" / "safety-proxy"
 
 
-class ServingOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    family: ClassVar[str] = "sequence"  # the config's type name, in every error message
+class ServingOptions(ClassifierOptions):
+    family: ClassVar[str] = "sequence"  # the config's type name, in loading messages
 
     device: Literal["cpu", "cuda"] = "cpu"
     # Intra-op threads for inference (torch's setting is process-wide); None: library default.
@@ -54,18 +53,6 @@ class ServingOptions(BaseModel):
         if self.quantize == "int8" and self.runtime != "onnx":
             raise ValueError("quantize: int8 needs runtime: onnx")
         return self
-
-    @classmethod
-    def parse(cls, check_name: str, raw: dict[str, Any]) -> Self:
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in error['loc']) or 'options'}: {error['msg']}"
-                for error in exc.errors()
-            )
-            message = f"check {check_name!r} ({cls.family}) options: {problems}"
-            raise ClassifierConfigError(message) from None
 
     def runtime_tag(self) -> str:
         """The runtime part of a classifier's version: torch, onnx-none or onnx-int8pc7."""

@@ -22,12 +22,13 @@ from aiohttp import web
 
 from proxy.admin.auth import bearer_auth
 from proxy.admin.keys import BadKey, add_key_routes
+from proxy.config.state_settings import AdminConfig
 from proxy.observability.metrics import Metrics
+from proxy.resources import STATE_LAYER
 from proxy.state.base import StoreError
 from proxy.state.events import event_json
-from proxy.state.factory import STATE_LAYER, StateLayer
+from proxy.state.factory import StateLayer
 from proxy.state.keys import check_principal
-from proxy.state.settings import AdminConfig
 
 log = structlog.get_logger("safety_proxy.admin")
 _EVENT_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")

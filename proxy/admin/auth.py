@@ -23,9 +23,9 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from proxy.config.state_settings import AdminConfig
 from proxy.observability.metrics import Metrics
 from proxy.protocol.errors import error_envelope, json_response
-from proxy.state.settings import AdminConfig
 
 log = structlog.get_logger("safety_proxy.admin")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -21,9 +21,8 @@ from pydantic import ValidationError
 
 from proxy.config.auth import ClientKey, new_key
 from proxy.config.schema import ProxyConfig
-from proxy.resources import READINESS
+from proxy.resources import IDENTIFIER, READINESS, STATE_LAYER
 from proxy.state.client_keys import DuplicateKeyId, UndeclaredTenant, check_new_key
-from proxy.state.factory import STATE_LAYER
 
 log = structlog.get_logger("safety_proxy.admin")
 _SETTINGS = frozenset({"id", "tenant", "assert_tenant", "name_users", "expires"})
@@ -52,10 +51,10 @@ async def list_keys(request: web.Request) -> web.Response:
 
 async def create_key(request: web.Request) -> web.Response:
     settings, config = await _settings(request), _config(request)
-    layer = request.config_dict[STATE_LAYER]
+    layer, identifier = request.config_dict[STATE_LAYER], request.config_dict[IDENTIFIER]
     key = new_key()
     try:
-        entry = ClientKey(hash=layer.identifier.hash("api_key", key), **settings)
+        entry = ClientKey(hash=identifier.hash("api_key", key), **settings)
     except ValidationError as exc:
         problem = exc.errors()[0]
         raise BadKey(f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None

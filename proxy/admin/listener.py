@@ -18,10 +18,9 @@ from aiohttp import web
 
 from proxy.admin.api import create_admin_app
 from proxy.config.loader import ConfigError
-from proxy.resources import METRICS, READINESS, SERVER_CONFIG
+from proxy.config.state_settings import AdminConfig
+from proxy.resources import IDENTIFIER, METRICS, READINESS, SERVER_CONFIG, STATE_LAYER
 from proxy.server import ProxyRunner
-from proxy.state.factory import STATE_LAYER
-from proxy.state.settings import AdminConfig
 
 log = structlog.get_logger("safety_proxy.admin")
 
@@ -73,9 +72,11 @@ def _own_listener(admin: web.Application, config: AdminConfig
 
 def _listener_app(app: web.Application) -> web.Application:
     """The app the own listener serves, sharing the proxy app's resources: the handlers
-    read its state layer, the server (ProxyRunner) its metrics and live server settings."""
+    read its state layer and identifier, the server (ProxyRunner) its metrics and live
+    server settings."""
     root = web.Application()
     root[STATE_LAYER] = app[STATE_LAYER]
+    root[IDENTIFIER] = app[IDENTIFIER]
     root[METRICS] = app[METRICS]
     root[READINESS] = app[READINESS]
     root[SERVER_CONFIG] = app[SERVER_CONFIG]

@@ -7,11 +7,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-from proxy.config.loader import ConfigError, load_file
+from proxy.config.loader import ConfigError, LoadedConfig, load_file
 from proxy.config.snapshot import build_snapshot
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("check-config", help="validate a config file")
     parser.add_argument("file", type=Path)
     parser.add_argument("--no-start", action="store_true",
@@ -32,6 +32,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _start_and_close(loaded) -> None:
+async def _start_and_close(loaded: LoadedConfig) -> None:
     snapshot = await build_snapshot(loaded)
     await snapshot.close()

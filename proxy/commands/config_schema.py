@@ -21,7 +21,7 @@ ENV_REFERENCE = {"type": "string", "pattern": r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^
 _TYPED = ("integer", "number", "boolean")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("config-schema",
                                    help="print the config file's JSON Schema")
     parser.set_defaults(func=run)

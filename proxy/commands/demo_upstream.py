@@ -10,7 +10,7 @@ from proxy.commands.serve import _use_uvloop
 from proxy.demo.upstream import create_demo_upstream
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("demo-upstream", help="run the demo model API")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)

@@ -30,7 +30,7 @@ Work = Callable[[Store], Awaitable[int | None]]
 MAX_SEQ = 2**64 - 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("events", help="read the review stream (flags and blocks)")
     actions = parser.add_subparsers(dest="events_action", required=True, metavar="ACTION")
     tail = actions.add_parser("tail", help="print the newest events (and follow new ones)")

@@ -36,7 +36,7 @@ from proxy.state.client_keys import DuplicateKeyId, StoredKeys, check_new_key
 from proxy.state.health import StoreHealth
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("keys", help="client keys (auth.mode: keys)")
     actions = parser.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="make a key; print it and its auth.keys entry")

@@ -29,7 +29,7 @@ from proxy.state.factory import StateSettings
 from proxy.state.keys import check_principal
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("principals", help="inspect and unban principals")
     actions = parser.add_subparsers(dest="principals_action", required=True, metavar="ACTION")
     for name, handler, text in (("show", show_command, "a principal's strikes, ban, throttle"),

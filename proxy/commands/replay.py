@@ -25,7 +25,7 @@ from proxy.tuning.scoring import Scorer, ScoringError
 from proxy.tuning.traffic import Record, load_records
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "replay", help="replay recorded traffic through a new policy and show what changes")
     parser.add_argument("--data", type=Path, required=True,

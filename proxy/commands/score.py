@@ -14,16 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.base import ClassifyContext
-from proxy.config.loader import PRESETS, ConfigError, load_embedded_defaults, load_file
+from proxy.config.loader import (
+    PRESETS,
+    ConfigError,
+    LoadedConfig,
+    load_embedded_defaults,
+    load_file,
+)
 from proxy.config.snapshot import Snapshot, build_snapshot
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import run_checks
 from proxy.pipeline.decision import decide
-from proxy.pipeline.ports import NoVerdictCache
 from proxy.pipeline.views import Windowing
+from proxy.state.ports import NoVerdictCache
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("score", help="score texts and show the decisions")
     parser.add_argument("texts", nargs="+", metavar="TEXT")
     source = parser.add_mutually_exclusive_group()
@@ -47,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _score_all(loaded, texts: list[str]) -> list[dict[str, Any]]:
+async def _score_all(loaded: LoadedConfig, texts: list[str]) -> list[dict[str, Any]]:
     snapshot = await build_snapshot(loaded)
     try:
         return [await _score_one(snapshot, text) for text in texts]

@@ -69,7 +69,7 @@ class ListenError(Exception):
             self.reason = os.strerror(exc.errno).lower()
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("serve", help="run the proxy", epilog=EXIT_HELP,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)

@@ -35,7 +35,7 @@ from proxy.tuning.snippet import candidate_config, policy_snippet, shadow_snippe
 NO_THRESHOLD = 3
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "tune", help="recommend thresholds from labeled data (ROC-AUC, rates, plot, YAML)")
     parser.add_argument("--config", type=Path, help="config file (default: embedded defaults)")

@@ -68,7 +68,7 @@ class _Loader(yaml.SafeLoader):
         # A mapping composes its key with index None, then its value with the key node.
         if self.check_event(ScalarEvent):
             is_key = isinstance(parent, yaml.MappingNode) and index is None
-            self._interpolate(self.peek_event(), is_key)
+            self._interpolate(self.peek_event(), is_key)  # type: ignore[no-untyped-call]
         return super().compose_node(parent, index)
 
     def _interpolate(self, event: ScalarEvent, is_key: bool) -> None:

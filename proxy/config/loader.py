@@ -2,6 +2,8 @@
 
 Every error names the file, the line and the key path, e.g.
 ``proxy.yaml:14: policy.input.toxicity.profane.block: Input should be less than or equal to 1``.
+Each check's options are parsed by its classifier type's model too (check_options.py), e.g.
+``proxy.yaml:9: checks[0] 'guard' (type heads): options.hedas: unknown option; known: ...``.
 Values are interpolated from the environment first (``${VAR}``, ``${VAR:-default}``: the rules
 are in proxy/config/interpolate.py); no message shows a variable's value.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from proxy.config.check_options import ParsedOptions, parse_check_options
 from proxy.config.interpolate import load_yaml, scrub
 from proxy.config.schema import ProxyConfig
 
@@ -38,6 +41,9 @@ class LoadedConfig:
     # file they come from.
     restart_pending: tuple[str, ...] = ()
     restart_sha256: str | None = None
+    # Each check's options parsed by its type's model (proxy/config/check_options.py), by
+    # check name: what the snapshot hands to the classifiers.
+    check_options: ParsedOptions = field(default_factory=dict)
 
     @property
     def running_sha256(self) -> str:
@@ -74,7 +80,9 @@ def load_embedded_defaults(preset: str = "default", **overrides: Any) -> LoadedC
     data = loaded.config.model_dump(mode="python")
     for section, values in overrides.items():
         data[section] = {**data.get(section, {}), **values}
-    return LoadedConfig(_validate(data, {}, "<embedded defaults>"), loaded.source, loaded.sha256)
+    config = _validate(data, {}, "<embedded defaults>")
+    return LoadedConfig(config, loaded.source, loaded.sha256,
+                        check_options=_check_options(config, {}, "<embedded defaults>"))
 
 
 def parse(raw: bytes, source: str) -> LoadedConfig:
@@ -96,7 +104,8 @@ def parse(raw: bytes, source: str) -> LoadedConfig:
         raise ConfigError(f"{source}: the config must be a mapping of sections")
     lines = _line_index(document)
     config = _validate(data, lines, source, interpolated.values)
-    return LoadedConfig(config, source, hashlib.sha256(raw).hexdigest())
+    options = _check_options(config, lines, source, interpolated.values)
+    return LoadedConfig(config, source, hashlib.sha256(raw).hexdigest(), check_options=options)
 
 
 def _validate(data: dict[str, Any], lines: dict[tuple[str, ...], int], source: str,
@@ -107,6 +116,18 @@ def _validate(data: dict[str, Any], lines: dict[tuple[str, ...], int], source: s
         return ProxyConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, lines, source, secrets or set())) from None
+
+
+def _check_options(config: ProxyConfig, lines: dict[tuple[str, ...], int], source: str,
+                   secrets: set[str] | None = None) -> ParsedOptions:
+    """Every check's options parsed by its type's model; ConfigError naming each bad key."""
+    parsed, problems = parse_check_options(config.checks)
+    if problems:
+        located = sorted(((_nearest_line(p.path, lines), p.message) for p in problems),
+                         key=lambda pair: pair[0])
+        raise ConfigError("\n".join(f"{source}:{line}: {scrub(message, secrets or set())}"
+                                     for line, message in located))
+    return parsed
 
 
 def _describe(exc: ValidationError, lines: dict[tuple[str, ...], int], source: str,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import structlog
 
+from classifiers.tasks import spawn
 from proxy.config.loader import ConfigError, load_file
 from proxy.config.restart import keep_restart_only
 from proxy.config.snapshot import Snapshot, SnapshotHolder, build_snapshot, declare_series
@@ -39,7 +40,6 @@ class ConfigReloader:
         self.on_swap = on_swap  # told of every new snapshot (settings that live elsewhere)
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
-        self._signal_tasks: set[asyncio.Task[bool]] = set()
         self._stat = self._file_stat()
         self._last_failed = False
 
@@ -100,12 +100,10 @@ class ConfigReloader:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         if watch:
-            self._watcher = asyncio.create_task(self._watch(interval_s), name="config-watcher")
+            self._watcher = spawn(self._watch(interval_s), name="config-watcher")
 
     def _on_sighup(self) -> None:
-        task = asyncio.create_task(self.reload(), name="config-reload-sighup")
-        self._signal_tasks.add(task)
-        task.add_done_callback(self._signal_tasks.discard)
+        spawn(self.reload(), name="config-reload-sighup")
 
     async def stop(self) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

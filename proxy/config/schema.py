@@ -11,9 +11,10 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from classifiers.base import Direction
 from proxy.config.auth import AuthConfig, open_relay_error
-from proxy.config.strict import Strict
-from proxy.state.settings import (
+from proxy.config.recording import TextRecording
+from proxy.config.state_settings import (
     AbuseConfig,
     AdminConfig,
     CacheConfig,
@@ -21,9 +22,8 @@ from proxy.state.settings import (
     IdentityConfig,
     StoreConfig,
 )
-
-Direction = Literal["input", "output"]
-OnError = Literal["fail_open", "fail_closed"]
+from proxy.config.strict import Strict
+from proxy.verdict import OnError
 
 
 class ServerConfig(Strict):
@@ -212,16 +212,11 @@ class StreamingConfig(Strict):
     context_chars: int = Field(64, ge=0)
 
 
-class LoggingConfig(Strict):
+class LoggingConfig(TextRecording):
+    # text and truncate_chars (TextRecording): the conversation texts the request's log
+    # line keeps (off by default: never log conversation text).
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
-    # off: never log conversation text; truncated: first 200 chars; full: everything.
-    text: Literal["off", "truncated", "full"] = "off"
-
-    @field_validator("text", mode="before")
-    @classmethod
-    def _yaml_off(cls, value: object) -> object:
-        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
 
 class ReloadConfig(Strict):

@@ -15,16 +15,11 @@ from dataclasses import dataclass, field
 import structlog
 
 from classifiers import registry
-from classifiers.base import Classifier, ClassifierConfigError
+from classifiers.base import Classifier, ClassifierConfigError, Direction
+from classifiers.tasks import spawn
 from proxy.config.loader import ConfigError, LoadedConfig
-from proxy.config.schema import (
-    OTHER_TENANT,
-    CheckConfig,
-    Direction,
-    DirectionPolicy,
-    ProxyConfig,
-    Thresholds,
-)
+from proxy.config.restart import RESTART_ONLY
+from proxy.config.schema import OTHER_TENANT, CheckConfig, DirectionPolicy, ProxyConfig, Thresholds
 from proxy.observability.metrics import Metrics
 
 log = structlog.get_logger("safety_proxy.config")
@@ -99,7 +94,7 @@ def declare_series(metrics: Metrics, snapshot: Snapshot) -> None:
     if tenants is not None:
         metrics.declare_tenants([*tenants.known, OTHER_TENANT])
     metrics.set_config_hash(snapshot.loaded.running_sha256)
-    metrics.set_restart_required(snapshot.loaded.restart_pending)
+    metrics.set_restart_required(RESTART_ONLY, snapshot.loaded.restart_pending)
 
 
 def effective_policy(config: ProxyConfig, direction: Direction,
@@ -120,7 +115,8 @@ async def build_snapshot(loaded: LoadedConfig) -> Snapshot:
     started: list[Check] = []
     try:
         for check_config in loaded.config.checks:
-            classifier = registry.build(check_config.type, check_config.name, check_config.options)
+            options = loaded.check_options.get(check_config.name, check_config.options)
+            classifier = registry.build(check_config.type, check_config.name, options)
             await classifier.start()
             started.append(Check(check_config, classifier))
         _check_policy_labels(loaded.config, started)
@@ -168,7 +164,7 @@ class SnapshotHolder:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self._current = snapshot
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()  # what ``close`` waits for
 
     @property
     def current(self) -> Snapshot:
@@ -196,7 +192,7 @@ class SnapshotHolder:
         if snapshot._closed.is_set() or snapshot._closing_started:
             return
         snapshot._closing_started = True
-        task = asyncio.create_task(snapshot.close(), name=str(id(snapshot)))
+        task = spawn(snapshot.close(), name=f"snapshot-close-{id(snapshot)}")
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 

@@ -1,1 +1,2 @@
-"""Metrics, structured logs and review events."""
+"""Metrics (all of them, in metrics.py), the logging set-up and tracing. Review events are
+the state layer's (state/events.py)."""

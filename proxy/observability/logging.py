@@ -27,18 +27,26 @@ import re
 import sys
 import traceback
 import warnings
-from typing import Any
+from typing import Any, Protocol, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from proxy.config.schema import LoggingConfig
 from proxy.observability.tracing import log_ids
 
 _PROSE = re.compile(r"[^\n'\"(<\[{]*")
 
 
-def configure_logging(config: LoggingConfig) -> None:
+class LoggingSettings(Protocol):
+    """What the set-up reads (the config's ``logging`` section, LoggingConfig, has it)."""
+
+    @property
+    def level(self) -> str: ...  # debug | info | warning | error
+    @property
+    def format(self) -> str: ...  # auto | json | console
+
+
+def configure_logging(config: LoggingSettings) -> None:
     level = getattr(logging, config.level.upper())
     as_json = config.format == "json" or (config.format == "auto" and not sys.stderr.isatty())
     renderer = (structlog.processors.JSONRenderer() if as_json
@@ -60,7 +68,7 @@ def configure_logging(config: LoggingConfig) -> None:
                        else max(level, logging.WARNING))
 
 
-class LibraryLogHandler(logging.StreamHandler):
+class LibraryLogHandler(logging.StreamHandler[TextIO]):
     """The one handler on the root logger: libraries' records, rendered like the proxy's."""
 
 

@@ -26,9 +26,9 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client.metrics import MetricWrapperBase
 
 from proxy import __version__
-from proxy.config.restart import RESTART_ONLY
 
 ROUTES = ("chat_completions", "responses", "completions", "messages", "embeddings", "moderations",
           "passthrough")
@@ -73,7 +73,7 @@ SCORE_BUCKETS = (*(round(0.05 * step, 2) for step in range(1, 20)), 0.99, 1.0)
 
 class Metrics:
     def __init__(self) -> None:
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         ProcessCollector(registry=r)  # process_*: CPU, memory, file descriptors (Linux)
@@ -203,46 +203,44 @@ class Metrics:
         self._preinitialise()
 
     def _preinitialise(self) -> None:
-        for route in ROUTES:
-            self.request_duration.labels(route)
-            for decision in REQUEST_DECISIONS:
-                self.requests.labels(route, decision)
+        """Creates every series whose labels come from the bounded sets above, at zero, so
+        ``rate()`` and ``absent()`` work from the first scrape."""
+        self._preinitialise_routes()
         for direction in DIRECTIONS:
-            for live in DECISIONS:
-                self.shadow_decisions.labels(direction, live)
-                for shadow in DECISIONS:
-                    if shadow != live:
-                        self.shadow_disagreements.labels(direction, live, shadow)
-            self.toxic.labels(direction)
-            self.unscanned_parts.labels(direction)
-            for decision in DECISIONS:
-                self.moderations.labels(direction, decision)
-        for kind in ERROR_KINDS:
-            self.errors.labels(kind)
-        for phase in SLOW_CLIENT_PHASES:
-            self.slow_clients.labels(phase)
-        for reason in AUTH_FAILURES:
-            self.auth_failures.labels(reason)
-        for reason in ADMIN_AUTH_FAILURES:
-            self.admin_auth_failures.labels(reason)
-        for result in RELOAD_RESULTS:
-            self.config_reloads.labels(result)
-        for status_class in UPSTREAM_STATUS_CLASSES:
-            self.upstream_responses.labels(status_class)
-        for mode in ("buffered", "low_latency"):
-            self.stream_cuts.labels(mode)
-        for route in ROUTES:
-            self.overhead.labels(route)
-        for decision in ("flag", "block"):
-            self.strikes.labels(decision)
-        for result in ("hit", "miss"):
-            self.cache_lookups.labels(result)
-        for operation in STORE_OPERATIONS:
-            self.store_errors.labels(operation)
-            self.store_duration.labels(operation)
+            self._preinitialise_direction(direction)
+        for metric, values in self._one_label_series():
+            for value in values:
+                metric.labels(value)
         self.store_up.set(1)
         self.config_last_reload_ok.set(1)
-        self.set_restart_required(())
+
+    def _preinitialise_routes(self) -> None:
+        for route in ROUTES:
+            self.request_duration.labels(route)
+            self.overhead.labels(route)
+            for decision in REQUEST_DECISIONS:
+                self.requests.labels(route, decision)
+
+    def _preinitialise_direction(self, direction: str) -> None:
+        self.toxic.labels(direction)
+        self.unscanned_parts.labels(direction)
+        for live in DECISIONS:
+            self.moderations.labels(direction, live)
+            self.shadow_decisions.labels(direction, live)
+            for shadow in DECISIONS:
+                if shadow != live:
+                    self.shadow_disagreements.labels(direction, live, shadow)
+
+    def _one_label_series(self) -> tuple[tuple[MetricWrapperBase, Iterable[str]], ...]:
+        """Each metric with a single label, and that label's values."""
+        return ((self.errors, ERROR_KINDS), (self.slow_clients, SLOW_CLIENT_PHASES),
+                (self.auth_failures, AUTH_FAILURES),
+                (self.admin_auth_failures, ADMIN_AUTH_FAILURES),
+                (self.config_reloads, RELOAD_RESULTS),
+                (self.upstream_responses, UPSTREAM_STATUS_CLASSES),
+                (self.stream_cuts, ("buffered", "low_latency")),
+                (self.strikes, ("flag", "block")), (self.cache_lookups, ("hit", "miss")),
+                (self.store_errors, STORE_OPERATIONS), (self.store_duration, STORE_OPERATIONS))
 
     def declare_checks(self, checks: Iterable[tuple[str, Iterable[str], Iterable[str]]]) -> None:
         """Pre-initialises per-check series for (check name, labels, directions)."""
@@ -262,10 +260,11 @@ class Metrics:
                 for decision in DECISIONS:
                     self.tenant_moderations.labels(tenant, direction, decision)
 
-    def set_restart_required(self, pending: Iterable[str]) -> None:
-        """1 for the restart-only settings in ``pending``, 0 for the others."""
+    def set_restart_required(self, settings: Iterable[str], pending: Iterable[str]) -> None:
+        """1 for each restart-only setting in ``pending``, 0 for the other ``settings``
+        (the config layer owns the list: proxy.config.restart.RESTART_ONLY)."""
         pending = set(pending)
-        for setting in RESTART_ONLY:
+        for setting in settings:
             self.config_restart_required.labels(setting).set(1 if setting in pending else 0)
 
     def set_config_hash(self, sha256: str) -> None:

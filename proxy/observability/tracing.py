@@ -33,20 +33,19 @@ import contextvars
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import structlog
 import yarl
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.pipeline.decision import CheckFailure
+from proxy.protocol.dialect import Dialect, ParsedRequest
+from proxy.verdict import CheckFailure
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, Tracer
-
-    from proxy.pipeline.context import RequestContext
 
 log = structlog.get_logger("safety_proxy.tracing")
 T = TypeVar("T")
@@ -59,13 +58,35 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTION
 _OWN_PROPAGATION = ("traceparent", "tracestate")
 
 
+class TracedRequest(Protocol):
+    """What tracing reads of a request (pipeline/context.py's RequestContext has it all): never
+    its texts or its principal."""
+
+    @property
+    def route(self) -> str: ...
+    @property
+    def dialect(self) -> Dialect: ...
+    @property
+    def parsed(self) -> ParsedRequest | None: ...
+    @property
+    def outcome_label(self) -> str: ...
+    @property
+    def checks_run(self) -> list[str]: ...
+    @property
+    def blocked_directions(self) -> list[str]: ...
+    @property
+    def stream_cut(self) -> bool: ...
+    @property
+    def error_kind(self) -> str | None: ...
+
+
 @dataclass(slots=True)
 class _RequestTrace:
     """The running request's tracer and server span (``_ACTIVE``)."""
 
     tracer: Tracer
     span: Span
-    ctx: RequestContext
+    ctx: TracedRequest
 
 
 # Set inside a traced request only: None means "not traced", the one test every hook makes.
@@ -187,7 +208,7 @@ _UNTRACED = contextlib.nullcontext(RequestSpan())  # reusable: nothing to enter 
 
 
 def request_span(request: web.Request,
-                 ctx: RequestContext) -> contextlib.AbstractContextManager[RequestSpan]:
+                 ctx: TracedRequest) -> contextlib.AbstractContextManager[RequestSpan]:
     """The request's SERVER span, current (and ``_ACTIVE``) inside: it continues the trace
     context the client sent. Untraced: a context yielding a RequestSpan that does nothing."""
     tracing = request.app.get(TRACING)
@@ -198,7 +219,7 @@ def request_span(request: web.Request,
 
 @contextlib.contextmanager
 def _server_span(tracer: Tracer, request: web.Request,
-                 ctx: RequestContext) -> Iterator[RequestSpan]:
+                 ctx: TracedRequest) -> Iterator[RequestSpan]:
     from opentelemetry import propagate
     from opentelemetry.trace import SpanKind
 
@@ -232,7 +253,7 @@ def route_template(raw_path: str, route: str) -> str:
 
 
 def _server_attributes(request: web.Request, method: str, route: str,
-                       ctx: RequestContext) -> dict[str, Any]:
+                       ctx: TracedRequest) -> dict[str, Any]:
     attributes: dict[str, Any] = {"http.request.method": method, "http.route": route,
                                   "url.scheme": request.scheme, "safety_proxy.route": ctx.route}
     if ctx.route != "passthrough":  # a fixed API path; a forwarded one may carry ids
@@ -243,7 +264,7 @@ def _server_attributes(request: web.Request, method: str, route: str,
     return attributes
 
 
-def _finish(span: Span, ctx: RequestContext, status: int) -> None:
+def _finish(span: Span, ctx: TracedRequest, status: int) -> None:
     from opentelemetry.trace import StatusCode
 
     span.set_attributes(_outcome_attributes(ctx, status))
@@ -252,15 +273,12 @@ def _finish(span: Span, ctx: RequestContext, status: int) -> None:
         span.set_status(StatusCode.ERROR)
 
 
-def _outcome_attributes(ctx: RequestContext, status: int) -> dict[str, Any]:
+def _outcome_attributes(ctx: TracedRequest, status: int) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "http.response.status_code": status,
         "safety_proxy.decision": ctx.outcome_label,
-        "safety_proxy.checks": sorted({name for m in ctx.moderations.values()
-                                       for name in (*m.run.scores,
-                                                    *(f.classifier for f in m.run.failures))}),
-        "safety_proxy.blocked_directions": [direction for direction, m in
-                                            ctx.moderations.items() if m.decision.blocked],
+        "safety_proxy.checks": ctx.checks_run,
+        "safety_proxy.blocked_directions": ctx.blocked_directions,
         "safety_proxy.stream_cut": ctx.stream_cut,
     }
     if ctx.error_kind:
@@ -271,7 +289,7 @@ def _outcome_attributes(ctx: RequestContext, status: int) -> dict[str, Any]:
     return attributes
 
 
-def _genai_request(ctx: RequestContext) -> dict[str, Any]:
+def _genai_request(ctx: TracedRequest) -> dict[str, Any]:
     """GenAI semantic-convention attributes of the request (its model, not its texts)."""
     attributes: dict[str, Any] = {
         "gen_ai.provider.name": "anthropic" if ctx.dialect.name == "messages" else "openai"}
@@ -389,7 +407,7 @@ async def traced_upstream(method: str, url: yarl.URL, headers: CIMultiDict[str],
         return answer
 
 
-def _client_name(method: str, ctx: RequestContext) -> str:
+def _client_name(method: str, ctx: TracedRequest) -> str:
     """GenAI's ``{operation} {model}`` for a generation, HTTP's ``{method}`` otherwise."""
     genai = _genai_request(ctx) if ctx.route not in ("passthrough", "moderations") else {}
     operation = genai.get("gen_ai.operation.name")
@@ -399,7 +417,7 @@ def _client_name(method: str, ctx: RequestContext) -> str:
     return f"{operation} {model}" if model else operation
 
 
-def _client_attributes(method: str, url: yarl.URL, ctx: RequestContext) -> dict[str, Any]:
+def _client_attributes(method: str, url: yarl.URL, ctx: TracedRequest) -> dict[str, Any]:
     """The upstream's host and port, and for a generation its URL (no query string, no
     userinfo; a forwarded path may carry ids, so it has none)."""
     attributes: dict[str, Any] = {

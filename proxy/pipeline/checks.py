@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from classifiers.base import Classifier, ClassifyContext, Overloaded, Scores
-from proxy.config.schema import Direction
+from classifiers.base import Classifier, ClassifyContext, Direction, Overloaded, Scores
 from proxy.config.snapshot import Check
 from proxy.observability.metrics import Metrics
 from proxy.observability.tracing import note_cache_hits, traced_check
-from proxy.pipeline.decision import CheckFailure, max_scores
+from proxy.pipeline.decision import max_scores
 from proxy.pipeline.normalize import canonical_views
-from proxy.pipeline.ports import VerdictCache
 from proxy.pipeline.views import Expansion, Windowing, expand
+from proxy.state.ports import VerdictCache
+from proxy.verdict import CheckFailure
 
 log = structlog.get_logger("safety_proxy.checks")
 CALL_TEXTS = 128

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from classifiers.base import ClassifyContext
 from proxy.config.snapshot import Snapshot
 from proxy.observability.metrics import Metrics
-from proxy.pipeline.decision import ALLOW, Decision, combine
+from proxy.pipeline.decision import combine
 from proxy.pipeline.moderation import Moderation
-from proxy.pipeline.ports import Charged, NoVerdictCache, Principal, VerdictCache
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.dialect import Dialect, ParsedRequest
+from proxy.state.ports import Charged, NoVerdictCache, Principal, VerdictCache
+from proxy.verdict import ALLOW, Decision
 
 _REFUSALS = frozenset({"principal_throttled", "principal_banned", "unauthenticated"})
 
@@ -64,6 +65,16 @@ class RequestContext:
         action = self.decision.action
         return "unchecked" if action == "allow" and (
             self.unchecked or self.failed_open) else action
+
+    @property
+    def checks_run(self) -> list[str]:
+        """The names of the checks that ran on the request (scored or failed), sorted."""
+        return sorted({name for m in self.moderations.values()
+                       for name in (*m.run.scores, *(f.classifier for f in m.run.failures))})
+
+    @property
+    def blocked_directions(self) -> list[str]:
+        return [direction for direction, m in self.moderations.items() if m.decision.blocked]
 
     @property
     def failed_open(self) -> bool:

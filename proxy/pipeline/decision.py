@@ -1,4 +1,5 @@
-"""Decision: a pure function of scores, policy and check failures. No I/O.
+"""Decision: a pure function of scores, policy and check failures. No I/O. (The values it
+works with, Decision, Reason and CheckFailure, live in proxy/verdict.py.)
 
 Contract: for one direction, every (check, label) with thresholds in the policy is compared
 with its highest score over the texts scored; ``block`` wins over ``flag`` wins over
@@ -10,57 +11,11 @@ sampled judge skipped) are simply absent.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
 
-from proxy.config.schema import DirectionPolicy, OnError
+from proxy.config.schema import DirectionPolicy
+from proxy.verdict import ALLOW, Action, CheckFailure, Decision, Reason
 
-Action = Literal["allow", "flag", "block"]
-# A reason may also be "redact": the request goes on with the matched spans masked; for the
-# request's decision a redaction weighs as a flag.
-ReasonAction = Literal["flag", "block", "redact"]
 _RANK: dict[str, int] = {"allow": 0, "flag": 1, "redact": 1, "block": 2}
-
-
-@dataclass(frozen=True, slots=True)
-class Reason:
-    classifier: str
-    label: str
-    score: float | None  # None when the check failed
-    threshold: float | None
-    action: ReasonAction
-
-    def as_dict(self) -> dict[str, object]:
-        return {"classifier": self.classifier, "label": self.label, "score": self.score,
-                "threshold": self.threshold, "action": self.action}
-
-
-@dataclass(frozen=True, slots=True)
-class CheckFailure:
-    classifier: str
-    kind: Literal["error", "timeout", "overloaded"]
-    on_error: OnError
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    action: Action
-    reasons: tuple[Reason, ...] = field(default=())
-
-    @property
-    def blocked(self) -> bool:
-        return self.action == "block"
-
-    def redactions(self) -> dict[str, set[str]]:
-        """check name -> labels whose matched spans must be masked."""
-        wanted: dict[str, set[str]] = {}
-        for reason in self.reasons:
-            if reason.action == "redact":
-                wanted.setdefault(reason.classifier, set()).add(reason.label)
-        return wanted
-
-
-ALLOW = Decision("allow")
 
 
 def max_scores(scores: Sequence[Mapping[str, float]]) -> dict[str, float]:

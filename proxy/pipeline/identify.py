@@ -29,9 +29,9 @@ from typing import Any, Literal
 
 from proxy.config.auth import AuthConfig, ClientKey
 from proxy.config.schema import OTHER_TENANT, ProxyConfig, TenantsConfig
-from proxy.pipeline.ports import Principal, PrincipalSource
+from proxy.config.state_settings import IdentityConfig
 from proxy.protocol.errors import BadRequest, Unauthorized
-from proxy.state.settings import IdentityConfig
+from proxy.state.ports import Principal, PrincipalSource
 
 ANONYMOUS = Principal(None, "anonymous")
 AuthFailure = Literal["missing", "unknown", "expired"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from classifiers.base import ClassifyContext
-from proxy.config.schema import Direction
+from classifiers.base import ClassifyContext, Direction
 from proxy.config.snapshot import Snapshot
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import CheckRun, observe_scores, run_checks
-from proxy.pipeline.decision import ALLOW, Decision, decide
-from proxy.pipeline.ports import VerdictCache
+from proxy.pipeline.decision import decide
 from proxy.pipeline.views import Windowing
+from proxy.state.ports import VerdictCache
+from proxy.verdict import ALLOW, Decision
 
 
 @dataclass(slots=True)

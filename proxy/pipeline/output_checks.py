@@ -14,9 +14,9 @@ from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import run_checks
 from proxy.pipeline.decision import decide
 from proxy.pipeline.moderation import Moderation
-from proxy.pipeline.ports import VerdictCache
 from proxy.pipeline.views import Windowing
 from proxy.protocol.dialect import AnswerText
+from proxy.state.ports import VerdictCache
 
 
 def scored_texts(answer: Sequence[AnswerText]) -> list[tuple[int, str]]:

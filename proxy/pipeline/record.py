@@ -17,10 +17,9 @@ from proxy.config.schema import LoggingConfig
 from proxy.config.snapshot import Snapshot
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.moderation import Moderation, record_moderation
-from proxy.pipeline.ports import Outcome
+from proxy.state.ports import Outcome
 
 log = structlog.get_logger("safety_proxy.request")
-_TRUNCATE_CHARS = 200
 
 
 def record_request(ctx: RequestContext, status: int) -> Outcome:
@@ -69,8 +68,7 @@ def _log_line(ctx: RequestContext, status: int, elapsed: float) -> None:
 def _texts_to_log(ctx: RequestContext, config: LoggingConfig) -> dict[str, list[str]]:
     if config.text == "off":
         return {}
-    limit = _TRUNCATE_CHARS if config.text == "truncated" else None
-    return {direction: [text[:limit] for text in texts]
+    return {direction: [config.kept(text) for text in texts]
             for direction, texts in recorded_texts(ctx).items()}
 
 

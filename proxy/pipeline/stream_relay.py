@@ -29,13 +29,15 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from classifiers.tasks import spawn
 from proxy.pipeline.context import RequestContext
-from proxy.pipeline.decision import Decision, combine
+from proxy.pipeline.decision import combine
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.output_checks import moderate_answer
 from proxy.pipeline.windows import Window, WindowTracker
 from proxy.protocol import sse
 from proxy.protocol.safety import safety_object
+from proxy.verdict import Decision
 
 log = structlog.get_logger("safety_proxy.stream")
 
@@ -129,7 +131,7 @@ class StreamRelay:
             if self.windows.full():
                 if not await self._settle_pending():
                     return False
-                self.pending_check = asyncio.create_task(
+                self.pending_check = spawn(
                     self._check_windows(self.windows.take()),
                     name=f"window-check-{self.ctx.request_id}")
             return True

@@ -1,1 +1,2 @@
-"""The OpenAI wire protocol: request and response views, the error envelope, SSE."""
+"""The wire APIs, sans-IO: one dialect per API (chat, responses, completions, messages,
+embeddings, moderations), error envelopes, the blocked shapes, the SSE codec."""

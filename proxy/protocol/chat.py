@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.protocol.chat_answer import ChatStreamCodec, answer_texts, block_answer
-from proxy.protocol.dialect import AnswerText, ParsedRequest, StreamCodec, TextField
+from proxy.protocol.dialect import AnswerText, JsonPath, ParsedRequest, StreamCodec, TextField
 from proxy.protocol.errors import BadRequest, ProxyError, error_envelope
 from proxy.protocol.fields import (
     definition_text,
@@ -105,7 +105,7 @@ def _read_message(request: ParsedRequest, index: int, message: Any,
             _add_leaves(request, role, kind, (*path, key), value)
 
 
-def _read_content(request: ParsedRequest, role: str, path: tuple, content: Any,
+def _read_content(request: ParsedRequest, role: str, path: JsonPath, content: Any,
                   forward_unknown: bool) -> None:
     if isinstance(content, str):
         request.texts.append(TextField(role, "message.content", path, content))
@@ -117,7 +117,7 @@ def _read_content(request: ParsedRequest, role: str, path: tuple, content: Any,
                          param=render(path))
 
 
-def _read_part(request: ParsedRequest, role: str, path: tuple, part: Any,
+def _read_part(request: ParsedRequest, role: str, path: JsonPath, part: Any,
                forward_unknown: bool) -> None:
     kind = part.get("type") if isinstance(part, dict) else None
     if kind == "text" and isinstance(part.get("text"), str):
@@ -134,7 +134,7 @@ def _read_part(request: ParsedRequest, role: str, path: tuple, part: Any,
                          f"(type {str(kind)[:40]!r})", param=render(path))
 
 
-def _read_calls(request: ParsedRequest, role: str, path: tuple, value: Any) -> None:
+def _read_calls(request: ParsedRequest, role: str, path: JsonPath, value: Any) -> None:
     calls = value if isinstance(value, list) else [value]
     for index, call in enumerate(calls):
         here = (*path, index) if isinstance(value, list) else path
@@ -164,7 +164,7 @@ def _read_top_level(request: ParsedRequest) -> None:
             _add_leaves(request, "extension", "extension", (key,), value)
 
 
-def _add_leaves(request: ParsedRequest, role: str, kind: str, path: tuple, value: Any) -> None:
+def _add_leaves(request: ParsedRequest, role: str, kind: str, path: JsonPath, value: Any) -> None:
     for where, text in string_leaves(value, path):
         request.texts.append(TextField(role, kind, where, text))
 

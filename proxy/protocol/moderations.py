@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.pipeline.decision import Decision
 from proxy.protocol.errors import BadRequest
 from proxy.protocol.fields import load_object
 from proxy.protocol.safety import safety_object
+from proxy.verdict import Decision
 
 DEFAULT_MODEL = "safety-proxy"
 _SHAPE = ("'input' must be a string, an array of strings, or an array of "

@@ -1,9 +1,9 @@
 """How a decision looks to a client: the ``safety`` object, blocked answers, refusals.
 
-One contract everywhere (see DESIGN.md): input blocked -> 400 ``content_filter`` envelope
-(or a 200 refusal completion); output blocked -> the choice's content replaced by the
-refusal text with ``finish_reason: content_filter``; every response has
-``x-safety-decision`` and ``x-request-id``.
+One contract everywhere (README, "What a block looks to a client"): input blocked -> 400
+``content_filter`` envelope (or a 200 refusal completion); output blocked -> the choice's
+content replaced by the refusal text with ``finish_reason: content_filter``; every
+response has ``x-safety-decision`` and ``x-request-id``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from proxy.pipeline.decision import Decision
 from proxy.protocol import sse
 from proxy.protocol.errors import error_envelope
+from proxy.verdict import Decision
 
 DECISION_HEADER = "x-safety-decision"
 

@@ -18,11 +18,9 @@ import structlog
 from aiohttp import web
 
 from proxy.config.auth import ClientKey
-from proxy.config.schema import ProxyConfig
 from proxy.config.snapshot import Snapshot
 from proxy.observability.tracing import request_span
 from proxy.pipeline.context import RequestContext
-from proxy.pipeline.ports import AbuseGate, Admission, Charged, Principal, Ticket
 from proxy.pipeline.record import record_request
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.dialect import Dialect
@@ -35,9 +33,18 @@ from proxy.protocol.errors import (
     json_response,
 )
 from proxy.protocol.safety import DECISION_HEADER
-from proxy.resources import ABUSE_GATE, BACKGROUND, METRICS, READINESS, VERDICT_CACHE
+from proxy.resources import (
+    ABUSE_GATE,
+    BACKGROUND,
+    IDENTIFIER,
+    METRICS,
+    READINESS,
+    STATE_LAYER,
+    VERDICT_CACHE,
+)
 from proxy.state.base import StoreError
-from proxy.state.factory import STATE_LAYER, StateLayer
+from proxy.state.factory import StateLayer
+from proxy.state.ports import AbuseGate, Admission, Charged, Principal, Ticket
 
 log = structlog.get_logger("safety_proxy.request")
 
@@ -132,11 +139,12 @@ async def identify(request: web.Request, ctx: RequestContext,
     """Who is calling (the key checked as auth.mode says, its tenant, the end user it
     names) and whether they may: raises the error to answer (400 several credentials, 401
     no valid key, 403 / 429 a banned or throttled principal)."""
-    layer, config = request.app[STATE_LAYER], ctx.snapshot.config
+    layer, identifier, config = (request.app[STATE_LAYER], request.app[IDENTIFIER],
+                                 ctx.snapshot.config)
     try:
-        stored = await _stored_key(layer, config, request.headers)
-        caller = layer.identifier.caller(config, request.headers, body, datetime.now(UTC),
-                                         stored)
+        wanted = identifier.stored_key_wanted(config, request.headers)
+        stored = await _stored_key(layer, wanted)
+        caller = identifier.caller(config, request.headers, body, datetime.now(UTC), stored)
     except Unauthorized as error:
         ctx.metrics.auth_failures.labels(error.reason).inc()
         log.info("auth_failed", reason=error.reason)  # never the key
@@ -146,11 +154,10 @@ async def identify(request: web.Request, ctx: RequestContext,
     await admit(request.app[ABUSE_GATE], *caller.principals())
 
 
-async def _stored_key(layer: StateLayer, config: ProxyConfig,
-                      headers: Mapping[str, str]) -> ClientKey | None:
-    """The store's client key for the request's credential, when the config has none: a
-    store that cannot say is a 503 (a key that cannot be verified is never let through)."""
-    key_hash = layer.identifier.stored_key_wanted(config, headers)
+async def _stored_key(layer: StateLayer, key_hash: str | None) -> ClientKey | None:
+    """The store's client key for the request's credential (``key_hash``: its hash, when
+    the config has no key for it): a store that cannot say is a 503 (a key that cannot be
+    verified is never let through)."""
     if key_hash is None:
         return None
     try:

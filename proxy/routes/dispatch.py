@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import ProxyError, error_envelope, json_response
-from proxy.resources import READINESS
+from proxy.resources import DIALECTS, READINESS
 from proxy.routes.forward import forward
 from proxy.routes.generation import generate
 from proxy.routes.moderations import moderate
 from proxy.routes.paths import PathNotFound, route
-
-DIALECTS = web.AppKey("dialects", dict[str, Dialect])
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:

@@ -1,6 +1,10 @@
 """Allow-listed API paths that no dialect moderates (models, embeddings...): forwarded
 under ``upstream.base_url`` as they are, recorded as ``unchecked``. The abuse gate still
-applies: a banned principal is refused here as everywhere."""
+applies: a banned principal is refused here as everywhere.
+
+The request body is read whole first (read_body: its size and time limits hold here too),
+then sent; the upstream's answer is streamed back to the client chunk by chunk as it
+arrives, never buffered."""
 
 from __future__ import annotations
 
@@ -9,11 +13,11 @@ import time
 import aiohttp
 from aiohttp import web
 
-from proxy.pipeline.body import read_body
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.upstream import response_headers
 from proxy.protocol.safety import DECISION_HEADER
 from proxy.resources import UPSTREAMS
+from proxy.routes.body import read_body
 from proxy.routes.common import identify, serve
 from proxy.routes.paths import Route
 from proxy.routes.upstream_io import forwards_client_key, raw_query

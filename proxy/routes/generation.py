@@ -4,12 +4,12 @@ path through the pipeline, step by step, whatever its dialect."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from proxy.observability.tracing import note_answer
-from proxy.pipeline.body import check_text_limits, read_body
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.input_checks import check_input
 from proxy.pipeline.output_checks import moderate_answer, scored_texts
@@ -19,6 +19,7 @@ from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import json_response
 from proxy.protocol.safety import DECISION_HEADER, safety_object
 from proxy.resources import UPSTREAMS
+from proxy.routes.body import check_text_limits, read_body
 from proxy.routes.common import charge_input, end_stream, identify, serve
 from proxy.routes.paths import Route
 from proxy.routes.upstream_io import open_upstream, read_upstream_json, relay_upstream_error
@@ -51,7 +52,8 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     return await _complete(ctx, body, response_headers(answer.headers))
 
 
-async def _complete(ctx: RequestContext, body: dict, headers: dict[str, str]) -> web.Response:
+async def _complete(ctx: RequestContext, body: dict[str, Any],
+                    headers: dict[str, str]) -> web.Response:
     """``headers``: the upstream's (rate limits, processing time), relayed."""
     note_answer(body)  # its model, finish reasons and usage on the trace, when traced
     texts = scored_texts(ctx.dialect.answer_texts(body))

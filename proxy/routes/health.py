@@ -10,8 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.protocol.errors import json_response
-from proxy.resources import METRICS, READINESS
-from proxy.state.factory import STATE_LAYER
+from proxy.resources import METRICS, READINESS, STATE_LAYER
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -15,14 +15,15 @@ from typing import Any
 from aiohttp import web
 
 from classifiers.base import ClassifyContext
-from proxy.pipeline.body import check_text_limits, read_body
 from proxy.pipeline.context import RequestContext
-from proxy.pipeline.decision import ALLOW, Decision, decide
+from proxy.pipeline.decision import decide
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.moderation import moderate as score_inputs
 from proxy.protocol.errors import json_response
 from proxy.protocol.moderations import ModerationRequest, parse_request, response_body, result
+from proxy.routes.body import check_text_limits, read_body
 from proxy.routes.common import identify, serve
+from proxy.verdict import ALLOW, Decision
 
 ROUTE = "moderations"
 

@@ -1,1 +1,2 @@
-"""Shared state: the store interface, memory and Redis stores, the abuse gate, the verdict cache."""
+"""Shared state: the ports the pipeline calls, the store interface, memory and Redis stores,
+the abuse gate, the verdict cache, review events, stored client keys."""

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from proxy.pipeline.ports import Ticket
+from proxy.state.ports import Ticket
 
 EscalationStep = Literal["", "throttle", "ban"]
 

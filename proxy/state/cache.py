@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import orjson
+from cachetools import TTLCache
 
 from classifiers.base import Scores
+from classifiers.tasks import spawn
+from proxy.config.state_settings import CacheConfig
 from proxy.observability.metrics import Metrics
 from proxy.state.base import Store, StoreError
 from proxy.state.health import StoreHealth
 from proxy.state.keys import Keys
-from proxy.state.settings import CacheConfig
 
 MAX_BACKGROUND_WRITES = 256  # beyond this, store writes are dropped (the LRU still has them)
 
@@ -35,8 +36,11 @@ class StoreVerdictCache:
         self.store, self.health, self.metrics, self.keys = store, health, metrics, keys
         self.clock = clock
         self._ttl_s, self._size = config.ttl_s, config.local_entries
-        self._local: OrderedDict[str, tuple[float, Scores]] = OrderedDict()
-        self._writes: set[asyncio.Task[None]] = set()
+        # The in-process LRU: at most local_entries, each for ttl_s from its last write
+        # (read on self.clock, so tests can drive it).
+        self._local: TTLCache[str, Scores] = TTLCache(
+            maxsize=max(self._size, 1), ttl=config.ttl_s, timer=lambda: self.clock())
+        self._writes: set[asyncio.Task[None]] = set()  # counted (bounded) and awaited by close
         # With the memory store the LRU is the whole cache: a second in-process copy would
         # only cost time. Only a shared store is worth a lookup after a local miss.
         self._shared = store.kind != "memory"
@@ -65,25 +69,16 @@ class StoreVerdictCache:
             self._local_put(key, dict(text_scores))
             items[key] = orjson.dumps(text_scores).decode()
         if items and self._shared and self.health.up and len(self._writes) < MAX_BACKGROUND_WRITES:
-            task = asyncio.create_task(self._remote_put(items), name="verdict-cache-write")
+            task = spawn(self._remote_put(items), name="verdict-cache-write")
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
 
     def _local_get(self, key: str) -> Scores | None:
-        entry = self._local.get(key)
-        if entry is None or entry[0] <= self.clock():
-            self._local.pop(key, None)
-            return None
-        self._local.move_to_end(key)
-        return entry[1]
+        return self._local.get(key)  # a hit becomes the most recently used
 
     def _local_put(self, key: str, scores: Scores) -> None:
-        if self._size <= 0:
-            return
-        self._local[key] = (self.clock() + self._ttl_s, scores)
-        self._local.move_to_end(key)
-        while len(self._local) > self._size:
-            self._local.popitem(last=False)
+        if self._size > 0:  # 0: no local copies at all
+            self._local[key] = scores
 
     async def _remote_get(self, keys: list[str]) -> list[Scores | None]:
         if not self.health.up:

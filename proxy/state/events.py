@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from proxy.pipeline.ports import Outcome
-from proxy.state.settings import EventsConfig
+from proxy.config.state_settings import EventsConfig
+from proxy.state.ports import Outcome
 
 
 def event_fields(outcome: Outcome, config: EventsConfig, now_ms: int) -> dict[str, str]:
@@ -34,15 +34,9 @@ def event_fields(outcome: Outcome, config: EventsConfig, now_ms: int) -> dict[st
         "scores": _json(outcome.scores),
     }
     if config.text != "off":
-        fields["text"] = _json({direction: [_shown(text, config) for text in texts]
+        fields["text"] = _json({direction: [config.kept(text) for text in texts]
                                 for direction, texts in outcome.texts.items()})
     return fields
-
-
-def _shown(text: str, config: EventsConfig) -> str:
-    if config.text == "full" or len(text) <= config.truncate_chars:
-        return text
-    return text[: config.truncate_chars] + "…"
 
 
 def _json(value: object) -> str:

@@ -1,8 +1,10 @@
-"""Builds the state layer (store, health, gate, verdict cache, identifier) from the config.
+"""Builds the state layer (store, health, gate, verdict cache) from the config's sections.
 
 create_app builds one StateLayer (``build_state``, no I/O); the app's cleanup_ctx starts it
 and closes it on shutdown. A store that is down at start is not an error: the layer starts
-degraded and reconnects in the background.
+degraded and reconnects in the background. The layer also settles the secret principals
+are hashed with (a shared store needs a configured one); the app builds the pipeline's
+Identifier from it.
 """
 
 from __future__ import annotations
@@ -10,26 +12,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
 
 import structlog
-from aiohttp import web
 
 from proxy.config.loader import ConfigError, load_file
-from proxy.observability.metrics import Metrics
-from proxy.pipeline.identify import Identifier
-from proxy.pipeline.ports import NoVerdictCache, VerdictCache
-from proxy.state.base import Store, StoreError
-from proxy.state.cache import StoreVerdictCache
-from proxy.state.client_keys import StoredKeys
-from proxy.state.gate import StoreAbuseGate
-from proxy.state.health import StoreHealth
-from proxy.state.keys import Keys
-from proxy.state.memory import MemoryStore
-from proxy.state.redis_store import RedisStore
-from proxy.state.settings import (
+from proxy.config.state_settings import (
     AbuseConfig,
     AdminConfig,
     CacheConfig,
@@ -37,6 +27,16 @@ from proxy.state.settings import (
     IdentityConfig,
     StoreConfig,
 )
+from proxy.observability.metrics import Metrics
+from proxy.state.base import Store, StoreError
+from proxy.state.cache import StoreVerdictCache
+from proxy.state.client_keys import StoredKeys
+from proxy.state.gate import StoreAbuseGate
+from proxy.state.health import StoreHealth
+from proxy.state.keys import Keys
+from proxy.state.memory import MemoryStore
+from proxy.state.ports import NoVerdictCache, VerdictCache
+from proxy.state.redis_store import RedisStore
 
 log = structlog.get_logger("safety_proxy.state")
 
@@ -65,7 +65,8 @@ class StateLayer:
     health: StoreHealth
     gate: StoreAbuseGate
     cache: VerdictCache
-    identifier: Identifier
+    # The key of the principals' keyed hashes (never in a repr).
+    principal_secret: bytes = field(repr=False)
     client_keys: StoredKeys  # auth.mode keys: keys made at run time (admin API, CLI)
 
     @property
@@ -103,9 +104,6 @@ class StateLayer:
         await self.store.close()
 
 
-STATE_LAYER = web.AppKey("state_layer", StateLayer)
-
-
 def build_store(config: StoreConfig) -> Store:
     """ConfigError when ``store.url_env`` names a variable that is not set: falling back to
     the in-memory store would silently stop replicas sharing bans and strikes."""
@@ -133,7 +131,7 @@ def build_state(settings: StateSettings, metrics: Metrics, *,
                 clock: Callable[[], float] = time.time) -> StateLayer:
     """Builds the layer without I/O (safe inside create_app); ``start`` connects."""
     store = build_store(settings.store)
-    identifier = Identifier(principal_secret(settings, store))
+    secret = principal_secret(settings, store)
     health = StoreHealth(store, metrics, reconnect_min_s=settings.store.reconnect_min_s,
                          reconnect_max_s=settings.store.reconnect_max_s)
     gate = StoreAbuseGate(store, health, metrics, store_config=settings.store,
@@ -142,7 +140,7 @@ def build_state(settings: StateSettings, metrics: Metrics, *,
     if settings.cache.enabled:
         keys = Keys(settings.store.key_prefix)
         cache = StoreVerdictCache(store, health, metrics, keys, settings.cache, clock)
-    return StateLayer(settings, store, health, gate, cache, identifier,
+    return StateLayer(settings, store, health, gate, cache, secret,
                       StoredKeys(store, health, clock=clock))
 
 

@@ -47,17 +47,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from classifiers.tasks import spawn
+from proxy.config.state_settings import AbuseConfig, EventsConfig, StoreConfig, StrikeWeights
 from proxy.observability.metrics import Metrics
-from proxy.pipeline.decision import Decision, Reason
-from proxy.pipeline.ports import (
-    ADMIT,
-    Admission,
-    Charged,
-    InputCharge,
-    Outcome,
-    Principal,
-    Ticket,
-)
 from proxy.state.base import (
     Charge,
     Escalation,
@@ -69,7 +61,16 @@ from proxy.state.base import (
 )
 from proxy.state.events import event_fields
 from proxy.state.health import StoreHealth
-from proxy.state.settings import AbuseConfig, EventsConfig, StoreConfig, StrikeWeights
+from proxy.state.ports import (
+    ADMIT,
+    Admission,
+    Charged,
+    InputCharge,
+    Outcome,
+    Principal,
+    Ticket,
+)
+from proxy.verdict import Decision, Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,6 @@ class StoreAbuseGate:
         self.store, self.health, self.metrics, self.clock = store, health, metrics, clock
         self._fail_open = store_config.on_error == "fail_open"
         self._pending: deque[_Record] = deque(maxlen=store_config.max_pending_records)
-        self._releasing: set[asyncio.Task[None]] = set()
         self.update(abuse, events)
         health.on_recovered = self.flush_pending
 
@@ -154,9 +154,7 @@ class StoreAbuseGate:
     def _release_later(self, ticket: Ticket) -> None:
         """Frees a slot whose admission was abandoned mid-way: the release is queued behind
         the reservation (same pipeline), so it frees the slot if the script took it."""
-        task = asyncio.get_running_loop().create_task(self.release(ticket))
-        self._releasing.add(task)
-        task.add_done_callback(self._releasing.discard)
+        spawn(self.release(ticket), name="release-abandoned-slot")
 
     def _store_down(self) -> Admission:
         return ADMIT if self._fail_open else Admission("unavailable", 1)

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 
+from classifiers.tasks import spawn
 from proxy.observability.metrics import STORE_OPERATIONS, Metrics
 from proxy.state.base import Store, StoreError
 
@@ -66,7 +67,7 @@ class StoreHealth:
             self.up = False
             self.metrics.store_up.set(0)
         if self._probe is None or self._probe.done():
-            self._probe = asyncio.create_task(self._reconnect(), name="state-store-reconnect")
+            self._probe = spawn(self._reconnect(), name="state-store-reconnect")
 
     def skipped(self, operation: str) -> None:
         self._errors[operation].inc()

@@ -11,11 +11,12 @@ before any other request's (``charge``'s standings read and strikes in particula
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Generic, TypeVar
 
-from proxy.pipeline.ports import Ticket
+from cachetools import FIFOCache
+
 from proxy.state.base import (
     Ban,
     Charge,
@@ -30,16 +31,18 @@ from proxy.state.base import (
     strike_total,
 )
 from proxy.state.keys import check_principal
+from proxy.state.ports import Ticket
 
 V = TypeVar("V")
 
 
 class ExpiringMap(Generic[V]):
-    """A bounded map whose entries carry an expiry time (epoch ms)."""
+    """A map of at most ``max_keys`` entries (the least recently written goes first: a
+    cachetools FIFOCache, where writing a key again moves it to the back) whose entries
+    carry their own expiry time (epoch ms, passed in like every time here)."""
 
     def __init__(self, max_keys: int) -> None:
-        self._items: OrderedDict[str, tuple[int, V]] = OrderedDict()
-        self._max_keys = max_keys
+        self._items: FIFOCache[str, tuple[int, V]] = FIFOCache(maxsize=max_keys)
 
     def get(self, key: str, now_ms: int) -> V | None:
         item = self._items.get(key)
@@ -50,9 +53,6 @@ class ExpiringMap(Generic[V]):
 
     def set(self, key: str, value: V, expires_ms: int) -> None:
         self._items[key] = (expires_ms, value)
-        self._items.move_to_end(key)
-        while len(self._items) > self._max_keys:
-            self._items.popitem(last=False)
 
     def pop(self, key: str) -> V | None:
         item = self._items.pop(key, None)

@@ -38,6 +38,8 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from classifiers.tasks import spawn
+
 Command = tuple[Any, ...]
 _Queued = tuple[Command, Any, "asyncio.Future[Any]"]  # command, target node or None, reply
 
@@ -46,7 +48,7 @@ class AutoPipeline:
     def __init__(self, redis: Redis | RedisCluster) -> None:
         self._redis = redis
         self._queue: list[_Queued] = []
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[None]] = set()  # what close waits for
         self.round_trips = 0  # pipelines sent, resends included; read by the benchmark
         self.commands = 0
         self.resends = 0  # batches sent again after a dead socket
@@ -72,7 +74,7 @@ class AutoPipeline:
 
     def _send(self) -> None:
         batch, self._queue = self._queue, []
-        task = asyncio.create_task(self._execute(batch), name="redis-autopipeline")
+        task = spawn(self._execute(batch), name="redis-autopipeline")
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 

@@ -71,7 +71,6 @@ from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
-from proxy.pipeline.ports import Ticket
 from proxy.state import scripts
 from proxy.state.base import (
     Ban,
@@ -87,6 +86,7 @@ from proxy.state.base import (
 )
 from proxy.state.keys import Keys, check_principal
 from proxy.state.pipelining import AutoPipeline, Command
+from proxy.state.ports import Ticket
 
 _FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
 _LOADED = (scripts.RESERVE, scripts.RECORD, scripts.CHARGE, scripts.UNBAN)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from proxy.config.schema import Direction, Thresholds
+from classifiers.base import Direction
+from proxy.config.schema import Thresholds
 from proxy.config.snapshot import Check, Snapshot
 from proxy.pipeline.views import Windowing
 from proxy.tuning.curves import Bools, Floats, roc_auc

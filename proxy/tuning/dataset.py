@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proxy.config.schema import Direction
+from classifiers.base import Direction
 from proxy.tuning.files import DataError, RecordedScores, label_value, rows
 from proxy.tuning.traffic import is_traffic, parse_record
 

@@ -62,8 +62,8 @@ def _middle_decimal(low: float | None, high: float) -> float:
     middle = (low + high) / 2
     for digits in range(1, 16):
         nearest = round(middle * 10**digits)
-        inside = [k / 10**digits for k in (nearest - 1, nearest, nearest + 1)
-                  if low < k / 10**digits <= high]
+        inside: list[float] = [k / 10**digits for k in (nearest - 1, nearest, nearest + 1)
+                               if low < k / 10**digits <= high]
         if inside:
             return min(inside, key=lambda candidate: abs(candidate - middle))
     return high

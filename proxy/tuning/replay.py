@@ -13,13 +13,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from proxy.config.schema import Direction, DirectionPolicy, ProxyConfig
+from classifiers.base import Direction
+from proxy.config.schema import DirectionPolicy, ProxyConfig
 from proxy.config.snapshot import Check, effective_policy
-from proxy.pipeline.decision import ALLOW, Decision, combine, decide
+from proxy.pipeline.decision import combine, decide
 from proxy.pipeline.views import Windowing
 from proxy.tuning.dataset import DataError
 from proxy.tuning.scoring import Scorer, Unit
 from proxy.tuning.traffic import DIRECTIONS, Record
+from proxy.verdict import ALLOW, Decision
 
 UNLABELED = "(unlabeled)"
 

@@ -16,8 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from classifiers.base import ClassifyContext, Scores
-from proxy.config.schema import Direction
+from classifiers.base import ClassifyContext, Direction, Scores
 from proxy.config.snapshot import Check
 from proxy.pipeline.decision import max_scores
 from proxy.pipeline.normalize import canonical_views

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from proxy.config.schema import Direction
+from classifiers.base import Direction
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.errors import BadRequest
 from proxy.tuning.files import DataError, RecordedScores, json_lines, label_value, recorded_scores

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.upstream import SSEEvent, chat_chunk, chat_completion
+
 BAD = "BADWORD"
 
 
@@ -114,18 +116,12 @@ CHAT_INPUT = [
 
 
 def _chat_message(**message: Any) -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m",
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                         "message": {"role": "assistant", **message}}]}
+    return chat_completion({"role": "assistant", **message})
 
 
-def chat_delta_events(**delta: Any) -> list[tuple[str | None, dict[str, Any] | str]]:
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
-                "model": "m", "choices": [{"index": 0, "delta": delta,
-                                           "finish_reason": finish}]}
-    return [(None, chunk({"role": "assistant", "content": ""})), (None, chunk(delta)),
-            (None, chunk({}, "stop")), (None, "[DONE]")]
+def chat_delta_events(**delta: Any) -> list[SSEEvent]:
+    return [(None, chat_chunk({"role": "assistant", "content": ""})), (None, chat_chunk(delta)),
+            (None, chat_chunk({}, "stop")), (None, "[DONE]")]
 
 
 _CHAT_ANSWERS: list[tuple[str, dict[str, Any], str]] = [
@@ -231,8 +227,7 @@ def _message(*content: dict[str, Any]) -> dict[str, Any]:
             "usage": {"input_tokens": 1, "output_tokens": 1}}
 
 
-def message_events(start: dict[str, Any], *deltas: dict[str, Any]
-                    ) -> list[tuple[str | None, dict[str, Any] | str]]:
+def message_events(start: dict[str, Any], *deltas: dict[str, Any]) -> list[SSEEvent]:
     """A one-block Messages stream: the block starts as ``start``, then the deltas."""
     empty = {**_message(), "stop_reason": None}
     return [("message_start", {"type": "message_start", "message": empty}),

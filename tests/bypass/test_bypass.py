@@ -7,10 +7,8 @@ from __future__ import annotations
 import importlib
 
 import aiohttp
-import orjson
 import pytest
 
-from proxy.protocol import sse
 from tests.bypass.rows import (
     BAD,
     CHAT_INPUT,
@@ -23,7 +21,7 @@ from tests.bypass.rows import (
     completions_rows,
     responses_rows,
 )
-from tests.support.upstream import Stream
+from tests.support.upstream import Stream, sse_events
 
 RESPONSES_INPUT, RESPONSES_OUTPUT = responses_rows()
 COMPLETIONS_INPUT, COMPLETIONS_OUTPUT = completions_rows()
@@ -72,7 +70,7 @@ async def test_offensive_output_in_any_field_never_reaches_the_client(
         start_proxy, fake_upstream, row: OutputRow):
     base, _ = await start_proxy()
     if row.events:
-        fake_upstream.answer = lambda body: Stream([_encode(event) for event in row.events])
+        fake_upstream.answer = lambda body: Stream(sse_events(row.events))
     else:
         fake_upstream.answer = lambda body: row.answer
     request = {**CLEAN_REQUESTS[row.dialect], "stream": bool(row.events)}
@@ -85,11 +83,6 @@ async def test_offensive_output_in_any_field_never_reaches_the_client(
     assert len(fake_upstream.requests) == 1
     assert BAD not in text
     assert "content_filter" in text or '"refusal"' in text
-
-
-def _encode(event: tuple[str | None, dict | str]) -> bytes:
-    name, data = event
-    return sse.encode(data if isinstance(data, str) else orjson.dumps(data), name)
 
 
 @pytest.mark.parametrize("dialect", sorted(DIALECT_MODULES))

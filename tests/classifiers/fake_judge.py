@@ -1,4 +1,5 @@
-"""A fake OpenAI-compatible judge server (rubric judges, Llama Guard) on 127.0.0.1.
+"""A fake judge model (rubric judges, Llama Guard): the suite's fake OpenAI-compatible
+server (tests/support/upstream.py) on 127.0.0.1, answering by a script.
 
 Each request is answered by ``script(body)``, which returns a ``Reply``: the content of
 the answer, or an HTTP status with a raw body, after an optional delay. Requests are
@@ -10,62 +11,44 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-from aiohttp.test_utils import TestServer
+from tests.support.serving import serving
+from tests.support.upstream import FakeUpstream, Raw, completion
 
 
 @dataclass(frozen=True)
 class Reply:
     content: str | None = None
     status: int = 200
-    raw_body: str | None = None  # sent as is instead of a completion
+    raw_body: str | None = None  # sent as is (text/plain) instead of a completion
     delay_s: float = 0.0
 
 
-@dataclass
-class FakeJudge:
-    script: Callable[[dict[str, Any]], Reply]
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    in_flight: int = 0
-    max_in_flight: int = 0
-    base_url: str = ""
+class FakeJudge(FakeUpstream):
+    """A FakeUpstream answering each chat completion with ``script(body)``; ``base_url``
+    (the ``/v1`` root) is set once it serves."""
 
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append(body)
-        self.headers.append(dict(request.headers))
+    def __init__(self, script: Callable[[dict[str, Any]], Reply]) -> None:
+        super().__init__(answer=self._reply)
+        self.script = script
+        self.base_url = ""
+
+    async def _reply(self, body: dict[str, Any]) -> dict[str, Any] | Raw:
         reply = self.script(body)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            await asyncio.sleep(reply.delay_s)
-        finally:
-            self.in_flight -= 1
+        await asyncio.sleep(reply.delay_s)
         if reply.raw_body is not None or reply.status != 200:
-            return web.Response(status=reply.status, text=reply.raw_body or "")
-        return web.json_response({
-            "id": "chatcmpl-fake", "object": "chat.completion", "model": body.get("model"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": reply.content}}],
-        })
+            return Raw(reply.status, (reply.raw_body or "").encode(), "text/plain")
+        return completion(reply.content)
 
 
 @asynccontextmanager
 async def fake_judge(script: Callable[[dict[str, Any]], Reply]) -> AsyncIterator[FakeJudge]:
     judge = FakeJudge(script)
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", judge.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    judge.base_url = str(server.make_url("/v1"))
-    try:
+    async with serving(judge.app()) as base_url:
+        judge.base_url = f"{base_url}/v1"
         yield judge
-    finally:
-        await server.close()
 
 
 def last_user_content(body: dict[str, Any]) -> str:

@@ -113,5 +113,5 @@ def test_alternating_turns_merge_and_start_with_user() -> None:
 def test_labels_and_bad_options() -> None:
     assert LABELS[0] == "unsafe" and len(LABELS) == 15
     assert guard("http://127.0.0.1:9/v1").labels == LABELS
-    with pytest.raises(ClassifierConfigError, match="unknown options"):
+    with pytest.raises(ClassifierConfigError, match=r"options\.categories: unknown option"):
         guard("http://127.0.0.1:9/v1", categories=["S1"])

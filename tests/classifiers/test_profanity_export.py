@@ -35,12 +35,19 @@ HELD_OUT = ["", "stupid", "you are lovely", "Stupid Idiot friend", "résumé of 
             "thanks_friend 42 tea", "Привет idiot", "have a stupid day you idiot"]
 
 
+def svc() -> LinearSVC:
+    """Seeded (liblinear otherwise shuffles with NumPy's global state, which other tests
+    move) and with room to converge on these few unnormalised features: a
+    ConvergenceWarning fails the suite."""
+    return LinearSVC(random_state=0, max_iter=10_000)
+
+
 def fitted(**settings: Any) -> tuple[Any, Any]:
     texts = (RUDE + KIND) * 3
     labels = ([1] * len(RUDE) + [0] * len(KIND)) * 3
     vectorizer = TfidfVectorizer(**settings)
     features = vectorizer.fit_transform(texts)
-    calibrated = CalibratedClassifierCV(LinearSVC(), cv=3, method="sigmoid")
+    calibrated = CalibratedClassifierCV(svc(), cv=3, method="sigmoid")
     return vectorizer, calibrated.fit(features, labels)
 
 
@@ -77,7 +84,7 @@ def test_export_refuses_what_the_evaluator_cannot_reproduce(
         vectorizer_settings: dict[str, Any], calibration: str, error: str) -> None:
     vectorizer = TfidfVectorizer(**vectorizer_settings)
     features = vectorizer.fit_transform((RUDE + KIND) * 3)
-    calibrated = CalibratedClassifierCV(LinearSVC(), cv=3, method=calibration).fit(
+    calibrated = CalibratedClassifierCV(svc(), cv=3, method=calibration).fit(
         features, ([1] * len(RUDE) + [0] * len(KIND)) * 3)
     with pytest.raises(ValueError, match=re.escape(error)):
         export(vectorizer, calibrated, SOURCE)

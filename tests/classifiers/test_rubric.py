@@ -155,9 +155,10 @@ async def test_missing_api_key_variable_is_a_config_error(
     ({"sample_rate": 1.5}, "sample_rate"),
     ({"base_url": "ftp://judge"}, "http"),
     ({"model": None}, "options.model"),
-    ({"timeout": 3}, "unknown options"),
+    ({"timeout": 3}, "options.timeout: unknown option"),
     ({"include_prompt": "no"}, "include_prompt: true or false"),
-    ({"cache_size": 100}, "unknown options"),  # the proxy's verdict cache does this
+    # the proxy's verdict cache does this
+    ({"cache_size": 100}, "options.cache_size: unknown option"),
     ({"max_concurrency": 0}, "max_concurrency"),
 ])
 def test_bad_options_are_config_errors(options: dict[str, Any], message: str) -> None:

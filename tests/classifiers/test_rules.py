@@ -142,9 +142,11 @@ def test_categories_keywords_whole_words_and_case() -> None:
     ({"categories": {"Bad-Name": {"keywords": ["x"]}}}, "lower_snake_case"),
     ({"categories": {"c": {"patterns": ["("]}}}, "invalid regular expression '('"),
     ({"categories": {"c": {}}}, "at least one keyword or pattern"),
-    ({"categories": {"c": {"keyword": ["x"]}}}, "expected a mapping with keys"),
+    ({"categories": {"c": {"keyword": ["x"]}}},
+     "options.categories.c.keyword: unknown option; known: case_sensitive, keywords, patterns"),
     ({"categories": {"c": {"keywords": "x"}}}, "list of non-empty strings"),
-    ({"detector": ["email"]}, "unknown options ['detector']"),
+    ({"detector": ["email"]},
+     "options.detector: unknown option; known: categories, detectors, phone_regions"),
 ])
 def test_bad_options_raise_config_error(options: dict[str, object], message: str) -> None:
     with pytest.raises(ClassifierConfigError, match=message.replace("(", r"\(").replace(

@@ -108,7 +108,8 @@ async def test_concurrent_requests_share_a_model_call() -> None:
     ({"categories": {"Jail Break": ["x"]}}, "lower_snake_case"),
     ({"categories": CATEGORIES, "cache_size": -1}, "cache_size"),
     ({"categories": CATEGORIES, "max_wait_ms": "soon"}, "max_wait_ms"),
-    ({"categories": CATEGORIES, "examples": ["x"]}, "unknown options"),
+    ({"categories": CATEGORIES, "examples": ["x"]},
+     "options.examples: unknown option; known: cache_size, categories, contrast, "),
 ])
 def test_bad_options_are_config_errors(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ClassifierConfigError, match=message):
@@ -233,9 +234,10 @@ async def test_shipped_config_on_jailbreakbench_vs_xstest_safe() -> None:
     # Every 4th deduplicated JailbreakBench prompt (about 275, all five methods) against
     # XSTest's 250 safe prompts; neither set was used to write examples or thresholds.
     csv.field_size_limit(1 << 27)
+    lines = (DATA / "jailbreakbench_artifacts/jbb_artifacts.jsonl").read_text(
+        encoding="utf-8").splitlines()
     prompts = list(dict.fromkeys(
-        row["prompt"] for line in (DATA / "jailbreakbench_artifacts/jbb_artifacts.jsonl")
-        .open(encoding="utf-8") if (row := json.loads(line))["prompt"]))[::4]
+        row["prompt"] for line in lines if (row := json.loads(line))["prompt"]))[::4]
     with (DATA / "xstest/xstest_prompts.csv").open(newline="", encoding="utf-8") as handle:
         safe = [r["prompt"] for r in csv.DictReader(handle) if r["label"] == "safe"]
     classifier = build(SHIPPED)

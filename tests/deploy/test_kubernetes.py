@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from proxy import __version__
 from proxy.config.loader import load_file
 from proxy.config.schema import ProxyConfig
 from tests.deploy import prometheus_rule
@@ -40,7 +41,6 @@ ALLOWED_SKIPS = {
 SCHEMA_VERSIONS = ("1.30.0", "1.37.0")  # an older supported cluster and the newest shipped
 CONFIG_PATH = "/etc/safety-proxy/proxy.yaml"
 DOCKERFILE = (REPO / "deploy" / "Dockerfile").read_text()
-PYPROJECT = (REPO / "pyproject.toml").read_text()
 SECRET_ENV = {"SAFETY_PROXY_UPSTREAM_API_KEY", "SAFETY_PROXY_PRINCIPAL_SECRET",
               "SAFETY_PROXY_ADMIN_TOKEN"}
 
@@ -92,8 +92,7 @@ def test_renders_the_expected_objects(overlay: str) -> None:
             assert obj["metadata"]["namespace"] == "safety-proxy", obj["metadata"]["name"]
     # The tag is this checkout's version; the name stays `safety-proxy` so that an
     # operator's overlay can still match it (test_an_operator_overlay_...).
-    version = re.search(r'^version = "(.+)"', PYPROJECT, re.MULTILINE).group(1)  # type: ignore[union-attr]
-    assert proxy_container(objects)["image"] == f"safety-proxy:{version}"
+    assert proxy_container(objects)["image"] == f"safety-proxy:{__version__}"
 
 
 @each_overlay

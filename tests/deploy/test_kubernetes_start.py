@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import free_port
 from tests.deploy.support import KUBERNETES, REPO, find, render
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -121,8 +121,9 @@ def start_proxy(overlay: str, tmp_path: Path, redis_port: int | None = None
         env["SAFETY_PROXY_STORE_URL"] = env["SAFETY_PROXY_STORE_URL"].replace(
             "safety-proxy-redis:6379", f"127.0.0.1:{redis_port}")
     args = [arg.replace("/etc/safety-proxy/proxy.yaml", str(path)) for arg in container["args"]]
-    process = subprocess.Popen([sys.executable, "-m", "proxy", *args], cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=(tmp_path / "log").open("wb"))
+    with (tmp_path / "log").open("wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen([sys.executable, "-m", "proxy", *args], cwd=REPO, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=log)
     return process, f"http://127.0.0.1:{port}", pod
 
 

@@ -55,8 +55,9 @@ def client(base: str, key: str | None, **headers: str) -> openai.AsyncOpenAI:
 
 
 async def ask(base: str, key: str | None, text: str = "hello", **extra: Any) -> Any:
-    return await client(base, key, **extra.pop("headers", {})).chat.completions.create(
-        model="m", messages=[{"role": "user", "content": text}], **extra)
+    async with client(base, key, **extra.pop("headers", {})) as sdk:
+        return await sdk.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": text}], **extra)
 
 
 @pytest.mark.parametrize(("key", "code"), [
@@ -91,15 +92,17 @@ async def test_every_api_and_path_asks_for_the_key(start_proxy, fake_upstream) -
     """The Anthropic SDK gets Anthropic's authentication_error; the moderation endpoint and
     the forwarded models list refuse too: no path serves an unauthenticated client."""
     base, _ = await start_proxy(**keys_config())
-    claude = anthropic.AsyncAnthropic(base_url=base, api_key="sp-guessed", max_retries=0)
-    with pytest.raises(anthropic.AuthenticationError) as refused:
-        await claude.messages.create(model="c", max_tokens=10,
-                                     messages=[{"role": "user", "content": "hi"}])
+    async with anthropic.AsyncAnthropic(base_url=base, api_key="sp-guessed",
+                                        max_retries=0) as claude:
+        with pytest.raises(anthropic.AuthenticationError) as refused:
+            await claude.messages.create(model="c", max_tokens=10,
+                                         messages=[{"role": "user", "content": "hi"}])
     assert refused.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
-    with pytest.raises(openai.AuthenticationError):
-        await client(base, "sp-guessed").moderations.create(input="hi")
-    with pytest.raises(openai.AuthenticationError):
-        await client(base, "sp-guessed").models.list()
+    async with client(base, "sp-guessed") as sdk:
+        with pytest.raises(openai.AuthenticationError):
+            await sdk.moderations.create(input="hi")
+        with pytest.raises(openai.AuthenticationError):
+            await sdk.models.list()
     assert fake_upstream.requests == [] and fake_upstream.headers == []
 
 
@@ -108,9 +111,10 @@ async def test_a_valid_key_in_any_header_is_served_with_the_operators_key(
     base, _ = await start_proxy(**keys_config())
     assert (await ask(base, PLAIN_KEY)).choices[0].message.content
     fake_upstream.answer = lambda body: message_json("Hello from Claude")
-    claude = anthropic.AsyncAnthropic(base_url=base, api_key=APP_KEY, max_retries=0)
-    answer = await claude.messages.create(model="c", max_tokens=10,
-                                          messages=[{"role": "user", "content": "hi"}])
+    async with anthropic.AsyncAnthropic(base_url=base, api_key=APP_KEY,
+                                        max_retries=0) as claude:
+        answer = await claude.messages.create(model="c", max_tokens=10,
+                                              messages=[{"role": "user", "content": "hi"}])
     assert answer.content[0].text == "Hello from Claude"  # type: ignore[union-attr]
     for sent in fake_upstream.headers:
         assert sent["Authorization"] == f"Bearer {OPERATOR_KEY}"
@@ -172,7 +176,7 @@ async def test_key_revoked_by_a_reload_is_refused_at_once(start_proxy, tmp_path)
     config = yaml.safe_load(path.read_text())
     config["auth"]["keys"] = [key for key in config["auth"]["keys"] if key["id"] != "plain"]
     path.write_text(yaml.safe_dump(config))
-    from proxy.app import RELOADER
+    from proxy.resources import RELOADER
     assert await app[RELOADER].reload()
 
     async def revoked() -> bool:

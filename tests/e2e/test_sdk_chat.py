@@ -35,13 +35,14 @@ def ask(prompt: str) -> dict[str, Any]:
 
 async def complete(base: str, prompt: str, **extra: Any) -> tuple[Any, Any, str]:
     """A whole completion: (headers, the parsed completion, the raw body)."""
-    raw = await client(base).chat.completions.with_raw_response.create(**ask(prompt), **extra)
-    return raw.headers, raw.parse(), raw.text
+    async with client(base) as sdk:
+        raw = await sdk.chat.completions.with_raw_response.create(**ask(prompt), **extra)
+        return raw.headers, raw.parse(), raw.text
 
 
 async def stream_chunks(base: str, prompt: str, **extra: Any) -> tuple[Any, list[Any]]:
     """A streamed completion: (headers, every chunk the SDK yielded)."""
-    async with client(base).chat.completions.with_streaming_response.create(
+    async with client(base) as sdk, sdk.chat.completions.with_streaming_response.create(
             **ask(prompt), stream=True, **extra) as response:
         return response.headers, [chunk async for chunk in await response.parse()]
 
@@ -80,8 +81,9 @@ async def test_clean_answer_passes_unchanged(start_proxy, fake_upstream, stream,
 async def test_input_block_is_a_content_filter_error(start_proxy, fake_upstream, stream):
     fake_upstream.answer = chat_answer(CLEAN)
     base, _ = await start_proxy()
-    with pytest.raises(openai.BadRequestError) as caught:
-        await client(base).chat.completions.create(**ask(f"you {BAD}"), stream=stream)
+    async with client(base) as sdk:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.chat.completions.create(**ask(f"you {BAD}"), stream=stream)
     error = caught.value
     assert_content_filter(error, "messages")
     assert fake_upstream.requests == []

@@ -40,20 +40,21 @@ def ask(prompt: str) -> dict[str, Any]:
 
 async def send(base: str, prompt: str) -> tuple[Any, Any, str]:
     """A whole message: (headers, the parsed message, the raw body)."""
-    raw = await client(base).messages.with_raw_response.create(**ask(prompt))
-    return raw.headers, await raw.parse(), await raw.text()
+    async with client(base) as sdk:
+        raw = await sdk.messages.with_raw_response.create(**ask(prompt))
+        return raw.headers, await raw.parse(), await raw.text()
 
 
 async def created_stream(base: str, prompt: str) -> tuple[Any, list[Any]]:
     """``messages.create(stream=True)``: (headers, every event the SDK yielded)."""
-    async with client(base).messages.with_streaming_response.create(
+    async with client(base) as sdk, sdk.messages.with_streaming_response.create(
             **ask(prompt), stream=True) as response:
         return response.headers, [event async for event in await response.parse()]
 
 
 async def helper_stream(base: str, prompt: str) -> tuple[Any, list[Any], Any]:
     """The ``messages.stream()`` helper: (headers, its events, the final message)."""
-    async with client(base).messages.stream(**ask(prompt)) as stream:
+    async with client(base) as sdk, sdk.messages.stream(**ask(prompt)) as stream:
         events = [event async for event in stream]
         return stream.response.headers, events, await stream.get_final_message()
 
@@ -91,8 +92,9 @@ async def test_clean_answer_passes_unchanged(start_proxy, fake_upstream, stream,
 async def test_input_block_is_an_invalid_request_error(start_proxy, fake_upstream, stream):
     fake_upstream.answer = messages_answer(CLEAN)
     base, _ = await start_proxy()
-    with pytest.raises(anthropic.BadRequestError) as caught:
-        await client(base).messages.create(**ask(f"you {BAD}"), stream=stream)
+    async with client(base) as sdk:
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            await sdk.messages.create(**ask(f"you {BAD}"), stream=stream)
     error = caught.value
     assert error.status_code == 400
     assert error.type == "invalid_request_error"

@@ -36,20 +36,21 @@ def ask(prompt: str) -> dict[str, Any]:
 
 async def respond(base: str, prompt: str) -> tuple[Any, Any, str]:
     """A whole response: (headers, the parsed response, the raw body)."""
-    raw = await client(base).responses.with_raw_response.create(**ask(prompt))
-    return raw.headers, raw.parse(), raw.text
+    async with client(base) as sdk:
+        raw = await sdk.responses.with_raw_response.create(**ask(prompt))
+        return raw.headers, raw.parse(), raw.text
 
 
 async def created_stream(base: str, prompt: str) -> tuple[Any, list[Any]]:
     """``responses.create(stream=True)``: (headers, every event the SDK yielded)."""
-    async with client(base).responses.with_streaming_response.create(
+    async with client(base) as sdk, sdk.responses.with_streaming_response.create(
             **ask(prompt), stream=True) as response:
         return response.headers, [event async for event in await response.parse()]
 
 
 async def helper_stream(base: str, prompt: str) -> list[Any]:
     """The ``responses.stream()`` helper: every event it yielded."""
-    async with client(base).responses.stream(**ask(prompt)) as stream:
+    async with client(base) as sdk, sdk.responses.stream(**ask(prompt)) as stream:
         return [event async for event in stream]
 
 
@@ -74,7 +75,7 @@ async def test_clean_answer_passes_unchanged(start_proxy, fake_upstream, stream,
         assert text_of(events) == CLEAN_TEXT
         assert events[-1].type == "response.completed"
         assert events[-1].response.output_text == CLEAN_TEXT
-        async with client(base).responses.stream(**ask(prompt)) as helper:
+        async with client(base) as sdk, sdk.responses.stream(**ask(prompt)) as helper:
             final = await helper.get_final_response()
         assert (final.id, final.status, final.output_text) == (
             RESPONSE_ID, "completed", CLEAN_TEXT)
@@ -91,8 +92,9 @@ async def test_clean_answer_passes_unchanged(start_proxy, fake_upstream, stream,
 async def test_input_block_is_a_content_filter_error(start_proxy, fake_upstream, stream):
     fake_upstream.answer = responses_answer(CLEAN)
     base, _ = await start_proxy()
-    with pytest.raises(openai.BadRequestError) as caught:
-        await client(base).responses.create(**ask(f"you {BAD}"), stream=stream)
+    async with client(base) as sdk:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.responses.create(**ask(f"you {BAD}"), stream=stream)
     error = caught.value
     assert_content_filter(error, "input")
     assert fake_upstream.requests == []

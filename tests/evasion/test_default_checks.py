@@ -13,6 +13,7 @@ import yaml
 
 from tests.evasion.disguises import _CYRILLIC, _LEET, fullwidth, interleave, pad, spaced
 from tests.evasion.test_evasion import answer, request
+from tests.support.upstream import completion
 
 DEFAULTS = yaml.safe_load((Path(__file__).parents[2] / "proxy/config/defaults.yaml").read_text())
 HATEFUL = "Muslims are savages who deserve to be locked up."
@@ -57,10 +58,7 @@ async def test_hate_is_blocked_in_every_disguise_and_swearing_is_not(default_pro
 
 async def test_a_hateful_answer_never_reaches_the_client(default_proxy, fake_upstream):
     answer = DISGUISED["leetspeak"]
-    fake_upstream.answer = lambda body: {
-        "id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
-            {"index": 0, "finish_reason": "stop",
-             "message": {"role": "assistant", "content": answer}}]}
+    fake_upstream.answer = lambda body: completion(answer)
     status, raw = await chat(default_proxy, "Tell me about my neighbours.")
     assert status == 200 and answer not in raw and "content_filter" in raw
 

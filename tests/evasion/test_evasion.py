@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 import yaml
 
-from proxy.protocol import sse
 from tests.bypass.rows import chat_delta_events, message_events
 from tests.evasion.disguises import DISGUISES
-from tests.support.upstream import Stream
+from tests.support.upstream import Stream, completion, sse_events
 
 FAST = yaml.safe_load((Path(__file__).parents[2] / "proxy/config/fast.yaml").read_text())
 
@@ -37,21 +35,13 @@ def request(dialect: str, text: str) -> tuple[str, dict[str, Any]]:
 
 def answer(dialect: str, text: str, stream: bool) -> Any:
     if dialect == "chat":
-        events = chat_delta_events(content=text)
-        return Stream([_encode(e) for e in events]) if stream else {
-            "id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
-                {"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": text}}]}
+        return Stream(sse_events(chat_delta_events(content=text))) if stream else \
+            completion(text)
     events = message_events({"type": "text", "text": ""}, {"type": "text_delta", "text": text})
-    return Stream([_encode(e) for e in events]) if stream else {
+    return Stream(sse_events(events)) if stream else {
         "id": "msg_1", "type": "message", "role": "assistant", "model": "c",
         "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
         "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}}
-
-
-def _encode(event: tuple[str | None, Any]) -> bytes:
-    name, data = event
-    return sse.encode(data if isinstance(data, str) else orjson.dumps(data), name)
 
 
 @pytest.fixture

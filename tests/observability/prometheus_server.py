@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import yaml
 
-from tests.conftest import free_port
 from tests.observability.support import RULE_FILES, tool
+from tests.support.ports import free_port
 
 JOB = "safety-proxy"  # the job name the shipped alert rules expect
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
+from proxy.config.restart import RESTART_ONLY
 from proxy.observability.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,6 +123,7 @@ def exported_metric_names() -> set[str]:
     metrics.declare_checks([("toxicity", ["profane"], ["input", "output"])])
     metrics.declare_tenants(["acme", "other"])
     metrics.set_config_hash("0" * 64)
+    metrics.set_restart_required(RESTART_ONLY, ())
     text = generate_latest(metrics.registry).decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines()
             if line and not line.startswith("#")}

@@ -14,8 +14,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import free_port, proxy_config, write_config
+from tests.conftest import proxy_config, write_config
 from tests.state.helpers import eventually
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # The real command line, with the test classifier (type: scripted) registered.
@@ -67,9 +68,11 @@ async def start_serve(tmp_path: Path, config: dict[str, Any], *args: str,
     path = write_config(tmp_path / "proxy.yaml", config)
     stderr, stdout = tmp_path / "serve.stderr", tmp_path / "serve.stdout"
     flags = ["--port", str(port)] if port_flag else []
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", LAUNCH, "serve", "--config", str(path), *flags, *args,
-        cwd=ROOT, env={**ENV, **(env or {})}, stdout=stdout.open("wb"), stderr=stderr.open("wb"))
+    # The child keeps its own descriptors of both files; ours close at once.
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", LAUNCH, "serve", "--config", str(path), *flags, *args,
+            cwd=ROOT, env={**ENV, **(env or {})}, stdout=out, stderr=err)
     served = ServeProcess(process, f"http://127.0.0.1:{port}", stderr, stdout)
     if wait_ready:
         await eventually(lambda: _ready(served), 60, f"serve not ready:\n{_tail(stderr)}")

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.support.upstream import FakeUpstream, Raw, Stream, sse_chunks
 
 CLEAN = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}

@@ -9,7 +9,7 @@ import pytest
 
 from proxy.protocol import sse
 from tests.bypass.rows import chat_delta_events, message_events
-from tests.support.upstream import Stream
+from tests.support.upstream import Stream, chat_chunk, sse_events
 
 CASES = {  # dialect: (API path, request, events of a healthy stream, the error it must end in)
     "chat_completions": ("chat/completions",
@@ -38,9 +38,7 @@ CASES = {  # dialect: (API path, request, events of a healthy stream, the error 
 async def test_a_broken_upstream_stream_ends_in_the_apis_own_error_event(
         start_proxy, fake_upstream, dialect):
     path, request, events, error = CASES[dialect]
-    chunks = [sse.encode(orjson.dumps(data) if isinstance(data, dict) else data, name)
-              for name, data in events]
-    fake_upstream.answer = lambda body: Stream(chunks, drop_after=2)
+    fake_upstream.answer = lambda body: Stream(sse_events(events), drop_after=2)
     base, _ = await start_proxy()
     async with aiohttp.ClientSession() as session, session.post(
             f"{base}/v1/{path}", json={**request, "stream": True}) as response:
@@ -61,12 +59,10 @@ async def test_a_stream_blocked_at_the_end_keeps_its_usage_chunk_last(start_prox
     answer is blocked at the end, the client still gets it, after the cut and before
     [DONE]."""
     events = chat_delta_events(content="a polite answer, then BADWORD")
-    usage = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
-             "model": "m", "choices": [],
-             "usage": {"prompt_tokens": 3, "completion_tokens": 7, "total_tokens": 10}}
+    usage = chat_chunk({}, choices=[],
+                       usage={"prompt_tokens": 3, "completion_tokens": 7, "total_tokens": 10})
     events.insert(-1, (None, usage))
-    fake_upstream.answer = lambda body: Stream(
-        [sse.encode(orjson.dumps(d) if isinstance(d, dict) else d, n) for n, d in events])
+    fake_upstream.answer = lambda body: Stream(sse_events(events))
     base, _ = await start_proxy(streaming={"mode": "buffered", "window_chars": 400,
                                            "context_chars": 16})
     request = {"model": "m", "stream": True, "stream_options": {"include_usage": True},
@@ -86,8 +82,7 @@ async def test_a_stream_blocked_at_the_end_keeps_its_usage_chunk_last(start_prox
 async def test_a_cut_stream_records_every_score_of_its_windows(start_proxy, fake_upstream):
     """The window that cuts a stream keeps its whole moderation: labels below every
     threshold are observed too (score distributions, review events, replay)."""
-    chunks = [sse.encode(orjson.dumps(d) if isinstance(d, dict) else d, n)
-              for n, d in chat_delta_events(content="x" * 50 + " BADWORD " + "y" * 50)]
+    chunks = sse_events(chat_delta_events(content="x" * 50 + " BADWORD " + "y" * 50))
     fake_upstream.answer = lambda body: Stream(chunks)
     base, _ = await start_proxy()
     request = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}

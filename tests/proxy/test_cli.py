@@ -7,13 +7,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow  # commands run as subprocesses
 
@@ -41,29 +42,37 @@ def wait_ready(url: str, process: subprocess.Popen[str], timeout: float = 30) ->
 @pytest.fixture
 def demo_proxy() -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen([*CLI, "serve", "--demo", "--port", str(port)], env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(f"{base}/readyz", process)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    # The with block closes the pipes once the process is gone.
+    with subprocess.Popen([*CLI, "serve", "--demo", "--port", str(port)], env=ENV,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            wait_ready(f"{base}/readyz", process)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def opened() -> Iterator[ExitStack]:
+    """Closes what a test opens on it (SDK clients, and their pooled sockets) after it."""
+    with ExitStack() as stack:
+        yield stack
 
 
 # Blocked by the embedded defaults (guard.hate); written for these tests.
 HATEFUL = "Muslims are savages who deserve to be locked up."
 
 
-def test_serve_demo_answers_the_openai_sdk(demo_proxy):
+def test_serve_demo_answers_the_openai_sdk(demo_proxy, opened):
     keys = iter(f"sk-demo-{n}" for n in range(100))  # a principal per step: no throttling
 
     class Fresh:
         @property
         def chat(self):
-            return openai.OpenAI(base_url=f"{demo_proxy}/v1", api_key=next(keys),
-                                 max_retries=0).chat
+            return opened.enter_context(openai.OpenAI(
+                base_url=f"{demo_proxy}/v1", api_key=next(keys), max_retries=0)).chat
 
     client = Fresh()
     hello = client.chat.completions.create(
@@ -91,8 +100,9 @@ def test_serve_demo_answers_the_openai_sdk(demo_proxy):
     assert "safety_proxy_refusals_total 1.0" in metrics
 
 
-def test_serve_demo_throttles_a_repeat_offender_only(demo_proxy):
-    client = openai.OpenAI(base_url=f"{demo_proxy}/v1", api_key="sk-offender", max_retries=0)
+def test_serve_demo_throttles_a_repeat_offender_only(demo_proxy, opened):
+    client = opened.enter_context(openai.OpenAI(base_url=f"{demo_proxy}/v1",
+                                                api_key="sk-offender", max_retries=0))
     rude = [{"role": "user", "content": HATEFUL}]
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="demo", messages=rude)
@@ -104,7 +114,8 @@ def test_serve_demo_throttles_a_repeat_offender_only(demo_proxy):
     assert int(throttled.value.response.headers["Retry-After"]) > 0
     metrics = httpx.get(f"{demo_proxy}/metrics").text
     assert 'safety_proxy_errors_total{kind="principal_throttled"} 1.0' in metrics
-    other = openai.OpenAI(base_url=f"{demo_proxy}/v1", api_key="sk-innocent", max_retries=0)
+    other = opened.enter_context(openai.OpenAI(base_url=f"{demo_proxy}/v1",
+                                               api_key="sk-innocent", max_retries=0))
     assert other.chat.completions.create(model="demo", messages=[
         {"role": "user", "content": "hi"}]).choices[0].finish_reason == "stop"
 
@@ -156,13 +167,15 @@ def test_score_runs_a_preset():
     assert set(scored["input"]["scores"]) == {"toxicity"}
 
 
-def test_demo_upstream_command_serves_models_and_streams():
+def test_demo_upstream_command_serves_models_and_streams(opened):
     port = free_port()
-    process = subprocess.Popen([*CLI, "demo-upstream", "--port", str(port)], env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = opened.enter_context(subprocess.Popen(  # its pipes close at the end
+        [*CLI, "demo-upstream", "--port", str(port)], env=ENV, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True))
     try:
         wait_ready(f"http://127.0.0.1:{port}/v1/models", process)
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x")
+        client = opened.enter_context(openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1",
+                                                    api_key="x"))
         stream = client.chat.completions.create(
             model="demo", messages=[{"role": "user", "content": "[[refuse]]"}], stream=True)
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)

@@ -14,8 +14,7 @@ from structlog.testing import capture_logs
 from proxy.config.loader import ConfigError, parse
 from proxy.config.restart import RESTART_ONLY, keep_restart_only
 from proxy.config.schema import ProxyConfig
-from proxy.resources import READINESS
-from proxy.state.factory import STATE_LAYER
+from proxy.resources import READINESS, STATE_LAYER
 
 MEH = {"model": "m", "messages": [{"role": "user", "content": "a MEHWORD prompt"}]}
 

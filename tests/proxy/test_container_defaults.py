@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
 from tests.proxy.serve_process import ENV, ServeProcess, json_config, start_serve
+from tests.support.ports import free_port
 
 DOCKERFILE = (Path(__file__).resolve().parents[2] / "deploy/Dockerfile").read_text()
 

@@ -7,7 +7,8 @@ import itertools
 import pytest
 
 from proxy.config.schema import Thresholds
-from proxy.pipeline.decision import ALLOW, CheckFailure, Decision, combine, decide, max_scores
+from proxy.pipeline.decision import combine, decide, max_scores
+from proxy.verdict import ALLOW, CheckFailure, Decision
 
 POLICY = {"tox": {"insult": Thresholds(flag=0.5, block=0.8), "threat": Thresholds(block=0.7)},
           "pii": {"email": Thresholds(flag=0.5)}}

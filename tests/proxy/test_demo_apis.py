@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anthropic
@@ -48,23 +48,40 @@ async def proxy(serve_app: ServeApp, upstream: str) -> str:
     return await serve_app(create_app(loaded))
 
 
-def clients(base: str) -> Clients:
-    """Factories of SDK clients for ``base``, each with an API key of its own."""
+SDKClient = openai.AsyncOpenAI | anthropic.AsyncAnthropic
+
+
+@pytest.fixture
+async def made() -> AsyncIterator[list[SDKClient]]:
+    """Every SDK client a test makes, closed (with its pooled sockets) after it."""
+    clients: list[SDKClient] = []
+    yield clients
+    for client in clients:
+        await client.close()
+
+
+def clients(base: str, made: list[SDKClient]) -> Clients:
+    """Factories of SDK clients for ``base``, each with an API key of its own; each client
+    is added to ``made``."""
     def openai_client() -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=next(KEYS), max_retries=0,
-                                  timeout=10)
+        client = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=next(KEYS), max_retries=0,
+                                    timeout=10)
+        made.append(client)
+        return client
 
     def anthropic_client() -> anthropic.AsyncAnthropic:
-        return anthropic.AsyncAnthropic(base_url=base, api_key=next(KEYS), max_retries=0,
-                                        timeout=10)
+        client = anthropic.AsyncAnthropic(base_url=base, api_key=next(KEYS), max_retries=0,
+                                          timeout=10)
+        made.append(client)
+        return client
     return openai_client, anthropic_client
 
 
 @pytest.fixture(params=["direct", "proxied"])
-def sdk(request: pytest.FixtureRequest, upstream: str) -> Clients:
+def sdk(request: pytest.FixtureRequest, upstream: str, made: list[SDKClient]) -> Clients:
     """Clients of the demo upstream itself, then of the proxy in front of it."""
     base = upstream if request.param == "direct" else request.getfixturevalue("proxy")
-    return clients(base)
+    return clients(base, made)
 
 
 def squeeze(kinds: list[str]) -> list[str]:
@@ -182,8 +199,8 @@ async def test_a_request_it_cannot_read_is_a_400_in_the_api_shape(
         assert error["error"]["type"] == "invalid_request_error"
 
 
-async def test_offensive_answers_get_each_api_blocked_shape(proxy: str):
-    new_openai, _ = clients(proxy)
+async def test_offensive_answers_get_each_api_blocked_shape(proxy: str, made):
+    new_openai, _ = clients(proxy, made)
     whole = await new_openai().responses.create(model="demo", input="[[offend]]")
     assert whole.status == "incomplete" and whole.incomplete_details is not None
     assert whole.incomplete_details.reason == "content_filter"
@@ -202,8 +219,8 @@ async def test_offensive_answers_get_each_api_blocked_shape(proxy: str):
     assert "idiot" not in "".join(c.choices[0].text for c in chunks)
 
 
-async def test_offensive_messages_get_stop_reason_refusal(proxy: str):
-    _, new_anthropic = clients(proxy)
+async def test_offensive_messages_get_stop_reason_refusal(proxy: str, made):
+    _, new_anthropic = clients(proxy, made)
     rude = [{"role": "user", "content": "[[offend]]"}]
     whole = await new_anthropic().messages.create(model="demo", max_tokens=64, messages=rude)
     assert whole.stop_reason == "refusal"

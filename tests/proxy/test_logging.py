@@ -19,8 +19,8 @@ from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
 from proxy.config.schema import LoggingConfig
 from proxy.observability.logging import configure_logging
-from tests.conftest import free_port
 from tests.proxy.test_cli import ENV, wait_ready
+from tests.support.ports import free_port
 
 CLIENT_KEY = "sk-client-secret-4242"
 UPSTREAM_KEY = "sk-upstream-secret-9999"

@@ -10,8 +10,7 @@ import openai
 import pytest
 from openai.types import ModerationCreateResponse
 
-from proxy.resources import BACKGROUND
-from proxy.state.factory import STATE_LAYER
+from proxy.resources import BACKGROUND, STATE_LAYER
 
 KEYS = ["script.bad", "script.meh"]
 

@@ -67,6 +67,30 @@ async def test_bad_file_keeps_running_config_and_counts_failure(start_proxy, tmp
         assert response.status == 200
 
 
+async def test_a_bad_check_option_is_refused_and_the_running_config_kept(start_proxy, tmp_path):
+    """An options typo is a load error like any other: the reload fails, nothing is built,
+    and the next good file applies."""
+    base, app = await start_proxy(reload={"watch": True, "interval_s": 0.05})
+    path = tmp_path / "proxy.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["checks"].append({"name": "refusal", "type": "refusal", "options": {"typo": 1}})
+    config["policy"]["input"]["script"]["meh"] = {"flag": 0.5, "block": 0.55}
+    path.write_text(yaml.safe_dump(config))
+
+    async def failed() -> bool:
+        name = 'safety_proxy_config_reloads_total{result="failure"}'
+        return await metric_value(base, name) >= 1
+    await wait_for(failed)
+    assert await decision_for(base) == "flag"  # the old thresholds, the old checks
+    assert await metric_value(base, "safety_proxy_config_last_reload_successful") == 0
+    config["checks"][-1]["options"] = {}
+    path.write_text(yaml.safe_dump(config))
+
+    async def blocked() -> bool:
+        return await decision_for(base) == "block"
+    await wait_for(blocked)
+
+
 async def test_sighup_reloads_and_retired_classifiers_are_closed(start_proxy, tmp_path):
     base, _ = await start_proxy(reload={"watch": False})
     path = tmp_path / "proxy.yaml"
@@ -84,7 +108,7 @@ async def test_sighup_reloads_and_retired_classifiers_are_closed(start_proxy, tm
 
 async def test_abuse_settings_follow_a_reload(start_proxy, tmp_path):
     base, app = await start_proxy(reload={"watch": True, "interval_s": 0.05})
-    from proxy.state.factory import STATE_LAYER
+    from proxy.resources import STATE_LAYER
 
     gate = app[STATE_LAYER].gate
     assert gate.abuse.throttle_at != 2

@@ -14,7 +14,7 @@ from proxy.config.schema import CheckConfig
 from proxy.config.snapshot import Check
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import CALL_TEXTS, run_checks
-from proxy.pipeline.ports import NoVerdictCache
+from proxy.state.ports import NoVerdictCache
 from tests.state.helpers import sample
 
 PROFANITY = [{"name": "tox", "type": "profanity", "directions": ["input", "output"],

@@ -17,8 +17,8 @@ import pytest
 from multidict import CIMultiDict
 from structlog.testing import capture_logs
 
-from tests.conftest import free_port
 from tests.proxy.test_bad_input import CLEAN, metric, still_serves
+from tests.support.ports import free_port
 from tests.support.upstream import Raw, Stream, sse_chunks
 
 MARKER = "QQMARKERQQ"  # sent in the bad part of a request; must never come back

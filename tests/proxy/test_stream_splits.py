@@ -10,7 +10,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.support.upstream import Stream
+from tests.support.upstream import Stream, chat_chunk
 
 pytestmark = pytest.mark.slow  # every byte offset of a stream
 
@@ -19,9 +19,7 @@ PIECES = ["h\u00e9llo ", "w\u00f6rld ", "\u2713 ", "done"]
 
 def crlf_stream() -> bytes:
     def event(delta: dict, finish: str | None = None) -> bytes:
-        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-        return b"data: " + orjson.dumps(chunk) + b"\r\n\r\n"
+        return b"data: " + orjson.dumps(chat_chunk(delta, finish)) + b"\r\n\r\n"
     events = [event({"role": "assistant", "content": ""})]
     events += [event({"content": piece}) for piece in PIECES]
     return b"".join([*events, event({}, "stop"), b"data: [DONE]\r\n\r\n"])

@@ -1,173 +1,20 @@
-"""Fixtures for the state layer: a real redis-server (or a real three-node Redis Cluster)
-per test, stores, a settable clock."""
+"""Fixtures for the state layer: a real three-node Redis Cluster, stores on every backend,
+a settable clock. (``redis_server``, one real redis-server per test, is in
+tests/conftest.py.)"""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from proxy.state.base import Store
 from proxy.state.keys import Keys
 from proxy.state.memory import MemoryStore
 from proxy.state.redis_store import RedisStore
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _free_cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000, which every Redis version uses
-    by default) is free too."""
-    while True:
-        port = _free_port()
-        if port + 10_000 > 65_535:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 10_000))
-            except OSError:
-                continue
-        return port
-
-
-class RedisServer:
-    """A redis-server process on a free loopback port, in a temp dir; no persistence unless
-    ``appendonly`` (AOF in the temp dir, fsync'd every second, as deploy/compose.yaml runs)."""
-
-    def __init__(self, workdir: Path, *, appendonly: bool = False,
-                 cluster: bool = False) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
-        self.binary, self.workdir = binary, workdir
-        self.port = _free_cluster_port() if cluster else _free_port()
-        self.appendonly, self.cluster = appendonly, cluster
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Starts on the same port each time; returns once it answers PING (and so has
-        loaded its AOF: a loading server answers LOADING)."""
-        aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.appendonly else [
-            "--appendonly", "no"]
-        # A cluster node keeps its identity and slots in its nodes file: a restart rejoins.
-        cluster = ["--cluster-enabled", "yes", "--cluster-config-file",
-                   str(self.workdir / f"nodes-{self.port}.conf")] if self.cluster else []
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.workdir), "--save", "", *aof, *cluster, "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = self.client()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:  # BusyLoadingError (LOADING) is one too
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.02)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self.process = None
-
-    def stop(self) -> None:
-        """A clean shutdown (SIGTERM): an AOF server writes what it holds before it exits."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
-
-    def restart(self, *, clean: bool = False) -> None:
-        """Killed (or, if ``clean``, stopped) and started again on the same port: every
-        client socket to the old process is dead, and the client does not know yet."""
-        if clean:
-            self.stop()
-        else:
-            self.kill()
-        self.start()
-
-    def cluster_ok(self) -> bool:
-        try:
-            return "cluster_state:ok" in str(self.client().execute_command("CLUSTER", "INFO"))
-        except redis.RedisError:
-            return False
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=2)
-
-    def dump(self) -> dict[str, str]:
-        """Every key with a printable rendering of its value, to search for secrets."""
-        client, found = self.client(), {}
-        for key in client.scan_iter(count=1000):
-            kind = str(client.type(key))
-            value: object = {"string": client.get, "zset": lambda k: client.zrange(k, 0, -1),
-                             "stream": lambda k: client.xrange(k)}[kind](key)
-            found[key] = repr(value)
-        return found
-
-
-class RedisCluster:
-    """Three ``redis-server --cluster-enabled yes`` primaries on free loopback ports, in a
-    temp dir, joined by ``redis-cli --cluster create`` (no replicas): every hash slot is
-    served, about a third by each node. ``start`` returns once every node reports
-    ``cluster_state:ok`` (polled, with a deadline)."""
-
-    def __init__(self, workdir: Path, nodes: int = 3) -> None:
-        cli = shutil.which("redis-cli")
-        if cli is None:
-            pytest.fail("redis-cli is not installed (apt-get install -y redis-server)")
-        self.cli, self.workdir = cli, workdir
-        self.servers = [RedisServer(workdir, cluster=True) for _ in range(nodes)]
-
-    @property
-    def url(self) -> str:
-        """One node's URL: the client discovers the others from it."""
-        return self.servers[0].url
-
-    def start(self) -> None:
-        for server in self.servers:
-            server.start()
-        subprocess.run([self.cli, "--cluster", "create",
-                        *(f"127.0.0.1:{server.port}" for server in self.servers),
-                        "--cluster-replicas", "0", "--cluster-yes"],
-                       check=True, capture_output=True, timeout=30)
-        self.wait_ok()
-
-    def wait_ok(self, timeout_s: float = 20) -> None:
-        """Returns once every node says cluster_state:ok (slots assigned, nodes agreed)."""
-        deadline = time.monotonic() + timeout_s
-        while not all(server.cluster_ok() for server in self.servers):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        for server in self.servers:
-            server.kill()
-
-    def flush(self) -> None:
-        """Forgets every key (scripts stay loaded): a clean cluster for the next test."""
-        for server in self.servers:
-            server.client().flushall()
+from tests.support.redis_server import RedisCluster, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -188,16 +35,6 @@ def redis_cluster(shared_redis_cluster: RedisCluster) -> RedisCluster:
     shared_redis_cluster.wait_ok()
     shared_redis_cluster.flush()
     return shared_redis_cluster
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 class Clock:
@@ -223,7 +60,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture(params=["memory", "redis", "cluster"])
-def store_section(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def store_section(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     """The config's store section for each backend: the memory store, a real Redis, a real
     three-node Redis Cluster."""
     if request.param == "memory":
@@ -231,12 +68,8 @@ def store_section(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[di
     elif request.param == "cluster":
         yield {"url": request.getfixturevalue("redis_cluster").url, "cluster": True}
     else:
-        server = RedisServer(tmp_path)
-        server.start()
-        try:
-            yield {"url": server.url}
-        finally:
-            server.kill()
+        server: RedisServer = request.getfixturevalue("redis_server")
+        yield {"url": server.url}
 
 
 @pytest.fixture

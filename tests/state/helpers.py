@@ -8,9 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.pipeline.decision import Decision, Reason
-from proxy.pipeline.ports import Outcome, Principal
-from proxy.state.settings import (
+from proxy.config.state_settings import (
     AbuseConfig,
     AdminConfig,
     CacheConfig,
@@ -18,6 +16,8 @@ from proxy.state.settings import (
     IdentityConfig,
     StoreConfig,
 )
+from proxy.state.ports import Outcome, Principal
+from proxy.verdict import Decision, Reason
 
 SECRET = "test-principal-secret"
 

@@ -17,9 +17,10 @@ import aiohttp
 import pytest
 
 from proxy.pipeline.identify import Identifier
-from tests.conftest import free_port, proxy_config, write_config
-from tests.state.conftest import RedisServer
+from tests.conftest import proxy_config, write_config
 from tests.state.helpers import SECRET, eventually
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 from tests.support.scripted import ScriptedClassifier
 
 API_KEY = "sk-e2e-VERY-SECRET-key-0042"
@@ -55,9 +56,10 @@ async def post(session: aiohttp.ClientSession, base: str, text: str,
 
 async def start_replica(config: Path, log: Path) -> tuple[str, asyncio.subprocess.Process]:
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", LAUNCH, "serve", "--config", str(config), "--port", str(port),
-        cwd=ROOT, stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT)
+    with log.open("wb") as output:  # the child keeps its own copy of the descriptor
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", LAUNCH, "serve", "--config", str(config), "--port",
+            str(port), cwd=ROOT, stdout=output, stderr=asyncio.subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
 
     async def ready() -> bool:

@@ -13,12 +13,13 @@ from structlog.testing import capture_logs
 from proxy.admin.auth import FailureLimiter
 from proxy.admin.listener import ADMIN_LISTENER, mount_admin
 from proxy.config.loader import ConfigError
+from proxy.config.state_settings import AdminConfig
 from proxy.observability.metrics import Metrics
-from proxy.resources import METRICS
-from proxy.state.factory import STATE_LAYER, StateLayer, start_state
-from proxy.state.settings import AdminConfig
-from tests.state.conftest import RedisServer
+from proxy.pipeline.identify import Identifier
+from proxy.resources import IDENTIFIER, METRICS, STATE_LAYER
+from proxy.state.factory import StateLayer, start_state
 from tests.state.helpers import outcome, sample, settings
+from tests.support.redis_server import RedisServer
 
 TOKEN = "admin-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,6 +35,7 @@ async def admin(serve_app, clock):
                               clock=clock)
     app = web.Application()
     app[STATE_LAYER], app[METRICS] = layer, Metrics()
+    app[IDENTIFIER] = Identifier(layer.principal_secret)
     assert mount_admin(app, SHARED)
     base = await serve_app(app)
     async with aiohttp.ClientSession(base) as session:
@@ -100,6 +102,7 @@ async def test_store_down_is_503(serve_app, redis_server: RedisServer) -> None:
     layer = await start_state(settings(redis_server.url), Metrics())
     app = web.Application()
     app[STATE_LAYER], app[METRICS] = layer, Metrics()
+    app[IDENTIFIER] = Identifier(layer.principal_secret)
     mount_admin(app, SHARED)
     base = await serve_app(app)
     redis_server.kill()

@@ -13,8 +13,9 @@ from proxy.state.cache import StoreVerdictCache
 from proxy.state.factory import start_state
 from proxy.state.keys import Keys
 from proxy.state.redis_store import RedisStore
-from tests.state.conftest import Clock, RedisServer
+from tests.state.conftest import Clock
 from tests.state.helpers import eventually, sample, settings
+from tests.support.redis_server import RedisServer
 
 
 def lookups(metrics: Metrics, result: str) -> float:
@@ -171,3 +172,12 @@ def test_the_context_fingerprint_tells_every_part_apart() -> None:
     assert len(prints) == len(variants) + 1
     assert base.fingerprint() == ClassifyContext("output", "p", [{"role": "user",
                                                                   "content": "p"}]).fingerprint()
+
+
+async def test_a_read_keeps_a_verdict_in_the_local_lru(clock: Clock) -> None:
+    layer = await start_state(settings(cache={"local_entries": 2}), Metrics(), clock=clock)
+    await layer.cache.put_many("tox", "v1", ["a", "b"], [{"bad": 0.1}] * 2)
+    await layer.cache.get_many("tox", "v1", ["a"])  # "a" is now the most recently used
+    await layer.cache.put_many("tox", "v1", ["c"], [{"bad": 0.1}])
+    assert await layer.cache.get_many("tox", "v1", ["a", "b", "c"]) == [{"bad": 0.1}, None,
+                                                                          {"bad": 0.1}]

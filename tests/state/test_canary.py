@@ -21,11 +21,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import free_port, proxy_config, write_config
-from tests.state.conftest import RedisServer
+from tests.conftest import proxy_config, write_config
 from tests.state.helpers import SECRET, eventually
 from tests.state.test_abuse_e2e import LAUNCH, ROOT, start_replica
+from tests.support.ports import free_port
 from tests.support.raw_http import raw_request
+from tests.support.redis_server import RedisServer
 
 ADMIN_TOKEN = "canary-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -13,9 +13,10 @@ import yaml
 
 from proxy.commands import events, principals
 from proxy.observability.metrics import Metrics
+from proxy.pipeline.identify import Identifier
 from proxy.state.factory import start_state
-from tests.state.conftest import RedisServer
 from tests.state.helpers import SECRET, outcome, settings
+from tests.support.redis_server import RedisServer
 
 ALICE = "a1" * 32
 ABUSE = {"throttle_at": 2, "ban_at": 3, "window_s": 600}
@@ -86,7 +87,7 @@ def test_principals_hash_reads_the_value_from_stdin(tmp_path, capsys, monkeypatc
     monkeypatch.setattr("sys.stdin", io.StringIO("sk-live-abc\n"))
     assert cli("principals", "hash", "--config", config) == 0
     layer = asyncio.run(start_state(settings(), Metrics()))
-    expected = layer.identifier.hash("api_key", "sk-live-abc")
+    expected = Identifier(layer.principal_secret).hash("api_key", "sk-live-abc")
     assert capsys.readouterr().out.strip() == expected
 
 

@@ -9,10 +9,10 @@ import time
 import pytest
 
 from proxy.observability.metrics import Metrics
-from proxy.pipeline.ports import ADMIT, Principal
 from proxy.state.factory import start_state
-from tests.state.conftest import RedisServer
+from proxy.state.ports import ADMIT, Principal
 from tests.state.helpers import eventually, outcome, sample, settings
+from tests.support.redis_server import RedisServer
 
 ALICE = "a1" * 32
 BAN_AT_TWO = {"throttle_at": 2, "ban_at": 2, "ban_s": 600, "weights": {"flag": 1, "block": 1}}
@@ -123,8 +123,8 @@ async def test_cache_and_record_keep_working_on_memory_with_no_errors() -> None:
 def test_an_unset_url_env_is_a_start_up_error_not_a_silent_memory_store(monkeypatch) -> None:
     """Replicas that silently fell back to their own memory would stop sharing bans."""
     from proxy.config.loader import ConfigError
+    from proxy.config.state_settings import StoreConfig
     from proxy.state.factory import build_store
-    from proxy.state.settings import StoreConfig
 
     monkeypatch.delenv("SP_TEST_REDIS_URL", raising=False)
     with pytest.raises(ConfigError, match="SP_TEST_REDIS_URL, which is not set"):

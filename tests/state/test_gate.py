@@ -9,11 +9,12 @@ import orjson
 import pytest
 
 from proxy.observability.metrics import Metrics
-from proxy.pipeline.decision import Decision, Reason
-from proxy.pipeline.ports import ADMIT, Principal
 from proxy.state.factory import StateLayer, start_state
-from tests.state.conftest import Clock, RedisServer
+from proxy.state.ports import ADMIT, Principal
+from proxy.verdict import Decision, Reason
+from tests.state.conftest import Clock
 from tests.state.helpers import outcome, sample, settings
+from tests.support.redis_server import RedisServer
 
 ALICE = "a1" * 32
 ABUSE = {"window_s": 60, "throttle_at": 3, "throttle_s": 10, "ban_at": 6, "ban_s": 100,

@@ -15,8 +15,8 @@ from proxy.observability.metrics import Metrics
 from proxy.pipeline.identify import Caller, Identifier, bearer_token
 from proxy.protocol.errors import BadRequest, Unauthorized
 from proxy.state.factory import build_state, start_state
-from tests.state.conftest import RedisServer
 from tests.state.helpers import outcome, settings
+from tests.support.redis_server import RedisServer
 
 API_KEY = "sk-live-TOPSECRET-0123456789"
 SECRET = b"s3cret"
@@ -192,7 +192,8 @@ async def test_the_api_key_never_reaches_redis(redis_server: RedisServer) -> Non
     layer = await start_state(settings(redis_server.url, abuse={"throttle_at": 1, "ban_at": 2},
                                        events={"text": "full"}), Metrics())
     try:
-        principal = layer.identifier.caller(config(), HEADERS, BODY, NOW).principal
+        identifier = Identifier(layer.principal_secret)
+        principal = identifier.caller(config(), HEADERS, BODY, NOW).principal
         for _ in range(3):
             await layer.gate.record(outcome(principal.key_hash, "block",
                                             texts={"input": ["a rude message"]}))

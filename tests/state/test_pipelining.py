@@ -12,7 +12,7 @@ from proxy.state.base import StoreError
 from proxy.state.keys import Keys
 from proxy.state.pipelining import dead_socket
 from proxy.state.redis_store import RedisStore
-from tests.state.conftest import RedisServer
+from tests.support.redis_server import RedisServer
 
 
 async def test_one_round_trip_and_errors_stay_with_their_command(redis_server: RedisServer):

@@ -24,10 +24,12 @@ from aiohttp import web
 
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.identify import Identifier
-from proxy.pipeline.ports import ADMIT, Principal
-from proxy.state.factory import STATE_LAYER, start_state
-from tests.state.conftest import Clock, RedisServer
+from proxy.resources import IDENTIFIER, STATE_LAYER
+from proxy.state.factory import start_state
+from proxy.state.ports import ADMIT, Principal
+from tests.state.conftest import Clock
 from tests.state.helpers import SECRET, eventually, outcome, settings
+from tests.support.redis_server import RedisServer
 
 KEY, OTHER_KEY = "sk-race-new-key-0001", "sk-race-innocent-key-0002"
 APP_KEY = "sp-race-app-key-0003"  # a client key trusted to name its end users
@@ -68,7 +70,7 @@ async def strikes(app: web.Application, principal: str) -> float:
 
 
 def key_hash(app: web.Application, key: str = KEY) -> str:
-    return app[STATE_LAYER].identifier.hash("api_key", key)
+    return app[IDENTIFIER].hash("api_key", key)
 
 
 async def fifty_at_once(base: str, text: str, **who: Any) -> list[tuple[int, dict[str, str]]]:
@@ -112,7 +114,7 @@ async def test_fifty_flag_prompts_from_one_end_user_serve_at_most_throttle_at(
     statuses = [status for status, _ in answers]
     assert statuses.count(200) == SERVED_AT_MOST, statuses
     assert statuses.count(429) == 50 - SERVED_AT_MOST
-    identifier = app[STATE_LAYER].identifier
+    identifier = app[IDENTIFIER]
     app_hash = key_hash(app, APP_KEY)
     mallory = identifier.user_hash("mallory", app_hash)
 
@@ -144,7 +146,7 @@ async def test_clean_prompts_at_once_are_not_capped(
 
 async def in_flight(app: web.Application, key: str = KEY) -> int:
     layer = app[STATE_LAYER]
-    key_hash = layer.identifier.hash("api_key", key)
+    key_hash = app[IDENTIFIER].hash("api_key", key)
     return await layer.store.in_flight(key_hash, int(layer.gate.clock() * 1000))
 
 
@@ -204,7 +206,7 @@ async def test_a_blocked_request_frees_its_slot_as_its_strike_lands(
         assert (await post(session, base, "BADWORD"))[0] == 400
         await eventually(lambda: _zero(app))
         state = await app[STATE_LAYER].store.principal(
-            app[STATE_LAYER].identifier.hash("api_key", KEY),
+            app[IDENTIFIER].hash("api_key", KEY),
             600_000, int(app[STATE_LAYER].gate.clock() * 1000))
         assert state.strikes == 3
 

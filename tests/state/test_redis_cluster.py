@@ -16,16 +16,16 @@ import pytest
 from pydantic import ValidationError
 from redis.crc import key_slot
 
+from proxy.config.state_settings import StoreConfig
 from proxy.observability.metrics import Metrics
-from proxy.pipeline.ports import Ticket
 from proxy.state.base import Escalation, StoreError
 from proxy.state.factory import build_store, start_state
 from proxy.state.keys import Keys
+from proxy.state.ports import Ticket
 from proxy.state.redis_store import RedisStore
-from proxy.state.settings import StoreConfig
-from tests.state.conftest import RedisCluster, RedisServer
 from tests.state.helpers import outcome, settings
 from tests.state.test_store_contract import ALICE, BOB, POLICY
+from tests.support.redis_server import RedisCluster, RedisServer
 
 T0 = int(time.time() * 1000)
 PRINCIPALS = [f"{n:02x}" * 32 for n in range(24)]

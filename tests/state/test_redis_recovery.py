@@ -12,18 +12,19 @@ from typing import TypeVar, cast
 
 import pytest
 
+from proxy.config.state_settings import AbuseConfig
 from proxy.observability.metrics import Metrics
-from proxy.pipeline.ports import ADMIT, Principal
 from proxy.state.base import StoreError
 from proxy.state.factory import StateLayer, start_state
 from proxy.state.gate import escalation
 from proxy.state.health import StoreHealth
 from proxy.state.keys import Keys
 from proxy.state.memory import MemoryStore
+from proxy.state.ports import ADMIT, Principal
 from proxy.state.redis_store import RedisStore
-from proxy.state.settings import AbuseConfig
-from tests.state.conftest import Clock, RedisServer
+from tests.state.conftest import Clock
 from tests.state.helpers import eventually, sample, settings
+from tests.support.redis_server import RedisServer
 
 ALICE = "a1" * 32
 POOLED = 20

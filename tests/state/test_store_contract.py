@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from proxy.pipeline.ports import Ticket
 from proxy.state.base import Escalation, Store
+from proxy.state.ports import Ticket
 
 ALICE = "a1" * 32
 BOB = "b2" * 32

@@ -20,8 +20,9 @@ from proxy.pipeline.identify import Identifier
 from proxy.state.client_keys import CACHE_S, StoredKeys
 from proxy.state.health import StoreHealth
 from proxy.state.memory import MemoryStore
-from tests.state.conftest import Clock, RedisServer
+from tests.state.conftest import Clock
 from tests.state.helpers import SECRET
+from tests.support.redis_server import RedisServer
 
 TOKEN = "admin-token-for-keys"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -45,12 +46,13 @@ def cli_config(store_url: str) -> dict[str, Any]:
 
 
 async def ask(base: str, key: str) -> int:
-    client = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=10)
-    try:
-        await client.chat.completions.create(model="m",
-                                             messages=[{"role": "user", "content": "hi"}])
-    except openai.APIStatusError as error:
-        return error.status_code
+    async with openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0,
+                                  timeout=10) as client:
+        try:
+            await client.chat.completions.create(model="m",
+                                                 messages=[{"role": "user", "content": "hi"}])
+        except openai.APIStatusError as error:
+            return error.status_code
     return 200
 
 

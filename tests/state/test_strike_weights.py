@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.pipeline.decision import Decision, Reason
-from proxy.pipeline.ports import Outcome, Principal
+from proxy.config.state_settings import StrikeWeights
 from proxy.state.gate import strike_weight
-from proxy.state.settings import StrikeWeights
+from proxy.state.ports import Outcome, Principal
+from proxy.verdict import Decision, Reason
 
 TOXIC_FLAG = Reason("toxicity", "profane", 0.6, 0.5, "flag")
 TOXIC_BLOCK = Reason("toxicity", "profane", 0.9, 0.8, "block")

@@ -17,10 +17,12 @@ async def raw_request(base: str, method: str, raw_path: str, body: bytes = b"",
     lines = [f"{method} {raw_path} HTTP/1.1", f"Host: {where.netloc}", "Connection: close",
              f"Content-Length: {len(body)}", "Content-Type: application/json",
              *(f"{k}: {v}" for k, v in (headers or {}).items())]
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-    await writer.drain()
-    response = await asyncio.wait_for(reader.read(), timeout=10)
-    writer.close()
+    try:
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        await writer.drain()
+        response = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
     head, _, payload = response.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     if b"transfer-encoding: chunked" in head.lower():

@@ -14,7 +14,7 @@ from proxy.app import create_app
 from proxy.cli import main
 from proxy.config.loader import parse
 from tests.conftest import proxy_config
-from tests.state.conftest import RedisServer, redis_server  # noqa: F401  (fixture)
+from tests.support.redis_server import RedisServer
 
 
 def loop_config(upstream_url: str, redis_url: str, meh_flag: float) -> dict:
@@ -24,7 +24,7 @@ def loop_config(upstream_url: str, redis_url: str, meh_flag: float) -> dict:
     return config
 
 
-async def test_exported_events_feed_tune_and_replay(redis_server: RedisServer,  # noqa: F811
+async def test_exported_events_feed_tune_and_replay(redis_server: RedisServer,
                                                     serve_app, fake_upstream, tmp_path: Path,
                                                     capsys):
     upstream_url = await serve_app(fake_upstream.app())

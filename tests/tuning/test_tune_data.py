@@ -71,7 +71,8 @@ def test_davidson_precision_target_is_met(tmp_path: Path,
     out = capsys.readouterr().out
     assert code == 0, out
     assert float(re.search(r"toxicity\.profane\s+([\d.]+)", out)[1]) > 0.8  # type: ignore[index]
-    rows = list(csv.DictReader(data.open(encoding="utf-8")))
+    with data.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
     scores = scores_of("profanity", [row["tweet"] for row in rows])
     threshold = recommended(snippet)
     flagged = [row["class"] in ("0", "1")
@@ -90,7 +91,8 @@ def test_xstest_false_positive_target_is_met(tmp_path: Path,
                        "--yaml", str(snippet), "--no-plot", "--quiet")
     out = capsys.readouterr().out
     assert code == 0, out
-    rows = list(csv.DictReader(data.open(encoding="utf-8")))
+    with data.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
     refusals = [row["final_label"] in ("2_full_refusal", "3_partial_refusal") for row in rows]
     scores = scores_of("refusal", [row["completion"] for row in rows])
     threshold = recommended(snippet)

@@ -1,7 +1,10 @@
-"""Ports the pipeline calls and the state layer implements (abuse gate, verdict cache).
+"""Ports the pipeline calls and the state layer implements (abuse gate, verdict cache),
+with the values that cross them (principals, admissions, charges, outcomes).
 
-The defaults here do nothing, so the proxy runs without a store. Implementations hang off
-the app (``web.AppKey``) and are chosen by the config's ``store`` section.
+The proxy always runs on a store (the in-process memory store by default): the config's
+``store`` section chooses it, create_app hangs the implementations off the app
+(proxy/resources.py). ``NoVerdictCache`` answers "not cached" to everything: the verdict
+cache when ``cache.enabled`` is false, and offline scoring (``score``, ``tune``).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from classifiers.base import Scores
-from proxy.pipeline.decision import Decision
+from proxy.verdict import Decision
 
 PrincipalSource = Literal["api_key", "user", "anonymous"]
 
@@ -137,23 +140,6 @@ class VerdictCache(Protocol):
         self, check: str, version: str, texts: Sequence[str], scores: Sequence[Scores]
     ) -> None:
         ...
-
-
-class NoAbuseGate:
-    async def admit(self, principal: Principal) -> Admission:
-        return ADMIT
-
-    def input_weight(self, decision: Decision) -> float:
-        return 0.0
-
-    async def charge(self, principals: Sequence[Principal], weight: float) -> InputCharge:
-        return InputCharge()
-
-    async def record(self, outcome: Outcome, *tickets: Ticket) -> None:
-        return None
-
-    async def release(self, ticket: Ticket) -> None:
-        return None
 
 
 class NoVerdictCache:

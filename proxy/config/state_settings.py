@@ -1,4 +1,4 @@
-"""Config sections of the state layer: store, identity, abuse, cache, events, admin.
+"""Config sections the state layer reads: store, identity, abuse, cache, events, admin.
 
 They join ``ProxyConfig`` as top-level sections. Every field has a default, so the demo runs
 on the in-process memory store with no state configuration at all.
@@ -13,10 +13,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from proxy.config.recording import TextRecording
 from proxy.config.strict import Strict
-
-TextMode = Literal["off", "truncated", "full"]
-OnError = Literal["fail_open", "fail_closed"]
+from proxy.verdict import OnError
 
 
 class StoreConfig(Strict):
@@ -174,16 +173,10 @@ class CacheConfig(Strict):
     local_entries: int = Field(default=10_000, ge=0)  # in-process LRU in front of the store
 
 
-class EventsConfig(Strict):
+class EventsConfig(TextRecording):
+    # The review stream; text and truncate_chars (TextRecording): the texts an event keeps.
     enabled: bool = True
     max_len: int = Field(default=100_000, gt=0)  # approximate cap of the review stream
-    text: TextMode = "off"
-    truncate_chars: int = Field(default=200, gt=0)
-
-    @field_validator("text", mode="before")
-    @classmethod
-    def _yaml_off(cls, value: object) -> object:
-        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
 
 class AdminConfig(Strict):

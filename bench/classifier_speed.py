@@ -14,8 +14,8 @@ Detoxify.predict in a handler does) and ``batched`` (the classifier's TokenBatch
 event loop's lag (p99, max) during the run, and the bare model's best throughput (direct
 calls at a few batch sizes, no serving code) as the ceiling.
 
-    python bench/classifiers.py --quick          # bert-base only, a few minutes on 2 cores
-    python bench/classifiers.py --models original original-small unbiased \
+    python -m bench.classifier_speed --quick     # bert-base only, a few minutes on 2 cores
+    python -m bench.classifier_speed --models original original-small unbiased \
         --runtimes torch onnx-fp32 onnx-int8 --concurrency 1 16 64
 """
 
@@ -33,8 +33,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from classifiers.detoxify.options import parse_options
 from classifiers.sequence.activation import Activation, activate
@@ -288,8 +286,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
 def child_command(args: argparse.Namespace, model: str, runtime: str) -> list[str]:
-    command = [sys.executable, __file__, "--one", model, runtime,
+    """This benchmark again, as a module run from the repository root (``cwd=REPO``)."""
+    command = [sys.executable, "-m", "bench.classifier_speed", "--one", model, runtime,
                "--threads", str(args.threads), "--onnx-cache", args.onnx_cache,
                "--requests", str(args.requests), "--lengths", *map(str, args.lengths),
                "--concurrency", *map(str, args.concurrency)]
@@ -305,7 +307,7 @@ def main() -> None:
     for model in args.models:
         for runtime in args.runtimes:
             done = subprocess.run(child_command(args, model, runtime), capture_output=True,
-                                  text=True, check=False)
+                                  text=True, check=False, cwd=REPO)
             lines = done.stdout.strip().splitlines()
             if done.returncode != 0 or not lines:
                 results.append({"model": model, "runtime": runtime,

@@ -1,0 +1,51 @@
+"""The one way to start a background task: ``spawn``.
+
+The event loop keeps only a weak reference to a task, so a task nobody holds may be
+garbage-collected before it finishes; and an exception in a task nobody awaits is reported,
+if ever, only when the task is collected. ``spawn`` answers both, for the proxy and the
+classifiers alike (a lint rule bans bare ``asyncio.create_task`` / ``ensure_future``
+elsewhere).
+
+Contract:
+
+- the task has the ``name`` given (asyncio's debug output, logs, tracebacks name it);
+- a strong reference is kept until the task is done, whether or not the caller keeps one;
+- a task that ends with an exception (not a cancellation) is logged once, on the
+  ``safety_proxy.tasks`` logger at error level, by the exception's type and the task's name
+  only: never the message, which may quote a user's text. The exception stays on the task
+  for whoever awaits it;
+- a caller that must stop its tasks (at shutdown) keeps the returned task and cancels or
+  awaits it as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+log = logging.getLogger("safety_proxy.tasks")
+
+_RUNNING: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
+    """Starts ``coro`` as a task on the running loop, kept alive until it is done."""
+    task = asyncio.create_task(coro, name=name)
+    _RUNNING.add(task)
+    task.add_done_callback(_finished)
+    return task
+
+
+def _finished(task: asyncio.Task[Any]) -> None:
+    _RUNNING.discard(task)
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        # In the message itself, not as arguments: the proxy's log renderer keeps a library
+        # record's format string only (proxy/observability/logging.py).
+        log.error(f"background task {task.get_name()} failed: {type(exc).__qualname__}")

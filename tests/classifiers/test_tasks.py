@@ -1,0 +1,76 @@
+"""spawn: a background task lives until it is done, and a failure is logged by its type."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import warnings
+import weakref
+
+import pytest
+
+from classifiers.tasks import spawn
+
+
+def _collect() -> None:
+    """gc.collect(), without other tests' leftovers speaking up: a transport another test
+    left unclosed warns when collected, and that warning is not this test's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+async def _waits_forever() -> None:
+    await asyncio.get_running_loop().create_future()  # a future nothing else holds
+
+
+async def test_a_task_nobody_holds_lives_until_it_is_done() -> None:
+    # The loop holds tasks weakly: a bare create_task here is collected at gc.collect().
+    task = weakref.ref(spawn(_waits_forever(), name="unheld"))
+    await asyncio.sleep(0)
+    _collect()
+    alive = task()
+    assert alive is not None and not alive.done()
+    alive.cancel()
+    del alive
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    _collect()
+    assert task() is None  # done: the reference is dropped
+
+
+async def test_the_task_has_its_name_and_result() -> None:
+    async def answer() -> int:
+        return 42
+
+    task = spawn(answer(), name="the-answer")
+    assert task.get_name() == "the-answer"
+    assert await task == 42
+
+
+async def test_a_failure_is_logged_by_type_and_name_never_its_message(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def fail() -> None:
+        raise ValueError("a user's secret text")
+
+    with caplog.at_level(logging.ERROR, logger="safety_proxy.tasks"):
+        task = spawn(fail(), name="doomed")
+        with pytest.raises(ValueError):
+            await task  # the exception stays on the task for whoever awaits it
+        await asyncio.sleep(0)  # the done-callback runs
+    messages = [record.getMessage() for record in caplog.records
+                if record.name == "safety_proxy.tasks"]
+    assert messages == ["background task doomed failed: ValueError"]
+    assert "secret" not in caplog.text
+
+
+async def test_a_cancellation_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="safety_proxy.tasks"):
+        task = spawn(asyncio.sleep(60), name="cancelled")
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+    assert not [record for record in caplog.records if record.name == "safety_proxy.tasks"]
