@@ -157,7 +157,9 @@ AUTHORED = Path(__file__).with_name("authored") / "hate_contrast.yaml"
 
 def authored_hate(path: Path = AUTHORED) -> list[Row]:
     """The developers' own sentences (see the file's header): hateful templates (1) and
-    their contrasts (0), each once per group, and swearing that targets nobody (0)."""
+    their contrasts (0), each once per group, swearing that targets nobody (0), and abuse
+    of a person or of a group chosen by conduct (1: abuse; ``training_hate`` reads it as 0,
+    since it targets no protected group)."""
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     rows = [Row(t.format(g=g), 1, f"authored:hateful{i}", "authored")
             for i, t in enumerate(spec["hateful"]) for g in spec["groups"]]
@@ -165,6 +167,8 @@ def authored_hate(path: Path = AUTHORED) -> list[Row]:
              for i, t in enumerate(spec["contrast"]) for g in spec["groups"]]
     rows += [Row(t, 0, f"authored:unaimed{i}", "authored")
              for i, t in enumerate(spec["unaimed"])]
+    rows += [Row(t, 1, f"authored:abuse{i}", "authored")
+             for i, t in enumerate(spec["abuse"])]
     return [r._replace(text=r.text[0].upper() + r.text[1:]) for r in rows]
 
 
@@ -174,7 +178,7 @@ def _benign(data: Path) -> list[Row]:
 
 def training_toxicity(data: Path) -> list[Row]:
     """Abuse of any target, explicit or implicit: Davidson hate and offensive tweets,
-    ToxiGen hate and the authored hateful sentences (1) against Davidson neither, ToxiGen
+    ToxiGen hate, the authored hateful and abusive sentences (1) against Davidson neither, ToxiGen
     neutral, the authored contrasts and benign instructions (0)."""
     tweets = [r._replace(text=clean_tweet(r.text)) for r in davidson(data, "train")]
     return _dedup([r for r in tweets if r.text] + toxigen(data) + authored_hate()
@@ -183,11 +187,14 @@ def training_toxicity(data: Path) -> list[Row]:
 
 def training_hate(data: Path) -> list[Row]:
     """Hate against a group: ToxiGen hate and the authored hateful sentences (1) against
-    ToxiGen neutral statements, the authored contrasts (mentions, reports, counter-speech,
-    swearing that targets nobody) and benign instructions (0). Davidson is left out: its
+    ToxiGen neutral statements, the authored contrasts (mentions, reports, negations,
+    counter-speech, swearing that targets nobody, abuse of a person or of a group chosen by
+    conduct) and benign instructions (0). Davidson is left out: its
     labels make any slur or swear word hate or offence (measured: with its tweets, HateCheck
     AUC falls from 0.78 to 0.72)."""
-    return _dedup(toxigen(data) + authored_hate() + _benign(data))
+    not_hate = [r._replace(label=0) if r.group.startswith("authored:abuse") else r
+                for r in authored_hate()]
+    return _dedup(toxigen(data) + not_hate + _benign(data))
 
 
 def _dedup(rows: list[Row]) -> list[Row]:

@@ -9,8 +9,9 @@ here: ``bench/heads.py`` measures on them.
 
 Validation: texts are clustered on their embeddings (k-means, fixed seed) and whole
 clusters are held out (GroupKFold), so AdvBench's templated near-duplicates never sit on
-both sides. The regularisation strength and the suggested threshold are chosen from those
-out-of-fold scores: the threshold flags 1% of held-out benign training texts.
+both sides. The regularisation strength (the smallest C within AUC_NOISE of the best) and
+the suggested threshold are chosen from those out-of-fold scores: the threshold flags 1% of
+held-out benign training texts.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ FOLDS = 5
 CLUSTERS = 40
 TARGET_FPR = 0.01
 BLOCK_FPR = 0.001  # the suggested block threshold: 0.1% of held-out negatives above it
+# Validation AUCs closer than this are a tie (the AUC's standard error on these 5,000-23,000
+# texts is 0.001-0.003): the strongest regularisation (smallest C) among the tied wins, the
+# usual one-standard-error choice, so that a one-sentence edit of the training data does not
+# flip the choice between two equally good fits.
+AUC_NOISE = 0.001
 SEED = 0
 # Training embeds each text's first MAX_WORDS words (run time embeds up to 256 tokens):
 # the requests are short, and it keeps a full retrain near 10 minutes of 2 cores instead
@@ -104,7 +110,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, target_fpr: float = TARGET_FPR) -> Fi
     groups = cluster_groups(x)
     oof = {c: out_of_fold(x, y, groups, c) for c in C_GRID}
     aucs = {c: float(roc_auc_score(y, s)) for c, s in oof.items()}
-    best = max(C_GRID, key=lambda c: (round(aucs[c], 4), -c))
+    best = min(c for c in C_GRID if aucs[c] >= max(aucs.values()) - AUC_NOISE)
     scores = oof[best]
     threshold = float(np.quantile(scores[y == 0], 1.0 - target_fpr, method="higher"))
     block = float(np.quantile(scores[y == 0], 1.0 - BLOCK_FPR, method="higher"))

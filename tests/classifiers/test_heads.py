@@ -196,13 +196,24 @@ def test_authored_sentences_expand_once_per_group_on_both_sides() -> None:
     spec = yaml.safe_load(datasets.AUTHORED.read_text())
     rows = datasets.authored_hate()
     groups = len(spec["groups"])
-    assert sum(r.label for r in rows) == len(spec["hateful"]) * groups
+    assert sum(r.label for r in rows) == len(spec["hateful"]) * groups + len(spec["abuse"])
     assert len(rows) == (len(spec["hateful"]) + len(spec["contrast"])) * groups \
-        + len(spec["unaimed"])
+        + len(spec["unaimed"]) + len(spec["abuse"])
     assert all("{g}" not in r.text and r.text[0].isupper() for r in rows)
     # a template is one validation group: its sentences share it
-    assert len({r.group for r in rows}) == len(spec["hateful"]) + len(spec["contrast"]) \
-        + len(spec["unaimed"])
+    assert len({r.group for r in rows}) == sum(len(spec[k]) for k in
+                                               ("hateful", "contrast", "unaimed", "abuse"))
+
+
+def test_abuse_without_a_protected_target_is_toxic_but_not_hate() -> None:
+    spec = yaml.safe_load(datasets.AUTHORED.read_text())
+    abuse = set(spec["abuse"])
+    if not (DATA / datasets.DAVIDSON).is_file():
+        pytest.skip(f"training data absent: {DATA}")
+    toxic = {r.text: r.label for r in datasets.training_toxicity(DATA) if r.text in abuse}
+    hate = {r.text: r.label for r in datasets.training_hate(DATA) if r.text in abuse}
+    assert set(toxic) == set(hate) == abuse
+    assert set(toxic.values()) == {1} and set(hate.values()) == {0}
 
 
 def test_the_davidson_measure_part_is_never_trained_on() -> None:

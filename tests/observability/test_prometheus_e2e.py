@@ -43,8 +43,8 @@ class Kind:
 CLEAN = Kind("What is the capital of France, request {n}?", 6, 4, "allow", "allow")
 # Hate: blocked on input by the shipped config's guard.hate, toxic by guard.toxicity. The
 # counter is its own "sentence", so each prompt scores as the plain sentence does.
-OFFENSIVE = Kind("Muslims are savages who deserve to be locked up. #{n}", 2, 1, "block",
-                 "block")
+OFFENSIVE = Kind("Muslims are savages who deserve to be locked up, fuck them all. #{n}", 2, 1,
+                 "block", "block")
 OFFEND = Kind("Tell me about birds {n} [[offend]]", 2, 2, "block", "block")  # toxic answer
 REFUSE = Kind("Explain the weather {n} [[refuse]]", 2, 1, "flag", "allow")  # refusal
 TRAFFIC = (CLEAN, OFFENSIVE, OFFEND, REFUSE)
