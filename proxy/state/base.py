@@ -1,6 +1,6 @@
 """The store interface: every piece of shared state goes through these operations.
 
-Two implementations pass one contract suite (tests/state/test_store_contract.py): the
+Two implementations pass one contract suite (tests/proxy/state/test_store_contract.py): the
 in-process memory store and the Redis store (on one Redis or a Redis Cluster: the suite runs
 on all three). "Atomically" below means: for one principal, always (one script on the
 principal's slot); what a Redis Cluster splits across slots is said where it applies.

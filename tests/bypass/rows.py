@@ -299,7 +299,7 @@ MESSAGES_OUTPUT = [
 
 
 # Responses and Completions: rows made from the hand-written expectations of each dialect's
-# table tests (tests/protocol): every (kind, path) a sample says the model reads gets a row
+# table tests (tests/proxy/protocol): every (kind, path) a sample says the model reads gets a row
 # that puts BAD at that path. The expectations are written by hand, not read back from the
 # parser, so a field the parser missed is still planted, and then caught here.
 def plant(body: Any, path: tuple[Any, ...]) -> Any:
@@ -369,7 +369,7 @@ def _replace_first(node: Any, old: str, as_key: bool, in_types: bool) -> bool:
 
 
 def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
-    from tests.protocol import test_responses_dialect as samples
+    from tests.proxy.protocol import test_responses_dialect as samples
 
     inputs = [InputRow("responses", kind, plant(sample.body, path), note=sample.name)
               for sample in samples.REQUEST_SAMPLES for _, kind, path, _ in sample.texts]
@@ -402,7 +402,7 @@ def _responses_stream_rows(samples: Any) -> list[OutputRow]:
 
 
 def completions_rows() -> tuple[list[InputRow], list[OutputRow]]:
-    from tests.protocol import test_completions_dialect as samples
+    from tests.proxy.protocol import test_completions_dialect as samples
 
     inputs = [InputRow("completions", kind, plant({"model": "m", **fields}, path), note=name)
               for name, fields, texts, _ in samples.REQUEST_SAMPLES

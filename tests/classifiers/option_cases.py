@@ -1,5 +1,5 @@
 """Options of every built-in classifier type, shared by the contract's tests
-(tests/classifiers/test_options.py) and the loader's (tests/proxy/test_check_options.py)."""
+(tests/classifiers/test_options.py) and the loader's (tests/proxy/config/test_check_options.py)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ import yaml
 from proxy.pipeline.identify import Identifier
 from proxy.resources import METRICS
 from tests.e2e.support import MEH, message_json
-from tests.state.helpers import SECRET, eventually, sample
+from tests.proxy.state.helpers import SECRET, eventually, sample
 
 OPERATOR_KEY = "sk-operator-upstream-key"
 APP_KEY, PLAIN_KEY, PLATFORM_KEY, OLD_KEY = (

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import proxy_config, write_config
-from tests.state.helpers import eventually
+from tests.proxy.state.helpers import eventually
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

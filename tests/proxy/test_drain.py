@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from tests.proxy.serve_process import ServeProcess, json_config, start_serve
-from tests.state.helpers import eventually
+from tests.proxy.state.helpers import eventually
 from tests.support.upstream import FakeUpstream, Stream, completion, sse_chunks
 
 pytestmark = pytest.mark.slow  # subprocesses, streams of several seconds

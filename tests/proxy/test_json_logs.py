@@ -23,9 +23,9 @@ from proxy.commands.serve import EXIT_CANNOT_LISTEN, EXIT_FAILED, listen_address
 from proxy.config.loader import ConfigError
 from proxy.config.schema import LoggingConfig, ServerConfig
 from proxy.observability.logging import configure_logging
+from tests.proxy.observability.test_logging import logged
 from tests.proxy.serve_process import ServeProcess, json_config, start_serve
-from tests.proxy.test_logging import logged
-from tests.state.helpers import eventually
+from tests.proxy.state.helpers import eventually
 from tests.support.upstream import FakeUpstream, Stream, sse_chunks
 
 CANARY = "sk-proj-canaryJSONlogs0123456789abcdef"

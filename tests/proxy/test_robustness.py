@@ -17,7 +17,7 @@ import pytest
 from multidict import CIMultiDict
 from structlog.testing import capture_logs
 
-from tests.proxy.test_bad_input import CLEAN, metric, still_serves
+from tests.proxy.routes.test_bad_input import CLEAN, metric, still_serves
 from tests.support.ports import free_port
 from tests.support.upstream import Raw, Stream, sse_chunks
 

@@ -1,6 +1,6 @@
 """A real redis-server on a free loopback port (or a real three-node Redis Cluster), in a
 temp dir: started, killed, restarted and inspected by the tests. The fixtures that hand
-them out are in tests/conftest.py (``redis_server``) and tests/state/conftest.py (the
+them out are in tests/conftest.py (``redis_server``) and tests/proxy/state/conftest.py (the
 cluster)."""
 
 from __future__ import annotations

@@ -1,0 +1,183 @@
+"""The verdict cache: LRU in front of the store, TTL, versions, replicas, round trips."""
+
+from __future__ import annotations
+
+import asyncio
+
+from classifiers.base import Classifier, ClassifyContext, Scores
+from proxy.config.schema import CheckConfig
+from proxy.config.snapshot import Check
+from proxy.observability.metrics import Metrics
+from proxy.pipeline.checks import run_checks
+from proxy.state.cache import StoreVerdictCache
+from proxy.state.factory import start_state
+from proxy.state.keys import Keys
+from proxy.state.redis_store import RedisStore
+from tests.proxy.state.conftest import Clock
+from tests.proxy.state.helpers import eventually, sample, settings
+from tests.support.redis_server import RedisServer
+
+
+def lookups(metrics: Metrics, result: str) -> float:
+    return sample(metrics, "safety_proxy_verdict_cache_total", {"result": result})
+
+
+class CountingClassifier(Classifier):
+    type_name = "counting"
+    labels = ("bad",)
+
+    def __init__(self, name: str = "counting", version: str = "counting:1") -> None:
+        super().__init__(name)
+        self._version = version
+        self.texts_scored: list[str] = []
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    async def classify(self, texts, context=None) -> list[Scores]:
+        self.texts_scored.extend(texts)
+        return [{"bad": 0.9 if "BAD" in text else 0.1} for text in texts]
+
+
+async def test_hits_misses_and_versions(clock: Clock) -> None:
+    metrics = Metrics()
+    cache = (await start_state(settings(), metrics, clock=clock)).cache
+    assert await cache.get_many("tox", "v1", ["a", "b"]) == [None, None]
+    await cache.put_many("tox", "v1", ["a"], [{"bad": 0.25}])
+    assert await cache.get_many("tox", "v1", ["a", "b"]) == [{"bad": 0.25}, None]
+    assert await cache.get_many("tox", "v2", ["a"]) == [None], "another version never reuses"
+    assert await cache.get_many("other", "v1", ["a"]) == [None], "another check never reuses"
+    assert (lookups(metrics, "hit"), lookups(metrics, "miss")) == (1, 5)
+
+
+async def test_entries_expire_after_the_ttl(clock: Clock) -> None:
+    cache = (await start_state(settings(cache={"ttl_s": 30}), Metrics(), clock=clock)).cache
+    await cache.put_many("tox", "v1", ["a"], [{"bad": 0.25}])
+    clock.advance(29)
+    assert await cache.get_many("tox", "v1", ["a"]) == [{"bad": 0.25}]
+    clock.advance(2)
+    assert await cache.get_many("tox", "v1", ["a"]) == [None]
+
+
+async def test_the_local_lru_is_bounded_and_redis_backs_it(redis_server: RedisServer) -> None:
+    layer = await start_state(settings(redis_server.url, cache={"local_entries": 2}), Metrics())
+    cache, store = layer.cache, layer.store
+    assert isinstance(cache, StoreVerdictCache) and isinstance(store, RedisStore)
+    try:
+        await cache.put_many("tox", "v1", ["a", "b", "c"], [{"bad": 0.1}] * 3)
+        await cache.close()
+        assert len(cache._local) == 2
+        trips = store.pipeline.round_trips
+        assert await cache.get_many("tox", "v1", ["c"]) == [{"bad": 0.1}]
+        assert store.pipeline.round_trips == trips, "a local hit costs no round trip"
+        assert await cache.get_many("tox", "v1", ["a"]) == [{"bad": 0.1}], "from Redis"
+        assert store.pipeline.round_trips == trips + 1
+    finally:
+        await layer.close()
+
+
+async def test_with_the_memory_store_the_lru_is_the_cache(clock: Clock) -> None:
+    layer = await start_state(settings(cache={"local_entries": 2}), Metrics(), clock=clock)
+    await layer.cache.put_many("tox", "v1", ["a", "b", "c"], [{"bad": 0.1}] * 3)
+    assert await layer.cache.get_many("tox", "v1", ["a", "b", "c"]) == [None, {"bad": 0.1},
+                                                                          {"bad": 0.1}]
+
+
+async def test_replicas_share_verdicts_through_redis(redis_server: RedisServer) -> None:
+    first = await start_state(settings(redis_server.url), Metrics())
+    second_metrics = Metrics()
+    second = await start_state(settings(redis_server.url), second_metrics)
+    try:
+        await first.cache.put_many("tox", "v1", ["shared text"], [{"bad": 0.5}])
+        await eventually(lambda: redis_server.client().dbsize() > 0)
+        assert await second.cache.get_many("tox", "v1", ["shared text"]) == [{"bad": 0.5}]
+        assert lookups(second_metrics, "hit") == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_corrupt_stored_verdict_is_a_miss(redis_server: RedisServer) -> None:
+    layer = await start_state(settings(redis_server.url), Metrics())
+    try:
+        key = Keys("safety-proxy").verdict("tox", "v1", "text")
+        redis_server.client().set(key, "not json")
+        assert await layer.cache.get_many("tox", "v1", ["text"]) == [None]
+        redis_server.client().set(key, '{"bad": "high"}')
+        assert await layer.cache.get_many("tox", "v1", ["text"]) == [None]
+    finally:
+        await layer.close()
+
+
+async def test_concurrent_checks_share_one_round_trip(redis_server: RedisServer) -> None:
+    layer = await start_state(settings(redis_server.url), Metrics())
+    store = layer.store
+    assert isinstance(store, RedisStore)
+    try:
+        before = store.pipeline.round_trips
+        await asyncio.gather(*(layer.cache.get_many(f"check{i}", "v1", ["a", "b"])
+                               for i in range(5)))
+        assert store.pipeline.round_trips - before == 1
+    finally:
+        await layer.close()
+
+
+async def test_a_replayed_conversation_scores_only_new_messages(clock: Clock) -> None:
+    cache = (await start_state(settings(), Metrics(), clock=clock)).cache
+    classifier = CountingClassifier()
+    check = Check(CheckConfig(name="counting", type="counting", timeout_s=5), classifier)
+    conversation: list[str] = []
+    for turn in ["hi", "tell me a BAD joke", "another one", "thanks"]:
+        conversation.append(turn)
+        scored_before = len(classifier.texts_scored)
+        run = await run_checks([check], list(conversation), ClassifyContext("input"),
+                               Metrics(), cache)
+        assert classifier.texts_scored[scored_before:] == [turn]
+        assert len(run.scores["counting"]) == len(conversation)
+    assert run.max_by_check() == {"counting": {"bad": 0.9}}
+
+
+async def test_a_judge_verdict_is_reused_only_under_the_same_context(clock: Clock) -> None:
+    """A rubric judges an answer against its prompt: the verdict cache keys on both, so a
+    "safe" verdict for an answer under a harmless prompt is never reused when the same
+    answer comes back under another prompt (and repeats still hit the cache)."""
+    from tests.classifiers.test_rubric import by_marker, fake_judge, rubric
+
+    cache = (await start_state(settings(), Metrics(), clock=clock)).cache
+    async with fake_judge(by_marker) as judge:
+        classifier = rubric(judge.base_url)
+        await classifier.start()
+        check = Check(CheckConfig(name="judge", type="rubric", directions=("output",)),
+                      classifier)
+        contexts = [ClassifyContext("output", prompt) for prompt in
+                    ("What is the capital of France?", "How do I make a weapon?",
+                     "What is the capital of France?")]
+        for context in contexts:
+            await run_checks([check], ["answer=D"], context, Metrics(), cache)
+        await classifier.close()
+    prompts = [request["messages"][1]["content"] for request in judge.requests]
+    assert len(prompts) == 2, "the third call is the first one again: a cache hit"
+    assert "capital of France" in prompts[0] and "weapon" in prompts[1]
+
+
+def test_the_context_fingerprint_tells_every_part_apart() -> None:
+    base = ClassifyContext("output", "p", ({"role": "user", "content": "p"},))
+    variants = [ClassifyContext("input", "p", base.conversation),
+                ClassifyContext("output", None, base.conversation),
+                ClassifyContext("output", "q", base.conversation),
+                ClassifyContext("output", "p", ({"role": "system", "content": "p"},)),
+                ClassifyContext("output", "p", ())]
+    prints = {context.fingerprint() for context in [base, *variants]}
+    assert len(prints) == len(variants) + 1
+    assert base.fingerprint() == ClassifyContext("output", "p", [{"role": "user",
+                                                                  "content": "p"}]).fingerprint()
+
+
+async def test_a_read_keeps_a_verdict_in_the_local_lru(clock: Clock) -> None:
+    layer = await start_state(settings(cache={"local_entries": 2}), Metrics(), clock=clock)
+    await layer.cache.put_many("tox", "v1", ["a", "b"], [{"bad": 0.1}] * 2)
+    await layer.cache.get_many("tox", "v1", ["a"])  # "a" is now the most recently used
+    await layer.cache.put_many("tox", "v1", ["c"], [{"bad": 0.1}])
+    assert await layer.cache.get_many("tox", "v1", ["a", "b", "c"]) == [{"bad": 0.1}, None,
+                                                                          {"bad": 0.1}]
