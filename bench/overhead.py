@@ -8,8 +8,10 @@ streamed, and each concurrency, wrk (Debian package ``wrk``) drives load for ``-
 
 The runs are interleaved in rounds: round r runs every (route, target, mode, concurrency)
 once, always in the same order, so a slow patch of the machine hits every route alike.
-Printed JSON: per run, the median over rounds of requests/s and p50/p99 latency (and each
-round's figures); per route, target and mode, the proxy's added p50 at concurrency 1 (median
+Printed JSON: per run, the median over rounds of requests/s, p50/p99 latency and the
+target process's CPU milliseconds per request (user + system time of all its threads, from
+/proc, over the run's requests; for ``direct`` the demo upstream's own) (and each round's
+figures); per route, target and mode, the proxy's added p50 at concurrency 1 (median
 proxy p50 minus median direct p50) and its ratio to the chat route's.
 
     python -m bench.overhead [--duration 5] [--rounds 3] [--concurrency 1 16 64]
@@ -131,16 +133,34 @@ def lua_script(route: str, stream: bool, folder: Path) -> Path:
     return path
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads together (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def measured(pid: int, url: str, script: Path, connections: int, duration: float) -> dict:
+    """One wrk run against the process ``pid`` serves, with that process's CPU ms per
+    request over the run."""
+    before = cpu_seconds(pid)
+    figures = wrk(url, script, connections, duration)
+    spent = cpu_seconds(pid) - before
+    figures["cpu_ms_per_request"] = round(spent * 1000 / max(figures.pop("requests"), 1), 3)
+    return figures
+
+
 def wrk(url: str, script: Path, connections: int, duration: float) -> dict:
-    """One wrk run: requests/s, p50/p99 latency in ms, non-2xx responses."""
+    """One wrk run: requests/s, p50/p99 latency in ms, non-2xx responses, requests done."""
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "--latency", "-s", str(script),
          url, "--", uuid.uuid4().hex[:12]], capture_output=True, text=True, check=True).stdout
     requests = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    assert requests is not None, out
+    assert requests is not None and total is not None, out
     return {"requests_per_s": float(requests.group(1)), "p50_ms": _percentile(out, "50%"),
-            "p99_ms": _percentile(out, "99%"), "non_2xx": int(errors.group(1)) if errors else 0}
+            "p99_ms": _percentile(out, "99%"), "non_2xx": int(errors.group(1)) if errors else 0,
+            "requests": int(total.group(1))}
 
 
 def _percentile(out: str, which: str) -> float:
@@ -164,7 +184,8 @@ def main() -> None:
             processes.append(start(["serve", "--config", str(config), "--port",
                                     str(ports[target])],
                                    f"http://127.0.0.1:{ports[target]}/readyz"))
-        print(json.dumps(run_matrix(args, folder, ports), indent=2))
+        pids = dict(zip(TARGETS, (process.pid for process in processes), strict=True))
+        print(json.dumps(run_matrix(args, folder, ports, pids), indent=2))
     finally:
         for process in processes:
             process.terminate()
@@ -181,7 +202,8 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int]) -> dict:
+def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int],
+               pids: dict[str, int]) -> dict:
     """Every run in every round, then medians, added p50 at c=1 and ratios to chat."""
     scripts = {(route, mode): lua_script(route, stream, folder)
                for route in args.routes for mode, stream in MODES.items()}
@@ -190,7 +212,7 @@ def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int]) ->
             wrk(_url(port, route), scripts[route, "non_streamed"], 16, 1)
     rounds: dict[str, list[dict]] = {}
     for number in range(args.rounds):
-        for key, run in run_round(args, scripts, ports).items():
+        for key, run in run_round(args, scripts, ports, pids).items():
             rounds.setdefault(key, []).append(run)
         print(f"round {number + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     runs = {key: summarise(figures) for key, figures in rounds.items()}
@@ -204,7 +226,7 @@ def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int]) ->
 
 
 def run_round(args: argparse.Namespace, scripts: dict[tuple[str, str], Path],
-              ports: dict[str, int]) -> dict[str, dict]:
+              ports: dict[str, int], pids: dict[str, int]) -> dict[str, dict]:
     """One run of each (route, target, mode, concurrency), in that fixed order; keys are
     ``route/mode/target/cN``."""
     figures = {}
@@ -212,9 +234,9 @@ def run_round(args: argparse.Namespace, scripts: dict[tuple[str, str], Path],
         for target in TARGETS:
             for mode in MODES:
                 for connections in args.concurrency:
-                    figures[f"{route}/{mode}/{target}/c{connections}"] = wrk(
-                        _url(ports[target], route), scripts[route, mode], connections,
-                        args.duration)
+                    figures[f"{route}/{mode}/{target}/c{connections}"] = measured(
+                        pids[target], _url(ports[target], route), scripts[route, mode],
+                        connections, args.duration)
     return figures
 
 
@@ -225,7 +247,7 @@ def _url(port: int, route: str) -> str:
 def summarise(figures: list[dict]) -> dict:
     """Medians over rounds (non-2xx summed), with each round's figures kept."""
     summary = {name: round(statistics.median(run[name] for run in figures), 3)
-               for name in ("requests_per_s", "p50_ms", "p99_ms")}
+               for name in ("requests_per_s", "p50_ms", "p99_ms", "cpu_ms_per_request")}
     return {**summary, "non_2xx": sum(run["non_2xx"] for run in figures), "by_round": figures}
 
 

@@ -6,6 +6,14 @@ most ``max_wait_ms`` for more) and scored together on one dedicated thread. The 
 bounded: when ``max_queue`` texts are waiting, ``submit`` raises ClassifierError at once
 (backpressure; the check's ``on_error`` decides). A caller that is cancelled while waiting
 simply drops out; its texts may still be scored but nobody else's results are affected.
+
+Inline scoring (``inline_max_chars`` > 0, for cheap models only): a call whose texts total
+at most that many characters, arriving while the batcher is idle (nothing queued, no batch
+on the model thread), is scored at once on the calling thread, the event loop's. For a model
+that scores a short text in a fraction of a millisecond, the hand-off to the model thread and
+back costs more than the work; under load calls still queue behind a running batch and are
+gathered as before. The model is never called from two threads at once: an inline call runs
+only while the model thread is idle, and no batch can start while it holds the loop.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ class MicroBatcher(Generic[R]):
         max_wait_ms: float = 0.0,
         max_queue: int = 4096,
         on_batch: Callable[[int], None] | None = None,
+        inline_max_chars: int = 0,
     ) -> None:
         self._score_batch = score_batch
         self._name = name
@@ -47,6 +56,8 @@ class MicroBatcher(Generic[R]):
         self._max_wait = max_wait_ms / 1000.0
         self._max_queue = max_queue
         self._on_batch = on_batch
+        self._inline_max_chars = inline_max_chars
+        self._busy = False  # a batch is on the model thread
         self._queue: deque[_Pending[R]] = deque()
         self._queued_texts = 0
         self._wakeup = asyncio.Event()
@@ -76,6 +87,8 @@ class MicroBatcher(Generic[R]):
             return []
         if self._worker is None:
             raise ClassifierError(f"{self._name}: batcher not started")
+        if self._runs_inline(texts):
+            return self._score_inline(list(texts))
         if self._queued_texts + len(texts) > self._max_queue:
             raise Overloaded(f"{self._name}: queue full ({self._queued_texts} texts waiting)")
         future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
@@ -83,6 +96,25 @@ class MicroBatcher(Generic[R]):
         self._queued_texts += len(texts)
         self._wakeup.set()
         return await future
+
+    def _runs_inline(self, texts: Sequence[str]) -> bool:
+        return (not self._busy and not self._queue
+                and sum(map(len, texts)) <= self._inline_max_chars)
+
+    def _score_inline(self, texts: list[str]) -> list[R]:
+        self._observe(len(texts))
+        try:
+            return self._score_batch(texts)
+        except Exception as exc:  # as a failed batch: this call only
+            raise self._failure(exc) from exc
+
+    def _observe(self, size: int) -> None:
+        self.batch_sizes.append(size)
+        if self._on_batch is not None:
+            self._on_batch(size)
+
+    def _failure(self, exc: Exception) -> ClassifierError:
+        return ClassifierError(f"{self._name}: {type(exc).__name__}: {exc}")
 
     def _take_batch(self) -> list[_Pending[R]]:
         batch: list[_Pending[R]] = []
@@ -105,17 +137,18 @@ class MicroBatcher(Generic[R]):
                 await asyncio.sleep(self._max_wait)
             while batch := self._take_batch():
                 texts = [text for pending in batch for text in pending.texts]
-                self.batch_sizes.append(len(texts))
-                if self._on_batch is not None:
-                    self._on_batch(len(texts))
+                self._observe(len(texts))
+                self._busy = True
                 try:
                     results = await loop.run_in_executor(self._executor, self._score_batch, texts)
                 except Exception as exc:  # a model failure fails this batch only
-                    error = ClassifierError(f"{self._name}: {type(exc).__name__}: {exc}")
+                    error = self._failure(exc)
                     for pending in batch:
                         if not pending.future.done():
                             pending.future.set_exception(error)
                     continue
+                finally:
+                    self._busy = False
                 offset = 0
                 for pending in batch:
                     end = offset + len(pending.texts)

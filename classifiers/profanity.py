@@ -60,6 +60,7 @@ class ProfanityClassifier(Classifier):
             name=self.name,
             max_batch=self.settings.max_batch,
             max_queue=self.settings.max_queue,
+            inline_max_chars=self.settings.inline_max_chars,
             on_batch=self.observe_batch,
         )
         self._batcher.start()

@@ -5,6 +5,7 @@ Its scores against the original scikit-learn pipeline: test_profanity_numpy.py."
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -17,7 +18,7 @@ TEXTS = ["have a lovely day", "you are a fucking idiot", "the weather is mild", 
 
 
 async def test_classifier_scores_and_batches_concurrent_calls():
-    classifier = ProfanityClassifier("tox")
+    classifier = ProfanityClassifier("tox", {"inline_max_chars": 0})  # every call queued
     await classifier.start()
     try:
         results = await asyncio.gather(*(classifier.classify([t]) for t in TEXTS))
@@ -28,6 +29,18 @@ async def test_classifier_scores_and_batches_concurrent_calls():
         assert max(classifier._batcher.batch_sizes) > 1  # concurrent calls shared a batch
     finally:
         await classifier.close()
+
+
+async def test_inline_scores_equal_the_model_threads():
+    inline, queued = ProfanityClassifier("a"), ProfanityClassifier("b", {"inline_max_chars": 0})
+    await inline.start()
+    await queued.start()
+    try:
+        for text in TEXTS:  # one call at a time: the model is idle for each
+            assert await inline.classify([text]) == await queued.classify([text])
+    finally:
+        await inline.close()
+        await queued.close()
 
 
 async def test_batcher_full_queue_raises_and_cancelled_caller_does_not_poison():
@@ -70,3 +83,66 @@ async def test_batcher_model_failure_fails_only_that_batch():
         await batcher.submit(["boom"])
     assert await batcher.submit(["fine"]) == [1]
     await batcher.close()
+
+
+def _recording(threads: list[int]):
+    def score(texts: list[str]) -> list[int]:
+        threads.append(threading.get_ident())
+        return [len(t) for t in texts]
+    return score
+
+
+async def test_an_idle_batcher_scores_a_short_call_inline_and_a_long_one_on_its_thread():
+    threads: list[int] = []
+    batcher: MicroBatcher[int] = MicroBatcher(_recording(threads), name="t", inline_max_chars=8)
+    batcher.start()
+    try:
+        assert await batcher.submit(["abc", "de"]) == [3, 2]  # 5 characters: inline
+        assert await batcher.submit(["abcdefghi"]) == [9]  # 9 characters: the model thread
+    finally:
+        await batcher.close()
+    assert threads[0] == threading.get_ident() != threads[1]
+    assert list(batcher.batch_sizes) == [2, 1]
+
+
+async def test_calls_queued_behind_a_running_batch_are_gathered_not_run_inline():
+    release = threading.Event()
+    threads: list[int] = []
+    record = _recording(threads)
+
+    def gated(texts: list[str]) -> list[int]:
+        release.wait(5)
+        return record(texts)
+
+    batcher: MicroBatcher[int] = MicroBatcher(gated, name="t", inline_max_chars=3)
+    batcher.start()
+    try:
+        first = asyncio.create_task(batcher.submit(["a long text"]))  # the model thread
+        await asyncio.sleep(0.05)  # the first batch is running now
+        calls = [asyncio.create_task(batcher.submit([t])) for t in ("a", "bb", "ccc")]
+        await asyncio.sleep(0.01)
+        release.set()
+        assert await first == [11]
+        assert await asyncio.gather(*calls) == [[1], [2], [3]]
+        assert threading.get_ident() not in threads  # none ran on the loop
+        assert list(batcher.batch_sizes) == [1, 3]  # the queued calls shared one batch
+        assert await batcher.submit(["dd"]) == [2]  # idle again: inline
+        assert threads[-1] == threading.get_ident()
+    finally:
+        await batcher.close()
+
+
+async def test_an_inline_failure_fails_that_call_only():
+    def flaky(texts: list[str]) -> list[int]:
+        if "boom" in texts:
+            raise ValueError("model exploded")
+        return [1 for _ in texts]
+
+    batcher: MicroBatcher[int] = MicroBatcher(flaky, name="t", inline_max_chars=100)
+    batcher.start()
+    try:
+        with pytest.raises(ClassifierError, match="t: ValueError: model exploded"):
+            await batcher.submit(["boom"])
+        assert await batcher.submit(["fine"]) == [1]
+    finally:
+        await batcher.close()

@@ -137,8 +137,8 @@ def test_check_config_no_start_refuses_a_typo(tmp_path: Path) -> None:
                            str(path)], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 1
     assert done.stderr.strip() == (f"{path}:9: checks[1] 'second' (type profanity): "
-                                   "options.max_bach: unknown option; known: max_batch, "
-                                   "max_queue")
+                                   "options.max_bach: unknown option; known: "
+                                   "inline_max_chars, max_batch, max_queue")
     path.write_bytes(config_with("profanity", {"max_batch": 64}))
     done = subprocess.run([sys.executable, "-m", "proxy", "check-config", "--no-start",
                            str(path)], capture_output=True, text=True, timeout=60, cwd=REPO)
