@@ -1,7 +1,8 @@
 """Overhead benchmark: the proxy against the demo upstream, per API route, measured with wrk.
 
-Four servers, each its own process: ``safety-proxy demo-upstream``, and in front of it a
-proxy with checks off, one with the ``fast`` preset and one with the embedded defaults. For
+Five servers, each its own process: ``safety-proxy demo-upstream``, and in front of it a
+proxy with checks off, one with the ``fast`` preset, the same with ``streaming.mode:
+low_latency``, and one with the embedded defaults. For
 each route (Chat Completions, Responses, Anthropic Messages by default; legacy Completions
 on request), each target (the demo upstream directly, and each proxy), non-streamed and
 streamed, and each concurrency, wrk (Debian package ``wrk``) drives load for ``--duration`` seconds.
@@ -12,7 +13,10 @@ Printed JSON: per run, the median over rounds of requests/s, p50/p99 latency and
 target process's CPU milliseconds per request (user + system time of all its threads, from
 /proc, over the run's requests; for ``direct`` the demo upstream's own) (and each round's
 figures); per route, target and mode, the proxy's added p50 at concurrency 1 (median
-proxy p50 minus median direct p50) and its ratio to the chat route's.
+proxy p50 minus median direct p50) and its ratio to the chat route's. Then, per target,
+``FIRST_BYTE_REQUESTS`` streamed chat requests one at a time (in slices interleaved across
+targets): the median time to the first byte of the body and to the stream's end, and the
+proxy's added first byte (its median minus the direct one).
 
     python -m bench.overhead [--duration 5] [--rounds 3] [--concurrency 1 16 64]
                              [--routes chat responses messages]
@@ -21,6 +25,7 @@ proxy p50 minus median direct p50) and its ratio to the chat route's.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -47,11 +52,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "(%s-%d) Please summarise the plot of a detective novel in two sentences."
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 MODES = {"non_streamed": False, "streamed": True}
-TARGETS = ("direct", "proxy_checks_off", "proxy_fast_preset", "proxy_default_checks")
+TARGETS = ("direct", "proxy_checks_off", "proxy_fast_preset", "proxy_fast_low_latency",
+           "proxy_default_checks")
 # Each proxy target's config: a shipped preset (checks off: the embedded defaults without
 # classifiers).
-CONFIGS = {"proxy_checks_off": ("defaults.yaml", False), "proxy_fast_preset": ("fast.yaml", True),
-           "proxy_default_checks": ("defaults.yaml", True)}
+CONFIGS = {"proxy_checks_off": ("defaults.yaml", False, "buffered"),
+           "proxy_fast_preset": ("fast.yaml", True, "buffered"),
+           "proxy_fast_low_latency": ("fast.yaml", True, "low_latency"),
+           "proxy_default_checks": ("defaults.yaml", True, "buffered")}
+FIRST_BYTE_REQUESTS = 300  # sequential streamed requests per target, in 6 interleaved slices
 PROXIES = TARGETS[1:]
 
 
@@ -111,11 +120,12 @@ def start(args: list[str], ready_url: str) -> subprocess.Popen[bytes]:
 
 def proxy_config(upstream_port: int, target: str, folder: Path) -> Path:
     """The target's shipped config pointed at the upstream (``CONFIGS``)."""
-    preset, checks = CONFIGS[target]
+    preset, checks, streaming = CONFIGS[target]
     defaults = yaml.safe_load((ROOT / "proxy/config" / preset).read_text())
     defaults["upstream"]["base_url"] = f"http://127.0.0.1:{upstream_port}/v1"
     defaults["logging"] = {"level": "warning"}  # one log line per request is not the subject
     defaults["reload"] = {"watch": False}
+    defaults["streaming"]["mode"] = streaming
     if not checks:
         defaults["checks"] = []
         defaults["policy"] = {"refusal_text": defaults["policy"]["refusal_text"]}
@@ -131,6 +141,44 @@ def lua_script(route: str, stream: bool, folder: Path) -> Path:
     path = folder / f"{route}-{'stream' if stream else 'json'}.lua"
     path.write_text(LUA.replace("BODY", body))
     return path
+
+
+def stream_times(port: int, requests: int, run: str) -> list[tuple[float, float]]:
+    """(first body byte, end of stream) in ms for ``requests`` streamed chat requests sent
+    one at a time on one keep-alive connection, each with a prompt of its own."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench-client"}
+    template = ROUTES["chat"].body.replace("STREAM", "true").replace("PROMPT", PROMPT)
+    times = []
+    try:
+        for number in range(requests):
+            body = template % (run, number)
+            start = time.perf_counter()
+            connection.request("POST", ROUTES["chat"].path, body, headers)
+            response = connection.getresponse()
+            assert response.status == 200 and response.read1(), response.status
+            first = time.perf_counter()
+            response.read()
+            times.append(((first - start) * 1000, (time.perf_counter() - start) * 1000))
+    finally:
+        connection.close()
+    return times
+
+
+def first_bytes(ports: dict[str, int], requests: int) -> dict[str, dict[str, float]]:
+    """Median first-byte and whole-stream ms per target, and each proxy's added first byte."""
+    slices, run = 6, uuid.uuid4().hex[:12]
+    times: dict[str, list[tuple[float, float]]] = {target: [] for target in TARGETS}
+    for piece in range(slices):
+        for target in TARGETS:
+            times[target] += stream_times(ports[target], requests // slices, f"{run}{piece}")
+    figures = {target: {"first_byte_ms": round(statistics.median(t[0] for t in got), 3),
+                        "stream_end_ms": round(statistics.median(t[1] for t in got), 3)}
+               for target, got in times.items()}
+    for target in PROXIES:
+        figures[target]["first_byte_added_ms"] = round(
+            figures[target]["first_byte_ms"] - figures["direct"]["first_byte_ms"], 3)
+    return figures
 
 
 def cpu_seconds(pid: int) -> float:
@@ -217,7 +265,8 @@ def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int],
         print(f"round {number + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     runs = {key: summarise(figures) for key, figures in rounds.items()}
     results = {"cpu_count": os.cpu_count(), "duration_s": args.duration,
-               "rounds": args.rounds, "routes": args.routes, "runs": runs}
+               "rounds": args.rounds, "routes": args.routes, "runs": runs,
+               "streamed_chat_one_at_a_time": first_bytes(ports, FIRST_BYTE_REQUESTS)}
     if 1 in args.concurrency:
         results["added_p50_ms_c1"] = added_p50(runs, args.routes)
         if "chat" in args.routes:
