@@ -7,8 +7,9 @@ own terminal events when a stream is cut.
 Modes (``streaming.mode``):
 - ``buffered``: events are held until the window holding their text has passed, so no
   blocked window ever reaches the client. Added latency: one window.
-- ``low_latency``: events are relayed at once; windows are checked concurrently, one at a
-  time, and the stream is cut at the first blocked window. At most the blocked window plus
+- ``low_latency``: events are relayed at once (those of one upstream read in one write, so
+  a burst of small events costs one write, not one each); windows are checked concurrently,
+  one at a time, and the stream is cut at the first blocked window. At most the blocked window plus
   the text relayed while its check ran (under one more window, since a full window waits
   for the check before it) can reach the client: under ``2 * window_chars`` characters.
 
@@ -56,6 +57,9 @@ class StreamRelay:
         self.low_latency = streaming.mode == "low_latency"
         self.windows = WindowTracker(streaming.window_chars, streaming.context_chars)
         self.held: list[bytes] = []  # buffered: events whose window is not checked yet
+        # low_latency: events relayed but not yet written; every write, and every wait on a
+        # check, sends them first, so the client sees events in order and without delay.
+        self.outbox: list[bytes] = []
         self.held_text = False  # some held event carries answer text
         self.text_sent = False  # some answer text reached the client
         self.relayed = 0  # events read that reached the client (not counting held ends)
@@ -97,6 +101,7 @@ class StreamRelay:
                 for event in decoder.feed(chunk):
                     if not await self._on_event(event):
                         return False
+                await self._send()  # this read's relayed events, in one write
             for event in decoder.close():
                 if not await self._on_event(event):
                     return False
@@ -117,7 +122,7 @@ class StreamRelay:
         elif self.low_latency:
             self.text_sent |= bool(view.texts)
             self.relayed += 1
-            await self._send(encoded)
+            self.outbox.append(encoded)
         else:
             self.held.append(encoded)
             self.held_text |= bool(view.texts)
@@ -153,6 +158,8 @@ class StreamRelay:
     async def _settle_pending(self) -> bool:
         if self.pending_check is None:
             return True
+        if not self.pending_check.done():
+            await self._send()  # what was relayed goes out before the wait
         decision = await self.pending_check
         self.pending_check = None
         if decision.blocked:
@@ -205,7 +212,11 @@ class StreamRelay:
         with contextlib.suppress(ClientGone):
             await self._send(self.codec.broken(message))
 
-    async def _send(self, data: bytes) -> None:
+    async def _send(self, data: bytes = b"") -> None:
+        """Writes the outbox's relayed events, then ``data``."""
+        if self.outbox:
+            data = b"".join((*self.outbox, data))
+            self.outbox.clear()
         if not data:
             return
         try:
