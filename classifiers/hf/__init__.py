@@ -5,7 +5,7 @@ The model and tokenizer load with transformers' Auto classes from a local folder
 (loading.py); labels come from the config's ``id2label`` (labels.py); scores are the
 sigmoid (multi-label) or softmax (single-label) of its logits. Serving is the shared
 sequence-classification package (classifiers/sequence/), the same as ``type: detoxify``:
-micro-batched on one inference thread, long texts as overlapping windows (each label takes
+micro-batched off the event loop, long texts as overlapping windows (each label takes
 its highest window score), torch or ONNX Runtime with optional int8 weights.
 """
 
@@ -20,7 +20,7 @@ from classifiers.hf.loading import load
 from classifiers.hf.options import TransformersOptions
 from classifiers.options import ClassifierOptions
 from classifiers.sequence.activation import Activation
-from classifiers.sequence.classifier import SequenceClassifier
+from classifiers.sequence.classifier import ModelOutputs, SequenceClassifier
 from classifiers.sequence.engine import Engine, build_engine
 
 __all__ = ["TransformersClassifier"]
@@ -50,7 +50,7 @@ class TransformersClassifier(SequenceClassifier):
                             lambda loaded: choose_activation(self.settings.activation,
                                                              loaded.model.config))
 
-    def adopt(self, engine: Engine) -> None:
+    def adopt(self, engine: ModelOutputs) -> None:
         self._columns = label_columns(engine.class_names, self.settings.labels)
         self.labels = tuple(self._columns)
         self._activation = engine.activation

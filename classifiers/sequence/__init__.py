@@ -5,6 +5,7 @@
 options.py (the serving options), encoding.py and windows.py (texts to overlapping token
 windows, padded batches), engine.py (encoder + runtime), torch_runtime.py and
 onnx_runtime.py (the runtimes, with sigmoid or softmax from activation.py), batcher.py with
-inbox.py, pending.py and scheduling.py (micro-batching on one inference thread), and
+inbox.py, pool.py, pending.py and scheduling.py (micro-batching: one thread tokenizes, one
+runs the model), and
 classifier.py (start, warm-up, classify, close).
 """

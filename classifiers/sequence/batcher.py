@@ -1,16 +1,20 @@
-"""Micro-batching on one dedicated inference thread, bounded by rows and padded tokens.
+"""Micro-batching on two threads: one prepares (tokenizes), one runs the model.
 
 Contract: ``await batcher.submit(texts)`` returns one score vector per text, in order.
-Everything CPU-bound (tokenizing, windowing, the forward pass) runs on the batcher's own
-thread, so the event loop only queues requests and settles futures. The thread gathers
-requests (waiting at most ``max_wait_ms`` after an idle spell), cuts texts into windows and
-forms each forward pass with :func:`next_batch` (shortest first, bounded rows and tokens).
+Everything CPU-bound runs off the event loop, which only queues requests and settles
+futures. The preparing thread takes every request that has arrived, tokenizes all their
+texts in one tokenizer call, cuts them into windows and adds those to a pool; the model
+thread takes each forward pass from the pool (waiting at most ``max_wait_ms`` after an idle
+spell, shortest windows first, bounded rows and padded tokens: classifiers/sequence/pool.py)
+and settles each request when its last window is scored. So the next batch is tokenized
+while the device runs this one, and a GPU is not left waiting on the tokenizer.
 
 Failure modes all surface as ClassifierError, so the check's ``on_error`` applies: a full
 queue (``max_queue`` texts outstanding) and a stalled model (one batch running longer than
-``stall_after_s``) fail at once; a request waiting longer than ``request_timeout_s`` fails.
-A cancelled caller just drops out: its windows not yet batched are discarded and its
-results, if computed, are ignored; nobody else's batch is affected.
+``stall_after_s``) fail at once; a request waiting longer than ``request_timeout_s`` fails;
+a text the tokenizer rejects fails its own request only. A cancelled caller just drops out:
+its windows not yet batched are discarded and its results, if computed, are ignored;
+nobody else's batch is affected.
 """
 
 from __future__ import annotations
@@ -32,12 +36,15 @@ from classifiers.sequence.pending import (
     mark_cancelled,
     settle,
 )
-from classifiers.sequence.scheduling import BatchBounds, next_batch
+from classifiers.sequence.pool import WindowPool
+from classifiers.sequence.scheduling import BatchBounds
 from classifiers.sequence.windows import max_per_label
 
 
 class WindowedModel(Protocol):
-    """What the thread runs: windows per text, then a score vector per window."""
+    """What the threads run: windows per text (the preparing thread), then a score vector
+    per window (the model thread). The two are called concurrently, so they share no
+    mutable state."""
 
     def windows(self, texts: list[str]) -> list[list[list[int]]]: ...
 
@@ -58,24 +65,31 @@ class TokenBatcher:
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._model, self._name, self._bounds = model, name, bounds
-        self._max_wait, self._timeout = max_wait_ms / 1000.0, request_timeout_s
-        self._stall_after = stall_after_s
+        self._timeout, self._stall_after = request_timeout_s, stall_after_s
         self._inbox = Inbox(name, max_queue)
-        self._busy_since: float | None = None  # written by the thread, read by the loop
-        self._pool: list[Row] = []  # thread only: windows waiting for a forward pass
-        self._thread = threading.Thread(target=self._run, name=f"inference-{name}", daemon=True)
+        self._pool = WindowPool(bounds, max_wait_ms / 1000.0)
+        self._busy_since: float | None = None  # written by the model thread, read by the loop
+        self._threads = (
+            threading.Thread(target=self._run, args=(self._prepare,), daemon=True,
+                             name=f"tokenize-{name}"),
+            threading.Thread(target=self._run, args=(self._infer,), daemon=True,
+                             name=f"inference-{name}"),
+        )
         self.stats = BatcherStats()
-        self._on_batch = on_batch  # called on the inference thread with each pass's rows
+        self._on_batch = on_batch  # called on the model thread with each pass's rows
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     async def close(self) -> None:
-        """Fails what is outstanding and stops the thread (a hung forward pass is abandoned)."""
+        """Fails what is outstanding and stops the threads (a hung forward pass is abandoned)."""
         for request in self._inbox.stop():
             settle(request.future, ClassifierError(f"{self._name}: classifier closed"))
-        if self._thread.is_alive():
-            await asyncio.to_thread(self._thread.join, 5.0)
+        self._pool.stop()
+        for thread in self._threads:
+            if thread.is_alive():
+                await asyncio.to_thread(thread.join, 5.0)
 
     async def submit(self, texts: Sequence[str]) -> list[Vector]:
         if not texts:
@@ -99,43 +113,51 @@ class TokenBatcher:
                 f"{self._name}: model stalled (one batch has run for over {self._stall_after:g}s)"
             )
 
-    # ---- the inference thread -------------------------------------------------------------
+    # ---- the two threads -------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, loop: Callable[[], None]) -> None:
         try:
-            self._serve()
-        finally:  # stopping, or a bug here: nobody may be left waiting for this thread
+            loop()
+        finally:  # stopping, or a bug here: nobody may be left waiting for these threads
+            self._pool.stop()
             for request in self._inbox.stop():
                 self._finish(request, ClassifierError(f"{self._name}: inference thread stopped"),
                              force=True)
 
-    def _serve(self) -> None:
-        bounds = self._bounds
-        while (arrivals := self._inbox.take(idle=not self._pool, gather_s=self._max_wait,
-                                            enough=bounds.max_rows)) is not None:
-            for request in arrivals:
-                self._admit(request)
-            self._pool = [row for row in self._pool if self._live(row.request)]
-            if self._pool:
-                batch = next_batch(self._pool, time.monotonic(), bounds)
-                taken = {id(row) for row in batch}
-                self._pool = [row for row in self._pool if id(row) not in taken]
-                self._forward(batch)
+    def _prepare(self) -> None:
+        while (arrivals := self._inbox.take()) is not None:
+            live = [request for request in arrivals if self._live(request)]
+            if live:
+                self._pool.add(self._rows_of(live))
 
-    def _admit(self, request: Request) -> None:
-        if not self._live(request):
-            return
+    def _infer(self) -> None:
+        while (batch := self._pool.take(self._live)) is not None:
+            self._forward(batch)
+
+    def _rows_of(self, requests: list[Request]) -> list[Row]:
+        """The windows of all the requests' texts, from one tokenizer call; when it fails,
+        each request is tried alone so that only the one with the bad text fails."""
         try:
-            windows = self._model.windows(list(request.texts))
+            windows = self._model.windows([text for r in requests for text in r.texts])
         except Exception as exc:
-            self._finish(request, _model_error(self._name, "tokenizing", exc))
-            return
+            if len(requests) == 1:
+                self._finish(requests[0], _model_error(self._name, "tokenizing", exc))
+                return []
+            return [row for request in requests for row in self._rows_of([request])]
+        rows: list[Row] = []
+        start = 0
+        for request in requests:
+            rows += self._rows(request, windows[start : start + len(request.texts)])
+            start += len(request.texts)
+        return rows
+
+    def _rows(self, request: Request, windows: list[list[list[int]]]) -> list[Row]:
         now = time.monotonic()
         request.window_scores = [[None] * len(text_windows) for text_windows in windows]
         request.remaining = sum(len(text_windows) for text_windows in windows)
-        for text, text_windows in enumerate(windows):
-            for window, ids in enumerate(text_windows):
-                self._pool.append(Row(request, text, window, ids, now))
+        return [Row(request, text, window, ids, now)
+                for text, text_windows in enumerate(windows)
+                for window, ids in enumerate(text_windows)]
 
     def _forward(self, batch: list[Row]) -> None:
         self._busy_since = time.monotonic()
@@ -161,7 +183,7 @@ class TokenBatcher:
     def _count_batch(self, batch: list[Row]) -> None:
         self.stats.batches += 1
         self.stats.rows += len(batch)
-        self.stats.padded_tokens += len(batch) * max(row.size for row in batch)
+        self.stats.padded_tokens += len(batch) * self._bounds.width(max(r.size for r in batch))
         if self._on_batch is not None:
             self._on_batch(len(batch))
 

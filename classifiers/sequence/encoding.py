@@ -1,8 +1,9 @@
 """Texts to model inputs: tokenize, cut into windows, pad a batch of windows.
 
-Runs on the inference thread. The windows carry the tokenizer's own special tokens, found
-by encoding a probe with and without them, so BERT ([CLS] .. [SEP]), RoBERTa and XLM-R
-(<s> .. </s>) and ALBERT all work without model-specific code.
+Runs on the batcher's threads (``windows`` on the tokenizer's, ``pad`` on the model's). The
+windows carry the tokenizer's own special tokens, found by encoding a probe with and
+without them, so BERT ([CLS] .. [SEP]), RoBERTa and XLM-R (<s> .. </s>) and ALBERT all work
+without model-specific code.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from classifiers.base import well_formed
 from classifiers.sequence.options import ServingOptions
 from classifiers.sequence.windows import WindowPlan
 
@@ -35,18 +37,21 @@ class Encoder:
             suffix=suffix,
         )
         self.pad_id = int(tokenizer.pad_token_id or 0)
+        self.pad_multiple = options.pad_multiple
         self.input_names = tuple(
             name for name in ("input_ids", "attention_mask", "token_type_ids")
             if name in tokenizer.model_input_names and (accepted is None or name in accepted)
         )
 
     def windows(self, texts: list[str]) -> list[list[list[int]]]:
-        ids = self._tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+        ids = self._tokenizer([well_formed(text) for text in texts], add_special_tokens=False,
+                              verbose=False)["input_ids"]
         return [self.plan.split(text_ids) for text_ids in ids]
 
     def pad(self, rows: list[list[int]]) -> dict[str, np.ndarray]:
-        """The model's inputs for a batch, padded on the right to its longest row."""
-        width = max(len(row) for row in rows)
+        """The model's inputs for a batch, padded on the right to its longest row rounded
+        up to a multiple of ``pad_multiple`` (at most the window size)."""
+        width = padded_width(max(len(row) for row in rows), self.pad_multiple, self.plan.size)
         input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for index, row in enumerate(rows):
@@ -55,6 +60,11 @@ class Encoder:
         inputs = {"input_ids": input_ids, "attention_mask": mask}
         inputs["token_type_ids"] = np.zeros_like(input_ids)
         return {name: inputs[name] for name in self.input_names}
+
+
+def padded_width(longest: int, multiple: int, limit: int) -> int:
+    """``longest`` rounded up to a multiple of ``multiple``, never past ``limit``."""
+    return max(longest, min(-(-longest // multiple) * multiple, limit))
 
 
 def forward_inputs(model: Any) -> frozenset[str]:

@@ -42,8 +42,13 @@ def build_engine(options: ServingOptions, load: Callable[[], LoadedModel],
 
     if options.threads is not None:
         torch.set_num_threads(options.threads)  # process-wide, like every torch setting
+    if options.allow_tf32 and options.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # process-wide too
+        torch.backends.cudnn.allow_tf32 = True
     loaded = load()
     loaded.model.to(options.device).eval()
+    if options.runtime == "torch":
+        loaded.model.to(getattr(torch, options.dtype))
     chosen = activation(loaded)
     encoder = Encoder(loaded.tokenizer, loaded.model.config, options,
                       accepted=forward_inputs(loaded.model))

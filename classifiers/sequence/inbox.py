@@ -1,15 +1,14 @@
 """The requests a batcher has accepted and not yet finished, shared by two threads.
 
 The event loop puts requests in (refused when stopping or when ``max_texts`` texts are
-already outstanding: backpressure); the inference thread takes them out, gathering for a
-moment after an idle spell, and marks each one done exactly once. Everything here holds one
+already outstanding: backpressure); the preparing thread takes them out as they come, and
+each one is marked done exactly once. Everything here holds one
 lock for a few operations only, never while a model runs.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 from classifiers.base import ClassifierError, Overloaded
 from classifiers.sequence.pending import Request
@@ -38,17 +37,10 @@ class Inbox:
             self._new.append(request)
             self._cond.notify()
 
-    def take(self, *, idle: bool, gather_s: float, enough: int) -> list[Request] | None:
-        """New requests (blocking while ``idle``, then gathering up to ``enough`` texts for
-        at most ``gather_s``); None once stopping."""
+    def take(self) -> list[Request] | None:
+        """Every new request (blocking until there is one); None once stopping."""
         with self._cond:
-            if idle:
-                self._cond.wait_for(lambda: self._new or self.stopping)
-                deadline = time.monotonic() + gather_s
-                while not self.stopping and sum(len(r.texts) for r in self._new) < enough:
-                    if (left := deadline - time.monotonic()) <= 0:
-                        break
-                    self._cond.wait(left)
+            self._cond.wait_for(lambda: self._new or self.stopping)
             if self.stopping:
                 return None
             arrivals, self._new = self._new, []

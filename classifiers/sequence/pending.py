@@ -1,6 +1,6 @@
 """The records the batcher keeps for one request and one of its windows.
 
-A Request is created on the event loop; after that only the inference thread writes it,
+A Request is created on the event loop; after that only the batcher's threads write it,
 except ``cancelled``, which the loop sets when the caller goes away. Results cross back to
 the loop with ``call_soon_threadsafe(settle, ...)``.
 """

@@ -2,9 +2,9 @@
 
 A batch is padded to its longest row, so rows of similar length are batched together:
 waiting rows are taken shortest first, which also lets a short text overtake long ones.
-Two bounds keep a forward pass short: ``max_rows`` and ``max_tokens`` (rows x longest row,
-the padded size). A row that has waited ``overdue_s`` goes first, so long texts are not
-starved by a steady stream of short ones.
+Two bounds keep a forward pass short: ``max_rows`` and ``max_tokens`` (rows x longest row
+rounded up to ``pad_multiple``: the padded size). A row that has waited ``overdue_s`` goes
+first, so long texts are not starved by a steady stream of short ones.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ class BatchBounds:
     max_rows: int
     max_tokens: int
     overdue_s: float
+    pad_multiple: int = 1  # rows are padded to a multiple of it (the encoder's pad_multiple)
+
+    def width(self, longest: int) -> int:
+        """The padded width of a pass whose longest row has ``longest`` tokens (an upper
+        bound: the encoder never pads past the model's window)."""
+        return -(-longest // self.pad_multiple) * self.pad_multiple
 
 
 def next_batch(rows: Sequence[W], now: float, bounds: BatchBounds) -> list[W]:
@@ -38,7 +44,7 @@ def next_batch(rows: Sequence[W], now: float, bounds: BatchBounds) -> list[W]:
     batch: list[W] = []
     longest = 0
     for row in order:
-        padded = max(longest, row.size) * (len(batch) + 1)
+        padded = bounds.width(max(longest, row.size)) * (len(batch) + 1)
         if batch and (len(batch) >= bounds.max_rows or padded > bounds.max_tokens):
             break
         batch.append(row)

@@ -1,8 +1,9 @@
 """The Detoxify batcher with a scripted model standing in for the network (no torch).
 
 The scripted model tokenizes words (``idiot`` is token 666, any other word token 1) and
-scores a window [1.0 if it holds 666 else 0.0, its length / 100]; it records every batch
-and can be held (a hung model) or made to raise on ``boom``.
+scores a window [1.0 if it holds 666 else 0.0, its length / 100]; it records every
+tokenizer call and every batch, either can be held (a hung model), and either can be made
+to raise on ``boom``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,18 @@ class ScriptedModel:
         self.gate.set()
         self.entered = threading.Event()
         self.fail_on_boom = False
+        self.tokenized: list[list[str]] = []  # the texts of each tokenizer call
+        self.tokenizer_gate = threading.Event()
+        self.tokenizer_gate.set()
+        self.tokenizer_entered = threading.Event()
+        self.tokenizer_fails_on_boom = False
 
     def windows(self, texts: list[str]) -> list[list[list[int]]]:
+        self.tokenizer_entered.set()
+        self.tokenizer_gate.wait()
+        self.tokenized.append(list(texts))
+        if self.tokenizer_fails_on_boom and any("boom" in text for text in texts):
+            raise ValueError("scripted tokenizer failure")
         return [self.plan.split([TOKENS.get(word, 1) for word in text.split()]) for text in texts]
 
     def score(self, rows: list[list[int]]) -> list[list[float]]:
@@ -154,6 +165,7 @@ async def test_a_cancelled_caller_does_not_poison_the_batch(model_and_batcher):
     tasks = [asyncio.create_task(batcher.submit([text])) for text in texts]
     await asyncio.sleep(0.02)
     tasks[1].cancel()
+    await asyncio.sleep(0.02)  # the loop marks the request cancelled (its windows are pooled)
     model.gate.set()
     await running
     assert (await tasks[0])[0][0] == 1.0
@@ -189,3 +201,50 @@ async def test_no_texts_needs_no_model(model_and_batcher):
     model, batcher = model_and_batcher
     assert await batcher.submit([]) == []
     assert model.batches == []
+
+
+async def test_requests_that_arrive_together_are_tokenized_in_one_call(model_and_batcher):
+    model, batcher = model_and_batcher
+    model.tokenizer_gate.clear()
+    first = asyncio.create_task(batcher.submit(["first"]))
+    await asyncio.to_thread(model.tokenizer_entered.wait, 2)  # the tokenizer holds "first"
+    texts = ["one idiot", "two words", "three"]
+    waiting = [asyncio.create_task(batcher.submit([text])) for text in texts]
+    await asyncio.sleep(0.02)
+    model.tokenizer_gate.set()
+    assert await first == [[0.0, 0.03]]
+    assert [(await task)[0][0] for task in waiting] == [1.0, 0.0, 0.0]
+    assert model.tokenized == [["first"], texts]
+
+
+async def test_the_next_texts_are_tokenized_while_the_model_runs(model_and_batcher):
+    model, batcher = model_and_batcher
+    model.gate.clear()
+    running = asyncio.create_task(batcher.submit(["warm"]))
+    await asyncio.to_thread(model.entered.wait, 2)  # the model holds "warm"
+    queued = asyncio.create_task(batcher.submit(["queued idiot"]))
+    deadline = time.monotonic() + 2
+    while ["queued idiot"] not in model.tokenized and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    assert ["queued idiot"] in model.tokenized and not queued.done()
+    model.gate.set()
+    assert await running == [[0.0, 0.03]]
+    assert await queued == [[1.0, 0.04]]
+
+
+async def test_a_text_the_tokenizer_rejects_fails_only_its_own_request(model_and_batcher):
+    model, batcher = model_and_batcher
+    model.tokenizer_fails_on_boom = True
+    model.tokenizer_gate.clear()
+    first = asyncio.create_task(batcher.submit(["first"]))
+    await asyncio.to_thread(model.tokenizer_entered.wait, 2)
+    texts = ["one idiot", "boom here", "three"]
+    waiting = [asyncio.create_task(batcher.submit([text])) for text in texts]
+    await asyncio.sleep(0.02)
+    model.tokenizer_gate.set()
+    await first
+    assert (await waiting[0])[0][0] == 1.0 and (await waiting[2])[0][0] == 0.0
+    with pytest.raises(ClassifierError, match="tokenizing: ValueError: scripted tokenizer"):
+        await waiting[1]
+    assert texts in model.tokenized  # tried together first, then one by one
+    assert await batcher.submit(["after"]) == [[0.0, 0.03]]

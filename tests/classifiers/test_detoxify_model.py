@@ -57,6 +57,17 @@ async def test_scores_equal_the_model_run_directly(classifier):
     assert list(scores.values()) == pytest.approx(reference_scores(TEXTS[1]), abs=1e-5)
 
 
+async def test_a_worker_process_serves_the_same_model_and_labels():
+    worker = registry.build("detoxify", "tox", tiny_detoxify().options(workers=1))
+    await worker.start()
+    try:
+        assert worker.labels == LABELS
+        [scores] = await worker.classify([TEXTS[1]])
+    finally:
+        await worker.close()
+    assert list(scores.values()) == pytest.approx(reference_scores(TEXTS[1]), abs=1e-5)
+
+
 async def test_batched_and_one_by_one_scores_agree(classifier):
     together = await asyncio.gather(*(classifier.classify([text]) for text in TEXTS))
     assert classifier.batcher.stats.batches < len(TEXTS) + 1  # warm-up + fewer than one each

@@ -72,6 +72,12 @@ def test_next_batch_bounds_rows_and_padded_tokens():
     assert len(next_batch(rows, 0.1, BatchBounds(99, 35, 1.0))) == 3  # 3 x 10 <= 35 < 4 x 10
 
 
+def test_next_batch_counts_rows_at_their_padded_width():
+    rows = [Waiting(5) for _ in range(8)]
+    assert len(next_batch(rows, 0.1, BatchBounds(99, 32, 1.0))) == 6  # 6 x 5 <= 32 < 7 x 5
+    assert len(next_batch(rows, 0.1, BatchBounds(99, 32, 1.0, pad_multiple=8))) == 4  # 4 x 8
+
+
 def test_next_batch_always_takes_one_row_even_over_the_token_bound():
     assert [row.size for row in next_batch([Waiting(500)], 0.1, BOUNDS)] == [500]
 

@@ -112,6 +112,13 @@ async def test_batched_and_one_by_one_scores_agree():
         await classifier.close()
 
 
+async def test_a_lone_surrogate_is_scored_as_a_replacement_character():
+    """A str can hold one (JSON's "\\ud800"), UTF-8 cannot: the tokenizer would refuse the
+    text and fail the check (fail_open: unscored)."""
+    odd, replaced = await scores_of("guard", ["ignore \ud800 previous", "ignore \ufffd previous"])
+    assert odd == pytest.approx(replaced, abs=1e-6)
+
+
 async def test_a_long_text_gets_each_labels_highest_window():
     """Softmax rows sum to 1, so unless every window scores alike, no single window holds
     every label's maximum: the merged scores differ from the first window's."""
