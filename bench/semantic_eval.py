@@ -87,10 +87,16 @@ def views(text: str) -> list[str]:
     return [text, *(text[max(0, s - CONTEXT):s + WINDOW] for s in range(0, len(text), WINDOW))]
 
 
+CHUNK = 1024  # texts per classify call
+
+
 async def scores(classifier: SemanticClassifier, texts: list[str]) -> np.ndarray:
     expanded = [views(t) for t in texts]
     flat = [v for group in expanded for v in group]
-    result = iter(s["jailbreak"] for s in await classifier.classify(flat, INPUT))
+    scored = []
+    for start in range(0, len(flat), CHUNK):  # the classifier's queue is bounded (max_queue)
+        scored += await classifier.classify(flat[start : start + CHUNK], INPUT)
+    result = iter(s["jailbreak"] for s in scored)
     return np.array([max(next(result) for _ in group) for group in expanded])
 
 
