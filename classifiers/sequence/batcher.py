@@ -127,8 +127,13 @@ class TokenBatcher:
     def _prepare(self) -> None:
         while (arrivals := self._inbox.take()) is not None:
             live = [request for request in arrivals if self._live(request)]
-            if live:
-                self._pool.add(self._rows_of(live))
+            texts = sum(len(request.texts) for request in live)
+            self._pool.expect(texts)
+            rows: list[Row] = []
+            try:
+                rows = self._rows_of(live) if live else []
+            finally:
+                self._pool.add(rows, texts)
 
     def _infer(self) -> None:
         while (batch := self._pool.take(self._live)) is not None:

@@ -1,11 +1,13 @@
 """Tokenized windows waiting for a forward pass, between the batcher's two threads.
 
-The preparing thread adds the windows of the requests it has tokenized; the model thread
-takes each pass's rows with :func:`next_batch` (shortest first, bounded rows and padded
-tokens). After an idle spell the model thread gathers for up to ``gather_s`` (or until a
-full batch waits), so requests arriving together share a pass. Rows of finished requests
-(cancelled, failed) are dropped as a batch is taken. One lock, held for list operations and
-the ``live`` check only, never while tokenizing or running the model.
+The preparing thread announces the texts it has taken (``expect``), tokenizes them and adds
+their windows (``add``); the model thread takes each pass's rows with :func:`next_batch`
+(shortest first, bounded rows and padded tokens). A pass waits for texts being tokenized
+(they would have been in it had one thread done both), and after an idle spell the model
+thread also gathers for up to ``gather_s`` (or until a full batch waits), so requests
+arriving together share a pass. Rows of finished requests (cancelled, failed) are dropped
+as a batch is taken. One lock, held for list operations and the ``live`` check only, never
+while tokenizing or running the model.
 """
 
 from __future__ import annotations
@@ -23,11 +25,19 @@ class WindowPool:
         self._bounds, self._gather_s = bounds, gather_s
         self._cond = threading.Condition()
         self._rows: list[Row] = []
+        self._preparing = 0  # texts taken by the preparing thread, not yet added
         self._stopping = False
 
-    def add(self, rows: list[Row]) -> None:
+    def expect(self, texts: int) -> None:
+        """``texts`` are being tokenized; every call is followed by ``add(..., texts)``."""
+        with self._cond:
+            self._preparing += texts
+
+    def add(self, rows: list[Row], texts: int) -> None:
+        """The windows of ``texts`` texts announced by ``expect`` (none if they failed)."""
         with self._cond:
             self._rows.extend(rows)
+            self._preparing -= texts
             self._cond.notify()
 
     def take(self, live: Callable[[Request], bool]) -> list[Row] | None:
@@ -36,7 +46,9 @@ class WindowPool:
         ``live(request)`` is False for a request whose rows are to be dropped."""
         with self._cond:
             while True:
-                if not self._rows:
+                if self._rows:
+                    self._await_preparing()
+                else:
                     self._gather()
                 if self._stopping:
                     return None
@@ -49,13 +61,22 @@ class WindowPool:
             return batch
 
     def _gather(self) -> None:
-        """Waits for a first row, then up to gather_s for a full batch (lock held)."""
+        """Waits for a first row, then up to gather_s for a full batch, and past it for the
+        texts being tokenized (lock held)."""
         self._cond.wait_for(lambda: self._rows or self._stopping)
         deadline = time.monotonic() + self._gather_s
         while not self._stopping and len(self._rows) < self._bounds.max_rows:
-            if (left := deadline - time.monotonic()) <= 0:
+            if (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
+            elif self._preparing:
+                self._cond.wait()
+            else:
                 return
-            self._cond.wait(left)
+
+    def _await_preparing(self) -> None:
+        """Waits for the texts being tokenized, unless a full batch already waits."""
+        self._cond.wait_for(lambda: self._stopping or not self._preparing
+                            or len(self._rows) >= self._bounds.max_rows)
 
     def stop(self) -> None:
         """Wakes the model thread for good; the rows left are abandoned (their requests are

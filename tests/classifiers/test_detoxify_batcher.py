@@ -37,10 +37,16 @@ class ScriptedModel:
         self.tokenizer_gate.set()
         self.tokenizer_entered = threading.Event()
         self.tokenizer_fails_on_boom = False
+        self.slow_gate = threading.Event()  # holds the tokenizer on texts with "slow"
+        self.slow_gate.set()
+        self.slow_entered = threading.Event()
 
     def windows(self, texts: list[str]) -> list[list[list[int]]]:
         self.tokenizer_entered.set()
         self.tokenizer_gate.wait()
+        if any("slow" in text for text in texts):
+            self.slow_entered.set()
+            self.slow_gate.wait()
         self.tokenized.append(list(texts))
         if self.tokenizer_fails_on_boom and any("boom" in text for text in texts):
             raise ValueError("scripted tokenizer failure")
@@ -248,3 +254,25 @@ async def test_a_text_the_tokenizer_rejects_fails_only_its_own_request(model_and
         await waiting[1]
     assert texts in model.tokenized  # tried together first, then one by one
     assert await batcher.submit(["after"]) == [[0.0, 0.03]]
+
+
+async def test_a_pass_waits_for_texts_being_tokenized_when_it_starts(model_and_batcher):
+    """Had one thread tokenized and run the model, texts that arrived during a pass would
+    all be in the next one: the model thread waits for the tokenizer to finish them."""
+    model, batcher = model_and_batcher
+    model.gate.clear()
+    running = asyncio.create_task(batcher.submit(["warm"]))
+    await asyncio.to_thread(model.entered.wait, 2)  # the model holds "warm"
+    quick = asyncio.create_task(batcher.submit(["quick one"]))
+    deadline = time.monotonic() + 2
+    while ["quick one"] not in model.tokenized and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    model.slow_gate.clear()
+    slow = asyncio.create_task(batcher.submit(["slow one here"]))
+    await asyncio.to_thread(model.slow_entered.wait, 2)  # "slow one here" is being tokenized
+    model.gate.set()  # "warm" ends while "slow one here" is still in the tokenizer
+    await running
+    await asyncio.sleep(0.05)
+    model.slow_gate.set()
+    assert (await quick)[0][0] == 0.0 and (await slow)[0][0] == 0.0
+    assert model.batches[1:] == [[4, 5]]  # one pass for both, not [[4], [5]]
