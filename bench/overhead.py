@@ -18,8 +18,13 @@ proxy p50 minus median direct p50) and its ratio to the chat route's. Then, per 
 targets): the median time to the first byte of the body and to the stream's end, and the
 proxy's added first byte (its median minus the direct one).
 
+With ``--peer-litellm PATH`` (the ``litellm`` command of a virtual environment where
+``pip install 'litellm[proxy]'`` ran; not a dependency of this project), a LiteLLM proxy
+with one worker is one more target on the same upstream, measured the same way on the chat
+route (``peer_litellm``).
+
     python -m bench.overhead [--duration 5] [--rounds 3] [--concurrency 1 16 64]
-                             [--routes chat responses messages]
+                             [--routes chat responses messages] [--peer-litellm PATH]
 """
 
 from __future__ import annotations
@@ -62,6 +67,10 @@ CONFIGS = {"proxy_checks_off": ("defaults.yaml", False, "buffered"),
            "proxy_default_checks": ("defaults.yaml", True, "buffered")}
 FIRST_BYTE_REQUESTS = 300  # sequential streamed requests per target, in 6 interleaved slices
 PROXIES = TARGETS[1:]
+# The optional peer (--peer-litellm): a LiteLLM proxy, one worker, on the same demo upstream,
+# for the routes it serves the same way (Chat Completions).
+PEER = "peer_litellm"
+PEER_ROUTES = ("chat",)
 
 
 @dataclass(frozen=True)
@@ -102,11 +111,13 @@ end
 """
 
 
-def start(args: list[str], ready_url: str) -> subprocess.Popen[bytes]:
-    """Starts ``python -m proxy ARGS``; returns once ``ready_url`` answers 200 (60 s)."""
-    process = subprocess.Popen([sys.executable, "-m", "proxy", *args], cwd=ROOT,
+def start(args: list[str], ready_url: str, command: list[str] | None = None,
+          cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+    """Starts ``python -m proxy ARGS`` (or ``command + ARGS``); returns once ``ready_url``
+    answers 200 (120 s)."""
+    process = subprocess.Popen([*(command or [sys.executable, "-m", "proxy"]), *args], cwd=cwd,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(ready_url, timeout=1) as response:
@@ -132,6 +143,28 @@ def proxy_config(upstream_port: int, target: str, folder: Path) -> Path:
     path = folder / f"{target}.yaml"
     path.write_text(yaml.safe_dump(defaults))
     return path
+
+
+def peer_config(upstream_port: int, folder: Path) -> Path:
+    """LiteLLM's proxy config: the demo model behind the same upstream, no database, no
+    callbacks; the client's key as its master key (it authenticates each call, as the
+    proxies here do)."""
+    config = {"model_list": [{"model_name": "demo", "litellm_params": {
+                  "model": "openai/demo", "api_base": f"http://127.0.0.1:{upstream_port}/v1",
+                  "api_key": "sk-upstream"}}],
+              "litellm_settings": {"telemetry": False, "drop_params": True},
+              "general_settings": {"disable_spend_logs": True,
+                                   "master_key": "sk-bench-client"}}
+    path = folder / "litellm.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def start_peer(executable: str, upstream_port: int, port: int, folder: Path
+               ) -> subprocess.Popen[bytes]:
+    config = peer_config(upstream_port, folder)
+    return start(["--config", str(config), "--port", str(port), "--num_workers", "1"],
+                 f"http://127.0.0.1:{port}/health/liveliness", command=[executable], cwd=folder)
 
 
 def lua_script(route: str, stream: bool, folder: Path) -> Path:
@@ -168,14 +201,16 @@ def stream_times(port: int, requests: int, run: str) -> list[tuple[float, float]
 def first_bytes(ports: dict[str, int], requests: int) -> dict[str, dict[str, float]]:
     """Median first-byte and whole-stream ms per target, and each proxy's added first byte."""
     slices, run = 6, uuid.uuid4().hex[:12]
-    times: dict[str, list[tuple[float, float]]] = {target: [] for target in TARGETS}
+    times: dict[str, list[tuple[float, float]]] = {target: [] for target in ports}
     for piece in range(slices):
-        for target in TARGETS:
+        for target in ports:
             times[target] += stream_times(ports[target], requests // slices, f"{run}{piece}")
     figures = {target: {"first_byte_ms": round(statistics.median(t[0] for t in got), 3),
                         "stream_end_ms": round(statistics.median(t[1] for t in got), 3)}
                for target, got in times.items()}
-    for target in PROXIES:
+    for target in ports:
+        if target == "direct":
+            continue
         figures[target]["first_byte_added_ms"] = round(
             figures[target]["first_byte_ms"] - figures["direct"]["first_byte_ms"], 3)
     return figures
@@ -223,7 +258,8 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     folder = Path(tempfile.mkdtemp(prefix="overhead-"))
-    ports = {target: free_port() for target in TARGETS}
+    targets = [*TARGETS, *([PEER] if args.peer_litellm else [])]
+    ports = {target: free_port() for target in targets}
     processes = [start(["demo-upstream", "--port", str(ports["direct"])],
                        f"http://127.0.0.1:{ports['direct']}/v1/models")]
     try:
@@ -232,7 +268,10 @@ def main() -> None:
             processes.append(start(["serve", "--config", str(config), "--port",
                                     str(ports[target])],
                                    f"http://127.0.0.1:{ports[target]}/readyz"))
-        pids = dict(zip(TARGETS, (process.pid for process in processes), strict=True))
+        if args.peer_litellm:
+            processes.append(start_peer(args.peer_litellm, ports["direct"], ports[PEER],
+                                        folder))
+        pids = dict(zip(targets, (process.pid for process in processes), strict=True))
         print(json.dumps(run_matrix(args, folder, ports, pids), indent=2))
     finally:
         for process in processes:
@@ -247,6 +286,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--routes", nargs="+", choices=list(ROUTES),
                         default=["chat", "responses", "messages"])
+    parser.add_argument("--peer-litellm", metavar="LITELLM",
+                        help="the litellm command of an environment with 'litellm[proxy]' "
+                             "installed: adds a LiteLLM proxy (1 worker) on the same upstream "
+                             "as a target, on the chat route")
     return parser.parse_args()
 
 
@@ -256,8 +299,8 @@ def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int],
     scripts = {(route, mode): lua_script(route, stream, folder)
                for route in args.routes for mode, stream in MODES.items()}
     for route in args.routes:  # first calls pay one-time costs: not what is measured
-        for port in ports.values():
-            wrk(_url(port, route), scripts[route, "non_streamed"], 16, 1)
+        for target in serving(ports, route):
+            wrk(_url(ports[target], route), scripts[route, "non_streamed"], 16, 1)
     rounds: dict[str, list[dict]] = {}
     for number in range(args.rounds):
         for key, run in run_round(args, scripts, ports, pids).items():
@@ -266,7 +309,8 @@ def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int],
     runs = {key: summarise(figures) for key, figures in rounds.items()}
     results = {"cpu_count": os.cpu_count(), "duration_s": args.duration,
                "rounds": args.rounds, "routes": args.routes, "runs": runs,
-               "streamed_chat_one_at_a_time": first_bytes(ports, FIRST_BYTE_REQUESTS)}
+               "streamed_chat_one_at_a_time": first_bytes(
+                   {t: ports[t] for t in serving(ports, "chat")}, FIRST_BYTE_REQUESTS)}
     if 1 in args.concurrency:
         results["added_p50_ms_c1"] = added_p50(runs, args.routes)
         if "chat" in args.routes:
@@ -280,13 +324,18 @@ def run_round(args: argparse.Namespace, scripts: dict[tuple[str, str], Path],
     ``route/mode/target/cN``."""
     figures = {}
     for route in args.routes:
-        for target in TARGETS:
+        for target in serving(ports, route):
             for mode in MODES:
                 for connections in args.concurrency:
                     figures[f"{route}/{mode}/{target}/c{connections}"] = measured(
                         pids[target], _url(ports[target], route), scripts[route, mode],
                         connections, args.duration)
     return figures
+
+
+def serving(ports: dict[str, int], route: str) -> list[str]:
+    """The targets measured on ``route``: all of them, but the peer only on its routes."""
+    return [t for t in ports if t != PEER or route in PEER_ROUTES]
 
 
 def _url(port: int, route: str) -> str:
@@ -306,7 +355,9 @@ def added_p50(runs: dict[str, dict], routes: list[str]) -> dict[str, float]:
     for route in routes:
         for mode in MODES:
             direct = runs[f"{route}/{mode}/direct/c1"]["p50_ms"]
-            for proxy in PROXIES:
+            for proxy in (*PROXIES, PEER):
+                if f"{route}/{mode}/{proxy}/c1" not in runs:
+                    continue  # the peer, off its routes or not asked for
                 added[f"{route}/{mode}/{proxy}"] = round(
                     runs[f"{route}/{mode}/{proxy}/c1"]["p50_ms"] - direct, 3)
     return added
@@ -318,7 +369,7 @@ def ratios_to_chat(added: dict[str, float]) -> dict[str, float | None]:
     ratios: dict[str, float | None] = {}
     for key, value in added.items():
         route, rest = key.split("/", 1)
-        chat = added[f"chat/{rest}"]
+        chat = added.get(f"chat/{rest}", 0.0)
         if route != "chat":
             ratios[key] = round(value / chat, 3) if chat > 0 else None
     return ratios
