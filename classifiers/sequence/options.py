@@ -38,10 +38,11 @@ class ServingOptions(ClassifierOptions):
 
     device: Device = "cpu"
     # The weights' and activations' precision (torch only); unset: float16 on cuda, float32
-    # on cpu. Half precision moves scores by about 1e-3 (tests/classifiers/test_dtype.py).
+    # on cpu. Half precision moves scores by a few units of its rounding (float16 2**-11,
+    # bfloat16 2**-8: tests/classifiers/test_serving_options.py).
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
-    # cuda float32 only: matrix products in TF32 (10-bit mantissa), several times faster on
-    # Ampere and newer, with scores within about 1e-3 of strict float32.
+    # cuda float32 only: matrix products in TF32 (10-bit mantissa, as float16's), several
+    # times faster on Ampere and newer; process-wide, like every torch setting.
     allow_tf32: bool = False
     # Intra-op threads for inference (torch's setting is process-wide); None: library default.
     threads: int | None = Field(None, ge=1)
