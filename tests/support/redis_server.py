@@ -15,6 +15,8 @@ import redis
 
 from tests.support.ports import free_cluster_port, free_port
 
+FIRST_START_TRIES = 3
+
 
 class RedisServer:
     """A redis-server process on a free loopback port, in a temp dir; no persistence unless
@@ -29,6 +31,7 @@ class RedisServer:
         self.port = free_cluster_port() if cluster else free_port()
         self.appendonly, self.cluster = appendonly, cluster
         self.process: subprocess.Popen[bytes] | None = None
+        self.started = False  # once it has run, it restarts on its port or not at all
 
     @property
     def url(self) -> str:
@@ -36,26 +39,49 @@ class RedisServer:
 
     def start(self) -> None:
         """Starts on the same port each time; returns once it answers PING (and so has
-        loaded its AOF: a loading server answers LOADING)."""
+        loaded its AOF: a loading server answers LOADING). The first start only may move
+        to another free port: the one chosen (or a cluster node's bus port) can be taken,
+        between choosing and binding, as the local port of any outgoing connection."""
+        for attempt in range(FIRST_START_TRIES if not self.started else 1):
+            if attempt:
+                self.port = free_cluster_port() if self.cluster else free_port()
+            if self._start_once():
+                self.started = True
+                return
+        log = self._log_path().read_text(errors="replace")[-1500:]
+        raise RuntimeError(f"redis-server did not start on port {self.port}:\n{log}")
+
+    def _start_once(self) -> bool:
+        """True once the server answers; False if it exited first (a port in use)."""
         aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.appendonly else [
             "--appendonly", "no"]
         # A cluster node keeps its identity and slots in its nodes file: a restart rejoins.
         cluster = ["--cluster-enabled", "yes", "--cluster-config-file",
                    str(self.workdir / f"nodes-{self.port}.conf")] if self.cluster else []
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.workdir), "--save", "", *aof, *cluster, "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with self._log_path().open("ab") as log:
+            self.process = subprocess.Popen(
+                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+                 str(self.workdir), "--save", "", *aof, *cluster, "--daemonize", "no"],
+                stdout=log, stderr=subprocess.STDOUT)
         client = self.client()
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:  # BusyLoadingError (LOADING) is one too
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.02)
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return True
+                except (redis.ConnectionError, redis.TimeoutError):  # LOADING is one too
+                    if self.process.poll() is not None:
+                        return False
+                    if time.monotonic() > deadline:
+                        self.kill()
+                        return False
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def _log_path(self) -> Path:
+        return self.workdir / f"redis-{self.port}.log"
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
