@@ -90,8 +90,8 @@ async def test_a_lone_call_on_an_idle_client_does_not_wait(remote) -> None:
     first = asyncio.ensure_future(classifier.classify(["first"]))
     await asyncio.sleep(0.05)
     later = [asyncio.ensure_future(classifier.classify([f"t{i}"])) for i in range(3)]
-    await asyncio.sleep(0.3)
-    assert first.done() and not any(task.done() for task in later)  # waiting to gather
+    await asyncio.wait_for(first, 10)
+    assert not any(task.done() for task in later)  # waiting to gather (max_wait_ms: 60 s)
     await classifier.close()  # fails the waiting calls, leaves nothing running
     for task in later:
         with pytest.raises(ClassifierError, match="closed"):
