@@ -226,12 +226,12 @@ async def load_run(mode: str, engine: Any, options: Any, texts: list[str], concu
     TokenBatcher on this engine; ``classifier`` / ``workers``: a ``type: transformers``
     classifier on the same weights saved to a folder, in this process / in
     ``args.workers`` worker processes."""
+    classifier: Any = None
     batcher = TokenBatcher(engine, name="bench", bounds=BatchBounds(
         options.max_batch, options.max_batch_tokens, overdue_s=2.5,
         pad_multiple=options.pad_multiple),
         max_wait_ms=options.max_wait_ms, max_queue=1 << 20, request_timeout_s=3600,
-        stall_after_s=3600)
-    classifier: Any = None
+        stall_after_s=3600)  # started for the batched mode only
     if mode in ("classifier", "workers"):
         classifier = registry.build("transformers", "bench", {
             "model": str(args.saved_model), "threads": args.threads, "device": args.device,
