@@ -79,9 +79,22 @@ def benign_requests(data: Path) -> list[Row]:
     return rows
 
 
+AUTHORED_REQUESTS = Path(__file__).with_name("authored") / "request_contrast.yaml"
+
+
+def authored_requests(path: Path = AUTHORED_REQUESTS) -> list[Row]:
+    """The developers' own requests (see the file's header): harmless requests that use
+    words of harm (homonyms, idioms, safe targets, fiction, history, prevention...) as 0,
+    and requests for real harm in the same everyday style as 1; group: the section."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [Row(text, label, f"authored:{side}:{section}", "authored_requests")
+            for side, label in (("benign", 0), ("harmful", 1))
+            for section, texts in spec[side].items() for text in texts]
+
+
 def training_harmful_request(data: Path) -> list[Row]:
     """The harmful_request head's training rows, deduplicated and sorted (deterministic)."""
-    return _dedup(harmful_requests(data) + benign_requests(data))
+    return _dedup(harmful_requests(data) + benign_requests(data) + authored_requests())
 
 
 # ----- measurement sets: never trained on, never used to choose a threshold -----

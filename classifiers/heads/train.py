@@ -11,7 +11,8 @@ Validation: texts are clustered on their embeddings (k-means, fixed seed) and wh
 clusters are held out (GroupKFold), so AdvBench's templated near-duplicates never sit on
 both sides. The regularisation strength (the smallest C within AUC_NOISE of the best) and
 the suggested threshold are chosen from those out-of-fold scores: the threshold flags 1% of
-held-out benign training texts.
+held-out benign training texts (for harmful_request, of the ordinary ones: its authored
+look-alikes teach the ranking and are left out of the threshold's rows).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ LICENSES = {
     "gptfuzz_responses": ("gptfuzz/responses_labeled_train.csv", "MIT"),
     "authored": ("classifiers/heads/authored/hate_contrast.yaml (written for this project)",
                  "Apache-2.0 (this project)"),
+    "authored_requests": ("classifiers/heads/authored/request_contrast.yaml (written for "
+                          "this project)", "Apache-2.0 (this project)"),
 }
 
 
@@ -103,8 +106,12 @@ def cluster_groups(x: np.ndarray, clusters: int = CLUSTERS) -> np.ndarray:
     return labels
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, target_fpr: float = TARGET_FPR) -> Fit:
-    """Chooses C and the threshold on cluster-held-out scores, then fits on everything."""
+def fit_head(x: np.ndarray, y: np.ndarray, target_fpr: float = TARGET_FPR,
+             ordinary: np.ndarray | None = None) -> Fit:
+    """Chooses C and the thresholds on cluster-held-out scores, then fits on everything.
+    ``ordinary`` (a mask; default all rows) picks the negatives the thresholds are set on:
+    a head trained with hard negatives (look-alikes written to teach it a distinction)
+    keeps its flag rate on ordinary benign text, the traffic a threshold is for."""
     from sklearn.metrics import roc_auc_score
 
     groups = cluster_groups(x)
@@ -112,19 +119,25 @@ def fit_head(x: np.ndarray, y: np.ndarray, target_fpr: float = TARGET_FPR) -> Fi
     aucs = {c: float(roc_auc_score(y, s)) for c, s in oof.items()}
     best = min(c for c in C_GRID if aucs[c] >= max(aucs.values()) - AUC_NOISE)
     scores = oof[best]
-    threshold = float(np.quantile(scores[y == 0], 1.0 - target_fpr, method="higher"))
-    block = float(np.quantile(scores[y == 0], 1.0 - BLOCK_FPR, method="higher"))
+    reference = (y == 0) & (np.ones(len(y), bool) if ordinary is None else ordinary)
+    threshold = float(np.quantile(scores[reference], 1.0 - target_fpr, method="higher"))
+    block = float(np.quantile(scores[reference], 1.0 - BLOCK_FPR, method="higher"))
+    hard = (y == 0) & ~reference
     coef, intercept = fit_logistic(x, y, best)
+    negatives = "negative" if ordinary is None else "ordinary negative"
     validation = {
         "split": f"GroupKFold({FOLDS}) over k-means clusters of the embeddings",
         "auc_by_C": {str(c): round(a, 4) for c, a in aucs.items()},
         "C": best, "auc": round(aucs[best], 4),
-        "threshold_rule": f"flags {target_fpr:.0%} of held-out negative training texts",
+        "threshold_rule": f"flags {target_fpr:.0%} of held-out {negatives} training texts",
         "tpr_at_threshold": round(float((scores[y == 1] > threshold).mean()), 4),
-        "fpr_at_threshold": round(float((scores[y == 0] > threshold).mean()), 4),
-        "block_threshold_rule": f"flags {BLOCK_FPR:.1%} of held-out negative training texts",
+        "fpr_at_threshold": round(float((scores[reference] > threshold).mean()), 4),
+        "block_threshold_rule": f"flags {BLOCK_FPR:.1%} of held-out {negatives} training texts",
         "tpr_at_block_threshold": round(float((scores[y == 1] > block).mean()), 4),
     }
+    if hard.any():
+        validation["hard_negatives_flagged_at_threshold"] = round(
+            float((scores[hard] > threshold).mean()), 4)
     def inside(t: float) -> float:
         return min(max(t, 1e-6), 1 - 1e-6)
 
@@ -203,10 +216,14 @@ class HeadSpec:
     direction: str  # input, output or both: where the head is meant to run
     train_words: int  # training embeds each text's first train_words words
     target_fpr: float = TARGET_FPR
+    # Sources of hard negatives: trained on, but left out of the rows the thresholds are
+    # set on (fit_head's ``ordinary``).
+    hard_negative_sources: tuple[str, ...] = ()
 
 
 HEADS: dict[str, HeadSpec] = {
-    "harmful_request": HeadSpec(datasets.training_harmful_request, "input", MAX_WORDS),
+    "harmful_request": HeadSpec(datasets.training_harmful_request, "input", MAX_WORDS,
+                                hard_negative_sources=("authored_requests",)),
     "toxicity": HeadSpec(datasets.training_toxicity, "both", 64),
     "hate": HeadSpec(datasets.training_hate, "both", 64),
 }
@@ -217,7 +234,9 @@ def train(name: str, spec: HeadSpec, data: Path, threads: int,
     rows = spec.rows(data)
     x = embed([first_words(r.text, spec.train_words) for r in rows], threads, cache)
     y = np.array([r.label for r in rows])
-    fit = fit_head(x, y, spec.target_fpr)
+    ordinary = (np.array([r.source not in spec.hard_negative_sources for r in rows])
+                if spec.hard_negative_sources else None)
+    fit = fit_head(x, y, spec.target_fpr, ordinary)
     return head_file(name, fit, rows, spec)
 
 

@@ -53,7 +53,7 @@ FP32_MIN_COSINE = 0.99999
 # (per-tensor weights measured 0.89 mean, 0.79 worst).
 INT8_MEAN_COSINE = 0.985
 INT8_MIN_COSINE = 0.94
-# The shipped harmful_request head on int8 embeddings: up to 0.08 from fp32 on XSTest.
+# The shipped harmful_request head on int8 embeddings: up to 0.094 from fp32 on XSTest.
 INT8_HEAD_TOLERANCE = 0.15
 
 
