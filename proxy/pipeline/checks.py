@@ -58,10 +58,11 @@ async def run_checks(checks: Sequence[Check], texts: Sequence[str], context: Cla
             expansions[shape] = expand(texts, windowing if shape[0] else None,
                                        canonical_views if shape[1] else None)
     shaped = [(check, expansions[_shape(check, windowing)]) for check in checks]
-    outcomes = await asyncio.gather(*(
-        traced_check(c.name, c.config.type, context.direction, len(expansion.views),
-                     _run_one(c, expansion, context, metrics, cache))
-        for c, expansion in shaped))
+    runs = [traced_check(c.name, c.config.type, context.direction, len(expansion.views),
+                         _run_one(c, expansion, context, metrics, cache))
+            for c, expansion in shaped]
+    # One check runs in the caller's task: no task to create and schedule for it.
+    outcomes = [await runs[0]] if len(runs) == 1 else await asyncio.gather(*runs)
     for check, outcome in zip(checks, outcomes, strict=True):
         if isinstance(outcome, CheckFailure):
             run.failures.append(outcome)
@@ -80,8 +81,8 @@ async def _run_one(check: Check, expansion: Expansion, context: ClassifyContext,
     """Per text, the highest scores over its views; or the check's failure."""
     started = time.perf_counter()
     try:
-        scoring = _scored(check, expansion.views, context, cache)
-        scores = expansion.fold(await asyncio.wait_for(scoring, check.config.timeout_s))
+        async with asyncio.timeout(check.config.timeout_s):  # no extra task, as wait_for
+            scores = expansion.fold(await _scored(check, expansion.views, context, cache))
     except TimeoutError:
         return _failed(check, "timeout", metrics, "timed out")
     except Overloaded as exc:  # other requests fill its queue: backpressure, not a fault

@@ -63,12 +63,14 @@ class StoreVerdictCache:
 
     async def put_many(self, check: str, version: str, texts: Sequence[str],
                        scores: Sequence[Scores]) -> None:
+        store = self._shared and self.health.up and len(self._writes) < MAX_BACKGROUND_WRITES
         items = {}
         for text, text_scores in zip(texts, scores, strict=True):
             key = self.keys.verdict(check, version, text)
             self._local_put(key, dict(text_scores))
-            items[key] = orjson.dumps(text_scores).decode()
-        if items and self._shared and self.health.up and len(self._writes) < MAX_BACKGROUND_WRITES:
+            if store:  # serialised only for a shared store to write
+                items[key] = orjson.dumps(text_scores).decode()
+        if items:
             task = spawn(self._remote_put(items), name="verdict-cache-write")
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
