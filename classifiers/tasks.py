@@ -1,4 +1,5 @@
-"""The one way to start a background task: ``spawn``.
+"""The one way to start a background task: ``spawn``; and ``gather_few``, the request
+path's gather.
 
 The event loop keeps only a weak reference to a task, so a task nobody holds may be
 garbage-collected before it finishes; and an exception in a task nobody awaits is reported,
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -49,3 +50,12 @@ def _finished(task: asyncio.Task[Any]) -> None:
         # In the message itself, not as arguments: the proxy's log renderer keeps a library
         # record's format string only (proxy/observability/logging.py).
         log.error(f"background task {task.get_name()} failed: {type(exc).__qualname__}")
+
+
+async def gather_few(*awaitables: Awaitable[T]) -> list[T]:
+    """``asyncio.gather`` for the request path, where most calls have one awaitable: that
+    one runs in the caller's task (no task to create and schedule, about a loop turn saved);
+    several run concurrently, each in a task of its own. Exceptions propagate as gather's."""
+    if len(awaitables) == 1:
+        return [await awaitables[0]]
+    return list(await asyncio.gather(*awaitables))

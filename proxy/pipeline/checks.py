@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from classifiers.base import Classifier, ClassifyContext, Direction, Overloaded, Scores
+from classifiers.tasks import gather_few
 from proxy.config.snapshot import Check
 from proxy.observability.metrics import Metrics
 from proxy.observability.tracing import note_cache_hits, traced_check
@@ -61,8 +62,7 @@ async def run_checks(checks: Sequence[Check], texts: Sequence[str], context: Cla
     runs = [traced_check(c.name, c.config.type, context.direction, len(expansion.views),
                          _run_one(c, expansion, context, metrics, cache))
             for c, expansion in shaped]
-    # One check runs in the caller's task: no task to create and schedule for it.
-    outcomes = [await runs[0]] if len(runs) == 1 else await asyncio.gather(*runs)
+    outcomes = await gather_few(*runs)
     for check, outcome in zip(checks, outcomes, strict=True):
         if isinstance(outcome, CheckFailure):
             run.failures.append(outcome)

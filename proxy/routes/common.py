@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from classifiers.tasks import gather_few
 from proxy.config.auth import ClientKey
 from proxy.config.snapshot import Snapshot
 from proxy.observability.tracing import request_span
@@ -170,7 +171,7 @@ async def _stored_key(layer: StateLayer, key_hash: str | None) -> ClientKey | No
 async def admit(gate: AbuseGate, *principals: Principal) -> None:
     """Refuses the request when any of its principals is banned or throttled (a banned key
     stays banned whatever user it names): raises the error to answer."""
-    admissions = await asyncio.gather(*(gate.admit(principal) for principal in principals))
+    admissions = await gather_few(*(gate.admit(principal) for principal in principals))
     held = _TICKETS.get()
     for admission in admissions:
         if admission.ticket is not None and held is not None:  # serve hands it back

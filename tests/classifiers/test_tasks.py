@@ -10,7 +10,7 @@ import weakref
 
 import pytest
 
-from classifiers.tasks import spawn
+from classifiers.tasks import gather_few, spawn
 
 
 def _collect() -> None:
@@ -74,3 +74,32 @@ async def test_a_cancellation_is_not_logged(caplog: pytest.LogCaptureFixture) ->
             await task
         await asyncio.sleep(0)
     assert not [record for record in caplog.records if record.name == "safety_proxy.tasks"]
+
+
+async def test_gather_few_runs_one_awaitable_in_the_callers_task() -> None:
+    async def whose() -> asyncio.Task[object] | None:
+        return asyncio.current_task()
+
+    assert await gather_few(whose()) == [asyncio.current_task()]
+
+
+async def test_gather_few_runs_several_concurrently_results_in_order() -> None:
+    both_started = asyncio.Barrier(2)  # only met when the two run at the same time
+
+    async def meet(value: int) -> tuple[int, asyncio.Task[object] | None]:
+        await asyncio.wait_for(both_started.wait(), 5)
+        return value, asyncio.current_task()
+
+    (first, task_a), (second, task_b) = await gather_few(meet(1), meet(2))
+    assert (first, second) == (1, 2)
+    assert len({task_a, task_b, asyncio.current_task()}) == 3
+
+
+async def test_gather_few_raises_what_an_awaitable_raises() -> None:
+    async def fail() -> None:
+        raise LookupError("x")
+
+    with pytest.raises(LookupError):
+        await gather_few(fail())
+    with pytest.raises(LookupError):
+        await gather_few(asyncio.sleep(0), fail())
