@@ -16,7 +16,7 @@ Options::
     cache_size: 10000           # embeddings kept by text hash (about 2 KB each)
     max_batch: 32               # texts per model call, gathered across requests
     max_wait_ms: 2              # how long a batch waits for more texts
-    threads: 1                  # BLAS threads for the model
+    threads: auto               # the model's threads: the CPUs it may use (up to 8)
 
 (validated by :class:`classifiers.semantic.options.SemanticOptions`). Cost: about 20-30 ms
 of one core for a short text on first sight, nothing when cached.

@@ -25,6 +25,9 @@ from classifiers.options import ClassifierOptions, shown, shown_all
 from classifiers.semantic import builtin
 
 RUNTIMES = ("auto", "numpy", "onnx", "onnx-int8")
+# threads: auto stops here: a 6-layer encoder on batches of short texts gains little from
+# more, and each thread is a stack and a share of the cache.
+MAX_AUTO_THREADS = 8
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "safety-proxy" / "onnx"
 _LABEL = re.compile(r"^[a-z][a-z0-9_]*$")
 _SHIPPED = ", ".join(builtin.PREFIX + name for name in builtin.NAMES)
@@ -42,9 +45,17 @@ def _runtime(value: Any) -> Any:
     return value
 
 
+def _threads(value: Any) -> Any:
+    if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"a whole number >= 1 or auto, got {shown(value)}")
+    return value
+
+
 class EncoderOptions(ClassifierOptions):
     cache_size: Annotated[int, Field(strict=True, ge=0)] = 10_000
-    threads: Annotated[int, Field(strict=True, ge=1)] = 1
+    # The model's threads (BLAS for numpy, ONNX Runtime intra-op otherwise). auto: the CPUs
+    # this process may use (classifiers/cpus.py), at most MAX_AUTO_THREADS.
+    threads: Annotated[int | str, BeforeValidator(_threads)] = "auto"
     max_batch: Annotated[int, Field(strict=True, ge=1)] = 32
     max_wait_ms: Annotated[int, Field(strict=True, ge=0)] = 2
     runtime: Annotated[str, BeforeValidator(_runtime)] = "auto"
@@ -114,3 +125,12 @@ class SemanticOptions(EncoderOptions):
         if strays := [label for label in contrast if label not in labels]:
             raise ValueError(f"{shown_all(strays)}: not a category; categories are {labels}")
         return contrast
+
+
+def resolve_threads(threads: int | str) -> int:
+    """The thread count an ``threads`` option stands for (``auto`` resolved here)."""
+    if threads == "auto":
+        from classifiers.cpus import available_cpus
+
+        return min(available_cpus(), MAX_AUTO_THREADS)
+    return int(threads)

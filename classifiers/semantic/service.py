@@ -5,7 +5,8 @@ event loop (MicroBatcher), and each text's unit embedding is cached by content h
 Options (validated by :class:`classifiers.semantic.options.EncoderOptions`): ``cache_size``
 (embeddings kept, about 2 KB each; default 10,000), ``max_batch`` (texts per model call,
 32), ``max_wait_ms`` (how long a batch waits for more texts, 2), ``threads`` (threads for
-the model: BLAS threads for ``numpy``, ONNX Runtime intra-op threads otherwise; 1),
+the model: BLAS threads for ``numpy``, ONNX Runtime intra-op threads otherwise; ``auto``:
+the CPUs the process may use, up to 8),
 ``runtime`` (``auto``, ``numpy``, ``onnx`` or ``onnx-int8``; see
 :mod:`classifiers.semantic.encoder`), ``onnx_cache_dir`` (where the ONNX runtimes keep their
 built models; ``~/.cache/safety-proxy/onnx``) and ``model_dir`` (a folder with the model's
@@ -32,7 +33,7 @@ from classifiers.batching import MicroBatcher
 from classifiers.options import settings_of
 from classifiers.semantic.encoder import Encoder, load_encoder, resolve_runtime
 from classifiers.semantic.minilm import Array
-from classifiers.semantic.options import EncoderOptions
+from classifiers.semantic.options import EncoderOptions, resolve_threads
 
 # Imported when the model loads, checked when the classifier is built: a missing package
 # is a config error with the install hint, before start.
@@ -54,7 +55,7 @@ class EmbeddingService:
         self.name = name
         # embeddings by content hash; maxsize 0 keeps none (``remember`` checks)
         self.cache: LRUCache[str, Array] = LRUCache(maxsize=options.cache_size)
-        self._threads = options.threads
+        self._threads = resolve_threads(options.threads)
         self._max_batch = options.max_batch
         self._max_wait_ms = options.max_wait_ms
         self._runtime = options.runtime  # "auto" until start() knows what loaded

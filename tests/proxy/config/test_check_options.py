@@ -61,7 +61,7 @@ def test_every_problem_has_its_own_line_in_file_order() -> None:
     raw = config_with("heads", {"threads": "two", "hedas": ["hate"], "max_batch": 0})
     assert error_of(raw).splitlines() == [
         "proxy.yaml:9: checks[1] 'second' (type heads): options.threads: "
-        "Input should be a valid integer",
+        "a whole number >= 1 or auto, got 'two'",
         "proxy.yaml:10: checks[1] 'second' (type heads): options.hedas: unknown option; known: "
         "cache_size, heads, max_batch, max_wait_ms, model_dir, onnx_cache_dir, runtime, "
         "sentences, threads",
