@@ -128,7 +128,7 @@ class SemanticOptions(EncoderOptions):
 
 
 def resolve_threads(threads: int | str) -> int:
-    """The thread count an ``threads`` option stands for (``auto`` resolved here)."""
+    """The thread count a ``threads`` option stands for (``auto`` resolved here)."""
     if threads == "auto":
         from classifiers.cpus import available_cpus
 
