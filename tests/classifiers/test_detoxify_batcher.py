@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -162,11 +163,24 @@ async def test_a_hung_model_times_out_then_fails_fast_as_stalled():
         await batcher.close()
 
 
-async def test_a_cancelled_caller_does_not_poison_the_batch(model_and_batcher):
-    model, batcher = model_and_batcher
+async def model_busy(model: ScriptedModel, batcher: Any) -> asyncio.Task[Any]:
+    """Holds the scripted model inside a pass over "warm"; returns that request's task."""
     model.gate.clear()
     running = asyncio.create_task(batcher.submit(["warm"]))
     await asyncio.to_thread(model.entered.wait, 2)
+    return running
+
+
+async def tokenized(model: ScriptedModel, texts: list[str]) -> None:
+    """Waits (2 s at most) until the scripted tokenizer has been called with ``texts``."""
+    deadline = time.monotonic() + 2
+    while texts not in model.tokenized and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+
+
+async def test_a_cancelled_caller_does_not_poison_the_batch(model_and_batcher):
+    model, batcher = model_and_batcher
+    running = await model_busy(model, batcher)  # the model holds "warm"
     texts = ["one idiot", "two words here", "three"]
     tasks = [asyncio.create_task(batcher.submit([text])) for text in texts]
     await asyncio.sleep(0.02)
@@ -225,13 +239,9 @@ async def test_requests_that_arrive_together_are_tokenized_in_one_call(model_and
 
 async def test_the_next_texts_are_tokenized_while_the_model_runs(model_and_batcher):
     model, batcher = model_and_batcher
-    model.gate.clear()
-    running = asyncio.create_task(batcher.submit(["warm"]))
-    await asyncio.to_thread(model.entered.wait, 2)  # the model holds "warm"
+    running = await model_busy(model, batcher)  # the model holds "warm"
     queued = asyncio.create_task(batcher.submit(["queued idiot"]))
-    deadline = time.monotonic() + 2
-    while ["queued idiot"] not in model.tokenized and time.monotonic() < deadline:
-        await asyncio.sleep(0.005)
+    await tokenized(model, ["queued idiot"])
     assert ["queued idiot"] in model.tokenized and not queued.done()
     model.gate.set()
     assert await running == [[0.0, 0.03]]
@@ -260,13 +270,9 @@ async def test_a_pass_waits_for_texts_being_tokenized_when_it_starts(model_and_b
     """Had one thread tokenized and run the model, texts that arrived during a pass would
     all be in the next one: the model thread waits for the tokenizer to finish them."""
     model, batcher = model_and_batcher
-    model.gate.clear()
-    running = asyncio.create_task(batcher.submit(["warm"]))
-    await asyncio.to_thread(model.entered.wait, 2)  # the model holds "warm"
+    running = await model_busy(model, batcher)  # the model holds "warm"
     quick = asyncio.create_task(batcher.submit(["quick one"]))
-    deadline = time.monotonic() + 2
-    while ["quick one"] not in model.tokenized and time.monotonic() < deadline:
-        await asyncio.sleep(0.005)
+    await tokenized(model, ["quick one"])
     model.slow_gate.clear()
     slow = asyncio.create_task(batcher.submit(["slow one here"]))
     await asyncio.to_thread(model.slow_entered.wait, 2)  # "slow one here" is being tokenized
