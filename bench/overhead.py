@@ -1,6 +1,7 @@
 """Overhead benchmark: the proxy against the demo upstream, per API route, measured with wrk.
 
-Five servers, each its own process: ``safety-proxy demo-upstream``, and in front of it a
+Six servers, each its own process: ``safety-proxy demo-upstream``, and in front of it the
+floor (bench/floor_proxy.py: aiohttp's server and client relaying bytes, nothing else), a
 proxy with checks off, one with the ``fast`` preset, the same with ``streaming.mode:
 low_latency``, and one with the embedded defaults. For
 each route (Chat Completions, Responses, Anthropic Messages by default; legacy Completions
@@ -13,7 +14,8 @@ Printed JSON: per run, the median over rounds of requests/s, p50/p99 latency and
 target process's CPU milliseconds per request (user + system time of all its threads, from
 /proc, over the run's requests; for ``direct`` the demo upstream's own) (and each round's
 figures); per route, target and mode, the proxy's added p50 at concurrency 1 (median
-proxy p50 minus median direct p50) and its ratio to the chat route's. Then, per target,
+proxy p50 minus median direct p50), its ratio to the chat route's, and what each proxy
+adds over the floor (its added p50 minus the floor's: the proxy's own work). Then, per target,
 ``FIRST_BYTE_REQUESTS`` streamed chat requests one at a time (in slices interleaved across
 targets): the median time to the first byte of the body and to the stream's end, and the
 proxy's added first byte (its median minus the direct one).
@@ -57,8 +59,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "(%s-%d) Please summarise the plot of a detective novel in two sentences."
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 MODES = {"non_streamed": False, "streamed": True}
-TARGETS = ("direct", "proxy_checks_off", "proxy_fast_preset", "proxy_fast_low_latency",
+# The reference under every proxy: bench/floor_proxy.py, aiohttp's server and client relaying
+# bytes and nothing else. A proxy's added latency minus the floor's is the proxy's own work.
+FLOOR = "floor_aiohttp"
+PROXIES = ("proxy_checks_off", "proxy_fast_preset", "proxy_fast_low_latency",
            "proxy_default_checks")
+TARGETS = ("direct", FLOOR, *PROXIES)
 # Each proxy target's config: a shipped preset (checks off: the embedded defaults without
 # classifiers).
 CONFIGS = {"proxy_checks_off": ("defaults.yaml", False, "buffered"),
@@ -66,7 +72,6 @@ CONFIGS = {"proxy_checks_off": ("defaults.yaml", False, "buffered"),
            "proxy_fast_low_latency": ("fast.yaml", True, "low_latency"),
            "proxy_default_checks": ("defaults.yaml", True, "buffered")}
 FIRST_BYTE_REQUESTS = 300  # sequential streamed requests per target, in 6 interleaved slices
-PROXIES = TARGETS[1:]
 # The optional peer (--peer-litellm): a LiteLLM proxy, one worker, on the same demo upstream,
 # for the routes it serves the same way (Chat Completions).
 PEER = "peer_litellm"
@@ -263,6 +268,9 @@ def main() -> None:
     processes = [start(["demo-upstream", "--port", str(ports["direct"])],
                        f"http://127.0.0.1:{ports['direct']}/v1/models")]
     try:
+        processes.append(start(["--upstream", f"http://127.0.0.1:{ports['direct']}", "--port",
+                                str(ports[FLOOR])], f"http://127.0.0.1:{ports[FLOOR]}/healthz",
+                               command=[sys.executable, "-m", "bench.floor_proxy"]))
         for target in PROXIES:
             config = proxy_config(ports["direct"], target, folder)
             processes.append(start(["serve", "--config", str(config), "--port",
@@ -313,6 +321,7 @@ def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int],
                    {t: ports[t] for t in serving(ports, "chat")}, FIRST_BYTE_REQUESTS)}
     if 1 in args.concurrency:
         results["added_p50_ms_c1"] = added_p50(runs, args.routes)
+        results["over_floor_p50_ms_c1"] = over_floor(results["added_p50_ms_c1"])
         if "chat" in args.routes:
             results["added_p50_ratio_to_chat"] = ratios_to_chat(results["added_p50_ms_c1"])
     return results
@@ -355,12 +364,18 @@ def added_p50(runs: dict[str, dict], routes: list[str]) -> dict[str, float]:
     for route in routes:
         for mode in MODES:
             direct = runs[f"{route}/{mode}/direct/c1"]["p50_ms"]
-            for proxy in (*PROXIES, PEER):
+            for proxy in (FLOOR, *PROXIES, PEER):
                 if f"{route}/{mode}/{proxy}/c1" not in runs:
                     continue  # the peer, off its routes or not asked for
                 added[f"{route}/{mode}/{proxy}"] = round(
                     runs[f"{route}/{mode}/{proxy}/c1"]["p50_ms"] - direct, 3)
     return added
+
+
+def over_floor(added: dict[str, float]) -> dict[str, float]:
+    """``route/mode/proxy``: the proxy's added p50 minus the floor's, same route and mode."""
+    return {key: round(value - added[key.rsplit("/", 1)[0] + f"/{FLOOR}"], 3)
+            for key, value in added.items() if not key.endswith(f"/{FLOOR}")}
 
 
 def ratios_to_chat(added: dict[str, float]) -> dict[str, float | None]:

@@ -42,8 +42,11 @@ class Upstream:
         connector = aiohttp.TCPConnector(limit=self.config.max_connections, keepalive_timeout=30)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout_s,
                                         sock_read=self.config.read_timeout_s)
+        # No cookie jar: the pool serves every client, so a cookie the upstream set on one
+        # client's answer would ride along on the next client's request.
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",))
+            connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar())
 
     async def close(self) -> None:
         if self._session is not None:

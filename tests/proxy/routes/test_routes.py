@@ -89,3 +89,31 @@ async def test_the_operators_key_goes_where_the_upstream_reads_it_and_alone(
     received = {k.lower(): v for k, v in fake_upstream.headers[0].items()}
     assert received[header.lower()] == sent
     assert "sk-client" not in str(received)
+
+
+async def test_cookies_the_upstream_sets_never_reach_another_clients_request(
+        serve_app, fake_upstream, tmp_path):
+    """The upstream connection pool is shared by every client: a cookie the upstream set
+    on one client's answer (a CDN's bot-management cookie, a session) must not ride along
+    on the next client's request. Each client's own Cookie header is theirs to send."""
+    from proxy.app import create_app
+    from proxy.config.loader import parse
+    from tests.conftest import proxy_config, write_config
+
+    fake_upstream.response_headers = {"Set-Cookie": "__cf_bm=client-a-session; Path=/"}
+    upstream_url = await serve_app(fake_upstream.app())
+    # a host name, not an address: cookie jars keep no cookie an IP address sets
+    config = proxy_config(upstream_url.replace("127.0.0.1", "localhost"), auth=OPEN_RELAY)
+    path = write_config(tmp_path / "p.yaml", config)
+    base = await serve_app(create_app(parse(path.read_bytes(), str(path))))
+    chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    for cookie in (None, "theme=dark"):  # client A, then client B on a connection of its own
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+            headers = {"Cookie": cookie} if cookie else {}
+            async with session.post(f"{base}/v1/chat/completions", json=chat,
+                                    headers=headers) as response:
+                assert response.status == 200
+                assert "client-a-session" in response.headers.get("Set-Cookie", "")
+    first, second = ({k.lower(): v for k, v in sent.items()} for sent in fake_upstream.headers)
+    assert "cookie" not in first
+    assert second.get("cookie") == "theme=dark"
