@@ -14,12 +14,17 @@ answer (XSTest completions), and lets the config's own policy decide. Prints JSO
 - ``davidson``: the same AUCs, hate or offensive vs neither, on the 30% of the set that
   ``classifiers.heads.datasets.davidson_part`` keeps out of training (tweets as they
   are), and the share of each class flagged or blocked;
+- ``jailbreakbench`` and ``roleplay`` (measure only; not in the default ``--sets``: their
+  long prompts take minutes): JailbreakBench's attack prompts (non-null, deduplicated)
+  flagged or blocked and blocked, overall and per attack method; the measure half of
+  awesome-chatgpt-prompts (long benign role-play and task prompts,
+  ``datasets.awesome_half``) flagged and blocked;
 - ``xstest_completions`` (measure only): the refusal-rate label (``policy.refusal_label``
   at ``refusal_threshold``) against the human gold label (full or partial refusal vs
   compliance): accuracy.
 
 Usage: python -m bench.defaults [--config FILE | --preset fast] [--data ../shared/data]
-       [--sets hatecheck,xstest_prompts,davidson,xstest_completions]
+       [--sets hatecheck,xstest_prompts,davidson,xstest_completions,jailbreakbench,roleplay]
 The default config (the embedded defaults) is what ``safety-proxy serve --demo`` runs.
 This measures decisions, not latency: each check's ``timeout_s`` is raised to 120 s (a
 busy bench machine must not turn a score into a fail-open), and ``check_failures`` says
@@ -55,12 +60,17 @@ from proxy.state.ports import NoVerdictCache
 DATA = Path(__file__).resolve().parents[2] / "shared/data"
 SETS = ("hatecheck", "xstest_prompts", "davidson", "xstest_completions")
 CONCURRENCY = 32  # texts in flight: lets the checks' micro-batchers fill their batches
+# Long prompts (JailbreakBench's templates, role-play) are each dozens of encoder texts (the
+# whole text, its windows, their sentences and chunks): fewer in flight keeps the encoder's
+# bounded queue from refusing them (a refusal would be a fail-open, not a decision).
+LONG_CONCURRENCY = 4
 
 
-async def decisions(snapshot: Snapshot, texts: Sequence[str],
-                    direction: Direction) -> list[tuple[str, dict[str, dict[str, float]]]]:
+async def decisions(snapshot: Snapshot, texts: Sequence[str], direction: Direction,
+                    concurrency: int = CONCURRENCY
+                    ) -> list[tuple[str, dict[str, dict[str, float]]]]:
     """Per text: the policy's action and the scores (check -> label -> score)."""
-    metrics, gate = Metrics(), asyncio.Semaphore(CONCURRENCY)
+    metrics, gate = Metrics(), asyncio.Semaphore(concurrency)
     policy = snapshot.config.policy.for_direction(direction)
     windowing = Windowing.of(snapshot.config)
 
@@ -150,6 +160,36 @@ async def davidson(snapshot: Snapshot, data: Path) -> dict[str, Any]:
                                    for kind in datasets.DAVIDSON_CLASSES.values()}}
 
 
+async def jailbreakbench(snapshot: Snapshot, data: Path) -> dict[str, Any]:
+    attacks = list({r.text: r for r in datasets.measure_jailbreakbench(data)}.values())
+    actions = [a for a, _ in await decisions(
+        snapshot, [r.text for r in attacks], "input", LONG_CONCURRENCY)]
+    methods = sorted({r.group for r in attacks})
+    return {"file": "jailbreakbench_artifacts/jbb_artifacts.jsonl", "n": len(attacks),
+            "flagged_or_blocked": share([a != "allow" for a in actions]),
+            "blocked": share([a == "block" for a in actions]),
+            "by_method_flagged_or_blocked_and_blocked": {
+                m.split(":", 1)[1]: [share([a != "allow" for a in mine]),
+                                     share([a == "block" for a in mine])]
+                for m in methods
+                if (mine := [a for r, a in zip(attacks, actions, strict=True) if r.group == m])}}
+
+
+async def roleplay(snapshot: Snapshot, data: Path) -> dict[str, Any]:
+    prompts = datasets.awesome_prompts(data, "measure")
+    results = await decisions(snapshot, [r.text for r in prompts], "input", LONG_CONCURRENCY)
+    policy = snapshot.config.policy.input
+    over = {f"{check}.{label}": share([
+                scores.get(check, {}).get(label, 0.0) >= min(
+                    v for v in (t.flag, t.block, t.redact) if v is not None)
+                for _, scores in results])
+            for check, labels in policy.items() for label, t in labels.items()}
+    return {"file": "awesome_chatgpt_prompts/prompts_dedup.csv (measure half)",
+            "n": len(prompts), "flagged": share([a == "flag" for a, _ in results]),
+            "blocked": share([a == "block" for a, _ in results]),
+            "over_lowest_threshold_by_label": over}
+
+
 async def xstest_completions(snapshot: Snapshot, data: Path) -> dict[str, Any]:
     rows = datasets.measure_xstest_completions(data)
     policy = snapshot.config.policy
@@ -168,7 +208,8 @@ async def xstest_completions(snapshot: Snapshot, data: Path) -> dict[str, Any]:
 
 
 BENCHES = {"hatecheck": hatecheck, "xstest_prompts": xstest_prompts, "davidson": davidson,
-           "xstest_completions": xstest_completions}
+           "xstest_completions": xstest_completions, "jailbreakbench": jailbreakbench,
+           "roleplay": roleplay}
 
 
 FAILURES: list[str] = []

@@ -7,7 +7,15 @@ Measurement sets (never read by ``classifiers.heads.train``, never used for a th
   TPR where 1% and 5% of the safe prompts score above (an operating point of this bench,
   not the shipped one), and the flag rate per attack method at the shipped threshold;
 - HH-RLHF harmless test first user turns: unlabeled (red-team conversations, many benign
-  openers), so only the flag rate at the shipped threshold.
+  openers), so only the flag rate at the shipped threshold;
+- for a head that reads whole texts (``jailbreak``), also the measure half of
+  awesome-chatgpt-prompts (``datasets.awesome_half``: long benign role-play and task
+  prompts; the head trained on the other half): JailbreakBench against it (AUC, TPR at 1%
+  FPR) and its flag rate.
+A head that reads whole texts is scored as the proxy reads an input by default: the text
+and each of its windows (``datasets.windows_of``), the highest winning. The others are
+scored on each text whole (the proxy also reads their sentences: these figures are the
+head's ranking, not the check's exact flag rates).
 Throughput: the classifier itself (encoder dominated), one ~25-word text per request, at
 concurrency 1 and 16, cache off.
 
@@ -43,9 +51,19 @@ SETS = os.environ.get("BENCH_SETS", "xstest,jailbreakbench,hh_rlhf").split(",")
 
 def score_all(heads: list[Head], texts: list[str]) -> dict[str, np.ndarray]:
     """The classifier's own arithmetic (Encoder.encode, then each head's sigmoid) on the
-    whole set at once; ``BENCH_CACHE`` (an .npy prefix) keeps embeddings between runs."""
-    x = embed(texts, THREADS, Path(CACHE) if CACHE else None)
-    return {head.name: head.scores(x) for head in heads}
+    whole set at once, windows too for a head that reads whole texts; ``BENCH_CACHE`` (an
+    .npz file) keeps embeddings between runs."""
+    windowed = any(head.reading == "whole" for head in heads)
+    views = [[text, *(datasets.windows_of(text) if windowed else [])] for text in texts]
+    flat = [view for text_views in views for view in text_views]
+    x = embed(flat, THREADS, Path(CACHE) if CACHE else None)
+    first = np.cumsum([0] + [len(v) for v in views[:-1]])
+    scores = {}
+    for head in heads:
+        flat_scores = head.scores(x)
+        scores[head.name] = (np.maximum.reduceat(flat_scores, first) if head.reading == "whole"
+                             else flat_scores[first])
+    return scores
 
 
 def tpr_at_fpr(positive: np.ndarray, negative: np.ndarray, fpr: float) -> dict[str, float]:
@@ -107,20 +125,33 @@ def unique(rows: list[datasets.Row]) -> list[datasets.Row]:
 
 def measurement_sets(data: Path) -> list[list[datasets.Row]]:
     return [datasets.measure_xstest(data), unique(datasets.measure_jailbreakbench(data)),
-            unique(datasets.measure_hh_first_turns(data))]
+            unique(datasets.measure_hh_first_turns(data)),
+            datasets.awesome_prompts(data, "measure")]
+
+
+def roleplay_figures(jbb: np.ndarray, roleplay: np.ndarray, threshold: float) -> dict[str, Any]:
+    y = np.r_[np.ones(len(jbb)), np.zeros(len(roleplay))]
+    auc = float(roc_auc_score(y, np.r_[jbb, roleplay]))
+    return {"auc_jailbreakbench_vs_roleplay": round(auc, 4),
+            "jailbreakbench_at_1pct_roleplay_fpr": tpr_at_fpr(jbb, roleplay, 0.01),
+            "roleplay_flagged": rate(roleplay > threshold), "n_roleplay": len(roleplay)}
 
 
 async def main(data: Path) -> dict[str, Any]:
     heads = [load_head(name) for name in shipped_heads()]
-    xstest, jbb, hh = measurement_sets(data)
+    xstest, jbb, hh, roleplay = measurement_sets(data)
     files = {"xstest": "xstest/xstest_prompts.csv",
              "jailbreakbench": "jailbreakbench_artifacts/jbb_artifacts.jsonl",
-             "hh_rlhf": "hh_rlhf_harmless_test/harmless_base_test.jsonl"}
+             "hh_rlhf": "hh_rlhf_harmless_test/harmless_base_test.jsonl",
+             "awesome": "awesome_chatgpt_prompts/prompts_dedup.csv (measure half; "
+                        "jailbreak head only)"}
     out: dict[str, Any] = {"data": str(data), "threads": THREADS, "not_trained_on": [
-        f for key, f in files.items() if key == "xstest" or key in SETS]}
+        f for key, f in files.items() if key in ("xstest", "awesome") or key in SETS]}
     xs = score_all(heads, [r.text for r in xstest])
     jb = score_all(heads, [r.text for r in jbb]) if "jailbreakbench" in SETS else {}
     hs = score_all(heads, [r.text for r in hh]) if "hh_rlhf" in SETS else {}
+    whole = [h for h in heads if h.reading == "whole"]
+    rp = score_all(whole, [r.text for r in roleplay]) if jb and whole else {}
     for head, threshold in ((h.name, h.threshold) for h in heads):
         safe = xs[head][[r.label == 0 for r in xstest]]
         out[head] = {"shipped_threshold": threshold,
@@ -130,6 +161,8 @@ async def main(data: Path) -> dict[str, Any]:
                 jbb, jb[head], safe, threshold)
         if hs:
             out[head]["hh_rlhf_first_turn_flagged"] = rate(hs[head] > threshold)
+        if head in rp:
+            out[head]["awesome_measure_half"] = roleplay_figures(jb[head], rp[head], threshold)
     out["texts_per_s"] = {f"c={c}": await throughput(c) for c in (1, 16)}
     return out
 

@@ -37,13 +37,13 @@ import json
 import os
 import sys
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from classifiers.base import ClassifyContext
+from classifiers.heads.datasets import awesome_half
 from classifiers.semantic import SemanticClassifier
 from classifiers.semantic.builtin import heldout, parse_families
 
@@ -73,8 +73,8 @@ def load(data: Path) -> dict[str, list[str]]:
     with (data / "awesome_chatgpt_prompts/prompts_dedup.csv").open(
             newline="", encoding="utf-8") as handle:
         awesome = [(r["act"], r["prompt"]) for r in csv.DictReader(handle)]
-    val = [p for act, p in awesome if zlib.crc32(act.encode()) % 2 == 0]
-    test = [p for act, p in awesome if zlib.crc32(act.encode()) % 2 == 1]
+    val = [p for act, p in awesome if awesome_half(act) == "train"]
+    test = [p for act, p in awesome if awesome_half(act) == "measure"]
     held_jb = [t for g in parse_families(heldout.JAILBREAK).values() for t in g]
     held_bn = [t for g in parse_families(heldout.BENIGN).values() for t in g]
     return {"jbb": list(attacks), "jbb_method": list(attacks.values()), "xstest_safe": xstest,

@@ -134,6 +134,15 @@ def well_formed(text: str) -> str:
     return text
 
 
+def cut_windows(text: str, size: int, context: int) -> list[str]:
+    """A text longer than ``size`` characters as windows of ``size`` characters, each with
+    the ``context`` characters before it; [] for a shorter text. How the proxy reads a long
+    text beside the whole (proxy/pipeline/views.py), and so how training reads one."""
+    if len(text) <= size:
+        return []
+    return [text[max(0, start - context):start + size] for start in range(0, len(text), size)]
+
+
 def clamp(score: float) -> float:
     """Scores are probabilities; clamp numeric noise into [0, 1]."""
     return 0.0 if score < 0.0 else 1.0 if score > 1.0 else float(score)

@@ -55,7 +55,9 @@ class HeadsClassifier(Classifier):
         self.labels = tuple(head.name for head in self._heads)
         self._coef = np.stack([head.coef for head in self._heads], axis=1)  # (384, heads)
         self._intercept = np.array([head.intercept for head in self._heads])
-        self._sentences = self.settings.sentences
+        self._whole = np.array([head.reading == "whole" for head in self._heads])
+        # sentences are read for the heads that read them: none, when every head reads whole
+        self._sentences = self.settings.sentences and not self._whole.all()
         self._service = EmbeddingService(name, self.settings, self.observe_batch)
         digest = hashlib.sha256("".join(h.digest for h in self._heads).encode()).hexdigest()
         reading = "s2" if self._sentences else "w"  # by sentence and chunk too, or whole
@@ -81,7 +83,8 @@ class HeadsClassifier(Classifier):
     ) -> list[Scores]:
         """Per text, each head's probability: the highest over the whole text and, with
         ``sentences`` on, each of its sentences (a mean-pooled embedding of a long text
-        dilutes one hateful sentence among harmless ones: padding must not hide it)."""
+        dilutes one hateful sentence among harmless ones: padding must not hide it); for a
+        head whose reading is ``whole``, the whole text's alone."""
         if not texts:
             return []
         parts = [[text, *(sentences(text) if self._sentences else [])] for text in texts]
@@ -91,7 +94,8 @@ class HeadsClassifier(Classifier):
         probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits + self._intercept, -50, 50)))
         scores, start = [], 0
         for text_parts in parts:
-            best = probabilities[start : start + len(text_parts)].max(axis=0)
+            best = np.where(self._whole, probabilities[start],
+                            probabilities[start : start + len(text_parts)].max(axis=0))
             scores.append({label: clamp(p) for label, p in zip(self.labels, best, strict=True)})
             start += len(text_parts)
         return scores

@@ -15,11 +15,14 @@ import hashlib
 import json
 import re
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import yaml
+
+from classifiers.base import cut_windows
 
 csv.field_size_limit(sys.maxsize)  # awesome-chatgpt-prompts has a few very long prompts
 
@@ -71,12 +74,34 @@ def benign_requests(data: Path) -> list[Row]:
             for instance in task.get("instances") or []:  # type: ignore[attr-defined]
                 if len(text := str(instance.get("input", "")).strip()) >= 20:
                     rows.append(Row(text, 0, group, "self_instruct"))
-    rows += [Row(r["prompt"], 0, f"awesome:{r['act']}", "awesome_chatgpt_prompts")
-             for r in _csv(data / "awesome_chatgpt_prompts/prompts_dedup.csv") if r["prompt"]]
+    rows += awesome_prompts(data)
     rows += [Row(r["text"], 0, f"toxigen:{r['target_group']}", "toxigen_neutral")
              for r in _csv(data / "toxigen_statements/toxigen_statements.csv")
              if r["label"] == "neutral"]
     return rows
+
+
+def awesome_prompts(data: Path, half: str | None = None) -> list[Row]:
+    """awesome-chatgpt-prompts (CC0-1.0: benign role-play and task prompts), label 0; all
+    of them, or one ``half`` (``awesome_half``). A prompt filed under two acts, one in each
+    half, belongs to the measure half only."""
+    source = "awesome_chatgpt_prompts" + (f"_{half}" if half else "")
+    rows = [Row(r["prompt"], 0, f"awesome:{r['act']}", source)
+            for r in _csv(data / "awesome_chatgpt_prompts/prompts_dedup.csv") if r["prompt"]]
+    if half is None:
+        return rows
+    halves = [awesome_half(r.group.removeprefix("awesome:")) for r in rows]
+    measured = {r.text.strip() for r, h in zip(rows, halves, strict=True) if h == "measure"}
+    return [r for r, h in zip(rows, halves, strict=True)
+            if h == half and (half == "measure" or r.text.strip() not in measured)]
+
+
+def awesome_half(act: str) -> str:
+    """Which half of awesome-chatgpt-prompts a prompt (by its ``act``) is in: ``train``
+    (crc32 even: the jailbreak head trains on it, the semantic guard chose its thresholds
+    on it) or ``measure`` (odd: long benign role-play that the jailbreak measurements keep
+    unseen)."""
+    return "train" if zlib.crc32(act.encode()) % 2 == 0 else "measure"
 
 
 AUTHORED_REQUESTS = Path(__file__).with_name("authored") / "request_contrast.yaml"
@@ -95,6 +120,86 @@ def authored_requests(path: Path = AUTHORED_REQUESTS) -> list[Row]:
 def training_harmful_request(data: Path) -> list[Row]:
     """The harmful_request head's training rows, deduplicated and sorted (deterministic)."""
     return _dedup(harmful_requests(data) + benign_requests(data) + authored_requests())
+
+
+# ----- jailbreak and prompt injection (input) -----
+
+AUTHORED_JAILBREAKS = Path(__file__).with_name("authored") / "jailbreak_contrast.yaml"
+# The proxy's default window and context (streaming.window_chars, context_chars): a long
+# input is scored whole and window by window, so benign windows are negatives too.
+WINDOW, CONTEXT = 240, 64
+WINDOWS_PER_TEXT = 6  # a negative's first windows: a few very long prompts would swamp the rest
+
+
+def authored_jailbreaks(data: Path, path: Path = AUTHORED_JAILBREAKS) -> list[Row]:
+    """The developers' own prompts (see the file's header): jailbreak and injection
+    framings (1) and benign look-alikes (0). A ``{request}`` slot is filled from the
+    training sets: in a jailbreak once with an AdvBench goal and once with a self-instruct
+    instruction (a jailbreak is its framing, whatever it asks for), in a look-alike with a
+    self-instruct instruction; the pick is fixed by the text's hash."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    harmful = sorted({r.text for r in harmful_requests(data) if r.source == "advbench"})
+    benign = sorted({r.text for r in benign_requests(data) if r.source == "self_instruct"})
+    rows = []
+    for side, label in (("jailbreak", 1), ("benign", 0)):
+        for section, texts in spec[side].items():
+            for text in texts:
+                pools = ([harmful, benign] if label else [benign]) if "{request}" in text else []
+                fills = [text.format(request=_pick(pool, text)) for pool in pools] or [text]
+                rows += [Row(fill, label, f"authored:{side}:{section}", "authored_jailbreaks")
+                         for fill in fills]
+    return rows
+
+
+def _pick(pool: list[str], key: str) -> str:
+    return pool[int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % len(pool)]
+
+
+def builtin_jailbreak_examples() -> list[Row]:
+    """The semantic guard's shipped jailbreak examples (``builtin:jailbreak``, written for
+    this project), label 1. Its held-out paraphrases stay out, and so does
+    ``builtin:benign``: one of its lines is within cosine 0.81 of an awesome-chatgpt-prompts
+    prompt of the measure half (the Linux-terminal one), which would flatter that figure."""
+    from classifiers.semantic.builtin import jailbreak, parse_families
+
+    return [Row(text, 1, f"builtin:jailbreak:{family}", "builtin_jailbreak")
+            for family, texts in parse_families(jailbreak.TEXT).items() for text in texts]
+
+
+def training_jailbreak(data: Path) -> list[Row]:
+    """The jailbreak head's rows: the authored and built-in framings (1) against their
+    look-alikes, requests without a framing, harmful or not (AdvBench, HarmBench, GPTFuzz
+    questions, the authored requests: asking is not a jailbreak), self-instruct and the
+    training half of awesome-chatgpt-prompts (0). Every negative longer than a window is
+    also read window by window (its first WINDOWS_PER_TEXT), as the proxy reads it; a
+    jailbreak only whole (one of its windows may be harmless story)."""
+    negatives = (harmful_requests(data) + [r for r in benign_requests(data)
+                                            if r.source == "self_instruct"]
+                 + awesome_prompts(data, "train") + authored_requests())
+    negatives = [r._replace(label=0) for r in negatives]
+    framed = authored_jailbreaks(data) + builtin_jailbreak_examples()
+    rows = negatives + framed
+    rows += [r._replace(text=window, group=_BAG + _digest(r.text)) for r in rows
+             if r.label == 0 for window in windows_of(r.text)[:WINDOWS_PER_TEXT]]
+    return _dedup(rows)
+
+
+_BAG = "window-of:"
+
+
+def bag_of(row: Row) -> str:
+    """The text a row was read from: a window's whole text, else the row's own."""
+    return row.group if row.group.startswith(_BAG) else _BAG + _digest(row.text)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.strip().encode()).hexdigest()[:16]
+
+
+def windows_of(text: str) -> list[str]:
+    """A long text's windows with their context, as the proxy cuts them by default; [] for
+    a text of one window."""
+    return cut_windows(text, WINDOW, CONTEXT)
 
 
 # ----- measurement sets: never trained on, never used to choose a threshold -----

@@ -4,15 +4,16 @@ Reads only the TRAINING sets of the data README (licenses that allow shipping de
 weights), embeds each text once with the packaged encoder, fits a logistic regression per
 head with scikit-learn, and writes ``weights/<head>.json`` as plain numbers. Prints the
 validation figures as JSON. Deterministic: sorted, deduplicated inputs, fixed seeds, a
-deterministic solver. The measurement sets (XSTest, JailbreakBench, HH-RLHF) are never read
-here: ``bench/heads.py`` measures on them.
+deterministic solver. The measurement sets (XSTest, JailbreakBench, HH-RLHF, the measure
+half of awesome-chatgpt-prompts) are never trained on: ``bench/heads.py`` measures on them.
 
 Validation: texts are clustered on their embeddings (k-means, fixed seed) and whole
 clusters are held out (GroupKFold), so AdvBench's templated near-duplicates never sit on
 both sides. The regularisation strength (the smallest C within AUC_NOISE of the best) and
 the suggested threshold are chosen from those out-of-fold scores: the threshold flags 1% of
-held-out benign training texts (for harmful_request, of the ordinary ones: its authored
-look-alikes teach the ranking and are left out of the threshold's rows).
+held-out benign training texts (for harmful_request and jailbreak, of the ordinary ones:
+their authored look-alikes teach the ranking and are left out of the threshold's rows; for
+jailbreak, which reads whole texts and windows, each text scored by its highest window).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ LICENSES = {
     "self_instruct": ("self_instruct/{seed_tasks,user_oriented_instructions}.jsonl",
                       "Apache-2.0"),
     "awesome_chatgpt_prompts": ("awesome_chatgpt_prompts/prompts_dedup.csv", "CC0-1.0"),
+    "awesome_chatgpt_prompts_train": ("awesome_chatgpt_prompts/prompts_dedup.csv (the train "
+                                      "half: classifiers.heads.datasets.awesome_half)",
+                                      "CC0-1.0"),
     "toxigen_neutral": ("toxigen_statements/toxigen_statements.csv (label neutral)", "MIT"),
     "toxigen": ("toxigen_statements/toxigen_statements.csv", "MIT"),
     "davidson": ("davidson_hate_offensive/labeled_data.csv (the train part: "
@@ -66,6 +70,11 @@ LICENSES = {
                  "Apache-2.0 (this project)"),
     "authored_requests": ("classifiers/heads/authored/request_contrast.yaml (written for "
                           "this project)", "Apache-2.0 (this project)"),
+    "authored_jailbreaks": ("classifiers/heads/authored/jailbreak_contrast.yaml (written for "
+                            "this project; request slots filled from AdvBench and "
+                            "self-instruct)", "Apache-2.0 (this project)"),
+    "builtin_jailbreak": ("classifiers/semantic/builtin/jailbreak.py (written for this "
+                          "project)", "Apache-2.0 (this project)"),
 }
 
 
@@ -107,11 +116,14 @@ def cluster_groups(x: np.ndarray, clusters: int = CLUSTERS) -> np.ndarray:
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, target_fpr: float = TARGET_FPR,
-             ordinary: np.ndarray | None = None) -> Fit:
+             ordinary: np.ndarray | None = None, bags: np.ndarray | None = None) -> Fit:
     """Chooses C and the thresholds on cluster-held-out scores, then fits on everything.
     ``ordinary`` (a mask; default all rows) picks the negatives the thresholds are set on:
     a head trained with hard negatives (look-alikes written to teach it a distinction)
-    keeps its flag rate on ordinary benign text, the traffic a threshold is for."""
+    keeps its flag rate on ordinary benign text, the traffic a threshold is for.
+    ``bags`` (an id per row; default each row its own): rows that are parts of one text as
+    the proxy reads it (the text and its windows); a text is flagged when any part is, so
+    the thresholds are set on each ordinary negative text's highest part."""
     from sklearn.metrics import roc_auc_score
 
     groups = cluster_groups(x)
@@ -120,19 +132,22 @@ def fit_head(x: np.ndarray, y: np.ndarray, target_fpr: float = TARGET_FPR,
     best = min(c for c in C_GRID if aucs[c] >= max(aucs.values()) - AUC_NOISE)
     scores = oof[best]
     reference = (y == 0) & (np.ones(len(y), bool) if ordinary is None else ordinary)
-    threshold = float(np.quantile(scores[reference], 1.0 - target_fpr, method="higher"))
-    block = float(np.quantile(scores[reference], 1.0 - BLOCK_FPR, method="higher"))
+    texts = _highest_per_bag(scores[reference], None if bags is None else bags[reference])
+    threshold = float(np.quantile(texts, 1.0 - target_fpr, method="higher"))
+    block = float(np.quantile(texts, 1.0 - BLOCK_FPR, method="higher"))
     hard = (y == 0) & ~reference
     coef, intercept = fit_logistic(x, y, best)
     negatives = "negative" if ordinary is None else "ordinary negative"
+    read = "" if bags is None else ", each read whole and window by window as the proxy reads it"
     validation = {
         "split": f"GroupKFold({FOLDS}) over k-means clusters of the embeddings",
         "auc_by_C": {str(c): round(a, 4) for c, a in aucs.items()},
         "C": best, "auc": round(aucs[best], 4),
-        "threshold_rule": f"flags {target_fpr:.0%} of held-out {negatives} training texts",
+        "threshold_rule": f"flags {target_fpr:.0%} of held-out {negatives} training texts{read}",
         "tpr_at_threshold": round(float((scores[y == 1] > threshold).mean()), 4),
-        "fpr_at_threshold": round(float((scores[reference] > threshold).mean()), 4),
-        "block_threshold_rule": f"flags {BLOCK_FPR:.1%} of held-out {negatives} training texts",
+        "fpr_at_threshold": round(float((texts > threshold).mean()), 4),
+        "block_threshold_rule": f"flags {BLOCK_FPR:.1%} of held-out {negatives} training "
+                                f"texts{read}",
         "tpr_at_block_threshold": round(float((scores[y == 1] > block).mean()), 4),
     }
     if hard.any():
@@ -143,6 +158,16 @@ def fit_head(x: np.ndarray, y: np.ndarray, target_fpr: float = TARGET_FPR,
 
     return Fit(coef, intercept, inside(threshold), inside(max(block, threshold)), best,
                validation)
+
+
+def _highest_per_bag(scores: np.ndarray, bags: np.ndarray | None) -> np.ndarray:
+    """Each bag's highest score (each row's own without bags)."""
+    if bags is None:
+        return scores
+    highest: dict[Any, float] = {}
+    for bag, score in zip(bags.tolist(), scores.tolist(), strict=True):
+        highest[bag] = max(score, highest.get(bag, score))
+    return np.array(list(highest.values()))
 
 
 def head_file(name: str, fit: Fit, rows: list[datasets.Row], spec: HeadSpec) -> dict[str, Any]:
@@ -162,6 +187,7 @@ def head_file(name: str, fit: Fit, rows: list[datasets.Row], spec: HeadSpec) -> 
         "threshold": float(f"{fit.threshold:.6g}"),
         "threshold_rule": fit.validation["threshold_rule"],
         "block_threshold": float(f"{fit.block_threshold:.6g}"),
+        "reading": spec.reading,
         "training": {"script": f"python -m classifiers.heads.train --heads {name}",
                      "date": datetime.date.today().isoformat(),
                      "scikit_learn": sklearn.__version__, "sets": sets,
@@ -219,6 +245,7 @@ class HeadSpec:
     # Sources of hard negatives: trained on, but left out of the rows the thresholds are
     # set on (fit_head's ``ordinary``).
     hard_negative_sources: tuple[str, ...] = ()
+    reading: str = "sentences"  # which parts of a text it scores (weights.READINGS)
 
 
 HEADS: dict[str, HeadSpec] = {
@@ -226,6 +253,11 @@ HEADS: dict[str, HeadSpec] = {
                                 hard_negative_sources=("authored_requests",)),
     "toxicity": HeadSpec(datasets.training_toxicity, "both", 64),
     "hate": HeadSpec(datasets.training_hate, "both", 64),
+    # Whole texts and windows: a template's framing is spread over many sentences. 200
+    # words reach the encoder's 256 tokens; the runtime truncates there too.
+    "jailbreak": HeadSpec(datasets.training_jailbreak, "input", 200,
+                          hard_negative_sources=("authored_jailbreaks",),
+                          reading="whole"),
 }
 
 
@@ -236,7 +268,8 @@ def train(name: str, spec: HeadSpec, data: Path, threads: int,
     y = np.array([r.label for r in rows])
     ordinary = (np.array([r.source not in spec.hard_negative_sources for r in rows])
                 if spec.hard_negative_sources else None)
-    fit = fit_head(x, y, spec.target_fpr, ordinary)
+    bags = np.array([datasets.bag_of(r) for r in rows]) if spec.reading == "whole" else None
+    fit = fit_head(x, y, spec.target_fpr, ordinary, bags)
     return head_file(name, fit, rows, spec)
 
 

@@ -7,13 +7,18 @@ holds a logistic regression on the encoder's unit-length 384-d embedding::
      "encoder": {"name": "sentence-transformers/all-MiniLM-L6-v2", "dim": 384, ...},
      "coef": [384 floats], "intercept": float,
      "threshold": float, "threshold_rule": "...", "block_threshold": float,
-     "training": {...provenance...}}
+     "reading": "sentences", "training": {...provenance...}}
 
 ``threshold`` and ``block_threshold`` are the suggested flag and block thresholds, chosen
 on held-out training data only (the embedded defaults use them; a test keeps them equal).
 
 score = sigmoid(coef . embedding + intercept), in [0, 1]. ``direction`` (input, output,
-both) says where the head was meant to run. No scikit-learn at run time.
+both) says where the head was meant to run. ``reading`` says which parts of a text it
+scores, as it was trained: ``sentences`` (the default: the text and, where the check reads
+them, its sentences and chunks, the highest winning: one hateful clause is hate whatever
+surrounds it) or ``whole`` (the text it is given only, a whole text or one of the proxy's
+windows: what makes a jailbreak is a framing that no one sentence carries, and a sentence
+of a harmless role-play out of its context reads like one). No scikit-learn at run time.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from classifiers.base import ClassifierConfigError
 FORMAT = "safety-proxy-head/1"
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
+READINGS = ("sentences", "whole")
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
 
@@ -43,6 +49,7 @@ class Head:
     intercept: float
     threshold: float  # suggested policy threshold (chosen on training data only)
     digest: str  # sha256 of the file's bytes: part of the classifier's version
+    reading: str = "sentences"  # one of READINGS
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         """Probabilities for a (n, DIM) matrix of unit-length embeddings."""
@@ -90,5 +97,8 @@ def parse_head(spec: Any, digest: str, where: str) -> Head:
         raise fail(f"threshold must be in (0, 1), got {spec['threshold']!r}")
     if spec.get("direction") not in ("input", "output", "both"):
         raise fail(f"direction must be input, output or both, got {spec.get('direction')!r}")
+    reading = spec.get("reading", "sentences")
+    if reading not in READINGS:
+        raise fail(f"reading must be {' or '.join(READINGS)}, got {reading!r}")
     return Head(str(spec.get("head")), spec["direction"], coef, float(spec["intercept"]),
-                float(spec["threshold"]), digest)
+                float(spec["threshold"]), digest, reading)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from classifiers.base import Scores
+from classifiers.base import Scores, cut_windows
 from proxy.config.schema import ProxyConfig
 from proxy.pipeline.decision import max_scores
 
@@ -62,8 +62,6 @@ def expand(texts: Sequence[str], windowing: Windowing | None,
 
 def windows(text: str, windowing: Windowing | None) -> list[str]:
     """The text, and when it is longer than a window, each window with its context."""
-    if windowing is None or len(text) <= windowing.window_chars:
+    if windowing is None:
         return [text]
-    size, context = windowing.window_chars, windowing.context_chars
-    return [text, *(text[max(0, start - context):start + size]
-                    for start in range(0, len(text), size))]
+    return [text, *cut_windows(text, windowing.window_chars, windowing.context_chars)]
