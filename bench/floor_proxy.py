@@ -17,10 +17,8 @@ import aiohttp
 from aiohttp import web
 
 from proxy.commands.serve import _use_uvloop
+from proxy.pipeline.upstream import HOP_BY_HOP  # never relayed either way
 
-# Never relayed either way: hop-by-hop and body-framing headers.
-_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "host", "content-length",
-                  "content-encoding", "accept-encoding", "upgrade", "te", "trailer"})
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 
@@ -35,10 +33,10 @@ def make_app(upstream: str) -> web.Application:
         await app[SESSION].close()
 
     async def relay(request: web.Request) -> web.StreamResponse:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         async with app[SESSION].post(upstream + request.raw_path, data=await request.read(),
                                      headers=headers) as answer:
-            relayed = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
+            relayed = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
             if answer.content_type != "text/event-stream":
                 return web.Response(body=await answer.read(), status=answer.status,
                                     headers=relayed)

@@ -22,8 +22,9 @@ from proxy.protocol.errors import UpstreamTimeout, UpstreamUnreachable
 
 log = structlog.get_logger("safety_proxy.upstream")
 
-# Hop-by-hop and body-framing headers are never forwarded either way.
-_HOP_BY_HOP = frozenset({
+# Hop-by-hop and body-framing headers are never forwarded either way (bench/floor_proxy.py
+# drops the same).
+HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "transfer-encoding", "upgrade", "host", "content-length", "content-encoding",
     "accept-encoding",
@@ -68,7 +69,7 @@ class Upstream:
         proxy's own client keys, auth.mode: keys, never the upstream's business)."""
         api_key = self._api_key()
         drop_credentials = api_key is not None or not client_credentials
-        dropped = _HOP_BY_HOP | (_CREDENTIALS if drop_credentials else frozenset())
+        dropped = HOP_BY_HOP | (_CREDENTIALS if drop_credentials else frozenset())
         headers = CIMultiDict((k, v) for k, v in incoming.items() if k.lower() not in dropped)
         if api_key is not None:
             name = self.config.api_key_header
@@ -115,7 +116,7 @@ _OWN = frozenset({"content-type", "x-safety-decision", "x-request-id"})
 def response_headers(upstream: Mapping[str, str]) -> dict[str, str]:
     """Upstream response headers worth relaying (rate limits, processing time, ...)."""
     return {k: v for k, v in upstream.items()
-            if k.lower() not in _HOP_BY_HOP and k.lower() not in _OWN}
+            if k.lower() not in HOP_BY_HOP and k.lower() not in _OWN}
 
 
 # What went wrong, as a client reads it: never aiohttp's text, which names the upstream's
