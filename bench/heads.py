@@ -8,16 +8,19 @@ Measurement sets (never read by ``classifiers.heads.train``, never used for a th
   not the shipped one), and the flag rate per attack method at the shipped threshold;
 - HH-RLHF harmless test first user turns: unlabeled (red-team conversations, many benign
   openers), so only the flag rate at the shipped threshold;
-- for a head that reads whole texts (``jailbreak``), also the measure half of
+- for a head that reads passages (``jailbreak``), also the measure half of
   awesome-chatgpt-prompts (``datasets.awesome_half``: long benign role-play and task
   prompts; the head trained on the other half): JailbreakBench against it (AUC, TPR at 1%
   FPR) and its flag rate.
-A head that reads whole texts is scored as the proxy reads an input by default: the text
-and each of its windows (``datasets.windows_of``), the highest winning. The others are
+A head that reads passages is scored as the proxy reads an input by default: the text
+and each of its windows, each with its passages (``datasets.read_by_proxy``), the highest
+winning. The others are
 scored on each text whole (the proxy also reads their sentences: these figures are the
 head's ranking, not the check's exact flag rates).
 Throughput: the classifier itself (encoder dominated), one ~25-word text per request, at
-concurrency 1 and 16, cache off.
+concurrency 1 and 16, cache off; and the seconds one 20,000-character input takes (prose
+from the awesome-chatgpt-prompts measure half, with its windows, cache off), with every
+head, the sentence-reading heads alone and the passage-reading ones alone.
 
 Usage: [BENCH_THREADS=n] [BENCH_CACHE=/tmp/heads-measure] [BENCH_SETS=xstest,hh_rlhf]
        python -m bench.heads [data_dir]
@@ -51,17 +54,17 @@ SETS = os.environ.get("BENCH_SETS", "xstest,jailbreakbench,hh_rlhf").split(",")
 
 def score_all(heads: list[Head], texts: list[str]) -> dict[str, np.ndarray]:
     """The classifier's own arithmetic (Encoder.encode, then each head's sigmoid) on the
-    whole set at once, windows too for a head that reads whole texts; ``BENCH_CACHE`` (an
-    .npz file) keeps embeddings between runs."""
-    windowed = any(head.reading == "whole" for head in heads)
-    views = [[text, *(datasets.windows_of(text) if windowed else [])] for text in texts]
+    whole set at once, every part the default proxy reads for a passage-reading head
+    (datasets.read_by_proxy); ``BENCH_CACHE`` (an .npz file) keeps embeddings between runs."""
+    by_passage = any(head.reading == "passages" for head in heads)
+    views = [datasets.read_by_proxy(text) if by_passage else [text] for text in texts]
     flat = [view for text_views in views for view in text_views]
     x = embed(flat, THREADS, Path(CACHE) if CACHE else None)
     first = np.cumsum([0] + [len(v) for v in views[:-1]])
     scores = {}
     for head in heads:
         flat_scores = head.scores(x)
-        scores[head.name] = (np.maximum.reduceat(flat_scores, first) if head.reading == "whole"
+        scores[head.name] = (np.maximum.reduceat(flat_scores, first) if head.reading == "passages"
                              else flat_scores[first])
     return scores
 
@@ -119,6 +122,29 @@ async def throughput(concurrency: int, requests: int = 48) -> float:
     return round(requests / elapsed, 1)
 
 
+async def long_input_seconds(prose: str, chars: int = 20_000) -> dict[str, float]:
+    """Seconds to score one long input as the default proxy hands it to the check (the
+    text and its windows; cache off): with every shipped head, with the sentence-reading
+    heads only, and with the passage-reading ones only."""
+    text = prose[:chars]
+    views = [text, *datasets.windows_of(text)]
+    heads = [load_head(name) for name in shipped_heads()]
+    groups = {"all": [h.name for h in heads],
+              "sentences": [h.name for h in heads if h.reading == "sentences"],
+              "passages": [h.name for h in heads if h.reading == "passages"]}
+    out = {}
+    for group, names in groups.items():
+        classifier = HeadsClassifier("bench", {"heads": names, "cache_size": 0,
+                                               "threads": THREADS})
+        await classifier.start()
+        await classifier.classify(["warm up"])
+        started = time.perf_counter()
+        await classifier.classify(views)
+        out[group] = round(time.perf_counter() - started, 2)
+        await classifier.close()
+    return out
+
+
 def unique(rows: list[datasets.Row]) -> list[datasets.Row]:
     return list({r.text: r for r in rows}.values())
 
@@ -150,8 +176,8 @@ async def main(data: Path) -> dict[str, Any]:
     xs = score_all(heads, [r.text for r in xstest])
     jb = score_all(heads, [r.text for r in jbb]) if "jailbreakbench" in SETS else {}
     hs = score_all(heads, [r.text for r in hh]) if "hh_rlhf" in SETS else {}
-    whole = [h for h in heads if h.reading == "whole"]
-    rp = score_all(whole, [r.text for r in roleplay]) if jb and whole else {}
+    by_passage = [h for h in heads if h.reading == "passages"]
+    rp = score_all(by_passage, [r.text for r in roleplay]) if jb and by_passage else {}
     for head, threshold in ((h.name, h.threshold) for h in heads):
         safe = xs[head][[r.label == 0 for r in xstest]]
         out[head] = {"shipped_threshold": threshold,
@@ -164,6 +190,8 @@ async def main(data: Path) -> dict[str, Any]:
         if head in rp:
             out[head]["awesome_measure_half"] = roleplay_figures(jb[head], rp[head], threshold)
     out["texts_per_s"] = {f"c={c}": await throughput(c) for c in (1, 16)}
+    out["seconds_for_a_20000_character_input"] = await long_input_seconds(
+        " ".join(r.text for r in roleplay))
     return out
 
 

@@ -4,8 +4,10 @@ Contract: ``await batcher.submit(texts)`` returns one result per text, in order.
 that arrive while a batch is running are gathered (up to ``max_batch`` texts, waiting at
 most ``max_wait_ms`` for more) and scored together on one dedicated thread. The queue is
 bounded: when ``max_queue`` texts are waiting, ``submit`` raises ClassifierError at once
-(backpressure; the check's ``on_error`` decides). A caller that is cancelled while waiting
-simply drops out; its texts may still be scored but nobody else's results are affected.
+(backpressure; the check's ``on_error`` decides). A call is queued in parts of at most
+``max_batch`` texts; a caller that is cancelled while waiting drops out, and its parts not
+yet on the model thread are never scored (a long call that times out does not keep the
+model busy); nobody else's results are affected.
 
 Inline scoring (``inline_max_chars`` > 0, for cheap models only): a call whose texts total
 at most that many characters, arriving while the batcher is idle (nothing queued, no batch
@@ -93,11 +95,21 @@ class MicroBatcher(Generic[R]):
             return self._score_inline(list(texts))
         if self._queued_texts + len(texts) > self._max_queue:
             raise Overloaded(f"{self._name}: queue full ({self._queued_texts} texts waiting)")
-        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
-        self._queue.append(Pending(texts, future))
+        # A long call is queued in parts of max_batch: a caller that gives up (a check's
+        # timeout) leaves its unscored parts to be dropped, not run on the model thread
+        # ahead of everyone queued behind it.
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[list[R]]] = []
+        for start in range(0, len(texts), self._max_batch):
+            futures.append(loop.create_future())
+            self._queue.append(Pending(texts[start : start + self._max_batch], futures[-1]))
         self._queued_texts += len(texts)
         self._wakeup.set()
-        return await future
+        try:
+            return [result for future in futures for result in await future]
+        finally:
+            for future in futures:  # cancelled or failed: nothing left to score for it
+                future.cancel()
 
     def _runs_inline(self, texts: Sequence[str]) -> bool:
         return (not self._busy and not self._queue

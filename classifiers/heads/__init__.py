@@ -8,6 +8,12 @@ text is embedded once, whatever the number of heads; labels are the head names; 
 is the head's probability in [0, 1]. Each head file suggests a threshold, chosen on
 held-out training data (``weights/<head>.json: threshold``); the policy decides.
 
+How a head reads a text (its file's ``reading``): ``sentences`` heads score the text and,
+with ``sentences`` on, each sentence and chunk (:func:`sentences`); ``passages`` heads score
+the text and its overlapping passages (:func:`passages`): a jailbreak is a framing spread
+over several sentences, never one sentence alone. Either way the highest part wins, so
+harmless padding around a hateful sentence or a framing does not dilute it.
+
 Options::
 
     heads: [harmful_request]    # default: every shipped head
@@ -55,12 +61,16 @@ class HeadsClassifier(Classifier):
         self.labels = tuple(head.name for head in self._heads)
         self._coef = np.stack([head.coef for head in self._heads], axis=1)  # (384, heads)
         self._intercept = np.array([head.intercept for head in self._heads])
-        self._whole = np.array([head.reading == "whole" for head in self._heads])
-        # sentences are read for the heads that read them: none, when every head reads whole
-        self._sentences = self.settings.sentences and not self._whole.all()
+        self._by_passage = np.array([head.reading == "passages" for head in self._heads])
+        # each way of reading is paid for only when a head reads that way
+        self._sentences = self.settings.sentences and not self._by_passage.all()
+        self._passages = bool(self._by_passage.any())
         self._service = EmbeddingService(name, self.settings, self.observe_batch)
         digest = hashlib.sha256("".join(h.digest for h in self._heads).encode()).hexdigest()
-        reading = "s2" if self._sentences else "w"  # by sentence and chunk too, or whole
+        # how texts are read, in the version: s2 sentences and chunks, p32.8 passages
+        reading = "".join(mark for mark, read in (
+            ("s2", self._sentences), (f"p{PASSAGE_WORDS}.{PASSAGE_STEP}", self._passages))
+            if read) or "w"
         self._version = f"heads:{encoder_id(self._service)}:{reading}:{digest[:12]}"
 
     @property
@@ -81,23 +91,30 @@ class HeadsClassifier(Classifier):
     async def classify(
         self, texts: Sequence[str], context: ClassifyContext | None = None
     ) -> list[Scores]:
-        """Per text, each head's probability: the highest over the whole text and, with
-        ``sentences`` on, each of its sentences (a mean-pooled embedding of a long text
-        dilutes one hateful sentence among harmless ones: padding must not hide it); for a
-        head whose reading is ``whole``, the whole text's alone."""
+        """Per text, each head's probability: the highest over the whole text and the
+        parts its head reads (a mean-pooled embedding of a long text dilutes one hateful
+        sentence, or one jailbreak framing, among harmless ones: padding must not hide
+        it). Each distinct part is embedded once, whatever the number of heads."""
         if not texts:
             return []
-        parts = [[text, *(sentences(text) if self._sentences else [])] for text in texts]
-        flat = [part for text_parts in parts for part in text_parts]
+        cuts = [(sentences(text) if self._sentences else [],
+                 passages(text) if self._passages else []) for text in texts]
+        flat = [part for text, (by_sentence, by_passage) in zip(texts, cuts, strict=True)
+                for part in (text, *by_sentence, *by_passage)]
         embeddings = await self._service.embeddings(flat)
         logits = np.stack(embeddings).astype(np.float64) @ self._coef
         probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits + self._intercept, -50, 50)))
         scores, start = [], 0
-        for text_parts in parts:
-            best = np.where(self._whole, probabilities[start],
-                            probabilities[start : start + len(text_parts)].max(axis=0))
+        for by_sentence, by_passage in cuts:
+            whole = probabilities[start]
+            after_sentences = start + 1 + len(by_sentence)
+            best = np.where(
+                self._by_passage,
+                np.maximum(whole, probabilities[after_sentences:after_sentences
+                                                + len(by_passage)].max(axis=0, initial=0.0)),
+                probabilities[start:after_sentences].max(axis=0))
             scores.append({label: clamp(p) for label, p in zip(self.labels, best, strict=True)})
-            start += len(text_parts)
+            start = after_sentences + len(by_passage)
         return scores
 
 
@@ -122,3 +139,22 @@ def sentences(text: str) -> list[str]:
             parts += [" ".join(words[i : i + CHUNK_WORDS])
                       for i in range(0, len(words) - CHUNK_WORDS // 2, CHUNK_WORDS // 2)]
     return parts
+
+
+PASSAGE_WORDS = 32  # a passage-reading head also reads passages of this many words,
+PASSAGE_STEP = 8  # one starting every this many
+
+
+def passages(text: str) -> list[str]:
+    """A text of more than PASSAGE_WORDS words as passages of PASSAGE_WORDS words, one
+    starting every PASSAGE_STEP words, the last reaching the end; [] for a shorter text.
+    Wherever a span of words starts, one passage holds all of it up to 25 words
+    (PASSAGE_WORDS - PASSAGE_STEP + 1), at least 28 of a passage's 32 words are the span's
+    from 32 words on, and a passage lies wholly inside it from 40: a framing behind any
+    amount of padding is read nearly undiluted (the fixed step is what an attacker aligns
+    padding against; tests/classifiers/test_heads.py checks these bounds)."""
+    words = text.split()
+    if len(words) <= PASSAGE_WORDS:
+        return []
+    return [" ".join(words[i : i + PASSAGE_WORDS])
+            for i in range(0, len(words) - (PASSAGE_WORDS - PASSAGE_STEP), PASSAGE_STEP)]

@@ -23,6 +23,7 @@ from typing import NamedTuple
 import yaml
 
 from classifiers.base import cut_windows
+from classifiers.heads import PASSAGE_STEP, PASSAGE_WORDS, passages
 
 csv.field_size_limit(sys.maxsize)  # awesome-chatgpt-prompts has a few very long prompts
 
@@ -129,6 +130,7 @@ AUTHORED_JAILBREAKS = Path(__file__).with_name("authored") / "jailbreak_contrast
 # input is scored whole and window by window, so benign windows are negatives too.
 WINDOW, CONTEXT = 240, 64
 WINDOWS_PER_TEXT = 6  # a negative's first windows: a few very long prompts would swamp the rest
+PASSAGES_PER_TEXT = 22  # and first passages: 200 words, what training embeds of a whole text
 
 
 def authored_jailbreaks(data: Path, path: Path = AUTHORED_JAILBREAKS) -> list[Row]:
@@ -170,18 +172,47 @@ def training_jailbreak(data: Path) -> list[Row]:
     """The jailbreak head's rows: the authored and built-in framings (1) against their
     look-alikes, requests without a framing, harmful or not (AdvBench, HarmBench, GPTFuzz
     questions, the authored requests: asking is not a jailbreak), self-instruct and the
-    training half of awesome-chatgpt-prompts (0). Every negative longer than a window is
-    also read window by window (its first WINDOWS_PER_TEXT), as the proxy reads it; a
-    jailbreak only whole (one of its windows may be harmless story)."""
+    training half of awesome-chatgpt-prompts (0). Every long negative is also read in the
+    parts the proxy reads, windows and passages (its first WINDOWS_PER_TEXT and
+    PASSAGES_PER_TEXT); a jailbreak only whole (one of its parts may be harmless story)."""
     negatives = (harmful_requests(data) + [r for r in benign_requests(data)
                                             if r.source == "self_instruct"]
                  + awesome_prompts(data, "train") + authored_requests())
     negatives = [r._replace(label=0) for r in negatives]
     framed = authored_jailbreaks(data) + builtin_jailbreak_examples()
-    rows = negatives + framed
-    rows += [r._replace(text=window, group=_BAG + _digest(r.text)) for r in rows
-             if r.label == 0 for window in windows_of(r.text)[:WINDOWS_PER_TEXT]]
+    fillers = [r.text for r in negatives
+               if r.source.startswith("awesome") and len(r.text.split()) >= 2 * PASSAGE_WORDS]
+    rows = negatives + framed + framings_behind_padding(framed, fillers)
+    rows += [r._replace(text=part, group=_BAG + _digest(r.text)) for r in rows
+             if r.label == 0 for part in parts_of(r.text)]
     return _dedup(rows)
+
+
+def framings_behind_padding(framed: list[Row], fillers: list[str]) -> list[Row]:
+    """The passages of padded framings and look-alikes, as the head reads them behind
+    padding, each with its text's label: each text short enough to be all framing (at most
+    PASSAGE_WORDS + PASSAGE_STEP words) is set after PASSAGE_WORDS / 2 to PASSAGE_WORDS - 1
+    words of a harmless training text (at least 2 * PASSAGE_WORDS words long; the pick and
+    the cut fixed by the text's hash) and before more of it; its passages that miss or
+    add at most PASSAGE_STEP words are kept (passages() bounds what padding can do).
+    Trained on whole framings alone, the head learns that a few harmless words beside a
+    framing mean harmless, and padding would open a gap between passages."""
+    step = PASSAGE_WORDS // 2
+    rows = []
+    for row in framed:
+        words = row.text.split()
+        if len(words) > PASSAGE_WORDS + PASSAGE_STEP:
+            continue
+        key = int(_digest(row.text), 16)
+        filler = fillers[key % len(fillers)].split()
+        lead = step + key % step
+        padded = " ".join(filler[:lead] + words + filler[lead:lead + PASSAGE_WORDS])
+        for k, passage in enumerate(passages(padded)):
+            start = k * PASSAGE_STEP  # passages() starts one every PASSAGE_STEP words
+            inside = min(start + PASSAGE_WORDS, lead + len(words)) - max(start, lead)
+            if inside >= min(len(words), PASSAGE_WORDS) - PASSAGE_STEP:
+                rows.append(row._replace(text=passage, group="padded:" + row.group))
+    return rows
 
 
 _BAG = "window-of:"
@@ -200,6 +231,19 @@ def windows_of(text: str) -> list[str]:
     """A long text's windows with their context, as the proxy cuts them by default; [] for
     a text of one window."""
     return cut_windows(text, WINDOW, CONTEXT)
+
+
+def read_by_proxy(text: str) -> list[str]:
+    """Every part a passage-reading head scores for one input in the default proxy: the
+    text and each of its windows, each with its passages (the highest score wins)."""
+    views = [text, *windows_of(text)]
+    return list(dict.fromkeys(p for view in views for p in (view, *passages(view))))
+
+
+def parts_of(text: str) -> list[str]:
+    """The parts of a long text a passage-reading head is trained on beside the text: its
+    first windows and first passages (those within the 200 words training embeds)."""
+    return windows_of(text)[:WINDOWS_PER_TEXT] + passages(text)[:PASSAGES_PER_TEXT]
 
 
 # ----- measurement sets: never trained on, never used to choose a threshold -----

@@ -13,7 +13,8 @@ both sides. The regularisation strength (the smallest C within AUC_NOISE of the 
 the suggested threshold are chosen from those out-of-fold scores: the threshold flags 1% of
 held-out benign training texts (for harmful_request and jailbreak, of the ordinary ones:
 their authored look-alikes teach the ranking and are left out of the threshold's rows; for
-jailbreak, which reads whole texts and windows, each text scored by its highest window).
+jailbreak, which reads passages, each text scored by its highest part: the text, its
+first windows and passages).
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, target_fpr: float = TARGET_FPR,
     hard = (y == 0) & ~reference
     coef, intercept = fit_logistic(x, y, best)
     negatives = "negative" if ordinary is None else "ordinary negative"
-    read = "" if bags is None else ", each read whole and window by window as the proxy reads it"
+    read = "" if bags is None else ", each read whole, by window and by passage"
     validation = {
         "split": f"GroupKFold({FOLDS}) over k-means clusters of the embeddings",
         "auc_by_C": {str(c): round(a, 4) for c, a in aucs.items()},
@@ -253,11 +254,11 @@ HEADS: dict[str, HeadSpec] = {
                                 hard_negative_sources=("authored_requests",)),
     "toxicity": HeadSpec(datasets.training_toxicity, "both", 64),
     "hate": HeadSpec(datasets.training_hate, "both", 64),
-    # Whole texts and windows: a template's framing is spread over many sentences. 200
-    # words reach the encoder's 256 tokens; the runtime truncates there too.
+    # Whole texts, windows and passages: a template's framing is spread over many
+    # sentences. 200 words reach the encoder's 256 tokens; the runtime truncates there too.
     "jailbreak": HeadSpec(datasets.training_jailbreak, "input", 200,
                           hard_negative_sources=("authored_jailbreaks",),
-                          reading="whole"),
+                          reading="passages"),
 }
 
 
@@ -268,7 +269,7 @@ def train(name: str, spec: HeadSpec, data: Path, threads: int,
     y = np.array([r.label for r in rows])
     ordinary = (np.array([r.source not in spec.hard_negative_sources for r in rows])
                 if spec.hard_negative_sources else None)
-    bags = np.array([datasets.bag_of(r) for r in rows]) if spec.reading == "whole" else None
+    bags = np.array([datasets.bag_of(r) for r in rows]) if spec.reading == "passages" else None
     fit = fit_head(x, y, spec.target_fpr, ordinary, bags)
     return head_file(name, fit, rows, spec)
 

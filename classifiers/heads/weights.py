@@ -16,9 +16,10 @@ score = sigmoid(coef . embedding + intercept), in [0, 1]. ``direction`` (input, 
 both) says where the head was meant to run. ``reading`` says which parts of a text it
 scores, as it was trained: ``sentences`` (the default: the text and, where the check reads
 them, its sentences and chunks, the highest winning: one hateful clause is hate whatever
-surrounds it) or ``whole`` (the text it is given only, a whole text or one of the proxy's
-windows: what makes a jailbreak is a framing that no one sentence carries, and a sentence
-of a harmless role-play out of its context reads like one). No scikit-learn at run time.
+surrounds it) or ``passages`` (the text and its overlapping passages of a few dozen words,
+never a sentence alone: what makes a jailbreak is a framing that no one sentence carries,
+and a sentence of a harmless role-play out of its context reads like one; passages keep
+padding from diluting the framing). No scikit-learn at run time.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from classifiers.base import ClassifierConfigError
 FORMAT = "safety-proxy-head/1"
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
-READINGS = ("sentences", "whole")
+READINGS = ("sentences", "passages")
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
 

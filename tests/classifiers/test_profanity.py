@@ -146,3 +146,32 @@ async def test_an_inline_failure_fails_that_call_only():
         assert await batcher.submit(["fine"]) == [1]
     finally:
         await batcher.close()
+
+
+async def test_a_cancelled_long_call_leaves_its_unscored_parts_unscored():
+    # A call of 10 texts is queued in parts of max_batch (2): cancelled while its first
+    # part runs, its 4 other parts never reach the model; a call queued behind it is next.
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    scored: list[list[str]] = []
+
+    def slow_len(texts: list[str]) -> list[int]:
+        scored.append(texts)
+        if len(scored) == 1:
+            asyncio.run_coroutine_threadsafe(release.wait(), loop).result()
+        return [len(t) for t in texts]
+
+    batcher: MicroBatcher[int] = MicroBatcher(slow_len, name="t", max_batch=2)
+    batcher.start()
+    long_call = asyncio.create_task(batcher.submit([f"t{i}" for i in range(10)]))
+    await asyncio.sleep(0.05)  # its first part is on the model thread
+    behind = asyncio.create_task(batcher.submit(["next"]))
+    await asyncio.sleep(0.01)
+    long_call.cancel()
+    release.set()
+    assert await behind == [4]
+    assert long_call.cancelled()
+    assert scored == [["t0", "t1"], ["next"]] and batcher.queued_texts == 0
+    assert await batcher.submit([f"u{i}" for i in range(5)]) == [2] * 5  # results in order
+    assert scored[2:] == [["u0", "u1"], ["u2", "u3"], ["u4"]]
+    await batcher.close()

@@ -119,11 +119,40 @@ async def test_a_jailbreak_is_blocked_through_every_api_and_a_persona_is_not(
     assert len(fake_upstream.requests) == 1
 
 
-# A known gap (README, the jailbreak head's model card): the head reads the whole text and
-# each 240-character window with 64 characters of context, not sentences, so a framing
-# longer than the context that straddles a window edge is read in two diluted halves.
-# Strict: the day this is caught, the marker must go.
-@pytest.mark.xfail(strict=True, reason="a jailbreak across a window edge after padding")
-async def test_a_jailbreak_after_2000_characters_of_padding_is_blocked(default_proxy):
-    status, raw = await post(default_proxy, "chat", pad(JAILBREAK, 2000, "before"))
-    assert status == 400 and '"jailbreak"' in raw, raw
+async def decision(base: str, text: str) -> str:
+    body = {"model": "m", "messages": [{"role": "user", "content": text}]}
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/chat/completions", json=body) as response:
+        await response.read()
+        return response.headers["x-safety-decision"]
+
+
+# Padding once diluted the framing below the flag threshold (a framing straddling a window
+# edge was read in two diluted halves); the head now reads passages, so padding of any
+# length, anywhere, leaves one passage nearly all framing. It can still lower the score
+# from block to flag (README, the jailbreak head's model card), never below.
+@pytest.mark.parametrize("chars", [153, 255, 408, 2000])
+async def test_a_jailbreak_behind_padding_is_never_allowed(default_proxy, chars):
+    for where in ("before", "after", "around"):
+        assert await decision(default_proxy, pad(JAILBREAK, chars, where)) in (
+            "flag", "block"), where
+        assert await decision(default_proxy, pad(PERSONA, chars, where)) == "allow", where
+
+
+# 20,000 characters take about 13 s of a 2-core machine with every head (README): past the
+# guard's 10 s there, within it on a faster one. Either way nothing is forwarded unscored.
+async def test_an_input_too_long_to_score_in_time_is_never_forwarded_unscored(default_proxy):
+    assert await decision(default_proxy, pad(JAILBREAK, 20000, "around")) in ("flag", "block")
+    assert await decision(default_proxy, pad(PERSONA, 20000, "around")) in ("allow", "block")
+
+
+async def test_the_default_guard_blocks_what_it_could_not_score_in_time(start_proxy,
+                                                                        fake_upstream):
+    # the shipped guard with a timeout no input meets: its on_error decides alone
+    checks = [{**c, "timeout_s": 0.001} if c["name"] == "guard" else c
+              for c in DEFAULTS["checks"]]
+    base, _ = await start_proxy(checks=checks, policy=DEFAULTS["policy"],
+                                streaming=DEFAULTS["streaming"])
+    status, raw = await chat(base, pad(PERSONA, 2000, "around"))
+    assert status == 400 and '"timeout"' in raw and '"guard"' in raw, raw
+    assert fake_upstream.requests == []
