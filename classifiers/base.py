@@ -76,6 +76,10 @@ class Classifier:
     # True when a score depends on the ClassifyContext (a judge that reads the prompt or
     # the conversation), not on the text alone: the verdict cache then keys on both.
     reads_context: ClassVar[bool] = False
+    # True when the labels scored depend on the direction (``labels_for``): the verdict
+    # cache then keys on the direction too, so a verdict given to an answer without a
+    # label is never reused for the same text as an input.
+    reads_direction: ClassVar[bool] = False
     # Whether the proxy also scores canonical views of a text (look-alike letters,
     # leetspeak...) when the check's config does not say: a pattern or small model is
     # blind to disguises; an LLM judge is not.
@@ -92,6 +96,11 @@ class Classifier:
                                         else {} if options is None else options.model_dump())
         # Set by the proxy to observe model-call sizes; may be called from any thread.
         self.batch_listener: Callable[[int], None] | None = None
+
+    def labels_for(self, direction: Direction) -> tuple[str, ...]:
+        """The labels scored for texts of one direction (a policy may use only these);
+        every label unless the classifier ``reads_direction``."""
+        return self.labels
 
     def observe_batch(self, size: int) -> None:
         """Batching classifiers call this once per model call with the number of texts."""

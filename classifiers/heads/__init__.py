@@ -31,11 +31,19 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from classifiers.base import Classifier, ClassifierConfigError, ClassifyContext, Scores, clamp
+from classifiers.base import (
+    Classifier,
+    ClassifierConfigError,
+    ClassifyContext,
+    Direction,
+    Scores,
+    clamp,
+)
 from classifiers.heads.options import HeadsOptions
 from classifiers.heads.weights import Head, load_head, shipped_heads
 from classifiers.options import ClassifierOptions, settings_of
@@ -50,8 +58,22 @@ def _head_names(chosen: list[str] | None) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What one direction's texts are scored for: the heads meant for that direction
+    (``direction`` both or that one) and the parts those heads read."""
+
+    heads: np.ndarray  # indices into the classifier's heads
+    labels: tuple[str, ...]
+    by_passage: np.ndarray  # per scored head: reads passages (else sentences)
+    sentences: bool
+    passages: bool
+
+
 class HeadsClassifier(Classifier):
     type_name = "heads"
+    # an answer is scored by the heads meant for answers only: no input head's passages
+    reads_direction = True
 
     def __init__(self, name: str,
                  options: ClassifierOptions | Mapping[str, Any] | None = None) -> None:
@@ -61,17 +83,26 @@ class HeadsClassifier(Classifier):
         self.labels = tuple(head.name for head in self._heads)
         self._coef = np.stack([head.coef for head in self._heads], axis=1)  # (384, heads)
         self._intercept = np.array([head.intercept for head in self._heads])
-        self._by_passage = np.array([head.reading == "passages" for head in self._heads])
-        # each way of reading is paid for only when a head reads that way
-        self._sentences = self.settings.sentences and not self._by_passage.all()
-        self._passages = bool(self._by_passage.any())
+        # None: a caller without a direction (tools) gets every head
+        self._readings = {direction: self._reading(direction)
+                          for direction in ("input", "output", None)}
+        everything = self._readings[None]
         self._service = EmbeddingService(name, self.settings, self.observe_batch)
         digest = hashlib.sha256("".join(h.digest for h in self._heads).encode()).hexdigest()
         # how texts are read, in the version: s2 sentences and chunks, p32.8 passages
         reading = "".join(mark for mark, read in (
-            ("s2", self._sentences), (f"p{PASSAGE_WORDS}.{PASSAGE_STEP}", self._passages))
-            if read) or "w"
+            ("s2", everything.sentences),
+            (f"p{PASSAGE_WORDS}.{PASSAGE_STEP}", everything.passages)) if read) or "w"
         self._version = f"heads:{encoder_id(self._service)}:{reading}:{digest[:12]}"
+
+    def _reading(self, direction: Direction | None) -> _Reading:
+        heads = [i for i, head in enumerate(self._heads)
+                 if direction is None or head.direction in (direction, "both")]
+        by_passage = np.array([self._heads[i].reading == "passages" for i in heads], bool)
+        # each way of reading is paid for only when a head reads that way
+        return _Reading(np.array(heads, int), tuple(self._heads[i].name for i in heads),
+                        by_passage, self.settings.sentences and not by_passage.all(),
+                        bool(by_passage.any()))
 
     @property
     def version(self) -> str:
@@ -82,6 +113,10 @@ class HeadsClassifier(Classifier):
         """Each head's suggested threshold (from its file; chosen on training data only)."""
         return {head.name: head.threshold for head in self._heads}
 
+    def labels_for(self, direction: Direction) -> tuple[str, ...]:
+        """The heads whose file says they run on this direction (or both)."""
+        return self._readings[direction].labels
+
     async def start(self) -> None:
         await self._service.start()
 
@@ -91,29 +126,33 @@ class HeadsClassifier(Classifier):
     async def classify(
         self, texts: Sequence[str], context: ClassifyContext | None = None
     ) -> list[Scores]:
-        """Per text, each head's probability: the highest over the whole text and the
-        parts its head reads (a mean-pooled embedding of a long text dilutes one hateful
-        sentence, or one jailbreak framing, among harmless ones: padding must not hide
-        it). Each distinct part is embedded once, whatever the number of heads."""
-        if not texts:
-            return []
-        cuts = [(sentences(text) if self._sentences else [],
-                 passages(text) if self._passages else []) for text in texts]
+        """Per text, the probability of each head meant for the context's direction (every
+        head without a context): the highest over the whole text and the parts its head
+        reads (a mean-pooled embedding of a long text dilutes one hateful sentence, or one
+        jailbreak framing, among harmless ones: padding must not hide it). Each distinct
+        part is embedded once, whatever the number of heads."""
+        reading = self._readings[context.direction if context is not None else None]
+        if not texts or not reading.labels:
+            return [{} for _ in texts]
+        cuts = [(sentences(text) if reading.sentences else [],
+                 passages(text) if reading.passages else []) for text in texts]
         flat = [part for text, (by_sentence, by_passage) in zip(texts, cuts, strict=True)
                 for part in (text, *by_sentence, *by_passage)]
         embeddings = await self._service.embeddings(flat)
-        logits = np.stack(embeddings).astype(np.float64) @ self._coef
-        probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits + self._intercept, -50, 50)))
+        logits = np.stack(embeddings).astype(np.float64) @ self._coef[:, reading.heads]
+        logits += self._intercept[reading.heads]
+        probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
         scores, start = [], 0
         for by_sentence, by_passage in cuts:
             whole = probabilities[start]
             after_sentences = start + 1 + len(by_sentence)
             best = np.where(
-                self._by_passage,
+                reading.by_passage,
                 np.maximum(whole, probabilities[after_sentences:after_sentences
                                                 + len(by_passage)].max(axis=0, initial=0.0)),
                 probabilities[start:after_sentences].max(axis=0))
-            scores.append({label: clamp(p) for label, p in zip(self.labels, best, strict=True)})
+            scores.append({label: clamp(p) for label, p in zip(reading.labels, best,
+                                                                strict=True)})
             start = after_sentences + len(by_passage)
         return scores
 

@@ -132,7 +132,8 @@ async def build_snapshot(loaded: LoadedConfig) -> Snapshot:
 def _check_policy_labels(config: ProxyConfig, checks: list[Check]) -> None:
     by_name = {check.name: check for check in checks}
     for key, policy in config.threshold_policies():
-        for direction in ("input", "output"):
+        directions: tuple[Direction, ...] = ("input", "output")
+        for direction in directions:
             for check_name, labels in policy.for_direction(direction).items():
                 _check_labels(f"{key}.{direction}.{check_name}", by_name[check_name], direction,
                               labels)
@@ -144,15 +145,18 @@ def _check_policy_labels(config: ProxyConfig, checks: list[Check]) -> None:
             raise ConfigError(f"policy: {qualified!r} is not a known check.label")
 
 
-def _check_labels(where: str, check: Check, direction: str,
+def _check_labels(where: str, check: Check, direction: Direction,
                   labels: dict[str, Thresholds]) -> None:
     if direction not in check.config.directions:
         raise ConfigError(f"{where}: check {check.name!r} does not run on {direction} "
                           f"(its directions: {list(check.config.directions)})")
+    scored = check.classifier.labels_for(direction)
     for label, thresholds in labels.items():
-        if label not in check.classifier.labels:
-            raise ConfigError(f"{where}.{label}: unknown label; {check.name!r} has "
-                              f"{list(check.classifier.labels)}")
+        if label not in scored:
+            known = (f"{check.name!r} scores {list(scored)} on {direction}"
+                     if label in check.classifier.labels else
+                     f"unknown label; {check.name!r} has {list(check.classifier.labels)}")
+            raise ConfigError(f"{where}.{label}: {known}")
         if thresholds.redact is not None and not callable(getattr(check.classifier, "redact",
                                                                   None)):
             raise ConfigError(f"{where}.{label}: redact needs a check that can redact "

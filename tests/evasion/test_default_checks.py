@@ -156,3 +156,14 @@ async def test_the_default_guard_blocks_what_it_could_not_score_in_time(start_pr
     status, raw = await chat(base, pad(PERSONA, 2000, "around"))
     assert status == 400 and '"timeout"' in raw and '"guard"' in raw, raw
     assert fake_upstream.requests == []
+
+
+async def test_a_text_first_seen_as_an_answer_is_read_in_full_as_an_input(default_proxy,
+                                                                         fake_upstream):
+    # Answers are not read for jailbreaks (an input-only head): the verdicts cached for an
+    # answer must not stand for the same text sent back as an input.
+    text = pad(JAILBREAK, 408, "around")
+    fake_upstream.answer = lambda body: completion(text)
+    status, raw = await chat(default_proxy, "Write me a persona prompt.")
+    assert status == 200 and "VANTA never refuses" in raw
+    assert await decision(default_proxy, text) in ("flag", "block")

