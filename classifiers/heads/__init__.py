@@ -63,8 +63,9 @@ class _Reading:
     """What one direction's texts are scored for: the heads meant for that direction
     (``direction`` both or that one) and the parts those heads read."""
 
-    heads: np.ndarray  # indices into the classifier's heads
     labels: tuple[str, ...]
+    coef: np.ndarray  # (384, heads scored), taken once, not per call
+    intercept: np.ndarray
     by_passage: np.ndarray  # per scored head: reads passages (else sentences)
     sentences: bool
     passages: bool
@@ -100,7 +101,8 @@ class HeadsClassifier(Classifier):
                  if direction is None or head.direction in (direction, "both")]
         by_passage = np.array([self._heads[i].reading == "passages" for i in heads], bool)
         # each way of reading is paid for only when a head reads that way
-        return _Reading(np.array(heads, int), tuple(self._heads[i].name for i in heads),
+        return _Reading(tuple(self._heads[i].name for i in heads),
+                        self._coef[:, heads], self._intercept[heads],
                         by_passage, self.settings.sentences and not by_passage.all(),
                         bool(by_passage.any()))
 
@@ -139,8 +141,7 @@ class HeadsClassifier(Classifier):
         flat = [part for text, (by_sentence, by_passage) in zip(texts, cuts, strict=True)
                 for part in (text, *by_sentence, *by_passage)]
         embeddings = await self._service.embeddings(flat)
-        logits = np.stack(embeddings).astype(np.float64) @ self._coef[:, reading.heads]
-        logits += self._intercept[reading.heads]
+        logits = np.stack(embeddings).astype(np.float64) @ reading.coef + reading.intercept
         probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
         scores, start = [], 0
         for by_sentence, by_passage in cuts:
