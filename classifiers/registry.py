@@ -42,6 +42,8 @@ _TYPES: dict[str, ClassifierType] = {
                                    options="classifiers.hf.options:TransformersOptions"),
     "rules": ClassifierType("classifiers.rules", "RulesClassifier",
                             options="classifiers.rules.options:RulesOptions"),
+    "prompt_leak": ClassifierType("classifiers.prompt_leak", "PromptLeakClassifier",
+                                  options="classifiers.prompt_leak.options:PromptLeakOptions"),
     "semantic": ClassifierType("classifiers.semantic", "SemanticClassifier", "semantic",
                                options="classifiers.semantic.options:SemanticOptions"),
     "heads": ClassifierType("classifiers.heads", "HeadsClassifier", "semantic",

@@ -6,8 +6,8 @@ without duplicates (``[]`` when there is nothing to fold, the common case):
 
 1. skeleton: compatibility forms (NFKC) as ASCII, format characters (zero-width, bidi
    controls, soft hyphen, word joiner) removed, a right-to-left override read in display
-   order, look-alike letters of other scripts in Latin. normalize_unicode.py says exactly
-   what folds and what stays (accents stay);
+   order, look-alike letters of other scripts in Latin. classifiers/skeleton.py says
+   exactly what folds and what stays (accents stay);
 2. deleet, on the skeleton: in a token that mixes Latin letters with 0 1 3 4 5 7 @ $, those
    become o i e a s t a s ("1d10t" -> "idiot", "57up1d" -> "stupid", "$hit" -> "shit"), and
    a ! or * between two letters becomes i or u ("sh!t", "f*ck"). What is not a word in
@@ -42,8 +42,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from classifiers.skeleton import skeleton
 from proxy.pipeline.normalize_decode import decoded
-from proxy.pipeline.normalize_unicode import skeleton
 
 __all__ = ["canonical_views", "decoded", "deleet", "joined", "skeleton"]
 

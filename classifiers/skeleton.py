@@ -1,5 +1,7 @@
 """The skeleton of a text: the letters a reader sees, in plain Latin where they look Latin.
-Sans-IO, pure, linear in the text's length.
+Sans-IO, pure, linear in the text's length. On the classifiers' floor so that both the
+pipeline's canonical views (proxy/pipeline/normalize.py) and a classifier that compares
+texts it is given with texts of the context (classifiers/prompt_leak) fold text the same way.
 
 ``skeleton(text)``, for a text with any non-ASCII character (ASCII text is its own skeleton):
 
