@@ -8,15 +8,13 @@ Measurement sets (never read by ``classifiers.heads.train``, never used for a th
   not the shipped one), and the flag rate per attack method at the shipped threshold;
 - HH-RLHF harmless test first user turns: unlabeled (red-team conversations, many benign
   openers), so only the flag rate at the shipped threshold;
-- for a head that reads passages (``jailbreak``), also the measure half of
-  awesome-chatgpt-prompts (``datasets.awesome_half``: long benign role-play and task
-  prompts; the head trained on the other half): JailbreakBench against it (AUC, TPR at 1%
-  FPR) and its flag rate.
-A head that reads passages is scored as the proxy reads an input by default: the text
-and each of its windows, each with its passages (``datasets.read_by_proxy``), the highest
-winning. The others are
-scored on each text whole (the proxy also reads their sentences: these figures are the
-head's ranking, not the check's exact flag rates).
+- the measure half of awesome-chatgpt-prompts (``datasets.awesome_half``: long benign
+  role-play and task prompts; the heads train on the other half): each head's flag rate,
+  and for a head that reads passages (``jailbreak``) JailbreakBench against it (AUC, TPR
+  at 1% FPR).
+Every head is scored as the proxy reads an input by default: the text and each of its
+windows, each with its sentences and chunks or its passages, as the head reads
+(``datasets.read_by_proxy``), the highest winning.
 Throughput: the classifier itself (encoder dominated), one ~25-word text per request, at
 concurrency 1 and 16, cache off; and the seconds one 20,000-character input takes (prose
 from the awesome-chatgpt-prompts measure half, with its windows, cache off), with every
@@ -54,18 +52,18 @@ SETS = os.environ.get("BENCH_SETS", "xstest,jailbreakbench,hh_rlhf").split(",")
 
 def score_all(heads: list[Head], texts: list[str]) -> dict[str, np.ndarray]:
     """The classifier's own arithmetic (Encoder.encode, then each head's sigmoid) on the
-    whole set at once, every part the default proxy reads for a passage-reading head
-    (datasets.read_by_proxy); ``BENCH_CACHE`` (an .npz file) keeps embeddings between runs."""
-    by_passage = any(head.reading == "passages" for head in heads)
-    views = [datasets.read_by_proxy(text) if by_passage else [text] for text in texts]
-    flat = [view for text_views in views for view in text_views]
-    x = embed(flat, THREADS, Path(CACHE) if CACHE else None)
-    first = np.cumsum([0] + [len(v) for v in views[:-1]])
+    whole set at once: per text, each head's highest score over every part the default
+    proxy reads for that head (datasets.read_by_proxy); ``BENCH_CACHE`` (an .npz file)
+    keeps embeddings between runs."""
     scores = {}
-    for head in heads:
-        flat_scores = head.scores(x)
-        scores[head.name] = (np.maximum.reduceat(flat_scores, first) if head.reading == "passages"
-                             else flat_scores[first])
+    for reading in sorted({head.reading for head in heads}):
+        views = [datasets.read_by_proxy(text, reading) for text in texts]
+        x = embed([view for text_views in views for view in text_views], THREADS,
+                  Path(CACHE) if CACHE else None)
+        first = np.cumsum([0] + [len(v) for v in views[:-1]])
+        for head in heads:
+            if head.reading == reading:
+                scores[head.name] = np.maximum.reduceat(head.scores(x), first)
     return scores
 
 
@@ -155,12 +153,16 @@ def measurement_sets(data: Path) -> list[list[datasets.Row]]:
             datasets.awesome_prompts(data, "measure")]
 
 
-def roleplay_figures(jbb: np.ndarray, roleplay: np.ndarray, threshold: float) -> dict[str, Any]:
-    y = np.r_[np.ones(len(jbb)), np.zeros(len(roleplay))]
-    auc = float(roc_auc_score(y, np.r_[jbb, roleplay]))
-    return {"auc_jailbreakbench_vs_roleplay": round(auc, 4),
-            "jailbreakbench_at_1pct_roleplay_fpr": tpr_at_fpr(jbb, roleplay, 0.01),
-            "roleplay_flagged": rate(roleplay > threshold), "n_roleplay": len(roleplay)}
+def roleplay_figures(jbb: np.ndarray | None, roleplay: np.ndarray,
+                     threshold: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"roleplay_flagged": rate(roleplay > threshold),
+                           "n_roleplay": len(roleplay)}
+    if jbb is not None:
+        y = np.r_[np.ones(len(jbb)), np.zeros(len(roleplay))]
+        out["auc_jailbreakbench_vs_roleplay"] = round(float(roc_auc_score(
+            y, np.r_[jbb, roleplay])), 4)
+        out["jailbreakbench_at_1pct_roleplay_fpr"] = tpr_at_fpr(jbb, roleplay, 0.01)
+    return out
 
 
 async def main(data: Path) -> dict[str, Any]:
@@ -169,15 +171,14 @@ async def main(data: Path) -> dict[str, Any]:
     files = {"xstest": "xstest/xstest_prompts.csv",
              "jailbreakbench": "jailbreakbench_artifacts/jbb_artifacts.jsonl",
              "hh_rlhf": "hh_rlhf_harmless_test/harmless_base_test.jsonl",
-             "awesome": "awesome_chatgpt_prompts/prompts_dedup.csv (measure half; "
-                        "jailbreak head only)"}
+             "awesome": "awesome_chatgpt_prompts/prompts_dedup.csv (measure half)"}
     out: dict[str, Any] = {"data": str(data), "threads": THREADS, "not_trained_on": [
         f for key, f in files.items() if key in ("xstest", "awesome") or key in SETS]}
     xs = score_all(heads, [r.text for r in xstest])
     jb = score_all(heads, [r.text for r in jbb]) if "jailbreakbench" in SETS else {}
     hs = score_all(heads, [r.text for r in hh]) if "hh_rlhf" in SETS else {}
-    by_passage = [h for h in heads if h.reading == "passages"]
-    rp = score_all(by_passage, [r.text for r in roleplay]) if jb and by_passage else {}
+    rp = score_all(heads, [r.text for r in roleplay])
+    reads = {h.name: h.reading for h in heads}
     for head, threshold in ((h.name, h.threshold) for h in heads):
         safe = xs[head][[r.label == 0 for r in xstest]]
         out[head] = {"shipped_threshold": threshold,
@@ -187,8 +188,8 @@ async def main(data: Path) -> dict[str, Any]:
                 jbb, jb[head], safe, threshold)
         if hs:
             out[head]["hh_rlhf_first_turn_flagged"] = rate(hs[head] > threshold)
-        if head in rp:
-            out[head]["awesome_measure_half"] = roleplay_figures(jb[head], rp[head], threshold)
+        out[head]["awesome_measure_half"] = roleplay_figures(
+            jb[head] if jb and reads[head] == "passages" else None, rp[head], threshold)
     out["texts_per_s"] = {f"c={c}": await throughput(c) for c in (1, 16)}
     out["seconds_for_a_20000_character_input"] = await long_input_seconds(
         " ".join(r.text for r in roleplay))

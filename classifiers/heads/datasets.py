@@ -23,7 +23,7 @@ from typing import NamedTuple
 import yaml
 
 from classifiers.base import cut_windows
-from classifiers.heads import PASSAGE_STEP, PASSAGE_WORDS, passages
+from classifiers.heads import PASSAGE_STEP, PASSAGE_WORDS, passages, sentences
 
 csv.field_size_limit(sys.maxsize)  # awesome-chatgpt-prompts has a few very long prompts
 
@@ -64,9 +64,10 @@ def harmful_requests(data: Path) -> list[Row]:
 
 
 def benign_requests(data: Path) -> list[Row]:
-    """self-instruct instructions and their example inputs (Apache-2.0), awesome-chatgpt
-    prompts (CC0-1.0: benign role-play), ToxiGen neutral statements about identity groups
-    (MIT: neutral identity mentions must not look like a harmful request)."""
+    """self-instruct instructions and their example inputs (Apache-2.0), the training half
+    of awesome-chatgpt-prompts (CC0-1.0: benign role-play; the other half measures every
+    head), ToxiGen neutral statements about identity groups (MIT: neutral identity mentions
+    must not look like a harmful request)."""
     rows: list[Row] = []
     for name in ("seed_tasks.jsonl", "user_oriented_instructions.jsonl"):
         for task in _jsonl(data / "self_instruct" / name):
@@ -75,7 +76,7 @@ def benign_requests(data: Path) -> list[Row]:
             for instance in task.get("instances") or []:  # type: ignore[attr-defined]
                 if len(text := str(instance.get("input", "")).strip()) >= 20:
                     rows.append(Row(text, 0, group, "self_instruct"))
-    rows += awesome_prompts(data)
+    rows += awesome_prompts(data, "train")
     rows += [Row(r["text"], 0, f"toxigen:{r['target_group']}", "toxigen_neutral")
              for r in _csv(data / "toxigen_statements/toxigen_statements.csv")
              if r["label"] == "neutral"]
@@ -99,9 +100,8 @@ def awesome_prompts(data: Path, half: str | None = None) -> list[Row]:
 
 def awesome_half(act: str) -> str:
     """Which half of awesome-chatgpt-prompts a prompt (by its ``act``) is in: ``train``
-    (crc32 even: the jailbreak head trains on it, the semantic guard chose its thresholds
-    on it) or ``measure`` (odd: long benign role-play that the jailbreak measurements keep
-    unseen)."""
+    (crc32 even: the heads train on it, the semantic guard chose its thresholds on it) or
+    ``measure`` (odd: long benign role-play that every head's measurements keep unseen)."""
     return "train" if zlib.crc32(act.encode()) % 2 == 0 else "measure"
 
 
@@ -120,7 +120,8 @@ def authored_requests(path: Path = AUTHORED_REQUESTS) -> list[Row]:
 
 def training_harmful_request(data: Path) -> list[Row]:
     """The harmful_request head's training rows, deduplicated and sorted (deterministic)."""
-    return _dedup(harmful_requests(data) + benign_requests(data) + authored_requests())
+    return with_parts(harmful_requests(data) + benign_requests(data) + authored_requests(),
+                      "sentences", WRITTEN_CONTRASTS)
 
 
 # ----- jailbreak and prompt injection (input) -----
@@ -131,6 +132,9 @@ AUTHORED_JAILBREAKS = Path(__file__).with_name("authored") / "jailbreak_contrast
 WINDOW, CONTEXT = 240, 64
 WINDOWS_PER_TEXT = 6  # a negative's first windows: a few very long prompts would swamp the rest
 PASSAGES_PER_TEXT = 22  # and first passages: 200 words, what training embeds of a whole text
+# and, for a head reading sentences, this many of the sentences, chunks and windows the
+# proxy reads of it (picked by digest: spread over the text, fixed)
+SENTENCES_PER_TEXT = 16
 
 
 def authored_jailbreaks(data: Path, path: Path = AUTHORED_JAILBREAKS) -> list[Row]:
@@ -182,10 +186,8 @@ def training_jailbreak(data: Path) -> list[Row]:
     framed = authored_jailbreaks(data) + builtin_jailbreak_examples()
     fillers = [r.text for r in negatives
                if r.source.startswith("awesome") and len(r.text.split()) >= 2 * PASSAGE_WORDS]
-    rows = negatives + framed + framings_behind_padding(framed, fillers)
-    rows += [r._replace(text=part, group=_BAG + _digest(r.text)) for r in rows
-             if r.label == 0 for part in parts_of(r.text)]
-    return _dedup(rows)
+    return with_parts(negatives + framed + framings_behind_padding(framed, fillers),
+                      "passages")
 
 
 def framings_behind_padding(framed: list[Row], fillers: list[str]) -> list[Row]:
@@ -219,8 +221,13 @@ _BAG = "window-of:"
 
 
 def bag_of(row: Row) -> str:
-    """The text a row was read from: a window's whole text, else the row's own."""
-    return row.group if row.group.startswith(_BAG) else _BAG + _digest(row.text)
+    """The text a row was read from: a part's whole text, else the row's own."""
+    return row.group if is_part(row) else _BAG + _digest(row.text)
+
+
+def is_part(row: Row) -> bool:
+    """A part of a longer text (``with_parts``), not a text of its own."""
+    return row.group.startswith(_BAG)
 
 
 def _digest(text: str) -> str:
@@ -233,17 +240,39 @@ def windows_of(text: str) -> list[str]:
     return cut_windows(text, WINDOW, CONTEXT)
 
 
-def read_by_proxy(text: str) -> list[str]:
-    """Every part a passage-reading head scores for one input in the default proxy: the
-    text and each of its windows, each with its passages (the highest score wins)."""
+def read_by_proxy(text: str, reading: str = "passages") -> list[str]:
+    """Every part a head reading this way (``weights.READINGS``) scores for one input in
+    the default proxy: the text and each of its windows, each with its passages or its
+    sentences and chunks (the highest score wins)."""
+    cut = passages if reading == "passages" else sentences
     views = [text, *windows_of(text)]
-    return list(dict.fromkeys(p for view in views for p in (view, *passages(view))))
+    return list(dict.fromkeys(p for view in views for p in (view, *cut(view))))
 
 
-def parts_of(text: str) -> list[str]:
-    """The parts of a long text a passage-reading head is trained on beside the text: its
-    first windows and first passages (those within the 200 words training embeds)."""
-    return windows_of(text)[:WINDOWS_PER_TEXT] + passages(text)[:PASSAGES_PER_TEXT]
+def parts_of(text: str, reading: str = "passages") -> list[str]:
+    """The parts of a long text a head is trained on beside the text: for one reading
+    passages, its first windows and first passages (those within the 200 words training
+    embeds); for one reading sentences, SENTENCES_PER_TEXT of what the proxy reads of it
+    (sentences, chunks, windows and theirs)."""
+    if reading == "passages":
+        return windows_of(text)[:WINDOWS_PER_TEXT] + passages(text)[:PASSAGES_PER_TEXT]
+    return sorted(read_by_proxy(text, reading)[1:], key=_digest)[:SENTENCES_PER_TEXT]
+
+
+def with_parts(rows: list[Row], reading: str, whole: tuple[str, ...] = ()) -> list[Row]:
+    """The rows and, for each negative, its parts as a head reading this way is read by
+    the proxy (``parts_of``), each a negative of its text's bag (``bag_of``): a harmless
+    text is flagged when any part is, so the parts teach the head and set its thresholds.
+    A positive stays whole (one of its parts may be harmless), and so does a negative of a
+    ``whole`` source: a look-alike's part may be what it quotes or argues against ("'they
+    are vermin', he wrote; it is vile"). Deduplicated, sorted."""
+    return _dedup(rows + [r._replace(text=part, group=_BAG + _digest(r.text)) for r in rows
+                          if r.label == 0 and r.source not in whole
+                          for part in parts_of(r.text, reading)])
+
+
+# the look-alikes written to teach the sentence heads a distinction: never cut into parts
+WRITTEN_CONTRASTS = ("authored", "authored_requests")
 
 
 # ----- measurement sets: never trained on, never used to choose a threshold -----
@@ -343,8 +372,12 @@ def training_toxicity(data: Path) -> list[Row]:
     ToxiGen hate, the authored hateful and abusive sentences (1) against Davidson neither, ToxiGen
     neutral, the authored contrasts and benign instructions (0)."""
     tweets = [r._replace(text=clean_tweet(r.text)) for r in davidson(data, "train")]
-    return _dedup([r for r in tweets if r.text] + toxigen(data) + authored_hate()
-                  + _benign(data))
+    rows = with_parts([r for r in tweets if r.text] + toxigen(data) + authored_hate()
+                      + _benign(data), "sentences", WRITTEN_CONTRASTS)
+    # a sentence of a tweet can be another tweet (a retweet with a comment): a part is in
+    # the Davidson part its own text hashes to, so no measured tweet comes back as a part
+    return [r for r in rows if not (is_part(r) and r.source == "davidson"
+                                    and davidson_part(r.text) == "measure")]
 
 
 def training_hate(data: Path) -> list[Row]:
@@ -356,7 +389,8 @@ def training_hate(data: Path) -> list[Row]:
     AUC falls from 0.78 to 0.72)."""
     not_hate = [r._replace(label=0) if r.group.startswith("authored:abuse") else r
                 for r in authored_hate()]
-    return _dedup(toxigen(data) + not_hate + _benign(data))
+    return with_parts(toxigen(data) + not_hate + _benign(data), "sentences",
+                      WRITTEN_CONTRASTS)
 
 
 def _dedup(rows: list[Row]) -> list[Row]:

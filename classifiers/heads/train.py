@@ -11,10 +11,11 @@ Validation: texts are clustered on their embeddings (k-means, fixed seed) and wh
 clusters are held out (GroupKFold), so AdvBench's templated near-duplicates never sit on
 both sides. The regularisation strength (the smallest C within AUC_NOISE of the best) and
 the suggested threshold are chosen from those out-of-fold scores: the threshold flags 1% of
-held-out benign training texts (for harmful_request and jailbreak, of the ordinary ones:
-their authored look-alikes teach the ranking and are left out of the threshold's rows; for
-jailbreak, which reads passages, each text scored by its highest part: the text, its
-first windows and passages).
+held-out benign training texts, each scored by its highest part as the proxy reads it (the
+text and its windows, each with its sentences and chunks, or with its passages: a long
+harmless text has many chances to cross a threshold set on single sentences); for
+harmful_request and jailbreak, of the ordinary ones: their authored look-alikes teach the
+ranking and are left out of the threshold's rows.
 """
 
 from __future__ import annotations
@@ -89,21 +90,24 @@ class Fit:
     validation: dict[str, Any]
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float,
+                 weights: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000, tol=1e-8,
                                solver="lbfgs")
-    model.fit(x.astype(np.float64), y)
+    model.fit(x.astype(np.float64), y, sample_weight=weights)
     return model.coef_[0].copy(), float(model.intercept_[0])
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, c: float) -> np.ndarray:
+def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, c: float,
+                weights: np.ndarray | None = None) -> np.ndarray:
     from sklearn.model_selection import GroupKFold
 
     scores = np.zeros(len(y))
     for train, held in GroupKFold(n_splits=FOLDS).split(x, y, groups):
-        coef, intercept = fit_logistic(x[train], y[train], c)
+        coef, intercept = fit_logistic(x[train], y[train], c,
+                                       None if weights is None else weights[train])
         scores[held] = 1.0 / (1.0 + np.exp(-(x[held] @ coef + intercept)))
     return scores
 
@@ -117,18 +121,20 @@ def cluster_groups(x: np.ndarray, clusters: int = CLUSTERS) -> np.ndarray:
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, target_fpr: float = TARGET_FPR,
-             ordinary: np.ndarray | None = None, bags: np.ndarray | None = None) -> Fit:
+             ordinary: np.ndarray | None = None, bags: np.ndarray | None = None,
+             weights: np.ndarray | None = None) -> Fit:
     """Chooses C and the thresholds on cluster-held-out scores, then fits on everything.
     ``ordinary`` (a mask; default all rows) picks the negatives the thresholds are set on:
     a head trained with hard negatives (look-alikes written to teach it a distinction)
     keeps its flag rate on ordinary benign text, the traffic a threshold is for.
     ``bags`` (an id per row; default each row its own): rows that are parts of one text as
-    the proxy reads it (the text and its windows); a text is flagged when any part is, so
-    the thresholds are set on each ordinary negative text's highest part."""
+    the proxy reads it (the text, its windows, sentences or passages); a text is flagged
+    when any part is, so the thresholds are set on each ordinary negative text's highest
+    part. ``weights`` (per row; default 1): how much each row counts in the fits."""
     from sklearn.metrics import roc_auc_score
 
     groups = cluster_groups(x)
-    oof = {c: out_of_fold(x, y, groups, c) for c in C_GRID}
+    oof = {c: out_of_fold(x, y, groups, c, weights) for c in C_GRID}
     aucs = {c: float(roc_auc_score(y, s)) for c, s in oof.items()}
     best = min(c for c in C_GRID if aucs[c] >= max(aucs.values()) - AUC_NOISE)
     scores = oof[best]
@@ -137,9 +143,9 @@ def fit_head(x: np.ndarray, y: np.ndarray, target_fpr: float = TARGET_FPR,
     threshold = float(np.quantile(texts, 1.0 - target_fpr, method="higher"))
     block = float(np.quantile(texts, 1.0 - BLOCK_FPR, method="higher"))
     hard = (y == 0) & ~reference
-    coef, intercept = fit_logistic(x, y, best)
+    coef, intercept = fit_logistic(x, y, best, weights)
     negatives = "negative" if ordinary is None else "ordinary negative"
-    read = "" if bags is None else ", each read whole, by window and by passage"
+    read = "" if bags is None else ", each by its highest part as the proxy reads it"
     validation = {
         "split": f"GroupKFold({FOLDS}) over k-means clusters of the embeddings",
         "auc_by_C": {str(c): round(a, 4) for c, a in aucs.items()},
@@ -247,13 +253,22 @@ class HeadSpec:
     # set on (fit_head's ``ordinary``).
     hard_negative_sources: tuple[str, ...] = ()
     reading: str = "sentences"  # which parts of a text it scores (weights.READINGS)
+    # A negative's parts (datasets.with_parts) count one row each (False), or share one
+    # row's weight between them (True): then a long harmless text weighs no more in the
+    # fit than a short one, while its parts still set the thresholds.
+    parts_share_weight: bool = False
 
 
 HEADS: dict[str, HeadSpec] = {
     "harmful_request": HeadSpec(datasets.training_harmful_request, "input", MAX_WORDS,
                                 hard_negative_sources=("authored_requests",)),
     "toxicity": HeadSpec(datasets.training_toxicity, "both", 64),
-    "hate": HeadSpec(datasets.training_hate, "both", 64),
+    # Measured (README model card): with each part a full row, the parts of long role-play
+    # prompts outweigh the hateful sentences and HateCheck AUC fell 0.792 -> 0.768; shared,
+    # it stayed at 0.793. harmful_request keeps full rows: its look-alikes ARE
+    # instruction-style sentences (at the same XSTest flag rate, 5% of long role-play
+    # flagged against 14% with shared weights).
+    "hate": HeadSpec(datasets.training_hate, "both", 64, parts_share_weight=True),
     # Whole texts, windows and passages: a template's framing is spread over many
     # sentences. 200 words reach the encoder's 256 tokens; the runtime truncates there too.
     "jailbreak": HeadSpec(datasets.training_jailbreak, "input", 200,
@@ -269,9 +284,18 @@ def train(name: str, spec: HeadSpec, data: Path, threads: int,
     y = np.array([r.label for r in rows])
     ordinary = (np.array([r.source not in spec.hard_negative_sources for r in rows])
                 if spec.hard_negative_sources else None)
-    bags = np.array([datasets.bag_of(r) for r in rows]) if spec.reading == "passages" else None
-    fit = fit_head(x, y, spec.target_fpr, ordinary, bags)
+    bags = np.array([datasets.bag_of(r) for r in rows])
+    fit = fit_head(x, y, spec.target_fpr, ordinary, bags,
+                   part_weights(rows, bags) if spec.parts_share_weight else None)
     return head_file(name, fit, rows, spec)
+
+
+def part_weights(rows: list[datasets.Row], bags: np.ndarray) -> np.ndarray:
+    """1 for a whole text; 1 / (its text's number of parts) for a part."""
+    is_part = np.array([datasets.is_part(r) for r in rows])
+    parts = Counter(bags[is_part].tolist())
+    return np.array([1.0 / parts[bag] if part else 1.0
+                     for bag, part in zip(bags.tolist(), is_part.tolist(), strict=True)])
 
 
 def first_words(text: str, words: int) -> str:

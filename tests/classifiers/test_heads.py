@@ -23,7 +23,7 @@ from classifiers.heads import (
     passages,
     sentences,
 )
-from classifiers.heads.train import fit_head
+from classifiers.heads.train import HEADS, fit_head, part_weights
 from classifiers.heads.weights import DIM, WEIGHTS_DIR, load_head, parse_head, shipped_heads
 
 DATA = Path(__file__).resolve().parents[3] / "shared/data"
@@ -399,16 +399,48 @@ def test_jailbreak_slots_are_filled_from_the_training_sets_and_read_once_each() 
     assert sum(any(goal in text for goal in advbench) for text in framed) > 0
 
 
-def test_the_jailbreak_heads_measurement_sets_are_never_trained_on() -> None:
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_no_head_trains_on_a_measurement_set(head: str) -> None:
+    # Every head is measured on these (bench/heads.py, bench/defaults.py): a text of them
+    # among its training rows, or among the parts it is trained on, would flatter the
+    # figure. (The harmful_request, hate and toxicity heads once trained on both halves of
+    # awesome-chatgpt-prompts, and the authored hate templates once wrote six HateCheck
+    # cases word for word.)
     if not (DATA / "jailbreakbench_artifacts").is_dir():
         pytest.skip(f"measurement data absent: {DATA}")
-    trained = {words(r.text) for r in datasets.training_jailbreak(DATA)}
+    trained = {words(r.text) for r in HEADS[head].rows(DATA)}
     measured = (datasets.measure_jailbreakbench(DATA) + datasets.measure_xstest(DATA)
-                + datasets.awesome_prompts(DATA, "measure"))
+                + datasets.awesome_prompts(DATA, "measure") + datasets.measure_hatecheck(DATA))
     assert not trained & {words(r.text) for r in measured}
     halves = {datasets.awesome_half(r.group.split(":", 1)[1])
               for r in datasets.awesome_prompts(DATA, "train")}
     assert halves == {"train"}
+
+
+def test_a_harmless_long_text_is_also_trained_on_as_the_proxy_reads_it() -> None:
+    # A sentence head is read sentence by sentence, chunk by chunk, window by window: a
+    # long harmless text has as many chances to cross a threshold as it has parts. Its
+    # parts are negatives of its bag (the threshold is set on each text's highest part);
+    # a positive and a written look-alike stay whole (a part of either may say the
+    # opposite of the whole).
+    story = " ".join(f"In chapter {i} the crew repairs the engine and sails on to the "
+                     f"next island where they trade salt for fresh water and rope."
+                     for i in range(12))
+    rows = [datasets.Row(story, 0, "self_instruct:1", "self_instruct"),
+            datasets.Row(story.replace("crew", "gang"), 1, "advbench", "advbench"),
+            datasets.Row(story.replace("crew", "band"), 0, "authored:x", "authored")]
+    trained = datasets.with_parts(rows, "sentences", datasets.WRITTEN_CONTRASTS)
+    parts = [r for r in trained if datasets.is_part(r)]
+    read = {part.strip() for part in datasets.read_by_proxy(story, "sentences")[1:]}
+    assert len(parts) == datasets.SENTENCES_PER_TEXT < len(read)
+    assert all(r.text in read and r.label == 0 for r in parts)
+    assert {datasets.bag_of(r) for r in parts} == {datasets.bag_of(rows[0])}
+    assert len(trained) == len(rows) + len(parts)
+    weights = part_weights(trained, np.array([datasets.bag_of(r) for r in trained]))
+    assert sum(w for r, w in zip(trained, weights, strict=True)
+               if datasets.is_part(r)) == pytest.approx(1.0)
+    assert all(w == 1.0 for r, w in zip(trained, weights, strict=True)
+               if not datasets.is_part(r))
 
 
 def test_passages_bound_what_padding_can_do() -> None:
