@@ -73,5 +73,9 @@ def strongest(actions: Iterable[str]) -> Action:
 
 def combine(*decisions: Decision) -> Decision:
     """One decision for a request from its per-direction (or per-choice) decisions."""
+    if len(decisions) == 1:
+        return decisions[0]
     reasons = tuple(reason for decision in decisions for reason in decision.reasons)
+    if not reasons and all(decision.action == "allow" for decision in decisions):
+        return ALLOW  # the common case, read several times per request: no new object
     return Decision(strongest(decision.action for decision in decisions), reasons)

@@ -23,6 +23,8 @@ async def read_body(request: web.Request, server: ServerConfig) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"request body is {request.content_length} bytes; the limit is {limit}")
     try:
+        if request.content.is_eof():  # all of it arrived with the headers: nothing to wait for
+            return await _read(request.content, limit)
         async with asyncio.timeout(server.body_read_timeout_s):
             return await _read(request.content, limit)
     except TimeoutError:

@@ -9,7 +9,7 @@ import contextlib
 import contextvars
 import dataclasses
 import re
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from classifiers.tasks import gather_few
 from proxy.config.auth import ClientKey
 from proxy.config.snapshot import Snapshot
 from proxy.observability.tracing import request_span
@@ -118,9 +119,10 @@ def _record(request: web.Request, ctx: RequestContext, status: int,
 
 
 def new_request_id(request: web.Request, snapshot: Snapshot) -> str:
-    """The client's id when it is a safe token (it is echoed and logged), else a new one."""
+    """The client's id when it is a safe token (it is echoed and logged), else a new one:
+    32 random hex digits (os.urandom, as uuid4 draws them, without building a UUID)."""
     given = request.headers.get(snapshot.config.server.request_id_header, "")
-    return given if _CLIENT_REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if _CLIENT_REQUEST_ID.match(given) else secrets.token_hex(16)
 
 
 @contextlib.asynccontextmanager
@@ -170,12 +172,15 @@ async def _stored_key(layer: StateLayer, key_hash: str | None) -> ClientKey | No
 async def admit(gate: AbuseGate, *principals: Principal) -> None:
     """Refuses the request when any of its principals is banned or throttled (a banned key
     stays banned whatever user it names): raises the error to answer."""
-    # asyncio.gather, not gather_few: with in-flight slots, a request charged at input
-    # counts twice until it ends (slot and strike), so how many of a burst get through
-    # depends on whether the burst's admissions run before its first charge. In the
-    # request's own task a memory-store admission reaches charge_input first: 50 flagged
-    # prompts at once got 3 through instead of 6 (tests/proxy/state/test_race_free_admission).
-    admissions = await asyncio.gather(*(gate.admit(principal) for principal in principals))
+    # Without in-flight slots admission only reads, and one admission runs in the request's
+    # own task (gather_few: no task to create and schedule). With slots, each admission is
+    # a task of its own (asyncio.gather): a request charged at input counts twice until it
+    # ends (slot and strike), so how many of a burst get through depends on whether the
+    # burst's admissions run before its first charge; in the request's own task a
+    # memory-store admission reaches charge_input first: 50 flagged prompts at once got 3
+    # through instead of 6 (tests/proxy/state/test_race_free_admission).
+    gather = asyncio.gather if gate.takes_slots else gather_few
+    admissions = await gather(*(gate.admit(principal) for principal in principals))
     held = _TICKETS.get()
     for admission in admissions:
         if admission.ticket is not None and held is not None:  # serve hands it back

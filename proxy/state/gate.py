@@ -115,6 +115,10 @@ class StoreAbuseGate:
         """The escalation of a principal that is not an application key."""
         return self._policies[0]
 
+    @property
+    def takes_slots(self) -> bool:
+        return self.abuse.enabled and self.policy.slot_weight > 0
+
     def _policy(self, application: bool) -> Escalation:
         return self._policies[1] if application else self._policies[0]
 

@@ -97,6 +97,12 @@ class Outcome:
 
 
 class AbuseGate(Protocol):
+    @property
+    def takes_slots(self) -> bool:
+        """True when ``admit`` takes in-flight slots (abuse.in_flight_weight > 0); False
+        when it only reads the principal's standing."""
+        ...
+
     async def admit(self, principal: Principal) -> Admission:
         """Before any classifier runs. Must not raise: a store failure follows store.on_error.
 

@@ -62,6 +62,10 @@ def test_combine_and_max_scores():
     assert combine(flag, block).action == "block"
     assert len(combine(flag, block).reasons) == 2
     assert combine() == Decision("allow")
+    assert combine(flag) is flag
+    assert combine(Decision("allow"), Decision("allow")) == ALLOW
+    # a decision is its action, with or without reasons (a replayed record has none)
+    assert combine(ALLOW, Decision("block")).action == "block"
     assert max_scores([{"a": 0.1, "b": 0.9}, {"a": 0.5}]) == {"a": 0.5, "b": 0.9}
 
 

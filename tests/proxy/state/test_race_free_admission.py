@@ -24,7 +24,7 @@ from aiohttp import web
 
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.identify import Identifier
-from proxy.resources import IDENTIFIER, STATE_LAYER
+from proxy.resources import ABUSE_GATE, IDENTIFIER, STATE_LAYER
 from proxy.state.factory import start_state
 from proxy.state.ports import ADMIT, Principal
 from tests.proxy.state.conftest import Clock
@@ -264,3 +264,28 @@ async def test_an_admission_cancelled_mid_way_frees_the_slot_it_took(
         assert (await layer.gate.admit(Principal(alice, "api_key"))).ticket is not None
     finally:
         await layer.close()
+
+
+@pytest.mark.parametrize(("in_flight_weight", "takes_slots"), [(0, False), (None, True)])
+async def test_an_admission_has_a_task_of_its_own_only_when_it_takes_a_slot(
+        start_proxy, fake_upstream, in_flight_weight: float | None, takes_slots: bool) -> None:
+    """Without slots an admission only reads, and runs in the request's own task (no task to
+    create and schedule); with slots each admission is a task of its own, so a burst's
+    admissions run before its first charge (routes.common.admit)."""
+    base, app = await start_proxy(**sections({"url": "memory"},
+                                             in_flight_weight=in_flight_weight))
+    gate = app[ABUSE_GATE]
+    assert gate.takes_slots is takes_slots
+    own_task: list[bool] = []
+    admit = gate.admit
+
+    async def spying(principal: Principal) -> Any:
+        task = asyncio.current_task()
+        own_task.append(task is not None and task.get_coro().cr_code is spying.__code__)
+        return await admit(principal)
+
+    gate.admit = spying  # type: ignore[method-assign]
+    async with aiohttp.ClientSession() as session:
+        status, _ = await post(session, base, "hello there")
+    assert status == 200
+    assert own_task == [takes_slots]
