@@ -18,7 +18,10 @@ proxy p50 minus median direct p50), its ratio to the chat route's, and what each
 adds over the floor (its added p50 minus the floor's: the proxy's own work). Then, per target,
 ``FIRST_BYTE_REQUESTS`` streamed chat requests one at a time (in slices interleaved across
 targets): the median time to the first byte of the body and to the stream's end, and the
-proxy's added first byte (its median minus the direct one).
+proxy's added first byte (its median minus the direct one). Last, ``targets``: each
+overhead target (``TARGETS_OF_A_RUN``) as this run measured it on the chat route, with
+the target and whether it is met (with ``chat`` among the routes and 1 and 16 among the
+concurrencies).
 
 With ``--peer-litellm PATH`` (the ``litellm`` command of a virtual environment where
 ``pip install 'litellm[proxy]'`` ran; not a dependency of this project), a LiteLLM proxy
@@ -324,6 +327,9 @@ def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int],
         results["over_floor_p50_ms_c1"] = over_floor(results["added_p50_ms_c1"])
         if "chat" in args.routes:
             results["added_p50_ratio_to_chat"] = ratios_to_chat(results["added_p50_ms_c1"])
+            if 16 in args.concurrency:
+                results["targets"] = targets(runs, results["added_p50_ms_c1"],
+                                             results["streamed_chat_one_at_a_time"])
     return results
 
 
@@ -370,6 +376,48 @@ def added_p50(runs: dict[str, dict], routes: list[str]) -> dict[str, float]:
                 added[f"{route}/{mode}/{proxy}"] = round(
                     runs[f"{route}/{mode}/{proxy}/c1"]["p50_ms"] - direct, 3)
     return added
+
+
+# The overhead targets (README, Performance), each a figure of one run: name -> (how it
+# compares, bound).
+TARGETS_OF_A_RUN = {
+    "checks_off_added_p50_ms_c1": ("<=", 0.5),
+    "checks_off_share_of_direct_req_s_c16": (">=", 0.25),
+    "fast_added_p50_ms_c1": ("<=", 2.0),
+    "fast_cpu_per_request_to_checks_off_c1": ("<=", 2.0),
+    "low_latency_first_byte_added_ms": ("<=", 1.0),
+    "low_latency_streams_to_buffered_c16": (">=", 1.0),
+}
+
+
+def targets(runs: dict[str, dict], added: dict[str, float],
+            first_byte: dict[str, dict[str, float]]) -> dict[str, dict]:
+    """Each of TARGETS_OF_A_RUN on the chat route, as this run measured it: its value, the
+    target and whether it is met (ratios of one run: the machine's speed cancels out)."""
+    def run(mode: str, target: str, connections: int) -> dict:
+        return runs[f"chat/{mode}/{target}/c{connections}"]
+
+    values = {
+        "checks_off_added_p50_ms_c1": added["chat/non_streamed/proxy_checks_off"],
+        "checks_off_share_of_direct_req_s_c16":
+            run("non_streamed", "proxy_checks_off", 16)["requests_per_s"]
+            / run("non_streamed", "direct", 16)["requests_per_s"],
+        "fast_added_p50_ms_c1": added["chat/non_streamed/proxy_fast_preset"],
+        "fast_cpu_per_request_to_checks_off_c1":
+            run("non_streamed", "proxy_fast_preset", 1)["cpu_ms_per_request"]
+            / run("non_streamed", "proxy_checks_off", 1)["cpu_ms_per_request"],
+        "low_latency_first_byte_added_ms":
+            first_byte["proxy_fast_low_latency"]["first_byte_added_ms"],
+        "low_latency_streams_to_buffered_c16":
+            run("streamed", "proxy_fast_low_latency", 16)["requests_per_s"]
+            / run("streamed", "proxy_fast_preset", 16)["requests_per_s"],
+    }
+    report = {}
+    for name, value in values.items():
+        how, bound = TARGETS_OF_A_RUN[name]
+        report[name] = {"value": round(value, 3), "target": f"{how} {bound}",
+                        "met": value <= bound if how == "<=" else value >= bound}
+    return report
 
 
 def over_floor(added: dict[str, float]) -> dict[str, float]:
