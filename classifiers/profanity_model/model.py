@@ -1,12 +1,14 @@
-"""A TF-IDF + calibrated linear model evaluated in NumPy, from the exported package data.
+"""A TF-IDF + calibrated linear model evaluated without scikit-learn (in NumPy arrays, or
+in Python floats for a few texts), from the exported package data.
 
 Contract: ``CalibratedLinearTfidf.predict_proba(texts)`` equals scikit-learn's
 ``calibrated.predict_proba(vectorizer.transform(texts))[:, 1]`` for the exported pair (a
 ``TfidfVectorizer`` and a binary ``CalibratedClassifierCV(method="sigmoid")`` over a linear
 estimator): the same features, counts and tf-idf values, and every sum taken over the same
 terms in the same order (a row's terms by ascending column, as sklearn's sorted CSR rows),
-so the only difference left is ``exp`` (NumPy's vs the C library's in SciPy's ``expit``):
-an ulp or so. Read-only after loading, so ``predict_proba`` is thread-safe.
+so the only difference left is ``exp`` (the C library's here, SciPy's own in ``expit``):
+an ulp or so, and none on the corpus the tests score. Read-only after loading, so
+``predict_proba`` is thread-safe.
 
 Files (written by :mod:`classifiers.profanity_model.export`): ``settings.json`` (the
 analyzer's and the tf-idf step's settings), ``vocabulary.txt`` (one term per line, line
@@ -17,8 +19,10 @@ analyzer's and the tf-idf step's settings), ``vocabulary.txt`` (one term per lin
 from __future__ import annotations
 
 import json
+import math
+import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -28,6 +32,10 @@ import numpy as np
 from classifiers.profanity_model.analyzer import WordAnalyzer
 
 ARRAYS = ("idf", "weights", "bias", "slope", "offset")
+# Up to this many texts are scored in Python floats, more in NumPy arrays: NumPy's fixed
+# cost per call (~25 us) is most of a short text's score, its cost per text is lower; on
+# tweets the two cost the same at 4 texts (bench/profanity.py's sizes, on 2 cores).
+SCALAR_BATCH = 3
 
 
 def packaged_data() -> Traversable:
@@ -60,6 +68,21 @@ class CalibratedLinearTfidf:
     binary: bool
     sublinear_tf: bool
     norm: str | None
+    # The arrays as Python floats, per term (read by ``probability``).
+    _idf: list[float] = field(init=False, repr=False)
+    _weight_rows: list[tuple[float, ...]] = field(init=False, repr=False)
+    _bias: list[float] = field(init=False, repr=False)
+    _slope: list[float] = field(init=False, repr=False)
+    _offset: list[float] = field(init=False, repr=False)
+    _folds: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        derived = {"_idf": self.idf.tolist(),
+                   "_weight_rows": list(map(tuple, self.weights.tolist())),
+                   "_bias": self.bias.tolist(), "_slope": self.slope.tolist(),
+                   "_offset": self.offset.tolist(), "_folds": len(self.bias)}
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def load(cls, directory: Traversable) -> CalibratedLinearTfidf:
@@ -90,8 +113,51 @@ class CalibratedLinearTfidf:
                    norm=tfidf["norm"])
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """The positive class's calibrated probability for each text (float64, in order)."""
+        """The positive class's calibrated probability for each text (float64, in order).
+        A few texts are scored one by one in Python floats (``probability``), a batch in
+        NumPy arrays: the same operations in the same order either way, so a text's score
+        does not depend on its batch (tested)."""
+        if len(texts) <= SCALAR_BATCH:
+            return np.array([self.probability(text) for text in texts], dtype=np.float64)
         return self.calibrate(self.margins(self.tfidf(texts), len(texts)))
+
+    def probability(self, text: str) -> float:
+        """One text's calibrated probability, in Python floats: a short text has a dozen
+        features, and NumPy's fixed cost per call was most of its time (one tweet: 38 ->
+        19 us a call, ``bench.profanity``). Each step is sklearn's arithmetic in sklearn's
+        order (module docstring): tf, times idf, the row norm summed over the terms by
+        ascending column, each value divided by it, each fold's margin summed from 0.0 in
+        that order plus its intercept, each fold's sigmoid, summed fold by fold and
+        divided."""
+        counter = self.count_columns(text)
+        columns = sorted(counter)
+        idf = self._idf
+        values = [(1.0 if self.binary else float(counter[column])) for column in columns]
+        if self.sublinear_tf:
+            values = [math.log(value) + 1.0 for value in values]
+        values = [value * idf[column] for value, column in zip(values, columns, strict=True)]
+        if self.norm is not None:
+            norm = self._row_norm(values)
+            values = [value / norm for value in values]
+        margins = [0.0] * self._folds
+        rows = self._weight_rows
+        for value, column in zip(values, columns, strict=True):
+            weights = rows[column]
+            for fold in range(self._folds):
+                margins[fold] += value * weights[fold]
+        total = 0.0
+        for margin, bias, slope, offset in zip(margins, self._bias, self._slope, self._offset,
+                                               strict=True):
+            total += 1.0 / (1.0 + _exp(slope * (margin + bias) + offset))
+        return total / self._folds
+
+    def count_columns(self, text: str) -> dict[int, int]:
+        """column -> how many of the text's features fall on it."""
+        counter: dict[int, int] = {}
+        for column in map(self.vocabulary.get, self.analyzer(text)):
+            if column is not None:
+                counter[column] = counter.get(column, 0) + 1
+        return counter
 
     def counts(self, texts: Sequence[str]) -> SparseRows:
         """Vocabulary counts per text (out-of-vocabulary features are dropped)."""
@@ -106,14 +172,6 @@ class CalibratedLinearTfidf:
                 counts.append(counter[column])
         return SparseRows(np.array(rows, dtype=np.intp), np.array(columns, dtype=np.intp),
                           np.array(counts, dtype=np.float64))
-
-    def count_columns(self, text: str) -> dict[int, int]:
-        """column -> how many of the text's features fall on it."""
-        counter: dict[int, int] = {}
-        for column in map(self.vocabulary.get, self.analyzer(text)):
-            if column is not None:
-                counter[column] = counter.get(column, 0) + 1
-        return counter
 
     def tfidf(self, texts: Sequence[str]) -> SparseRows:
         """TfidfTransformer.transform: binary/sublinear tf, times idf, then the row norm."""
@@ -143,10 +201,33 @@ class CalibratedLinearTfidf:
         return decisions
 
     def calibrate(self, margins: np.ndarray) -> np.ndarray:
-        """Each fold's sigmoid, 1 / (1 + exp(a * margin + b)), averaged over the folds."""
-        probabilities = 1.0 / (1.0 + np.exp(self.slope * margins + self.offset))
+        """Each fold's sigmoid, 1 / (1 + exp(a * margin + b)), averaged over the folds
+        (``exp`` the C library's, as ``probability``'s)."""
+        exponents = self.slope * margins + self.offset
+        powers = np.array([_exp(x) for x in exponents.ravel().tolist()]).reshape(exponents.shape)
+        probabilities = 1.0 / (1.0 + powers)
         total = np.zeros(len(margins))
         for fold in range(probabilities.shape[1]):  # summed fold by fold, as sklearn
             total += probabilities[:, fold]
         mean: np.ndarray = total / probabilities.shape[1]
         return mean
+
+    def _row_norm(self, values: list[float]) -> float:
+        """The row's l1 or l2 norm, summed in column order from 0.0; 1.0 for an empty row."""
+        norm = 0.0
+        if self.norm == "l2":
+            for value in values:
+                norm += value * value
+            norm = math.sqrt(norm)
+        else:
+            for value in values:
+                norm += abs(value)
+        return norm if norm != 0.0 else 1.0
+
+
+def _exp(x: float) -> float:
+    """The C library's exp, as SciPy's ``expit``; +inf past the largest finite result."""
+    return math.exp(x) if x < _EXP_OVERFLOW else math.inf
+
+
+_EXP_OVERFLOW = math.log(sys.float_info.max)

@@ -22,6 +22,7 @@ with JSON selected, every line on stderr is JSON.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -29,8 +30,9 @@ import traceback
 import warnings
 from typing import Any, Protocol, TextIO
 
+import orjson
 import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 from proxy.observability.tracing import log_ids
 
@@ -49,7 +51,7 @@ class LoggingSettings(Protocol):
 def configure_logging(config: LoggingSettings) -> None:
     level = getattr(logging, config.level.upper())
     as_json = config.format == "json" or (config.format == "auto" and not sys.stderr.isatty())
-    renderer = (structlog.processors.JSONRenderer() if as_json
+    renderer = (structlog.processors.JSONRenderer(serializer=json_line) if as_json
                 else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
     structlog.configure(
         processors=[
@@ -66,6 +68,41 @@ def configure_logging(config: LoggingSettings) -> None:
     )
     route_library_logs(renderer, logging.DEBUG if level == logging.DEBUG
                        else max(level, logging.WARNING))
+
+
+def json_line(event: EventDict, **options: Any) -> str:
+    """A line's JSON: orjson (a fifth of ``json.dumps``'s time on a request's line), UTF-8
+    as it is; ``json.dumps`` for what orjson refuses (an integer past 64 bits).
+    ``options``: JSONRenderer's (``default``: how an unknown object is written)."""
+    try:
+        return orjson.dumps(event, default=options.get("default"),
+                            option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(event, **options)
+
+
+class BoundOnce:
+    """``structlog.get_logger(name)`` for a line written on every request, bound once per
+    structlog configuration (its processors, wrapper class and logger factory). structlog's
+    own proxy binds anew on every call, a logger and a wrapper built each time:
+    ``cache_logger_on_first_use`` is off so that a later configure_logging (the config's
+    own, after the defaults) takes effect everywhere."""
+
+    __slots__ = ("_bound", "_configuration", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._bound: FilteringBoundLogger | None = None
+        self._configuration: tuple[int, object, object] | None = None
+
+    def get(self) -> FilteringBoundLogger:
+        config = structlog.get_config()
+        configuration = (id(config["processors"]), config["wrapper_class"],
+                         config["logger_factory"])
+        if self._bound is None or configuration != self._configuration:
+            self._bound = structlog.get_logger(self._name).bind()
+            self._configuration = configuration
+        return self._bound
 
 
 class LibraryLogHandler(logging.StreamHandler[TextIO]):

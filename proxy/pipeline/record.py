@@ -9,20 +9,21 @@ or address is never stored raw. The principal appears only as its keyed hash.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
-
-import structlog
 
 from proxy.config.schema import LoggingConfig
 from proxy.config.snapshot import Snapshot
+from proxy.observability.logging import BoundOnce
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.moderation import Moderation, record_moderation
-from proxy.state.ports import Outcome
+from proxy.state.ports import Outcome, Principal
 
-log = structlog.get_logger("safety_proxy.request")
+log = BoundOnce("safety_proxy.request")
 
 
-def record_request(ctx: RequestContext, status: int) -> Outcome:
+def record_request(ctx: RequestContext, status: int) -> None:
+    """The request's metrics and its log line."""
     metrics = ctx.metrics
     elapsed = ctx.elapsed()
     metrics.requests.labels(ctx.route, ctx.outcome_label).inc()
@@ -35,10 +36,12 @@ def record_request(ctx: RequestContext, status: int) -> Outcome:
     if ctx.redacted_spans:
         metrics.redactions.inc(ctx.redacted_spans)
     _log_line(ctx, status, elapsed)
-    return _outcome(ctx)
 
 
 def _log_line(ctx: RequestContext, status: int, elapsed: float) -> None:
+    logger = log.get()
+    if not logger.is_enabled_for(logging.INFO):  # nothing to build
+        return
     fields: dict[str, Any] = {
         "request_id": ctx.request_id, "route": ctx.route, "status": status,
         "decision": ctx.outcome_label,
@@ -62,7 +65,7 @@ def _log_line(ctx: RequestContext, status: int, elapsed: float) -> None:
     texts = _texts_to_log(ctx, ctx.snapshot.config.logging)
     if texts:
         fields["texts"] = texts
-    log.info("request", **fields)
+    logger.info("request", **fields)
 
 
 def _texts_to_log(ctx: RequestContext, config: LoggingConfig) -> dict[str, list[str]]:
@@ -92,14 +95,19 @@ def _masked(snapshot: Snapshot, moderation: Moderation, text: str) -> str:
     return text
 
 
-def _outcome(ctx: RequestContext) -> Outcome:
+def request_outcome(ctx: RequestContext) -> Outcome:
+    """What the abuse gate records of a request (built only for a flag or block: an
+    allowed request strikes no one). Without a strike to charge (``ctx.strikes`` False)
+    it names no principal and no user: the gate strikes no one for it and keeps its
+    event."""
+    principal, user = (ctx.principal, ctx.user) if ctx.strikes else (Principal(None), None)
     return Outcome(
-        request_id=ctx.request_id, principal=ctx.principal, tenant=ctx.tenant,
+        request_id=ctx.request_id, principal=principal, tenant=ctx.tenant,
         model=ctx.parsed.model if ctx.parsed else None, decision=ctx.decision,
         directions={d: m.decision for d, m in ctx.moderations.items()},
         scores={f"{d}.{check}": labels for d, m in ctx.moderations.items()
                 for check, labels in m.scores.items()},
         texts=recorded_texts(ctx) if ctx.snapshot.config.events.text != "off" else {},
         refusal_label=ctx.snapshot.config.policy.refusal_label,
-        user=ctx.user, key_id=ctx.key_id, charged=dict(ctx.charged),
+        user=user, key_id=ctx.key_id, charged=dict(ctx.charged),
     )

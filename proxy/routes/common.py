@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import dataclasses
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -22,7 +21,7 @@ from proxy.config.auth import ClientKey
 from proxy.config.snapshot import Snapshot
 from proxy.observability.tracing import request_span
 from proxy.pipeline.context import RequestContext
-from proxy.pipeline.record import record_request
+from proxy.pipeline.record import record_request, request_outcome
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import (
@@ -106,13 +105,12 @@ def _record(request: web.Request, ctx: RequestContext, status: int,
             tickets: list[Ticket]) -> None:
     """Records a flag or block, freeing each slot in the step that strikes its principal;
     the slots of an allowed, failed or abandoned request are released."""
-    outcome = record_request(ctx, status)
-    if not ctx.strikes:  # the gate strikes no principal-less outcome; its event is kept
-        outcome = dataclasses.replace(outcome, principal=Principal(None), user=None)
+    record_request(ctx, status)
     gate = request.app[ABUSE_GATE]
     if ctx.decision.action != "allow" and ctx.outcome_label != "refused":
         # a request refused at its charge was never served and strikes no one
-        request.app[BACKGROUND].spawn(gate.record(outcome, *tickets), f"record-{ctx.request_id}")
+        request.app[BACKGROUND].spawn(gate.record(request_outcome(ctx), *tickets),
+                                      f"record-{ctx.request_id}")
         return
     for ticket in tickets:
         request.app[BACKGROUND].spawn(gate.release(ticket), f"release-{ctx.request_id}")

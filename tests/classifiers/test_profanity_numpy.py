@@ -3,10 +3,11 @@ scikit-learn pipeline it was exported from, package data that cannot go stale, a
 time that never imports scikit-learn, SciPy or joblib.
 
 Tolerance: both sides compute float64 tf-idf values, norms and dot products over the same
-terms in the same order; only ``exp`` may differ (NumPy's vs the C library's, an ulp or so,
-shrunk further by the sigmoid's slope below 1). 1e-12 leaves room for a few ulp and still
-catches any wrong feature, count, idf or weight (the smallest such change moves a score by
-far more). Measured: 0.0 over the 32,239 corpus texts.
+terms in the same order; only ``exp`` may differ (the C library's here, SciPy's in
+``expit``: an ulp or so, shrunk further by the sigmoid's slope below 1). 1e-12 leaves
+room for a few ulp and still catches any wrong feature, count, idf or weight (the smallest
+such change moves a score by far more). Measured: 0.0 over the 32,239 corpus texts, in a
+batch (NumPy arrays) and one by one (Python floats).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 
 from classifiers.profanity_model import CalibratedLinearTfidf, packaged_data
-from classifiers.profanity_model.model import ARRAYS, read_vocabulary
+from classifiers.profanity_model.model import ARRAYS, SCALAR_BATCH, read_vocabulary
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared/data"
@@ -82,7 +83,9 @@ def test_scores_and_features_equal_sklearn_on_real_corpus(sklearn_source, model)
     analyze = sklearn_source[0].build_analyzer()
     assert [t for t in texts if analyze(t) != model.analyzer(t)] == []
     expected = sklearn_scores(sklearn_source, texts)
-    assert np.abs(model.predict_proba(texts) - expected).max() <= TOLERANCE
+    assert np.abs(model.predict_proba(texts) - expected).max() <= TOLERANCE  # NumPy arrays
+    one_by_one = np.array([model.predict_proba([text])[0] for text in texts])  # Python floats
+    assert np.abs(one_by_one - expected).max() <= TOLERANCE
     assert 0.2 < (expected > 0.5).mean() < 0.9  # a varied corpus: both classes present
 
 
@@ -95,11 +98,17 @@ def test_edge_cases_equal_sklearn(sklearn_source, model) -> None:
 
 
 def test_a_text_scores_the_same_alone_or_in_any_batch(model) -> None:
+    """Alone or in a few, a text is scored in Python floats; in a batch, in NumPy arrays
+    (SCALAR_BATCH): the same operations in the same order, bit for bit."""
+    assert len(EDGE_CASES) > SCALAR_BATCH
     batch = model.predict_proba(EDGE_CASES)
     alone = np.array([model.predict_proba([text])[0] for text in EDGE_CASES])
     assert np.array_equal(batch, alone)
     assert np.array_equal(model.predict_proba(EDGE_CASES[::-1]), batch[::-1])
     assert model.predict_proba([]).shape == (0,)
+    few = [model.predict_proba(EDGE_CASES[i:i + SCALAR_BATCH])
+           for i in range(0, len(EDGE_CASES), SCALAR_BATCH)]
+    assert np.array_equal(np.concatenate(few), batch)
 
 
 def test_out_of_vocabulary_text_scores_from_the_bias_alone(model) -> None:

@@ -175,3 +175,42 @@ def test_a_task_exception_never_retrieved_is_logged_without_its_message(json_log
     assert CANARY not in err
     assert ("Task exception was never retrieved", "aiohttp.http_exceptions.BadHttpMessage") in [
         (line["event"], line.get("exc_type")) for line in lines]
+
+
+def test_a_request_path_logger_follows_every_configuration(json_logs, capsys) -> None:
+    """BoundOnce binds once per structlog configuration: a new level, and structlog's
+    capture_logs (which swaps the processors in place), take effect at the next line."""
+    from structlog.testing import capture_logs
+
+    from proxy.observability.logging import BoundOnce
+
+    log = BoundOnce("safety_proxy.test")
+    json_logs("info")
+    log.get().info("request", n=1)
+    json_logs("warning")
+    log.get().info("request", n=2)
+    log.get().warning("late", n=3)
+    with capture_logs() as captured:
+        log.get().warning("captured", n=4)
+    json_logs("info")
+    log.get().info("request", n=5)
+    _, lines = logged(capsys)
+    assert [(line["event"], line["n"]) for line in lines] == [
+        ("request", 1), ("late", 3), ("request", 5)]
+    assert [(entry["event"], entry["n"]) for entry in captured] == [("captured", 4)]
+
+
+def test_json_lines_keep_any_value_structlog_could_write(json_logs, capsys) -> None:
+    """orjson renders the lines; what it refuses (an integer past 64 bits) falls back to
+    json.dumps, and an unknown object is written as structlog writes it (its repr)."""
+    json_logs("info")
+    values = {"text": "naïve 日本 \n\"q\"", "keys": {1: "one"}, "thing": Path("/x")}
+    structlog.get_logger("t").info("orjson", **values)
+    structlog.get_logger("t").info("json", big=2**70, **values)
+    err, lines = logged(capsys)
+    assert len(err.splitlines()) == 2  # a newline inside a value is escaped
+    assert "naïve 日本" in err.splitlines()[0]  # UTF-8 as it is
+    for line in lines:
+        assert line["text"] == values["text"] and line["keys"] == {"1": "one"}
+        assert line["thing"] == repr(Path("/x"))
+    assert lines[1]["big"] == 2**70
