@@ -8,8 +8,7 @@ last request has finished.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -163,6 +162,27 @@ def _check_labels(where: str, check: Check, direction: Direction,
                               f"(type: rules); {check.config.type!r} cannot")
 
 
+class SnapshotUse:
+    """One use of a holder's current snapshot (``SnapshotHolder.use``): a plain class, not
+    a generator, because every request enters one."""
+
+    __slots__ = ("_holder", "_snapshot")
+
+    def __init__(self, holder: SnapshotHolder) -> None:
+        self._holder = holder
+        self._snapshot = holder.current
+
+    def __enter__(self) -> Snapshot:
+        self._snapshot._users += 1
+        return self._snapshot
+
+    def __exit__(self, *exc: object) -> None:
+        snapshot = self._snapshot
+        snapshot._users -= 1
+        if snapshot._retired and snapshot._users == 0:
+            self._holder._close_later(snapshot)
+
+
 class SnapshotHolder:
     """Holds the current snapshot; swaps atomically; closes retired ones when idle."""
 
@@ -174,16 +194,10 @@ class SnapshotHolder:
     def current(self) -> Snapshot:
         return self._current
 
-    @contextlib.asynccontextmanager
-    async def use(self) -> AsyncIterator[Snapshot]:
-        snapshot = self._current
-        snapshot._users += 1
-        try:
-            yield snapshot
-        finally:
-            snapshot._users -= 1
-            if snapshot._retired and snapshot._users == 0:
-                self._close_later(snapshot)
+    def use(self) -> SnapshotUse:
+        """``with holder.use() as snapshot``: the current snapshot, counted as in use
+        until the block ends; a retired one is closed when its last user leaves."""
+        return SnapshotUse(self)
 
     def swap(self, snapshot: Snapshot) -> Snapshot:
         old, self._current = self._current, snapshot

@@ -9,7 +9,7 @@ import contextlib
 import contextvars
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from aiohttp import web
 
 from classifiers.tasks import gather_few
 from proxy.config.auth import ClientKey
-from proxy.config.snapshot import Snapshot
+from proxy.config.snapshot import Snapshot, SnapshotUse
 from proxy.observability.tracing import request_span
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.record import record_request, request_outcome
@@ -64,7 +64,7 @@ async def serve(request: web.Request, route: str, handle: Handler,
     dialect's error response for a ProxyError it raised. A client that disconnects (its
     handler cancelled, or a write that found it gone) is recorded as 499
     ``client_disconnected``; the cancellation goes on."""
-    async with current_snapshot(request) as snapshot:
+    with current_snapshot(request) as snapshot:
         ctx = RequestContext(new_request_id(request, snapshot), route, snapshot,
                              request.app[METRICS], cache=request.app[VERDICT_CACHE],
                              dialect=dialect)
@@ -123,15 +123,15 @@ def new_request_id(request: web.Request, snapshot: Snapshot) -> str:
     return given if _CLIENT_REQUEST_ID.match(given) else secrets.token_hex(16)
 
 
-@contextlib.asynccontextmanager
-async def current_snapshot(request: web.Request) -> AsyncIterator[Snapshot]:
+def current_snapshot(request: web.Request) -> SnapshotUse:
+    """The live snapshot, in use while the request runs (``with``); 503 while the proxy
+    starts."""
     holder = request.app[READINESS].holder
     if holder is None:
         raise web.HTTPServiceUnavailable(
             text='{"error": {"message": "the proxy is starting", "type": "service_unavailable",'
                  ' "param": null, "code": "not_ready"}}', content_type="application/json")
-    async with holder.use() as snapshot:
-        yield snapshot
+    return holder.use()
 
 
 async def identify(request: web.Request, ctx: RequestContext,

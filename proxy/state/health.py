@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -27,6 +27,32 @@ from proxy.observability.metrics import STORE_OPERATIONS, Metrics
 from proxy.state.base import Store, StoreError
 
 log = structlog.get_logger("safety_proxy.state")
+
+
+class TimedOperation:
+    """One timed store operation (``StoreHealth.timed``): a plain class, not a generator,
+    because every request times at least one (its admission)."""
+
+    __slots__ = ("_era", "_health", "_operation", "_started")
+
+    def __init__(self, health: StoreHealth, operation: str) -> None:
+        self._health, self._operation = health, operation
+        self._started, self._era = 0.0, 0
+
+    async def __aenter__(self) -> None:
+        self._started, self._era = time.perf_counter(), self._health._recoveries
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        traceback: object) -> None:
+        health = self._health
+        try:
+            if isinstance(exc, StoreError):
+                if self._era == health._recoveries:
+                    health.failed(self._operation, exc)
+                else:
+                    health.skipped(self._operation)  # counted; the newer successful ping stands
+        finally:
+            health._durations[self._operation].observe(time.perf_counter() - self._started)
 
 
 class StoreHealth:
@@ -44,21 +70,11 @@ class StoreHealth:
         self._errors = {op: metrics.store_errors.labels(op) for op in STORE_OPERATIONS}
         metrics.store_up.set(1)
 
-    @contextlib.asynccontextmanager
-    async def timed(self, operation: str) -> AsyncIterator[None]:
-        """Times one store operation; a StoreError inside marks the store down (unless the
-        store recovered since the operation began) and re-raises."""
-        started, era = time.perf_counter(), self._recoveries
-        try:
-            yield
-        except StoreError as exc:
-            if era == self._recoveries:
-                self.failed(operation, exc)
-            else:
-                self.skipped(operation)  # counted; the newer successful ping stands
-            raise
-        finally:
-            self._durations[operation].observe(time.perf_counter() - started)
+    def timed(self, operation: str) -> TimedOperation:
+        """``async with health.timed(operation)``: times one store operation; a StoreError
+        inside marks the store down (unless the store recovered since the operation
+        began) and re-raises."""
+        return TimedOperation(self, operation)
 
     def failed(self, operation: str, error: Exception) -> None:
         self._errors[operation].inc()
