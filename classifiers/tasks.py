@@ -53,9 +53,21 @@ def _finished(task: asyncio.Task[Any]) -> None:
 
 
 async def gather_few(*awaitables: Awaitable[T]) -> list[T]:
-    """``asyncio.gather`` for the request path, where most calls have one awaitable: that
-    one runs in the caller's task (no task to create and schedule, about a loop turn saved);
-    several run concurrently, each in a task of its own. Exceptions propagate as gather's."""
-    if len(awaitables) == 1:
-        return [await awaitables[0]]
-    return list(await asyncio.gather(*awaitables))
+    """``asyncio.gather`` for the request path: the first awaitable runs in the caller's
+    task (no task to create and schedule, about a loop turn saved), each other one in a
+    task of its own, started first, so all run concurrently; results in order. An
+    exception from the first cancels the others and propagates; one from another
+    propagates as gather's; cancelling the caller cancels them all."""
+    first, *rest = awaitables
+    if not rest:
+        return [await first]
+    others = [asyncio.ensure_future(awaitable) for awaitable in rest]
+    try:
+        head = await first
+    except BaseException:
+        for task in others:
+            task.cancel()
+        raise
+    if len(others) == 1:
+        return [head, await others[0]]
+    return [head, *await asyncio.gather(*others)]

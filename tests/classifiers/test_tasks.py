@@ -84,15 +84,44 @@ async def test_gather_few_runs_one_awaitable_in_the_callers_task() -> None:
 
 
 async def test_gather_few_runs_several_concurrently_results_in_order() -> None:
-    both_started = asyncio.Barrier(2)  # only met when the two run at the same time
+    """The first in the caller's task, each other one in a task of its own."""
+    all_started = asyncio.Barrier(3)  # only met when the three run at the same time
 
     async def meet(value: int) -> tuple[int, asyncio.Task[object] | None]:
-        await asyncio.wait_for(both_started.wait(), 5)
+        await asyncio.wait_for(all_started.wait(), 5)
         return value, asyncio.current_task()
 
-    (first, task_a), (second, task_b) = await gather_few(meet(1), meet(2))
-    assert (first, second) == (1, 2)
-    assert len({task_a, task_b, asyncio.current_task()}) == 3
+    results = await gather_few(meet(1), meet(2), meet(3))
+    assert [value for value, _ in results] == [1, 2, 3]
+    tasks = [task for _, task in results]
+    assert tasks[0] is asyncio.current_task() and len(set(tasks)) == 3
+
+
+async def test_gather_few_cancels_the_others_when_the_first_fails_or_the_caller_goes() -> None:
+    started: list[asyncio.Task[object] | None] = []
+
+    async def wait_forever() -> None:
+        started.append(asyncio.current_task())
+        await _waits_forever()
+
+    async def fail_soon() -> None:
+        await asyncio.sleep(0.01)
+        raise LookupError("x")
+
+    with pytest.raises(LookupError):
+        await gather_few(fail_soon(), wait_forever(), wait_forever())
+    await asyncio.sleep(0)
+    assert len(started) == 2 and all(task is not None and task.cancelled() for task in started)
+
+    started.clear()
+    caller = asyncio.ensure_future(gather_few(wait_forever(), wait_forever()))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.sleep(0)
+    assert len(started) == 2 and started[0] is caller
+    assert started[1] is not None and started[1].cancelled()
 
 
 async def test_gather_few_raises_what_an_awaitable_raises() -> None:
