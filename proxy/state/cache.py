@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import orjson
-from cachetools import TTLCache
 
 from classifiers.base import Scores
 from classifiers.tasks import spawn
@@ -38,8 +38,7 @@ class StoreVerdictCache:
         self._ttl_s, self._size = config.ttl_s, config.local_entries
         # The in-process LRU: at most local_entries, each for ttl_s from its last write
         # (read on self.clock, so tests can drive it).
-        self._local: TTLCache[str, Scores] = TTLCache(
-            maxsize=max(self._size, 1), ttl=config.ttl_s, timer=lambda: self.clock())
+        self._local = LocalVerdicts(max(self._size, 1), config.ttl_s, lambda: self.clock())
         self._writes: set[asyncio.Task[None]] = set()  # counted (bounded) and awaited by close
         # With the memory store the LRU is the whole cache: a second in-process copy would
         # only cost time. Only a shared store is worth a lookup after a local miss.
@@ -76,11 +75,11 @@ class StoreVerdictCache:
             task.add_done_callback(self._writes.discard)
 
     def _local_get(self, key: str) -> Scores | None:
-        return self._local.get(key)  # a hit becomes the most recently used
+        return self._local.get(key)
 
     def _local_put(self, key: str, scores: Scores) -> None:
         if self._size > 0:  # 0: no local copies at all
-            self._local[key] = scores
+            self._local.put(key, scores)
 
     async def _remote_get(self, keys: list[str]) -> list[Scores | None]:
         if not self.health.up:
@@ -105,6 +104,37 @@ class StoreVerdictCache:
 
     async def close(self) -> None:
         await asyncio.gather(*self._writes, return_exceptions=True)
+
+
+class LocalVerdicts:
+    """The in-process LRU of verdicts: at most ``size`` entries, each for ``ttl_s`` from its
+    last write; a read makes an entry the most recently used, an expired one is dropped
+    when read, and the least recently used goes first. An OrderedDict, whose operations
+    are C: a request reads and writes it for every text of every check (cachetools'
+    TTLCache did 1-3 us of Python on each)."""
+
+    def __init__(self, size: int, ttl_s: float, clock: Callable[[], float]) -> None:
+        self._size, self._ttl_s, self._clock = size, ttl_s, clock
+        self._items: OrderedDict[str, tuple[float, Scores]] = OrderedDict()
+
+    def get(self, key: str) -> Scores | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[0] <= self._clock():
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return item[1]
+
+    def put(self, key: str, scores: Scores) -> None:
+        self._items[key] = (self._clock() + self._ttl_s, scores)
+        self._items.move_to_end(key)
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def _scores(value: str | None) -> Scores | None:
