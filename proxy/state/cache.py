@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import orjson
@@ -26,6 +25,7 @@ from proxy.observability.metrics import Metrics
 from proxy.state.base import Store, StoreError
 from proxy.state.health import StoreHealth
 from proxy.state.keys import Keys
+from proxy.state.memory import ExpiringMap
 
 MAX_BACKGROUND_WRITES = 256  # beyond this, store writes are dropped (the LRU still has them)
 
@@ -38,7 +38,7 @@ class StoreVerdictCache:
         self._ttl_s, self._size = config.ttl_s, config.local_entries
         # The in-process LRU: at most local_entries, each for ttl_s from its last write
         # (read on self.clock, so tests can drive it).
-        self._local = LocalVerdicts(max(self._size, 1), config.ttl_s, lambda: self.clock())
+        self._local: ExpiringMap[Scores] = ExpiringMap(max(self._size, 1), keep_used=True)
         self._writes: set[asyncio.Task[None]] = set()  # counted (bounded) and awaited by close
         # With the memory store the LRU is the whole cache: a second in-process copy would
         # only cost time. Only a shared store is worth a lookup after a local miss.
@@ -75,11 +75,11 @@ class StoreVerdictCache:
             task.add_done_callback(self._writes.discard)
 
     def _local_get(self, key: str) -> Scores | None:
-        return self._local.get(key)
+        return self._local.get(key, self._now_ms())
 
     def _local_put(self, key: str, scores: Scores) -> None:
         if self._size > 0:  # 0: no local copies at all
-            self._local.put(key, scores)
+            self._local.set(key, scores, self._now_ms() + int(self._ttl_s * 1000))
 
     async def _remote_get(self, keys: list[str]) -> list[Scores | None]:
         if not self.health.up:
@@ -104,37 +104,6 @@ class StoreVerdictCache:
 
     async def close(self) -> None:
         await asyncio.gather(*self._writes, return_exceptions=True)
-
-
-class LocalVerdicts:
-    """The in-process LRU of verdicts: at most ``size`` entries, each for ``ttl_s`` from its
-    last write; a read makes an entry the most recently used, an expired one is dropped
-    when read, and the least recently used goes first. An OrderedDict, whose operations
-    are C: a request reads and writes it for every text of every check (cachetools'
-    TTLCache did 1-3 us of Python on each)."""
-
-    def __init__(self, size: int, ttl_s: float, clock: Callable[[], float]) -> None:
-        self._size, self._ttl_s, self._clock = size, ttl_s, clock
-        self._items: OrderedDict[str, tuple[float, Scores]] = OrderedDict()
-
-    def get(self, key: str) -> Scores | None:
-        item = self._items.get(key)
-        if item is None:
-            return None
-        if item[0] <= self._clock():
-            del self._items[key]
-            return None
-        self._items.move_to_end(key)
-        return item[1]
-
-    def put(self, key: str, scores: Scores) -> None:
-        self._items[key] = (self._clock() + self._ttl_s, scores)
-        self._items.move_to_end(key)
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def _scores(value: str | None) -> Scores | None:

@@ -35,14 +35,19 @@ V = TypeVar("V")
 
 
 class ExpiringMap(Generic[V]):
-    """A map of at most ``max_keys`` entries (the least recently written goes first:
-    writing a key again moves it to the back) whose entries carry their own expiry time
-    (epoch ms, passed in like every time here). An OrderedDict: every admission reads two
-    of these, and its operations are C."""
+    """A map of at most ``max_keys`` entries whose entries carry their own expiry time
+    (epoch ms, passed in like every time here): the least recently written goes first
+    (writing a key again moves it to the back), or with ``keep_used`` the least recently
+    used (a hit moves it to the back too: an LRU, the verdict cache's). An OrderedDict:
+    every admission reads two of these, every check of every request the verdict cache,
+    and its operations are C."""
 
-    def __init__(self, max_keys: int) -> None:
-        self._max_keys = max_keys
+    def __init__(self, max_keys: int, *, keep_used: bool = False) -> None:
+        self._max_keys, self._keep_used = max_keys, keep_used
         self._items: OrderedDict[str, tuple[int, V]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def get(self, key: str, now_ms: int) -> V | None:
         item = self._items.get(key)
@@ -51,6 +56,8 @@ class ExpiringMap(Generic[V]):
         if item[0] <= now_ms:
             del self._items[key]
             return None
+        if self._keep_used:
+            self._items.move_to_end(key)
         return item[1]
 
     def set(self, key: str, value: V, expires_ms: int) -> None:

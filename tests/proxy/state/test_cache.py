@@ -182,24 +182,3 @@ async def test_a_read_keeps_a_verdict_in_the_local_lru(clock: Clock) -> None:
     assert await layer.cache.get_many("tox", "v1", ["a", "b", "c"]) == [{"bad": 0.1}, None,
                                                                           {"bad": 0.1}]
 
-
-def test_the_local_lru_keeps_what_is_read_and_counts_ttl_from_the_write() -> None:
-    """LocalVerdicts: a read makes an entry the most recently used (the least recently
-    used goes first, not the oldest write); an entry lives ttl_s from its last write,
-    whatever reads it meanwhile."""
-    from proxy.state.cache import LocalVerdicts
-
-    now = [1000.0]
-    local = LocalVerdicts(2, 30.0, lambda: now[0])
-    local.put("a", {"bad": 0.1})
-    local.put("b", {"bad": 0.2})
-    assert local.get("a") == {"bad": 0.1}  # a is now the most recently used
-    local.put("c", {"bad": 0.3})
-    assert (local.get("b"), local.get("a"), local.get("c")) == (None, {"bad": 0.1}, {"bad": 0.3})
-    now[0] += 29  # whole seconds: exact in binary floating point
-    assert local.get("a") == {"bad": 0.1}
-    local.put("c", {"bad": 0.4})  # written again: 30 s from now
-    now[0] += 1
-    assert local.get("a") is None and len(local) == 1, "30 s after its write, read or not"
-    now[0] += 28
-    assert local.get("c") == {"bad": 0.4}
