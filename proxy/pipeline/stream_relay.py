@@ -148,10 +148,11 @@ class StreamRelay:
             await self._release_held()
         return True
 
-    async def _release_held(self) -> None:
+    async def _release_held(self, then: bytes = b"") -> None:
+        """Sends the held events, then ``then`` (in the same write)."""
         self.text_sent |= self.held_text
         self.relayed += len(self.held)
-        await self._send(b"".join(self.held))
+        await self._send(b"".join((*self.held, then)))
         self.held.clear()
         self.held_text = False
 
@@ -189,8 +190,7 @@ class StreamRelay:
         if decision.blocked:
             await self._cut(decision, recorded=True)
             return
-        await self._release_held()
-        await self._send(b"".join(self.tail))
+        await self._release_held(then=b"".join(self.tail))  # one write: the answer's end
 
     async def _cut(self, decision: Decision, recorded: bool = False) -> None:
         self.ctx.stream_cut = True

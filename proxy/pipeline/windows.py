@@ -29,12 +29,18 @@ class WindowTracker:
     context_chars: int
     _choices: dict[int, _ChoiceText] = field(default_factory=dict)
     _handed_out: dict[int, int] = field(default_factory=dict)  # choice -> pending chars taken
+    _full: bool = False  # some choice has window_chars pending: kept by add and commit
 
     def add(self, choice: int, text: str) -> None:
-        self._choices.setdefault(choice, _ChoiceText()).pending += text
+        current = self._choices.get(choice)
+        if current is None:
+            current = self._choices[choice] = _ChoiceText()
+        current.pending += text
+        if len(current.pending) >= self.window_chars:
+            self._full = True
 
     def full(self) -> bool:
-        return any(len(c.pending) >= self.window_chars for c in self._choices.values())
+        return self._full
 
     def take(self, final: bool = False) -> list[Window]:
         """Windows to check now: every full choice (every non-empty one when ``final``)."""
@@ -52,6 +58,7 @@ class WindowTracker:
             choice.checked += choice.pending[:taken]
             choice.pending = choice.pending[taken:]
         self._handed_out.clear()
+        self._full = any(len(c.pending) >= self.window_chars for c in self._choices.values())
 
     def answers(self) -> dict[int, str]:
         """The whole answer so far, per choice."""

@@ -41,7 +41,11 @@ def message_texts(message: dict[str, Any]) -> list[tuple[str, str]]:
         elif key in ("tool_calls", "function_call"):
             value = _call_texts(value)
         kind = _KIND_OF.get(key, "extension")
-        texts.extend((kind, text) for _, text in string_leaves(value, (key,)))
+        if isinstance(value, str):  # most deltas: one string, nothing to walk
+            if value:
+                texts.append((kind, value))
+        else:
+            texts.extend((kind, text) for _, text in string_leaves(value, (key,)))
     return texts
 
 
@@ -93,13 +97,14 @@ class ChatStreamCodec:
         chunk = event.json_object()
         if chunk is None:
             return EventView()
-        view = EventView(model=chunk.get("model") if isinstance(chunk.get("model"), str)
-                         else None)
+        model = chunk.get("model")
+        view = EventView(model=model if isinstance(model, str) else None)
         if view.model and not self.model:
             self.model = view.model
-        for position, choice in enumerate(_choices(chunk)):
+        choices = _choices(chunk)
+        for position, choice in enumerate(choices):
             _read_choice(view, _index(choice, position), choice)
-        if not _choices(chunk) and "usage" in chunk:
+        if not choices and "usage" in chunk:
             self.usage = chunk  # it follows every finish: held, and kept last on a cut
         view.ends = bool(view.finished) or self.usage is chunk
         return view

@@ -38,7 +38,7 @@ class SSEEvent:
 
 class SSEDecoder:
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._buffer = b""  # the unfinished last line
         self._pending_cr = False
         self._data: list[str] = []
         self._event: str | None = None
@@ -47,9 +47,21 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         events: list[SSEEvent] = []
         for line in self._lines(chunk):
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
+            if not line:  # a blank line ends the event
+                if self._data or self._event:
+                    events.append(self._dispatch())
+                continue
+            if line[0] == ":":  # a comment
+                continue
+            field, _, value = line.partition(":")
+            if value[:1] == " ":
+                value = value[1:]
+            if field == "data":
+                self._data.append(value)
+            elif field == "event":
+                self._event = value
+            elif field == "id":
+                self._id = value
         return events
 
     def close(self) -> list[SSEEvent]:
@@ -58,33 +70,23 @@ class SSEDecoder:
             events.append(self._dispatch())
         return [event for event in events if event is not None]
 
-    def _lines(self, chunk: bytes) -> list[bytes]:
+    def _lines(self, chunk: bytes) -> list[str]:
+        """The complete lines so far, decoded (invalid UTF-8 replaced: a line feed is never
+        part of a multi-byte sequence, so decoding them together equals line by line); the
+        unfinished last line stays buffered as bytes, so a character split across chunks
+        decodes whole."""
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the LF of a CRLF split across two chunks
         self._pending_cr = False
-        self._buffer += chunk
-        data = bytes(self._buffer).replace(b"\r\n", b"\n")
+        data = (self._buffer + chunk if self._buffer else chunk).replace(b"\r\n", b"\n")
         if data.endswith(b"\r"):
             self._pending_cr = True
-        lines = data.replace(b"\r", b"\n").split(b"\n")
-        self._buffer = bytearray(lines.pop())
-        return lines
-
-    def _line(self, raw: bytes) -> SSEEvent | None:
-        if not raw:
-            return self._dispatch() if (self._data or self._event) else None
-        line = raw.decode("utf-8", errors="replace")
-        if line.startswith(":"):
-            return None
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "data":
-            self._data.append(value)
-        elif field == "event":
-            self._event = value
-        elif field == "id":
-            self._id = value
-        return None
+        data = data.replace(b"\r", b"\n")
+        end = data.rfind(b"\n")
+        self._buffer = data[end + 1:]
+        if end < 0:
+            return []
+        return data[:end].decode("utf-8", errors="replace").split("\n")
 
     def _dispatch(self) -> SSEEvent:
         event = SSEEvent("\n".join(self._data), self._event, self._id)
@@ -95,6 +97,8 @@ class SSEDecoder:
 def encode(data: str | bytes, event: str | None = None) -> bytes:
     """One SSE event; multi-line data is split into several ``data:`` lines."""
     text = data.decode("utf-8") if isinstance(data, bytes) else data
+    if event is None and "\n" not in text:  # most events: one data line
+        return b"data: " + text.encode("utf-8") + b"\n\n"
     head = f"event: {event}\n" if event else ""
     body = "".join(f"data: {line}\n" for line in text.split("\n"))
     return (head + body + "\n").encode("utf-8")

@@ -13,12 +13,15 @@ STREAM = (
     b": keep-alive comment\n\n"
     b'data: {"choices":[{"delta":{"content":"h\xc3\xa9llo \xe2\x9c\x93"}}]}\n\n'
     b"event: message\r\ndata: line one\r\ndata: line two\r\nid: 7\r\n\r\n"
-    b"data: cr only\r\rdata: [DONE]\n\n"
+    b"data: cr only\r\r"
+    b"data: bad \xff utf-8 \xe2\x82\ndata: cut\r\n\r\n"  # invalid, and a character cut short
+    b"data: [DONE]\n\n"
 )
 EXPECTED = [
     SSEEvent('{"choices":[{"delta":{"content":"héllo ✓"}}]}'),
     SSEEvent("line one\nline two", event="message", id="7"),
     SSEEvent("cr only"),
+    SSEEvent("bad \ufffd utf-8 \ufffd\ncut"),  # each line decoded with replacement
     SSEEvent("[DONE]"),
 ]
 
