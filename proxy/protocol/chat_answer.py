@@ -3,9 +3,11 @@ streamed) and how a blocked answer looks.
 
 An answer's texts, per choice: message content (string or parts), refusal, reasoning
 (``reasoning_content`` / ``reasoning``), tool-call and function-call arguments and names,
-the audio transcript, and any other string field of the message (a vendor extension).
-Streamed deltas carry the same fields; both paths share one reader, so a streamed answer
-and a whole one are scored on the same texts.
+the audio transcript, and any other string field of the message or of the choice (a vendor
+extension). Streamed deltas carry the same fields; both paths share one reader, so a
+streamed answer and a whole one are scored on the same texts. A blocked choice is replaced
+whole: nothing of it (log-probabilities, whose tokens repeat its text; a vendor's fields)
+reaches the client.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import orjson
 
 from proxy.protocol import sse
 from proxy.protocol.dialect import AnswerText, EventView
-from proxy.protocol.fields import string_leaves
+from proxy.protocol.fields import string_leaves, unknown_field_texts
 from proxy.protocol.safety import broken_chunk_stream, cut_chunk, stream_chunk
 
 ANSWER_KINDS = frozenset({
@@ -28,6 +30,11 @@ _KIND_OF = {"content": "content", "refusal": "refusal", "reasoning_content": "re
             "reasoning": "reasoning", "tool_calls": "tool_call", "function_call": "tool_call",
             "audio": "audio.transcript"}
 _NOT_TEXT = frozenset({"role", "annotations"})
+# A choice's fields read apart or holding no answer text of their own: the message or delta,
+# its place, why it ended, log-probabilities (their tokens repeat the message's text) and
+# Azure's content-filter verdicts. Any other field is a vendor's: scored as an extension.
+_CHOICE_FIELDS = frozenset({"index", "message", "delta", "finish_reason", "logprobs",
+                            "content_filter_results"})
 
 
 def message_texts(message: dict[str, Any]) -> list[tuple[str, str]]:
@@ -68,20 +75,25 @@ def answer_texts(body: dict[str, Any]) -> list[AnswerText]:
         message = choice.get("message")
         if isinstance(message, dict):
             texts += [AnswerText(index, kind, text) for kind, text in message_texts(message)]
-        if isinstance(choice.get("text"), str):  # servers that mix in completions fields
-            texts.append(AnswerText(index, "extension", choice["text"]))
+        # a completions-style "text" beside the message, vLLM's stop_reason, ...
+        texts += [AnswerText(index, "extension", text)
+                  for text in unknown_field_texts(choice, _CHOICE_FIELDS)]
     return texts
 
 
 def block_answer(body: dict[str, Any], blocked: set[int], refusal_text: str,
                  safety: dict[str, Any]) -> None:
-    """Blocked choices: the message replaced by the refusal, ``finish_reason:
-    content_filter``, tool calls dropped."""
-    for position, choice in enumerate(_choices(body)):
-        if _index(choice, position) in blocked:
-            choice["message"] = {"role": "assistant", "content": refusal_text}
-            choice["finish_reason"] = "content_filter"
-            choice.pop("text", None)
+    """Each blocked choice replaced whole: the refusal as its message, ``finish_reason:
+    content_filter``, no log-probabilities, tool calls or vendor fields."""
+    choices = body.get("choices")
+    if isinstance(choices, list):
+        slots = [slot for slot, choice in enumerate(choices) if isinstance(choice, dict)]
+        for position, slot in enumerate(slots):  # positions as _choices counts them
+            index = _index(choices[slot], position)
+            if index in blocked:
+                choices[slot] = {
+                    "index": index, "message": {"role": "assistant", "content": refusal_text},
+                    "finish_reason": "content_filter", "logprobs": None}
     body["safety"] = safety
 
 
@@ -133,8 +145,7 @@ def _read_choice(view: EventView, index: int, choice: dict[str, Any]) -> None:
     delta = choice.get("delta")
     if isinstance(delta, dict):
         view.texts += [(index, text) for _, text in message_texts(delta)]
-    if isinstance(choice.get("text"), str) and choice["text"]:
-        view.texts.append((index, choice["text"]))
+    view.texts += [(index, text) for text in unknown_field_texts(choice, _CHOICE_FIELDS)]
     if choice.get("finish_reason"):
         view.finished.add(index)
 

@@ -3,7 +3,9 @@
 A request's model-readable texts are ``prompt`` (a string or a list of strings) and
 ``suffix``, both from the user. Token prompts (a list of ids, or a list of id lists) are
 counted as unreadable: a text classifier cannot read tokens. An answer's texts are its
-``choices[].text`` (with ``echo`` they include the prompt). Streamed and non-streamed
+``choices[].text`` (with ``echo`` they include the prompt) and any string in a field of a
+choice this module does not know (``extension``: vLLM's ``stop_reason``...); a blocked
+choice is replaced whole (its log-probabilities repeat its text). Streamed and non-streamed
 answers share one ``text_completion`` shape; a stream ends with ``data: [DONE]``.
 """
 
@@ -17,16 +19,20 @@ import orjson
 
 from proxy.protocol.dialect import AnswerText, EventView, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest, ProxyError
-from proxy.protocol.fields import load_object, request_of
+from proxy.protocol.fields import load_object, request_of, unknown_field_texts
 from proxy.protocol.safety import broken_chunk_stream, input_blocked_envelope
 from proxy.protocol.sse import DONE_EVENT, SSEEvent, encode
 
 REQUEST_KINDS = frozenset({"prompt", "suffix"})
-ANSWER_KINDS = frozenset({"choice.text"})
+ANSWER_KINDS = frozenset({"choice.text", "extension"})
 STREAM_EVENTS = frozenset({"text_completion"})  # the chunks' "object"; [DONE] only ends
 
 # LiteLLM maps an error whose message contains this phrase to ContentPolicyViolationError.
 CONTENT_FILTER = "content_filter"
+# A choice's fields that hold no answer text of their own (``text`` is read apart; the
+# log-probabilities' tokens repeat it); any other field is a vendor's, scored.
+_CHOICE_FIELDS = frozenset({"index", "text", "finish_reason", "logprobs",
+                            "content_filter_results"})
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -72,11 +78,17 @@ def _collect_suffix(request: ParsedRequest, suffix: Any, forward_unknown: bool) 
 
 
 def _choices(body: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    """(output index, choice): the choice's ``index``, else its position in the list."""
+    """(output index, choice) of every choice that is an object."""
     choices = body.get("choices")
-    return [(c["index"] if _is_int(c.get("index")) else i, c)
-            for i, c in enumerate(choices) if isinstance(c, dict)
-            ] if isinstance(choices, list) else []
+    return [(index, c) for i, c in enumerate(choices)
+            if (index := _output_index(c, i)) is not None] if isinstance(choices, list) else []
+
+
+def _output_index(choice: Any, position: int) -> int | None:
+    """A choice's ``index``, else its position in the list; None when it is no object."""
+    if not isinstance(choice, dict):
+        return None
+    return choice["index"] if _is_int(choice.get("index")) else position
 
 
 def _completion(completion_id: str, created: int, model: str | None,
@@ -137,6 +149,7 @@ class CompletionsStream:
             text = choice.get("text")
             if isinstance(text, str) and text:
                 view.texts.append((index, text))
+            view.texts += [(index, t) for t in unknown_field_texts(choice, _CHOICE_FIELDS)]
             if choice.get("finish_reason") is not None:
                 view.finished.add(index)
                 view.ends = True
@@ -184,18 +197,26 @@ class CompletionsDialect:
         return request
 
     def answer_texts(self, body: dict[str, Any]) -> list[AnswerText]:
-        """Every non-empty ``choices[].text``, keyed by the choice's index."""
-        return [AnswerText(index, "choice.text", choice["text"])
-                for index, choice in _choices(body)
-                if isinstance(choice.get("text"), str) and choice["text"]]
+        """Every non-empty ``choices[].text`` and vendor field string, keyed by the choice's
+        index."""
+        texts = []
+        for index, choice in _choices(body):
+            if isinstance(choice.get("text"), str) and choice["text"]:
+                texts.append(AnswerText(index, "choice.text", choice["text"]))
+            texts += [AnswerText(index, "extension", text)
+                      for text in unknown_field_texts(choice, _CHOICE_FIELDS)]
+        return texts
 
     def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,
                      safety: dict[str, Any]) -> None:
-        """Blocked choices: the refusal text, ``content_filter``, and no logprobs (their
-        tokens would repeat the blocked text)."""
-        for index, choice in _choices(body):
-            if index in blocked:
-                choice.update(_choice(index, refusal_text, CONTENT_FILTER))
+        """Each blocked choice replaced whole: the refusal text, ``content_filter``, no
+        logprobs (their tokens would repeat the blocked text) and no vendor fields."""
+        choices = body.get("choices")
+        if isinstance(choices, list):
+            for slot, choice in enumerate(choices):
+                index = _output_index(choice, slot)
+                if index is not None and index in blocked:
+                    choices[slot] = _choice(index, refusal_text, CONTENT_FILTER)
         body["safety"] = safety
 
     def input_blocked(self, request: ParsedRequest, request_id: str, safety: dict[str, Any],

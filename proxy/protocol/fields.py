@@ -40,6 +40,14 @@ def string_leaves(value: Any, path: JsonPath, *, keys: bool = False,
             yield from string_leaves(item, (*path, index), keys=keys, depth=depth + 1)
 
 
+def unknown_field_texts(value: dict[str, Any], known: frozenset[str]) -> list[str]:
+    """Every non-empty string under ``value``'s fields other than ``known``: what a vendor
+    added to an object of the API (vLLM's ``stop_reason`` on a choice), scored rather
+    than relayed unread."""
+    return [text for key, item in value.items() if key not in known
+            for _, text in string_leaves(item, (key,))]
+
+
 def render(path: JsonPath) -> str:
     """A path as a client reads it in an error's ``param``: ``messages[2].content[0]``."""
     out = ""

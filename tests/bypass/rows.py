@@ -137,11 +137,36 @@ _CHAT_ANSWERS: list[tuple[str, dict[str, Any], str]] = [
     ("extension", {"content": "ok", "thinking": BAD}, "vendor field"),
 ]
 
+def _with_choice_fields(answer: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The answer with ``fields`` added to its (one) choice."""
+    return {**answer, "choices": [{**answer["choices"][0], **fields}]}
+
+
+def _logprobs(field: str) -> dict[str, Any]:
+    """Chat logprobs as the API returns them with ``logprobs: true, top_logprobs: 1``: the
+    chosen tokens repeat the answer's text (under ``content`` or ``refusal``)."""
+    token = {"token": BAD, "logprob": -0.1, "bytes": list(BAD.encode()),
+             "top_logprobs": [{"token": BAD, "logprob": -0.1, "bytes": list(BAD.encode())}]}
+    return {"content": None, "refusal": None, field: [token]}
+
+
 CHAT_OUTPUT = [
     *(OutputRow("chat_completions", kind, answer=_chat_message(**message), note=note)
       for kind, message, note in _CHAT_ANSWERS),
     *(OutputRow("chat_completions", kind, events=chat_delta_events(**message), note=note,
                 event="chat.completion.chunk") for kind, message, note in _CHAT_ANSWERS),
+    *(OutputRow("chat_completions", kind, answer=_with_choice_fields(
+        _chat_message(**message), logprobs=_logprobs(field)), note=f"{field} logprobs")
+      for kind, message, field in [("content", {"content": BAD}, "content"),
+                                   ("refusal", {"content": None, "refusal": BAD}, "refusal")]),
+    OutputRow("chat_completions", "extension", answer=_with_choice_fields(
+        _chat_message(content="ok"), stop_reason=BAD), note="choice-level vendor field"),
+    OutputRow("chat_completions", "extension", events=[
+        (None, chat_chunk({"role": "assistant", "content": ""})),
+        (None, {**chat_chunk({"content": "ok"}), "choices": [
+            {**chat_chunk({"content": "ok"})["choices"][0], "stop_reason": BAD}]}),
+        (None, chat_chunk({}, "stop")), (None, "[DONE]")],
+        note="choice-level vendor field", event="chat.completion.chunk"),
     OutputRow("chat_completions", "content", note="second choice", answer={
         **_chat_message(content="fine"), "choices": [
             _chat_message(content="fine")["choices"][0],
@@ -413,7 +438,11 @@ def completions_rows() -> tuple[list[InputRow], list[OutputRow]]:
     stream = [(None, _completion_chunk(0, "Hello ")), (None, _completion_chunk(0, BAD)),
               (None, _completion_chunk(0, "", "stop")), (None, "[DONE]")]
     streamed = OutputRow("completions", "choice.text", events=stream, event="text_completion")
-    return _unique(inputs), [*_unique(outputs), streamed]
+    vendor = _completion_chunk(0, "Hello ")
+    vendor["choices"][0]["stop_reason"] = BAD
+    streamed_vendor = OutputRow("completions", "extension", event="text_completion", events=[
+        (None, vendor), (None, _completion_chunk(0, "", "stop")), (None, "[DONE]")])
+    return _unique(inputs), [*_unique(outputs), streamed, streamed_vendor]
 
 
 def _completion_chunk(index: int, text: str, finish: str | None = None) -> dict[str, Any]:

@@ -136,6 +136,9 @@ ANSWER_SAMPLES: list[tuple[str, dict[str, Any], list[AnswerText]]] = [
      [AnswerText(3, "choice.text", "x")]),
     ("index from the position", {"choices": [{"text": "x"}, {"text": "y", "index": True}]},
      [AnswerText(0, "choice.text", "x"), AnswerText(1, "choice.text", "y")]),
+    ("vendor field", {"choices": [{"index": 0, "text": "x", "stop_reason": "halt",
+                                   "content_filter_results": {"hate": {"severity": "safe"}}}]},
+     [AnswerText(0, "choice.text", "x"), AnswerText(0, "extension", "halt")]),
     ("garbage", {"choices": ["x", {"text": 5}, None]}, []),
     ("no choices", {"error": {"message": "x"}}, []),
 ]
@@ -157,6 +160,16 @@ def test_block_answer_replaces_only_the_blocked_choices() -> None:
     assert completion.choices[1].logprobs is None
     assert body["safety"] == SAFETY
     assert DIALECT.answer_texts(body)[1].text == "I can't help with that."
+
+
+def test_a_blocked_choice_keeps_no_field_of_its_own() -> None:
+    body = answer("fine", "toxic")
+    body["choices"][1]["stop_reason"] = "toxic"  # a vendor's field repeating the text
+    body["choices"].insert(0, "not a choice")  # positions count it, as _choices does
+    DIALECT.block_answer(body, {1}, "No.", SAFETY)
+    assert body["choices"][2] == {"index": 1, "text": "No.", "finish_reason": "content_filter",
+                                  "logprobs": None}
+    assert body["choices"][1]["text"] == "fine" and body["choices"][1]["logprobs"]
 
 
 def test_input_blocked_error_is_a_content_filter_envelope() -> None:
