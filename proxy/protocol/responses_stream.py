@@ -5,16 +5,19 @@ A Responses stream is SSE with ``event: <type>`` and a JSON ``data`` carrying ``
 rising ``sequence_number``. One response is one output (index 0) for the moderator, whatever
 the events' own ``output_index``. Text comes from:
 
-- delta events (``STREAMED_TEXT``): each delta, once;
+- delta events (``STREAMED_TEXT``, and any newer ``*.delta`` event but the audio bytes of
+  ``response.audio.delta``): each delta, once;
 - ``response.content_part.added`` / ``reasoning_summary_part.added`` and
   ``response.shell_call_command.added``: an initial text, when not empty;
 - ``response.output_item.added`` / ``.done``: the item's fields that never stream as deltas
   (a function's name, web search queries, a patch's diff, an MCP call's output...); ``done``
   adds only what ``added`` had not already shown.
 
-Every ``*.done`` event and the terminal events repeat, whole, texts already seen as deltas:
-they add none. ``response.completed`` / ``incomplete`` / ``failed`` and ``error`` end the
-stream.
+Every other ``*.done`` event, ``output_item.done``'s streamed fields and the terminal
+events' response repeat, whole, texts the deltas carried: they add only a text that is not
+part of what the stream has shown so far (a server that sends the text only whole, or a
+whole text that differs from its deltas, is scored, never relayed unread).
+``response.completed`` / ``incomplete`` / ``failed`` and ``error`` end the stream.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ ADDED_TEXT = frozenset({"response.content_part.added",
 ITEM_EVENTS = frozenset({"response.output_item.added", "response.output_item.done"})
 END_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed",
                         "error"})
+NOT_TEXT_DELTAS = frozenset({"response.audio.delta"})  # base64 audio
+# The fields of a ``*.done`` event (and of its ``part``) that repeat a streamed text.
+DONE_FIELDS = ("text", "refusal", "arguments", "input", "code", "command", "transcript")
 CONTENT_FILTER = {"reason": "content_filter"}
 
 
@@ -58,6 +64,8 @@ class ResponsesStream:
         self.last_sequence = -1
         self.last_output = -1
         self.shown: dict[int, Counter[str]] = {}
+        self.seen: list[str] = []  # every text read so far, in order
+        self._seen_joined: str | None = ""  # "".join(seen), built when a check needs it
 
     def read(self, event: SSEEvent) -> EventView:
         """Never raises: data that is not a JSON object gives an empty view."""
@@ -68,6 +76,9 @@ class ResponsesStream:
         kind = data.get("type")
         kind = kind if isinstance(kind, str) else event.event
         view.texts = [(0, text) for text in self._texts(kind, data) if text]
+        if view.texts:
+            self.seen += [text for _, text in view.texts]
+            self._seen_joined = None
         if kind in END_EVENTS:
             view.ends, view.finished = True, {0}
         return view
@@ -86,7 +97,8 @@ class ResponsesStream:
         return model if isinstance(model, str) else None
 
     def _texts(self, kind: str | None, data: dict[str, Any]) -> list[str]:
-        if kind in STREAMED_TEXT:
+        if kind in STREAMED_TEXT or (isinstance(kind, str) and kind.endswith(".delta")
+                                     and kind not in NOT_TEXT_DELTAS):
             return _delta_texts(data.get("delta"))
         if kind in ADDED_TEXT:
             part = data.get("part")
@@ -94,7 +106,22 @@ class ResponsesStream:
             return _delta_texts(part.get("text") or part.get("refusal") or data.get("command"))
         if kind in ITEM_EVENTS:
             return self._item_texts(data, done=kind == "response.output_item.done")
+        if kind in END_EVENTS:
+            response = data.get("response")
+            output = response.get("output") if isinstance(response, dict) else None
+            return self._unseen([text.text for item in output for text in item_texts(item)]
+                                if isinstance(output, list) else [])
+        if isinstance(kind, str) and kind.endswith(".done"):
+            return self._unseen(_done_texts(data))
         return []
+
+    def _unseen(self, texts: list[str]) -> list[str]:
+        """The texts that are not part of what the stream showed so far."""
+        if not texts:
+            return []
+        if self._seen_joined is None:
+            self._seen_joined = "".join(self.seen)
+        return [text for text in texts if text not in self._seen_joined]
 
     def _item_texts(self, data: dict[str, Any], done: bool) -> list[str]:
         """Non-delta texts of an output item; at ``done``, those ``added`` did not show."""
@@ -113,7 +140,8 @@ class ResponsesStream:
                 shown[text] -= 1
             else:
                 fresh.append(text)
-        return fresh
+        repeated = [t.text for t in item_texts(item, streamed=True) if t.text not in fresh]
+        return fresh + self._unseen(repeated)
 
     def broken(self, message: str) -> bytes:
         """The API's ``error`` event, numbered after the last event seen."""
@@ -140,6 +168,18 @@ class ResponsesStream:
         response = stopped(base, output, safety)
         events.append({"type": "response.incomplete", "response": response})
         return encode_events(events, self.last_sequence + 1)
+
+
+def _done_texts(data: dict[str, Any]) -> list[str]:
+    """The texts a ``*.done`` event repeats: its text fields, its part's, a shell call's
+    output."""
+    part, output = data.get("part"), data.get("output")
+    nodes = [data, *([part] if isinstance(part, dict) else [])]
+    texts = [value for node in nodes for key in DONE_FIELDS
+             if isinstance(value := node.get(key), str)]
+    if isinstance(output, list):
+        texts += [text for entry in output for text in _delta_texts(entry)]
+    return texts
 
 
 def _delta_texts(delta: Any) -> list[str]:

@@ -423,7 +423,44 @@ def _responses_stream_rows(samples: Any) -> list[OutputRow]:
             events = [(e["type"], e) for e in (created, replace_string(event, text), completed)]
             rows.append(OutputRow("responses", "stream", events=events, note=event["type"],
                                   event=event["type"]))
-    return rows
+    return rows + _responses_whole_text_rows(samples)
+
+
+def _holds(node: Any, text: str) -> bool:
+    """Whether ``text`` is one of the strings in ``node``."""
+    if isinstance(node, dict):
+        return any(_holds(value, text) for value in node.values())
+    if isinstance(node, list):
+        return any(_holds(value, text) for value in node)
+    return node == text
+
+
+# The texts the realistic stream sends as deltas and then repeats whole.
+_REPEATED = {"Checking the forecast.": "summary", "It is sunny.": "message",
+             '{"city":"Paris"}': "arguments"}
+
+
+def _responses_whole_text_rows(samples: Any) -> list[OutputRow]:
+    """BAD in one event that repeats a streamed text whole (a ``.done`` event, an item's
+    ``output_item.done``, the final response), the deltas unchanged; and a message sent
+    whole only, with no deltas."""
+    rows = []
+    for position, (event, _) in enumerate(samples.STREAM):
+        for text, what in _REPEATED.items():
+            if _holds(event, text):
+                events = [(e["type"], e) for e, _ in samples.STREAM]
+                events[position] = (event["type"], replace_string(event, text))
+                rows.append(OutputRow("responses", "stream", events=events,
+                                      note=f"{position}-{event['type']}: {what} differs"))
+    whole = {**samples.message(), "content": [samples.text_part(BAD)]}
+    only_whole = [
+        samples.STREAM[0][0],
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {**samples.message(), "content": [], "status": "in_progress"}},
+        {"type": "response.output_item.done", "output_index": 0, "item": whole},
+        {"type": "response.completed", "response": samples.response_body([whole])}]
+    return [*rows, OutputRow("responses", "stream", events=[(e["type"], e) for e in only_whole],
+                             note="a message sent whole only")]
 
 
 def completions_rows() -> tuple[list[InputRow], list[OutputRow]]:

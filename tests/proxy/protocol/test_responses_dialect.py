@@ -881,8 +881,63 @@ def test_item_done_adds_what_added_did_not_show() -> None:
              "item": {**CALL, "arguments": ""}}
     done = {**added, "type": "response.output_item.done", "sequence_number": 1,
             "item": {**CALL, "name": "other_name", "arguments": "{}"}}
+    delta = {"type": "response.function_call_arguments.delta", "item_id": "fc_1",
+             "output_index": 0, "sequence_number": 1, "delta": "{}"}
     assert codec.read(sse(added)).texts == [(0, "get_weather")]
+    assert codec.read(sse(delta)).texts == [(0, "{}")]
     assert codec.read(sse(done)).texts == [(0, "other_name")]  # arguments came as deltas
+
+
+def message_done(text: str) -> dict[str, Any]:
+    return {"type": "response.output_item.done", "output_index": 0,
+            "item": {**message(), "content": [text_part(text)]}}
+
+
+@pytest.mark.parametrize("mode", ["sent whole only", "whole differs from deltas"])
+def test_a_whole_text_the_deltas_did_not_carry_is_read(mode: str) -> None:
+    """The ``.done`` events and the terminal response repeat what the deltas streamed; a
+    server that sends a text only whole, or a whole text that is not what its deltas
+    said, has that text read where it first appears, once."""
+    codec = DIALECT.stream(parse({"input": "x"}), "req1")
+    final = "Hello there, and more"
+    events = [] if mode == "sent whole only" else [
+        {"type": "response.output_text.delta", **WHERE, "delta": "Hello ", "logprobs": []},
+        {"type": "response.output_text.delta", **WHERE, "delta": "there", "logprobs": []}]
+    events += [
+        {"type": "response.output_text.done", **WHERE, "text": final, "logprobs": []},
+        {"type": "response.content_part.done", **WHERE, "part": text_part(final)},
+        message_done(final),
+        {"type": "response.completed", "response": response_body(
+            [{**message(), "content": [text_part(final)]}])}]
+    texts = [codec.read(sse(event)).texts for event in events]
+    deltas = [[(0, "Hello ")], [(0, "there")]] if events[0]["type"].endswith("delta") else []
+    assert texts == [*deltas, [(0, final)], [], [], []]
+
+
+def test_newer_delta_events_are_read_and_audio_bytes_are_not() -> None:
+    codec = DIALECT.stream(parse({"input": "x"}), "req1")
+    newer = {"type": "response.hologram_caption.delta", "item_id": "h_1", "output_index": 0,
+             "delta": "surprise"}
+    audio = {"type": "response.audio.delta", "delta": "UklGRiQAAABXQVZF"}
+    assert codec.read(sse(newer)).texts == [(0, "surprise")]
+    assert codec.read(sse(audio)).texts == []
+
+
+def test_a_shell_output_done_is_read_when_its_deltas_said_otherwise() -> None:
+    codec = DIALECT.stream(parse({"input": "x"}), "req1")
+    where = {"item_id": "sho_1", "output_index": 0, "command_index": 0}
+    delta = {"type": "response.shell_call_output_content.delta", **where,
+             "delta": {"stdout": "a.py", "stderr": ""}}
+    done = {"type": "response.shell_call_output_content.done", **where,
+            "output": [{"stdout": "a.py", "stderr": ""}, {"stdout": "b.py", "stderr": ""}]}
+    assert codec.read(sse(delta)).texts == [(0, "a.py")]
+    assert codec.read(sse(done)).texts == [(0, "b.py")]
+
+
+def test_whole_texts_that_repeat_the_deltas_add_nothing() -> None:
+    codec = DIALECT.stream(parse({"input": "x"}), "req1")
+    for event, texts in STREAM:
+        assert codec.read(sse(event)).texts == [(0, text) for text in texts]
 
 
 @pytest.mark.parametrize("kind", ["response.incomplete", "response.failed"])
@@ -1076,7 +1131,10 @@ def test_item_events_score_unknown_items_and_extension_fields() -> None:
     unknown = {"type": "response.output_item.done", "output_index": 0, "sequence_number": 0,
                "item": {"type": "hologram", "id": "h_1", "caption": "surprise"}}
     assert codec.read(sse(unknown)).texts == [(0, "hologram"), (0, "h_1"), (0, "surprise")]
-    extended = {"type": "response.output_item.done", "output_index": 1, "sequence_number": 1,
+    delta = {"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 1,
+             "content_index": 0, "sequence_number": 1, "delta": "streamed already"}
+    assert codec.read(sse(delta)).texts == [(0, "streamed already")]
+    extended = {"type": "response.output_item.done", "output_index": 1, "sequence_number": 2,
                 "item": {**message(text_part("streamed already")), "vendor_note": "new"}}
     assert codec.read(sse(extended)).texts == [(0, "new")]
 
