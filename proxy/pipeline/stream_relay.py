@@ -37,6 +37,7 @@ from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.output_checks import moderate_answer
 from proxy.pipeline.windows import Window, WindowTracker
 from proxy.protocol import sse
+from proxy.protocol.errors import BadRequest
 from proxy.protocol.safety import safety_object
 from proxy.verdict import Decision
 
@@ -111,7 +112,11 @@ class StreamRelay:
         return True
 
     async def _on_event(self, event: sse.SSEEvent) -> bool:
-        view = self.codec.read(event)
+        try:
+            view = self.codec.read(event)
+        except BadRequest:  # nested past MAX_DEPTH: cannot be checked, so never relayed
+            await self._broken("the upstream stream sent an event nested too deeply to check")
+            return False
         encoded = sse.encode(event.data, event.event)
         for index, text in view.texts:
             self.open_choices.add(index)

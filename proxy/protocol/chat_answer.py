@@ -118,6 +118,8 @@ class ChatStreamCodec:
             _read_choice(view, _index(choice, position), choice)
         if not choices and "usage" in chunk:
             self.usage = chunk  # it follows every finish: held, and kept last on a cut
+        if "error" in chunk:  # a mid-stream error can quote the answer (an upstream guard)
+            view.texts += [(0, text) for _, text in string_leaves(chunk["error"], ("error",))]
         view.ends = bool(view.finished) or self.usage is chunk
         return view
 

@@ -114,7 +114,8 @@ class StreamCodec(Protocol):
     """Per stream state (ids, the response object announced at the start, open blocks)."""
 
     def read(self, event: SSEEvent) -> EventView:
-        """Never raises: an event it cannot parse is relayed, with an empty view."""
+        """An event it cannot parse is relayed, with an empty view. Raises only BadRequest,
+        for JSON nested past MAX_DEPTH (the relay ends such a stream as broken)."""
         ...
 
     def cut(self, open_outputs: Sequence[int], safety: dict[str, Any],
@@ -144,7 +145,9 @@ class Dialect(Protocol):
         """Raises BadRequest (with ``param``) on a body the API would reject."""
         ...
 
-    def answer_texts(self, body: dict[str, Any]) -> list[AnswerText]: ...
+    def answer_texts(self, body: dict[str, Any]) -> list[AnswerText]:
+        """Raises only BadRequest, for JSON nested past MAX_DEPTH (the route answers 502)."""
+        ...
 
     def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,
                      safety: dict[str, Any]) -> None:

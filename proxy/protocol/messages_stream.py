@@ -135,7 +135,13 @@ class MessagesStream:
         return view
 
     def _end(self, data: dict[str, Any]) -> EventView:
-        return EventView(finished={0}, ends=True)  # message_stop, error
+        return EventView(finished={0}, ends=True)  # message_stop
+
+    def _error(self, data: dict[str, Any]) -> EventView:
+        """The error's strings are read: one can quote the answer (an upstream guard)."""
+        view = self._view([text for _, text in record_leaves(data.get("error"), ())])
+        view.finished, view.ends = {0}, True
+        return view
 
     def _view(self, texts: list[str]) -> EventView:
         text = "\n".join(text for text in texts if text)
@@ -202,5 +208,5 @@ _READERS = {
     "content_block_stop": MessagesStream._block_stop,
     "message_delta": MessagesStream._message_delta,
     "message_stop": MessagesStream._end,
-    "error": MessagesStream._end,
+    "error": MessagesStream._error,
 }

@@ -106,11 +106,17 @@ class ResponsesStream:
             return _delta_texts(part.get("text") or part.get("refusal") or data.get("command"))
         if kind in ITEM_EVENTS:
             return self._item_texts(data, done=kind == "response.output_item.done")
+        if kind == "error":  # its message can quote the answer (an upstream guard)
+            return [data["message"]] if isinstance(data.get("message"), str) else []
         if kind in END_EVENTS:
             response = data.get("response")
-            output = response.get("output") if isinstance(response, dict) else None
-            return self._unseen([text.text for item in output for text in item_texts(item)]
-                                if isinstance(output, list) else [])
+            response = response if isinstance(response, dict) else {}
+            output, error = response.get("output"), response.get("error")
+            texts = [text.text for item in output for text in item_texts(item)
+                     ] if isinstance(output, list) else []
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                texts.append(error["message"])  # response.failed's
+            return self._unseen(texts)
         if isinstance(kind, str) and kind.endswith(".done"):
             return self._unseen(_done_texts(data))
         return []
@@ -200,14 +206,16 @@ def response_object(request_id: str, model: str | None) -> dict[str, Any]:
 
 
 def in_progress(response: dict[str, Any]) -> dict[str, Any]:
-    return {**response, "status": "in_progress", "output": [], "incomplete_details": None}
+    return {**response, "status": "in_progress", "output": [], "incomplete_details": None,
+            "error": None}
 
 
 def stopped(response: dict[str, Any], output: list[dict[str, Any]],
             safety: dict[str, Any]) -> dict[str, Any]:
-    """``response`` stopped by the content filter, with ``output`` and ``safety``."""
+    """``response`` stopped by the content filter, with ``output`` and ``safety``; no
+    ``error`` (an upstream's can quote the answer)."""
     return {**response, "status": "incomplete", "incomplete_details": dict(CONTENT_FILTER),
-            "output": output, "safety": safety}
+            "error": None, "output": output, "safety": safety}
 
 
 def output_text(text: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from proxy.pipeline.output_checks import moderate_answer, scored_texts
 from proxy.pipeline.stream_relay import StreamRelay
 from proxy.pipeline.upstream import response_headers
 from proxy.protocol.dialect import Dialect
-from proxy.protocol.errors import json_response
+from proxy.protocol.errors import BadRequest, UpstreamBadResponse, json_response
 from proxy.protocol.safety import DECISION_HEADER, safety_object
 from proxy.resources import UPSTREAMS
 from proxy.routes.body import check_text_limits, read_body
@@ -56,7 +56,11 @@ async def _complete(ctx: RequestContext, body: dict[str, Any],
                     headers: dict[str, str]) -> web.Response:
     """``headers``: the upstream's (rate limits, processing time), relayed."""
     note_answer(body)  # its model, finish reasons and usage on the trace, when traced
-    texts = scored_texts(ctx.dialect.answer_texts(body))
+    try:
+        texts = scored_texts(ctx.dialect.answer_texts(body))
+    except BadRequest:  # the readers refuse JSON nested past MAX_DEPTH: not the client's fault
+        raise UpstreamBadResponse("the upstream's answer is nested too deeply to be checked"
+                                  ) from None
     moderation, blocked = await moderate_answer(ctx.snapshot, texts, ctx.classify_context("output"),
                                                 ctx.metrics, ctx.cache, ctx.tenant)
     ctx.moderations["output"] = moderation

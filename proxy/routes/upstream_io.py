@@ -10,14 +10,17 @@ import orjson
 from aiohttp import web
 
 from proxy.pipeline.context import RequestContext
+from proxy.pipeline.output_checks import moderate_answer
 from proxy.pipeline.upstream import Upstream, response_headers
 from proxy.protocol.errors import (
+    BadRequest,
     UpstreamAnswered,
     UpstreamBadResponse,
     UpstreamTimeout,
     UpstreamUnreachable,
     json_response,
 )
+from proxy.protocol.fields import string_leaves
 from proxy.routes.paths import Route
 
 
@@ -70,19 +73,36 @@ async def read_upstream_json(answer: aiohttp.ClientResponse, ctx: RequestContext
 async def relay_upstream_error(answer: aiohttp.ClientResponse, ctx: RequestContext,
                                started: float) -> web.Response:
     """An upstream error status (4xx, 5xx) is relayed with its status and headers
-    (``Retry-After``, rate limits): a JSON object body as it is, any other body replaced by
-    the API's error format with a fixed message (never echoed). A 3xx is a 502: redirects
-    are never followed."""
+    (``Retry-After``, rate limits): a JSON object body as it is once the output checks
+    allowed its strings (an error can quote what the model wrote: an upstream guard's
+    message, a failed tool-call parse), any other body, or one they block, replaced by the
+    API's error format with a fixed message (never echoed). A 3xx is a 502: redirects are
+    never followed."""
     raw = await read_all(answer, ctx, started)
     if answer.status < 400:
         raise UpstreamBadResponse(f"the upstream model API answered a redirect "
                                   f"({answer.status}); the proxy never follows one")
     headers = response_headers(answer.headers)
-    if not isinstance(_json_or_none(raw), dict):
+    body = _json_or_none(raw)
+    if not isinstance(body, dict) or not await _error_allowed(ctx, body):
         return json_response(ctx.dialect.error_body(UpstreamAnswered(answer.status)),
                              status=answer.status, headers=headers)
     return web.Response(body=raw, status=answer.status, headers=headers,
                         content_type="application/json")
+
+
+async def _error_allowed(ctx: RequestContext, body: dict[str, Any]) -> bool:
+    """Whether the output checks allow every string of an upstream error body (one text
+    each); one nested past MAX_DEPTH is not read, so not relayed."""
+    try:
+        texts = [(0, text) for _, text in string_leaves(body, ()) if text.strip()]
+    except BadRequest:
+        return False
+    moderation, blocked = await moderate_answer(
+        ctx.snapshot, texts, ctx.classify_context("output"), ctx.metrics, ctx.cache,
+        ctx.tenant)
+    ctx.moderations["output"] = moderation
+    return not blocked
 
 
 def _json_or_none(raw: bytes) -> Any:

@@ -501,3 +501,29 @@ def _unique(rows: list[Any]) -> list[Any]:
 
 EMBEDDINGS_INPUT = [InputRow("embeddings", "input", {"model": "e", "input": value}, note=note)
                     for value, note in [(BAD, "string"), (["fine", BAD], "strings")]]
+
+
+# A mid-stream error event can quote the answer (an upstream guard's verdict): each API's own.
+STREAM_ERROR_OUTPUT = [
+    OutputRow("chat_completions", "extension", note="mid-stream error", event="error", events=[
+        (None, chat_chunk({"role": "assistant", "content": ""})),
+        (None, {"error": {"message": f"guardrail: {BAD}", "type": "server_error"}}),
+        (None, "[DONE]")]),
+    OutputRow("messages", "extension", note="error event", event="error", events=[
+        *message_events({"type": "text", "text": ""}, {"type": "text_delta", "text": "Hi"})[:3],
+        ("error", {"type": "error", "error": {"type": "api_error",
+                                              "message": f"guardrail: {BAD}"}})]),
+    OutputRow("responses", "stream", note="error event", event="error", events=[
+        ("response.created", {"type": "response.created", "sequence_number": 0,
+                              "response": {"id": "resp_1", "object": "response",
+                                           "status": "in_progress", "output": []}}),
+        ("error", {"type": "error", "sequence_number": 1, "code": "server_error",
+                   "message": f"guardrail: {BAD}", "param": None})]),
+    OutputRow("responses", "stream", note="response.failed", event="response.failed", events=[
+        ("response.created", {"type": "response.created", "sequence_number": 0,
+                              "response": {"id": "resp_1", "object": "response",
+                                           "status": "in_progress", "output": []}}),
+        ("response.failed", {"type": "response.failed", "sequence_number": 1, "response": {
+            "id": "resp_1", "object": "response", "status": "failed", "output": [],
+            "error": {"code": "server_error", "message": f"guardrail: {BAD}"}}})]),
+]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 
 import aiohttp
+import orjson
 import pytest
 
 from tests.bypass.rows import (
@@ -16,19 +17,20 @@ from tests.bypass.rows import (
     EMBEDDINGS_INPUT,
     MESSAGES_INPUT,
     MESSAGES_OUTPUT,
+    STREAM_ERROR_OUTPUT,
     InputRow,
     OutputRow,
     completions_rows,
     responses_rows,
 )
-from tests.support.upstream import Stream, sse_events
+from tests.support.upstream import Raw, Stream, sse_events
 
 RESPONSES_INPUT, RESPONSES_OUTPUT = responses_rows()
 COMPLETIONS_INPUT, COMPLETIONS_OUTPUT = completions_rows()
 INPUT_ROWS: list[InputRow] = [*CHAT_INPUT, *MESSAGES_INPUT, *RESPONSES_INPUT,
                               *COMPLETIONS_INPUT, *EMBEDDINGS_INPUT]
 OUTPUT_ROWS: list[OutputRow] = [*CHAT_OUTPUT, *MESSAGES_OUTPUT, *RESPONSES_OUTPUT,
-                                *COMPLETIONS_OUTPUT]
+                                *COMPLETIONS_OUTPUT, *STREAM_ERROR_OUTPUT]
 # dialect -> (module declaring REQUEST_KINDS, module declaring ANSWER_KINDS and STREAM_EVENTS)
 DIALECT_MODULES = {"chat_completions": ("proxy.protocol.chat", "proxy.protocol.chat_answer"),
                    "messages": ("proxy.protocol.messages", "proxy.protocol.messages"),
@@ -97,3 +99,36 @@ def test_every_declared_kind_has_a_row(dialect: str):
     assert {row.event for row in rows if row.events} >= set(answer_module.STREAM_EVENTS)
     if dialect in STREAMED_BY_KIND:  # every answer kind, streamed too
         assert {row.kind for row in rows if row.events} == set(answer_module.ANSWER_KINDS)
+
+
+# An upstream error can quote what the model wrote (an upstream guard's verdict, a tool call
+# that failed to parse); its strings are checked like an answer's.
+UPSTREAM_ERRORS = {
+    "chat_completions": {"error": {"message": f"tool call did not parse: {BAD}",
+                                   "type": "invalid_request_error", "param": None,
+                                   "code": None}},
+    "messages": {"type": "error", "error": {"type": "invalid_request_error",
+                                            "message": f"blocked by guardrail: {BAD}"}},
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(UPSTREAM_ERRORS))
+async def test_an_upstream_error_quoting_offensive_text_is_not_relayed(
+        start_proxy, fake_upstream, dialect: str):
+    fake_upstream.answer = lambda body: Raw(400, orjson.dumps(UPSTREAM_ERRORS[dialect]))
+    base, _ = await start_proxy()
+    async with aiohttp.ClientSession() as session:
+        url = f"{base}/v1/{API_PATHS[dialect]}"
+        async with session.post(url, json=CLEAN_REQUESTS[dialect]) as response:
+            text = await response.text()
+            assert response.status == 400, text  # the upstream's status, as before
+            assert response.headers["x-safety-decision"] == "block"
+        clean = {**UPSTREAM_ERRORS[dialect]}
+        clean["error"] = {**clean["error"], "message": "max_tokens: too large"}
+        fake_upstream.answer = lambda body: Raw(400, orjson.dumps(clean))
+        async with session.post(url, json=CLEAN_REQUESTS[dialect]) as response:
+            assert response.status == 400
+            assert await response.json() == clean  # a clean error is relayed as it was
+            assert response.headers["x-safety-decision"] == "allow"
+    assert BAD not in text
+    assert "the upstream model API answered 400" in text

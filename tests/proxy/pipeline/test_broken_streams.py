@@ -9,7 +9,7 @@ import pytest
 
 from proxy.protocol import sse
 from tests.bypass.rows import chat_delta_events, message_events
-from tests.support.upstream import Stream, chat_chunk, sse_events
+from tests.support.upstream import Stream, chat_chunk, chat_completion, sse_events
 
 CASES = {  # dialect: (API path, request, events of a healthy stream, the error it must end in)
     "chat_completions": ("chat/completions",
@@ -94,3 +94,44 @@ async def test_a_cut_stream_records_every_score_of_its_windows(start_proxy, fake
     observed = ('safety_proxy_classifier_score_count{classifier="script",direction="output",'
                 'label="meh"} 1.0')
     assert observed in metrics
+
+
+def nested(depth: int, leaf: str) -> object:
+    value: object = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("mode", ["buffered", "low_latency"])
+async def test_an_event_too_deep_to_check_ends_the_stream_as_broken(start_proxy, fake_upstream,
+                                                                  mode):
+    """The answer readers refuse JSON nested past 64 levels, as the request parser does: an
+    upstream event that deep cannot be checked, so it is never relayed; the client gets the
+    API's error event, and the request is an upstream fault, not the client's."""
+    events = chat_delta_events(content="Hello there")
+    events[1] = (None, chat_chunk({"content": "ok", "vendor": nested(100, "BADWORD")}))
+    fake_upstream.answer = lambda body: Stream(sse_events(events))
+    base, _ = await start_proxy(streaming={"mode": mode})
+    path, request, _, error = CASES["chat_completions"]
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/{path}", json={**request, "stream": True}) as response:
+        assert response.status == 200
+        raw = await response.read()
+    received = sse.SSEDecoder().feed(raw)
+    assert b"BADWORD" not in raw and b"vendor" not in raw
+    assert error in received[-2].data and received[-1].is_done
+
+
+async def test_an_answer_too_deep_to_check_is_a_502(start_proxy, fake_upstream):
+    answer = chat_completion({"role": "assistant", "content": "ok",
+                              "vendor": nested(100, "BADWORD")})
+    fake_upstream.answer = lambda body: answer
+    base, _ = await start_proxy()
+    path, request, _, _ = CASES["chat_completions"]
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/{path}", json=request) as response:
+        body = await response.json()
+    assert response.status == 502 and body["error"]["type"] == "upstream_error"
+    assert "nested too deeply" in body["error"]["message"]
+    assert "BADWORD" not in str(body)

@@ -947,12 +947,12 @@ def test_terminal_events_end_the_stream(kind: str) -> None:
     assert view.ends and view.finished == {0} and not view.texts
 
 
-def test_error_event_ends_the_stream() -> None:
+def test_error_event_ends_the_stream_and_its_message_is_read() -> None:
     event = {"type": "error", "sequence_number": 3, "code": "server_error", "message": "x",
              "param": None}
     STREAM_EVENT.validate_python(event)
     view = DIALECT.stream(parse({"input": "x"}), "r").read(sse(event))
-    assert view.ends and not view.texts
+    assert view.ends and view.texts == [(0, "x")]  # it can quote the answer
 
 
 GARBAGE = ["not json", "[DONE]", "[1, 2]", '"text"', "null", '{"type": 5}', '{"type": []}',
