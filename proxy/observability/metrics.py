@@ -57,6 +57,8 @@ RELOAD_RESULTS = ("success", "failure")
 CHECK_OUTCOMES = ("ok", "error", "timeout", "overloaded")
 STORE_OPERATIONS = ("admission", "record", "cache_get", "cache_set", "event")
 UPSTREAM_STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none")
+# routes/forget.py: what became of one deletion of a blocked answer's stored parts.
+DELETION_RESULTS = ("deleted", "not_found", "failed", "invalid_id")
 # Where a slow client was when it was closed: its request line and headers, or its body.
 SLOW_CLIENT_PHASES = ("headers", "body")
 # Why a client key was refused (auth.mode: keys).
@@ -169,6 +171,10 @@ class Metrics:
         self.stream_cuts = Counter(
             "safety_proxy_stream_cuts", "Streamed answers cut by a blocked window.",
             ["mode"], registry=r)
+        self.blocked_answers_deleted = Counter(
+            "safety_proxy_blocked_answers_deleted",
+            "Deletions of what the upstream stored of a blocked answer (Responses API), "
+            "by result.", ["result"], registry=r)
         self.unscanned_parts = Counter(
             "safety_proxy_unscanned_parts", "Content parts passed through unscanned (images...).",
             ["direction"], registry=r)
@@ -277,6 +283,7 @@ class Metrics:
                 (self.config_reloads, RELOAD_RESULTS),
                 (self.upstream_responses, UPSTREAM_STATUS_CLASSES),
                 (self.stream_cuts, ("buffered", "low_latency")),
+                (self.blocked_answers_deleted, DELETION_RESULTS),
                 (self.strikes, ("flag", "block")), (self.cache_lookups, ("hit", "miss")),
                 (self.store_errors, STORE_OPERATIONS), (self.store_duration, STORE_OPERATIONS))
 

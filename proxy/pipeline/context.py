@@ -12,6 +12,7 @@ from proxy.pipeline.decision import combine
 from proxy.pipeline.moderation import Moderation
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.dialect import Dialect, ParsedRequest
+from proxy.protocol.stored import StoredAnswer
 from proxy.state.ports import Charged, NoVerdictCache, Principal, VerdictCache
 from proxy.verdict import ALLOW, Decision
 
@@ -37,6 +38,7 @@ class RequestContext:
     moderations: dict[str, Moderation] = field(default_factory=dict)
     error_kind: str | None = None
     stream_cut: bool = False
+    stored: StoredAnswer | None = None  # what the upstream kept of a blocked answer
     redacted_spans: int = 0
     # Forwarded without checks (an allow-listed route, unknown content forwarded by opt-in):
     # recorded and answered as "unchecked", never as "allow".

@@ -64,6 +64,7 @@ class ResponsesStream:
         self.last_sequence = -1
         self.last_output = -1
         self.shown: dict[int, Counter[str]] = {}
+        self.item_ids: list[str] = []  # the output items announced, in order
         self.seen: list[str] = []  # every text read so far, in order
         self._seen_joined: str | None = ""  # "".join(seen), built when a check needs it
 
@@ -134,6 +135,8 @@ class ResponsesStream:
         item = data.get("item")
         if not isinstance(item, dict):
             return []
+        if isinstance(item.get("id"), str) and item["id"] not in self.item_ids:
+            self.item_ids.append(item["id"])
         texts = [text.text for text in item_texts(item, streamed=False)]
         index = data.get("output_index")
         shown = self.shown.setdefault(index if isinstance(index, int) else -1, Counter())

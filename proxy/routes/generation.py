@@ -3,6 +3,7 @@ path through the pipeline, step by step, whatever its dialect."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -14,13 +15,15 @@ from proxy.pipeline.context import RequestContext
 from proxy.pipeline.input_checks import check_input
 from proxy.pipeline.output_checks import moderate_answer, scored_texts
 from proxy.pipeline.stream_relay import StreamRelay
-from proxy.pipeline.upstream import response_headers
+from proxy.pipeline.upstream import Upstream, response_headers
 from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import BadRequest, UpstreamBadResponse, json_response
 from proxy.protocol.safety import DECISION_HEADER, safety_object
+from proxy.protocol.stored import stored_answer, stored_stream
 from proxy.resources import UPSTREAMS
 from proxy.routes.body import check_text_limits, read_body
 from proxy.routes.common import charge_input, end_stream, identify, serve
+from proxy.routes.forget import forget
 from proxy.routes.paths import Route
 from proxy.routes.upstream_io import open_upstream, read_upstream_json, relay_upstream_error
 
@@ -47,14 +50,18 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     if answer.status >= 300:  # redirects are answers too, never followed
         return await relay_upstream_error(answer, ctx, started)
     if parsed.stream and answer.content_type == "text/event-stream":
-        return await _relay_stream(request, ctx, answer, started)
+        return await _relay_stream(request, ctx, upstream, answer, started)
     body = await read_upstream_json(answer, ctx, started)
-    return await _complete(ctx, body, response_headers(answer.headers))
+    response = await _complete(ctx, body, response_headers(answer.headers))
+    if ctx.stored is not None:  # blocked: nobody may continue from it (forget.py)
+        await asyncio.shield(forget(upstream, request, ctx, ctx.stored))
+    return response
 
 
 async def _complete(ctx: RequestContext, body: dict[str, Any],
                     headers: dict[str, str]) -> web.Response:
-    """``headers``: the upstream's (rate limits, processing time), relayed."""
+    """``headers``: the upstream's (rate limits, processing time), relayed. A blocked
+    answer's stored parts are noted in ``ctx.stored``."""
     note_answer(body)  # its model, finish reasons and usage on the trace, when traced
     try:
         texts = scored_texts(ctx.dialect.answer_texts(body))
@@ -65,24 +72,36 @@ async def _complete(ctx: RequestContext, body: dict[str, Any],
                                                 ctx.metrics, ctx.cache, ctx.tenant)
     ctx.moderations["output"] = moderation
     if blocked:
+        assert ctx.parsed is not None
+        ctx.stored = stored_answer(ctx.dialect.name, ctx.parsed.body, body)
         ctx.dialect.block_answer(body, blocked, ctx.snapshot.config.policy.refusal_text,
                                  safety_object("output", moderation.decision))
     return json_response(body, headers=headers)
 
 
-async def _relay_stream(request: web.Request, ctx: RequestContext,
+async def _relay_stream(request: web.Request, ctx: RequestContext, upstream: Upstream,
                         answer: aiohttp.ClientResponse, started: float) -> web.StreamResponse:
     response = web.StreamResponse(headers={
         **response_headers(answer.headers),
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         DECISION_HEADER: ctx.outcome_label, "x-request-id": ctx.request_id})
-    await StreamRelay(ctx, response, request).relay(answer)
+    relay = StreamRelay(ctx, response, request)
+    forgetting = None
+    try:
+        await relay.relay(answer)
+    finally:  # also when the client left during the cut, and this task is cancelled
+        if ctx.stream_cut:  # nobody may continue from a blocked answer (forget.py)
+            assert ctx.parsed is not None
+            ctx.stored = stored_stream(ctx.parsed.body, relay.codec)
+            if ctx.stored is not None:
+                forgetting = forget(upstream, request, ctx, ctx.stored)
     ctx.upstream_seconds = time.perf_counter() - started
     ctx.metrics.upstream_duration.observe(ctx.upstream_seconds)  # the whole stream
-    if not response.prepared:  # nothing was sent at all: the client left early
-        return web.Response(status=499)
-    await end_stream(response)
-    return response
+    if response.prepared:
+        await end_stream(response)
+    if forgetting is not None:
+        await asyncio.shield(forgetting)
+    return response if response.prepared else web.Response(status=499)  # 499: left early
 
 
 def _input_blocked(ctx: RequestContext) -> web.Response:

@@ -50,6 +50,9 @@ class FakeUpstream:
     delay_s: float = 0.0
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
     response_headers: dict[str, str] = field(default_factory=dict)  # on every answer
+    # (method, path after /v1/) of each request to another path, e.g. a DELETE
+    others: list[tuple[str, str]] = field(default_factory=list)
+    other_status: int = 200  # what those requests are answered with
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -111,9 +114,11 @@ class FakeUpstream:
 
     async def _other(self, request: web.Request) -> web.Response:
         self.headers.append(dict(request.headers))
+        self.others.append((request.method, request.match_info["tail"]))
         return web.json_response({"object": "list", "path": request.match_info["tail"],
                                   "method": request.method, "query": request.query_string,
-                                  "body": (await request.read()).decode()})
+                                  "body": (await request.read()).decode()},
+                                 status=self.other_status)
 
 
 def completion(*contents: str | None, tool_arguments: str | None = None) -> dict[str, Any]:
