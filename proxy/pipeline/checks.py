@@ -46,9 +46,11 @@ class CheckRun:
 
 async def run_checks(checks: Sequence[Check], texts: Sequence[str], context: ClassifyContext,
                      metrics: Metrics, cache: VerdictCache,
-                     windowing: Windowing | None = None) -> CheckRun:
+                     windowing: Windowing | None = None,
+                     joins: Sequence[tuple[int, str]] = ()) -> CheckRun:
     """``windowing``: how long texts are split in windows (for checks with ``windows:
-    true``); None: each text whole."""
+    true``); None: each text whole. ``joins``: fragments read joined, (owner, text), by
+    the checks that normalise (views.py)."""
     run = CheckRun()
     if not checks:
         return run
@@ -57,7 +59,7 @@ async def run_checks(checks: Sequence[Check], texts: Sequence[str], context: Cla
         shape = _shape(check, windowing)
         if shape not in expansions:  # normalise and split once per shape, not per check
             expansions[shape] = expand(texts, windowing if shape[0] else None,
-                                       canonical_views if shape[1] else None)
+                                       canonical_views if shape[1] else None, joins)
     shaped = [(check, expansions[_shape(check, windowing)]) for check in checks]
     runs = [traced_check(c.name, c.config.type, context.direction, len(expansion.views),
                          _run_one(c, expansion, context, metrics, cache))

@@ -7,6 +7,7 @@ from typing import Protocol
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import combine, unreadable_decision
 from proxy.pipeline.moderation import Moderation, moderate
+from proxy.protocol.fields import whole_of
 
 
 class Redactor(Protocol):
@@ -21,7 +22,8 @@ async def check_input(ctx: RequestContext) -> Moderation:
         ctx.metrics.unscanned_parts.labels("input").inc(ctx.parsed.unreadable)
     texts = [field.text for field in ctx.parsed.texts]
     moderation = await moderate(ctx.snapshot, "input", texts, ctx.classify_context("input"),
-                                ctx.metrics, ctx.cache, ctx.tenant)
+                                ctx.metrics, ctx.cache, ctx.tenant,
+                                [whole_of(field.path) for field in ctx.parsed.texts])
     choice = ctx.snapshot.config.policy.unreadable_content.input
     moderation.decision = combine(moderation.decision,
                                   unreadable_decision(ctx.parsed.unreadable, choice))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 from classifiers.base import ClassifyContext, Direction
@@ -10,7 +10,7 @@ from proxy.config.snapshot import Snapshot
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import CheckRun, observe_scores, run_checks
 from proxy.pipeline.decision import decide
-from proxy.pipeline.views import Windowing
+from proxy.pipeline.views import Windowing, seams
 from proxy.state.ports import VerdictCache
 from proxy.verdict import ALLOW, Decision
 
@@ -26,15 +26,18 @@ class Moderation:
 
 async def moderate(snapshot: Snapshot, direction: Direction, texts: Sequence[str],
                    context: ClassifyContext, metrics: Metrics, cache: VerdictCache,
-                   tenant: str | None = None) -> Moderation:
-    """Scores ``texts`` with the direction's checks and decides with the tenant's policy.
-    Empty texts are skipped."""
+                   tenant: str | None = None,
+                   wholes: Sequence[Hashable] | None = None) -> Moderation:
+    """Scores ``texts`` (in the order the model reads them) with the direction's checks,
+    and the views across their seams (views.seams; ``wholes``: what each text is a part
+    of), and decides with the tenant's policy. Empty texts are skipped."""
     scored = [text for text in texts if text.strip()]
     checks = snapshot.checks_for(direction)
     if not scored or not checks:
         return Moderation(direction, texts=scored)
     run = await run_checks(checks, scored, context, metrics, cache,
-                           Windowing.of(snapshot.config))
+                           Windowing.of(snapshot.config),
+                           [(0, view) for view in seams(texts, wholes=wholes)])
     scores = run.max_by_check()
     policy = snapshot.policy_for(direction, tenant)
     return Moderation(direction, decide(policy, scores, run.failures), scores, scored, run)

@@ -14,7 +14,7 @@ from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import run_checks
 from proxy.pipeline.decision import decide
 from proxy.pipeline.moderation import Moderation
-from proxy.pipeline.views import Windowing
+from proxy.pipeline.views import Windowing, seams
 from proxy.protocol.dialect import AnswerText
 from proxy.state.ports import VerdictCache
 
@@ -39,8 +39,9 @@ async def moderate_answer(snapshot: Snapshot, texts: Sequence[tuple[int, str]],
         # more text than a window: split that too, or a long delta would dilute a short insult
         windowing = Windowing(windowing.window_chars + windowing.context_chars,
                               windowing.context_chars)
+    joins = [] if window else _joins(texts)  # a window is already one choice's text
     run = await run_checks(checks, [text for _, text in texts], context, metrics, cache,
-                           windowing)
+                           windowing, joins)
     policy = snapshot.policy_for("output", tenant)
     blocked: set[int] = set()
     for index in {index for index, _ in texts}:
@@ -50,3 +51,14 @@ async def moderate_answer(snapshot: Snapshot, texts: Sequence[tuple[int, str]],
     scores = run.max_by_check()
     decision = decide(policy, scores, run.failures)
     return Moderation("output", decision, scores, [t for _, t in texts], run), blocked
+
+
+def _joins(texts: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Per output, the views across the seams of its texts (views.seams), owned by its first
+    text's position: a choice's content, reasoning and tool arguments read across, as a
+    stream's windows read them."""
+    positions: dict[int, list[int]] = {}
+    for position, (index, _) in enumerate(texts):
+        positions.setdefault(index, []).append(position)
+    return [(mine[0], view) for mine in positions.values()
+            for view in seams([texts[p][1] for p in mine])]

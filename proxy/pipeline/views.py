@@ -8,17 +8,28 @@ view of the text (normalize.py: look-alike letters, invisible characters, leetsp
 letters, encoded runs) is scored the same way. A text's score per label is the highest
 over its views. Views are only scored: what the upstream receives never changes.
 
+Fragments are read joined too. A text cut into pieces, each innocent alone (a letter per
+content part or per message, a word split in two), reaches the model as one text; so, with
+normalisation on, the caller's ``joins`` are scored as more texts, with their windows and
+canonical views, their scores folded into a text of theirs: for a request, or one answer's
+output, each run of short texts joined, with the end of the longer text before it and the
+start of the one after (``seams``). Only around fragments: joining whole conversations
+doubled the default checks' cost and flagged more benign multi-message requests, and a
+short view at every message boundary scored them as a small extra window (measured).
+
 Views are cached like any text, so the windows of a growing conversation are mostly hits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from classifiers.base import Scores, cut_windows
 from proxy.config.schema import ProxyConfig
 from proxy.pipeline.decision import max_scores
+
+SEAM_REACH = 24  # characters of a longer text a seam view takes on either side
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,17 +58,64 @@ class Expansion:
 
 
 def expand(texts: Sequence[str], windowing: Windowing | None,
-           canonical: Callable[[str], list[str]] | None) -> Expansion:
+           canonical: Callable[[str], list[str]] | None,
+           joins: Sequence[tuple[int, str]] = ()) -> Expansion:
     """Every text's views, in order: the text, its windows, then each canonical view and
-    its windows; without windowing and normalisation, the texts themselves."""
+    its windows; without windowing and normalisation, the texts themselves. With
+    normalisation, each (owner, joined text) of ``joins`` adds the joined text's views to
+    its owner's (see the module's docstring)."""
     views: list[str] = []
     owners: list[int] = []
-    for index, text in enumerate(texts):
+    extra = joins if canonical else ()
+    for index, text in [*enumerate(texts), *extra]:
         variants = [text, *(canonical(text) if canonical else ())]
         for view in dict.fromkeys(v for variant in variants for v in windows(variant, windowing)):
             views.append(view)
             owners.append(index)
     return Expansion(views, owners, len(texts))
+
+
+def seams(texts: Sequence[str], reach: int = SEAM_REACH,
+          wholes: Sequence[Hashable] | None = None) -> list[str]:
+    """Views across the seams of fragments (see the module's docstring): each run of texts
+    shorter than ``reach`` (blank ones too: a space sent as a part of its own is still a
+    space), with the last ``reach`` characters of the longer text before it and the first
+    ``reach`` of the one after (whole words), concatenated. Two longer texts in a row give
+    one only when they are parts of one whole (``wholes[i]``: what texts[i] is a part of,
+    e.g. one message's content parts, which the model reads as one text); otherwise each
+    is read whole and in windows, and a model reads two messages as two."""
+    views: list[tuple[str, ...]] = []  # each: the pieces it joins
+    tail, fragments = "", []  # the view being built: a longer text's tail, then fragments
+    whole: Hashable = None  # what the longer text before was a part of
+    for position, text in enumerate(texts):
+        if len(text) < reach:
+            fragments.append(text)
+            continue
+        mine = wholes[position] if wholes is not None else object()
+        if fragments or (tail and mine == whole):
+            views.append((tail, *fragments, _head(text, reach)))
+        tail, fragments, whole = _tail(text, reach), [], mine
+    views.append((tail, *fragments))
+    # a view adds something when it joins two pieces that hold text
+    return list(dict.fromkeys("".join(view) for view in views
+                              if sum(1 for piece in view if piece.strip()) >= 2))
+
+
+def _head(text: str, reach: int) -> str:
+    """The first ``reach`` characters, and the rest of the word they end in (up to
+    ``reach`` more): a cut inside a word would make a new one ("class" -> "clas")."""
+    end = reach
+    while end < min(len(text), 2 * reach) and not text[end].isspace():
+        end += 1
+    return text[:end]
+
+
+def _tail(text: str, reach: int) -> str:
+    """The last ``reach`` characters, from the start of the word they begin in."""
+    start = len(text) - reach
+    while start > max(0, len(text) - 2 * reach) and not text[start - 1].isspace():
+        start -= 1
+    return text[start:]
 
 
 def windows(text: str, windowing: Windowing | None) -> list[str]:

@@ -48,6 +48,15 @@ def unknown_field_texts(value: dict[str, Any], known: frozenset[str]) -> list[st
             for _, text in string_leaves(item, (key,))]
 
 
+def whole_of(path: JsonPath) -> JsonPath:
+    """What the text at ``path`` is a part of, as the model reads it: a content part's
+    (``...content[j].text``, ``system[j].text``) its list, which the model reads as one text;
+    any other text is a whole of its own."""
+    if len(path) >= 2 and path[-1] == "text" and isinstance(path[-2], int):
+        return path[:-2]
+    return path
+
+
 def render(path: JsonPath) -> str:
     """A path as a client reads it in an error's ``param``: ``messages[2].content[0]``."""
     out = ""

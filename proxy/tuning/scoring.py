@@ -20,7 +20,7 @@ from classifiers.base import ClassifyContext, Direction, Scores
 from proxy.config.snapshot import Check
 from proxy.pipeline.decision import max_scores
 from proxy.pipeline.normalize import canonical_views
-from proxy.pipeline.views import Windowing, expand
+from proxy.pipeline.views import Windowing, expand, seams
 from proxy.tuning.progress import Progress
 
 CacheKey = tuple[str, str, str | None, str]  # check fingerprint, direction, prompt, text
@@ -64,7 +64,7 @@ class Scorer:
             await self._fill(check, direction, units, windowing)
         return [{check.name: max_scores([self.cache[(fingerprint(check, windowing), direction,
                                                       unit.prompt, text)]
-                                         for text in unit.texts])
+                                         for text in _read(unit, check)])
                  for check in checks} for unit in units]
 
     async def _fill(self, check: Check, direction: Direction, units: Sequence[Unit],
@@ -72,7 +72,7 @@ class Scorer:
         key = fingerprint(check, windowing)
         missing: dict[str | None, dict[str, None]] = {}  # prompt -> distinct texts, in order
         for unit in units:
-            for text in unit.texts:
+            for text in _read(unit, check):
                 if (key, direction, unit.prompt, text) not in self.cache:
                     missing.setdefault(unit.prompt, {})[text] = None
         batches = [(prompt, chunk) for prompt, texts in missing.items()
@@ -110,6 +110,13 @@ class Scorer:
                 for text_scores in scores for label, value in text_scores.items()):
             raise ScoringError(f"check {check.name!r} returned malformed scores")
         return list(scores)
+
+
+def _read(unit: Unit, check: Check) -> list[str]:
+    """What the proxy scores of a unit's texts with ``check``: the texts, and for a check
+    that normalises, the views across their fragments' seams (views.seams; the recorded
+    texts hold no blank parts, and each is taken as a whole of its own)."""
+    return [*unit.texts, *(seams(unit.texts) if check.normalizes else ())]
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -3,7 +3,7 @@ canonical views are added, and per text the highest score per label wins."""
 
 from __future__ import annotations
 
-from proxy.pipeline.views import Expansion, Windowing, expand, windows
+from proxy.pipeline.views import Expansion, Windowing, expand, seams, windows
 
 W = Windowing(window_chars=10, context_chars=3)
 
@@ -44,3 +44,29 @@ def test_without_windowing_or_normalisation_the_texts_are_the_views():
     texts = ["x" * 50, "y"]
     expansion = expand(texts, None, None)
     assert expansion.views == texts and expansion.owners == [0, 1]
+
+
+def test_fragments_are_read_joined_with_the_words_around_them():
+    letters = list("a b")  # a space sent as a part of its own is still a space
+    assert seams(letters, reach=4) == ["a b"]
+    long_before, long_after = "one two three four", "five six seven"
+    assert seams([long_before, "fu", "cking", long_after], reach=8) == [
+        "three four" + "fu" + "cking" + "five six"]  # whole words: "e four" would be "four"
+    assert seams(["x", long_after], reach=8) == ["xfive six"]
+    assert seams([long_before, "x"], reach=8) == ["three fourx"]
+
+
+def test_only_parts_of_one_whole_are_read_across_a_long_seam():
+    a, b = "the first long text", "the second long text"
+    assert seams([a, b], reach=8) == []  # two messages are read as two
+    assert seams([a, b], reach=8, wholes=["m0", "m0"]) == ["long text" + "the second"]
+    assert seams([a, b], reach=8, wholes=["m0", "m1"]) == []
+    assert seams(["alone"], reach=8) == [] and seams([" ", "x"], reach=8) == []
+
+
+def test_a_join_is_scored_as_one_more_view_of_its_owner_with_normalisation_only():
+    joins = [(0, "ab")]
+    expansion = expand(["a", "b"], None, lambda text: [], joins)
+    assert expansion.views == ["a", "b", "ab"] and expansion.owners == [0, 1, 0]
+    assert expansion.fold([{"x": 0.1}, {"x": 0.2}, {"x": 0.9}]) == [{"x": 0.9}, {"x": 0.2}]
+    assert expand(["a", "b"], None, None, joins).views == ["a", "b"]  # judges: texts only

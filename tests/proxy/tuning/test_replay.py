@@ -52,7 +52,8 @@ RECORDS: list[dict[str, Any]] = [
      "scores": {"input.script": {"bad": 0.3, "meh": 0.0}}},
     {"messages": user("MEHWORD here"), "label": "abuse"},
 ]
-DISTINCT_TEXTS = 10  # input: hello, MEHWORD here, fine, x, BADWORD, LOWWORD, MEHWORD again;
+DISTINCT_TEXTS = 11  # input: hello, MEHWORD here, fine, x, BADWORD, LOWWORD, MEHWORD again,
+#                      and xBADWORD (two short texts of one request, read joined: views.seams);
 #                      output: LOWWORD, fine, MEHWORD
 
 
