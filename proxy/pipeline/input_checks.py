@@ -7,6 +7,7 @@ from typing import Protocol
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import combine, unreadable_decision
 from proxy.pipeline.moderation import Moderation, moderate
+from proxy.pipeline.views import seams
 from proxy.protocol.fields import whole_of
 
 
@@ -21,9 +22,10 @@ async def check_input(ctx: RequestContext) -> Moderation:
     if ctx.parsed.unreadable:
         ctx.metrics.unscanned_parts.labels("input").inc(ctx.parsed.unreadable)
     texts = [field.text for field in ctx.parsed.texts]
+    joins = [] if ctx.parsed.independent else [  # a batch's texts are never read joined
+        (0, view) for view in seams(texts, wholes=[whole_of(f.path) for f in ctx.parsed.texts])]
     moderation = await moderate(ctx.snapshot, "input", texts, ctx.classify_context("input"),
-                                ctx.metrics, ctx.cache, ctx.tenant,
-                                [whole_of(field.path) for field in ctx.parsed.texts])
+                                ctx.metrics, ctx.cache, ctx.tenant, joins)
     choice = ctx.snapshot.config.policy.unreadable_content.input
     moderation.decision = combine(moderation.decision,
                                   unreadable_decision(ctx.parsed.unreadable, choice))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from classifiers.base import ClassifyContext, Direction
@@ -27,17 +27,18 @@ class Moderation:
 async def moderate(snapshot: Snapshot, direction: Direction, texts: Sequence[str],
                    context: ClassifyContext, metrics: Metrics, cache: VerdictCache,
                    tenant: str | None = None,
-                   wholes: Sequence[Hashable] | None = None) -> Moderation:
+                   joins: Sequence[tuple[int, str]] | None = None) -> Moderation:
     """Scores ``texts`` (in the order the model reads them) with the direction's checks,
-    and the views across their seams (views.seams; ``wholes``: what each text is a part
-    of), and decides with the tenant's policy. Empty texts are skipped."""
+    and ``joins``, views across fragments as (position among the non-empty texts, text):
+    by default those of ``texts`` read as one conversation (views.seams); and decides with
+    the tenant's policy. Empty texts are skipped."""
     scored = [text for text in texts if text.strip()]
     checks = snapshot.checks_for(direction)
     if not scored or not checks:
         return Moderation(direction, texts=scored)
     run = await run_checks(checks, scored, context, metrics, cache,
                            Windowing.of(snapshot.config),
-                           [(0, view) for view in seams(texts, wholes=wholes)])
+                           [(0, view) for view in seams(texts)] if joins is None else joins)
     scores = run.max_by_check()
     policy = snapshot.policy_for(direction, tenant)
     return Moderation(direction, decide(policy, scores, run.failures), scores, scored, run)

@@ -62,6 +62,7 @@ def collect_prompt(request: ParsedRequest, prompt: Any, forward_unknown: bool,
     elif isinstance(prompt, list) and all(isinstance(item, str) for item in prompt):
         request.texts.extend(TextField("user", key, (key, i), text)
                              for i, text in enumerate(prompt))
+        request.independent = len(prompt) > 1  # one completion (or embedding) per string
     elif _is_tokens(prompt):
         request.unreadable += 1  # ([] is taken as an empty list of strings above)
     elif isinstance(prompt, list) and all(_is_tokens(item) for item in prompt):

@@ -65,6 +65,9 @@ class ParsedRequest:
     stream: bool = False
     unreadable: int = 0  # parts no text classifier can read: images, audio, files, tokens
     unknown: int = 0  # unknown shapes forwarded because forward_unknown was set
+    # each text is a request of its own (a batch: a list of prompts or embedding inputs),
+    # never read joined with another
+    independent: bool = False
 
     def last_user_text(self) -> str | None:
         for text in reversed(self.texts):

@@ -19,6 +19,7 @@ from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import decide
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.moderation import moderate as score_inputs
+from proxy.pipeline.views import seams
 from proxy.protocol.errors import json_response
 from proxy.protocol.moderations import ModerationRequest, parse_request, response_body, result
 from proxy.routes.body import check_text_limits, read_body
@@ -48,9 +49,11 @@ async def _results(ctx: RequestContext, parsed: ModerationRequest) -> list[dict[
     if parsed.unreadable:
         ctx.metrics.unscanned_parts.labels("input").inc(parsed.unreadable)
     inputs = [[text for text in texts if text.strip()] for texts in parsed.inputs]
+    joins = [(span.start, view) for span, texts in zip(_positions(inputs), inputs, strict=True)
+             for view in seams(texts, wholes=[0] * len(texts))]  # each input's parts, read as one
     ctx.moderations["input"] = moderation = await score_inputs(
         ctx.snapshot, "input", [text for texts in inputs for text in texts],
-        ClassifyContext("input"), ctx.metrics, ctx.cache, ctx.tenant)
+        ClassifyContext("input"), ctx.metrics, ctx.cache, ctx.tenant, joins)
     labels = {check.name: check.classifier.labels for check in ctx.snapshot.checks_for("input")}
     return [result(*_verdict(ctx, moderation, positions), labels)
             for positions in _positions(inputs)]

@@ -114,8 +114,9 @@ class Scorer:
 
 def _read(unit: Unit, check: Check) -> list[str]:
     """What the proxy scores of a unit's texts with ``check``: the texts, and for a check
-    that normalises, the views across their fragments' seams (views.seams; the recorded
-    texts hold no blank parts, and each is taken as a whole of its own)."""
+    that normalises, the views across their fragments' seams (views.seams). Recorded texts
+    hold no blank parts and do not say which were one message's parts or a batch's
+    prompts: each is taken as a whole of its own, all of one request."""
     return [*unit.texts, *(seams(unit.texts) if check.normalizes else ())]
 
 

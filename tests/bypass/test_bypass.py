@@ -132,3 +132,18 @@ async def test_an_upstream_error_quoting_offensive_text_is_not_relayed(
             assert response.headers["x-safety-decision"] == "allow"
     assert BAD not in text
     assert "the upstream model API answered 400" in text
+
+
+async def test_fragments_join_within_a_request_but_never_across_a_batch(start_proxy,
+                                                                       fake_upstream):
+    """BAD and WORD are innocent alone (the scripted check blocks BADWORD): a prompt and
+    its suffix are one request, read joined; a list of prompts is a batch of requests."""
+    base, _ = await start_proxy()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/completions", json={
+                "model": "m", "prompt": "BAD", "suffix": "WORD"}) as response:
+            assert response.status == 400
+        async with session.post(f"{base}/v1/completions", json={
+                "model": "m", "prompt": ["BAD", "WORD"]}) as response:
+            assert response.status == 200
+    assert len(fake_upstream.requests) == 1

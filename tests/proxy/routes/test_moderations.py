@@ -190,3 +190,16 @@ async def test_the_same_abuse_config_does_strike_generation_requests(start_proxy
 async def _metrics(base: str) -> str:
     async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as response:
         return await response.text()
+
+
+async def test_fragments_are_read_joined_within_an_input_not_across_inputs(start_proxy,
+                                                                          openai_client):
+    """One input's text parts are one text (read joined: views.seams); separate inputs are
+    separate texts, and short ones are never joined with each other."""
+    base, _ = await start_proxy()
+    client = openai_client(base)
+    parts = await client.moderations.create(input=[
+        {"type": "text", "text": "BAD"}, {"type": "text", "text": "WORD"}])
+    strings = await client.moderations.create(input=["BAD", "WORD"])
+    assert verdict(parts.results[0])[3] == "block"
+    assert [verdict(result)[3] for result in strings.results] == ["allow", "allow"]
