@@ -108,7 +108,7 @@ class ChatStreamCodec:
             return EventView(ends=True)
         chunk = event.json_object()
         if chunk is None:
-            return EventView()
+            return EventView(texts=[(0, text) for text in event.unparsed_texts()])
         model = chunk.get("model")
         view = EventView(model=model if isinstance(model, str) else None)
         if view.model and not self.model:

@@ -137,11 +137,13 @@ class CompletionsStream:
         self.created: int | None = None
 
     def read(self, event: SSEEvent) -> EventView:
-        """Never raises: an event it cannot parse is relayed, with an empty view."""
+        """Never raises: an event it cannot parse is relayed, its data read as text."""
         if event.is_done:
             return EventView(ends=True)
         chunk = event.json_object()
-        return self._view(chunk) if chunk is not None else EventView()
+        if chunk is None:
+            return EventView(texts=[(0, text) for text in event.unparsed_texts()])
+        return self._view(chunk)
 
     def _view(self, chunk: dict[str, Any]) -> EventView:
         self._remember(chunk)

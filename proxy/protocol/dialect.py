@@ -117,7 +117,8 @@ class StreamCodec(Protocol):
     """Per stream state (ids, the response object announced at the start, open blocks)."""
 
     def read(self, event: SSEEvent) -> EventView:
-        """An event it cannot parse is relayed, with an empty view. Raises only BadRequest,
+        """An event it cannot parse is relayed, its data read as text
+        (``SSEEvent.unparsed_texts``). Raises only BadRequest,
         for JSON nested past MAX_DEPTH (the relay ends such a stream as broken)."""
         ...
 

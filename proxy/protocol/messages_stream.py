@@ -88,11 +88,11 @@ class MessagesStream:
         self.separate = False  # the next text starts a new block
 
     def read(self, event: SSEEvent) -> EventView:
-        """Never raises: an event it cannot parse is relayed, with an empty view."""
+        """Never raises: an event it cannot parse is relayed, its data read as text."""
         self.read_count += 1
         data = event.json_object()
         if data is None:
-            return EventView()
+            return self._view(event.unparsed_texts())
         kind = data.get("type")
         reader = _READERS.get(kind) if isinstance(kind, str) else None
         return reader(self, data) if reader else EventView()

@@ -69,10 +69,13 @@ class ResponsesStream:
         self._seen_joined: str | None = ""  # "".join(seen), built when a check needs it
 
     def read(self, event: SSEEvent) -> EventView:
-        """Never raises: data that is not a JSON object gives an empty view."""
+        """Never raises: data that is not a JSON object is relayed, and read as text."""
         data = event.json_object()
         if data is None:
-            return EventView()
+            texts = event.unparsed_texts()
+            self.seen += texts
+            self._seen_joined = None
+            return EventView(texts=[(0, text) for text in texts])
         view = EventView(model=self._remember(data))
         kind = data.get("type")
         kind = kind if isinstance(kind, str) else event.event

@@ -26,6 +26,11 @@ class SSEEvent:
     def is_done(self) -> bool:
         return self.data.strip() == DONE
 
+    def unparsed_texts(self) -> list[str]:
+        """The data as text, for an event whose data is no JSON object: it is relayed as
+        it came, so it is read (``[DONE]`` and blank data hold nothing)."""
+        return [] if self.is_done or not self.data.strip() else [self.data]
+
     def json_object(self) -> dict[str, Any] | None:
         """The data as a JSON object, or None (not JSON, or not an object): stream codecs
         never raise on what an upstream sends."""

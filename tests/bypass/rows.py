@@ -527,3 +527,25 @@ STREAM_ERROR_OUTPUT = [
             "id": "resp_1", "object": "response", "status": "failed", "output": [],
             "error": {"code": "server_error", "message": f"guardrail: {BAD}"}}})]),
 ]
+
+# An event whose data is no JSON object reaches a raw SSE client as it came: it is read.
+UNPARSED_OUTPUT = [
+    OutputRow("chat_completions", "extension", note="data not JSON", event="raw", events=[
+        (None, chat_chunk({"role": "assistant", "content": ""})), (None, f"plain {BAD}"),
+        (None, chat_chunk({}, "stop")), (None, "[DONE]")]),
+    OutputRow("completions", "extension", note="data not JSON", event="raw", events=[
+        (None, _completion_chunk(0, "Hello ")), (None, f"plain {BAD}"),
+        (None, _completion_chunk(0, "", "stop")), (None, "[DONE]")]),
+    OutputRow("messages", "extension", note="data not JSON", event="raw", events=[
+        *message_events({"type": "text", "text": ""}, {"type": "text_delta", "text": "Hi"})[:3],
+        ("ping", f"plain {BAD}"),
+        *message_events({"type": "text", "text": ""}, {"type": "text_delta", "text": "Hi"})[3:]]),
+    OutputRow("responses", "stream", note="data not JSON", event="raw", events=[
+        ("response.created", {"type": "response.created", "sequence_number": 0,
+                              "response": {"id": "resp_1", "object": "response",
+                                           "status": "in_progress", "output": []}}),
+        (None, f"plain {BAD}"),
+        ("response.completed", {"type": "response.completed", "sequence_number": 1,
+                                "response": {"id": "resp_1", "object": "response",
+                                             "status": "completed", "output": []}})]),
+]

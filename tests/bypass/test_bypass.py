@@ -18,6 +18,7 @@ from tests.bypass.rows import (
     MESSAGES_INPUT,
     MESSAGES_OUTPUT,
     STREAM_ERROR_OUTPUT,
+    UNPARSED_OUTPUT,
     InputRow,
     OutputRow,
     completions_rows,
@@ -30,7 +31,7 @@ COMPLETIONS_INPUT, COMPLETIONS_OUTPUT = completions_rows()
 INPUT_ROWS: list[InputRow] = [*CHAT_INPUT, *MESSAGES_INPUT, *RESPONSES_INPUT,
                               *COMPLETIONS_INPUT, *EMBEDDINGS_INPUT]
 OUTPUT_ROWS: list[OutputRow] = [*CHAT_OUTPUT, *MESSAGES_OUTPUT, *RESPONSES_OUTPUT,
-                                *COMPLETIONS_OUTPUT, *STREAM_ERROR_OUTPUT]
+                                *COMPLETIONS_OUTPUT, *STREAM_ERROR_OUTPUT, *UNPARSED_OUTPUT]
 # dialect -> (module declaring REQUEST_KINDS, module declaring ANSWER_KINDS and STREAM_EVENTS)
 DIALECT_MODULES = {"chat_completions": ("proxy.protocol.chat", "proxy.protocol.chat_answer"),
                    "messages": ("proxy.protocol.messages", "proxy.protocol.messages"),
