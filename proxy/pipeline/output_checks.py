@@ -57,6 +57,8 @@ def _joins(texts: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
     """Per output, the views across the seams of its texts (views.seams), owned by its first
     text's position: a choice's content, reasoning and tool arguments read across, as a
     stream's windows read them."""
+    if len(texts) < 2:  # most answers: one text
+        return []
     positions: dict[int, list[int]] = {}
     for position, (index, _) in enumerate(texts):
         positions.setdefault(index, []).append(position)

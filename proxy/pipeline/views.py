@@ -84,6 +84,8 @@ def seams(texts: Sequence[str], reach: int = SEAM_REACH,
     one only when they are parts of one whole (``wholes[i]``: what texts[i] is a part of,
     e.g. one message's content parts, which the model reads as one text); otherwise each
     is read whole and in windows, and a model reads two messages as two."""
+    if len(texts) < 2:  # most requests and answers: nothing to join
+        return []
     views: list[tuple[str, ...]] = []  # each: the pieces it joins
     tail, fragments = "", []  # the view being built: a longer text's tail, then fragments
     whole: Hashable = None  # what the longer text before was a part of
