@@ -34,7 +34,7 @@ from proxy.routes.upstream_io import forwards_client_key
 log = structlog.get_logger("safety_proxy.forget")
 # What the upstream names its objects with (resp_..., conv_..., msg_...): a path segment
 # the upstream URL can hold as it is. Anything else is not sent anywhere.
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")  # fullmatch: no trailing newline slips through
 
 
 def forget(upstream: Upstream, request: web.Request, ctx: RequestContext,
@@ -58,7 +58,7 @@ async def _delete_stored(upstream: Upstream, request: web.Request, ctx: RequestC
 
 async def _delete(upstream: Upstream, request: web.Request, ctx: RequestContext,
                   segments: tuple[str, ...]) -> None:
-    if not all(_ID.match(segment) for segment in segments):
+    if not all(_ID.fullmatch(segment) for segment in segments):
         _count(ctx, "invalid_id")
         return
     try:
@@ -66,8 +66,8 @@ async def _delete(upstream: Upstream, request: web.Request, ctx: RequestContext,
                                      client_credentials=forwards_client_key(ctx))
         status = answer.status
         answer.release()
-    except (ProxyError, aiohttp.ClientError, TimeoutError):
-        status = None
+    except (ProxyError, aiohttp.ClientError, TimeoutError, ValueError):
+        status = None  # ValueError: a URL or header aiohttp refuses
     result = ("deleted" if status is not None and status < 300 else
               "not_found" if status == 404 else "failed")
     _count(ctx, result)

@@ -119,8 +119,10 @@ async def test_a_failed_deletion_is_counted_and_the_answer_stays_blocked(
     assert await metric(base, deleted("deleted")) == 0
 
 
-async def test_an_id_that_is_no_plain_segment_is_never_sent(start_proxy, fake_upstream):
-    fake_upstream.answer = lambda body: {**BLOCKED, "id": "../files/file_1"}
+@pytest.mark.parametrize("bad_id", ["../files/file_1", "resp_1\n", "resp 1", "resp_1?x=1"])
+async def test_an_id_that_is_no_plain_segment_is_never_sent(start_proxy, fake_upstream,
+                                                            bad_id):
+    fake_upstream.answer = lambda body: {**BLOCKED, "id": bad_id}
     base, _ = await start_proxy()
     await post(base, REQUEST)
     assert fake_upstream.others == []
