@@ -23,7 +23,8 @@ async def check_input(ctx: RequestContext) -> Moderation:
         ctx.metrics.unscanned_parts.labels("input").inc(ctx.parsed.unreadable)
     texts = [field.text for field in ctx.parsed.texts]
     joins = [] if ctx.parsed.independent or len(texts) < 2 else [  # a batch: never joined
-        (0, view) for view in seams(texts, wholes=[whole_of(f.path) for f in ctx.parsed.texts])]
+        (0, view) for view in seams(texts, ctx.snapshot.config.streaming.window_chars,
+                                    [whole_of(field.path) for field in ctx.parsed.texts])]
     moderation = await moderate(ctx.snapshot, "input", texts, ctx.classify_context("input"),
                                 ctx.metrics, ctx.cache, ctx.tenant, joins)
     choice = ctx.snapshot.config.policy.unreadable_content.input

@@ -36,9 +36,10 @@ async def moderate(snapshot: Snapshot, direction: Direction, texts: Sequence[str
     checks = snapshot.checks_for(direction)
     if not scored or not checks:
         return Moderation(direction, texts=scored)
-    run = await run_checks(checks, scored, context, metrics, cache,
-                           Windowing.of(snapshot.config),
-                           [(0, view) for view in seams(texts)] if joins is None else joins)
+    windowing = Windowing.of(snapshot.config)
+    if joins is None:
+        joins = [(0, view) for view in seams(texts, windowing.window_chars)]
+    run = await run_checks(checks, scored, context, metrics, cache, windowing, joins)
     scores = run.max_by_check()
     policy = snapshot.policy_for(direction, tenant)
     return Moderation(direction, decide(policy, scores, run.failures), scores, scored, run)

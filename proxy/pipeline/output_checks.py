@@ -39,7 +39,7 @@ async def moderate_answer(snapshot: Snapshot, texts: Sequence[tuple[int, str]],
         # more text than a window: split that too, or a long delta would dilute a short insult
         windowing = Windowing(windowing.window_chars + windowing.context_chars,
                               windowing.context_chars)
-    joins = [] if window else _joins(texts)  # a window is already one choice's text
+    joins = [] if window else _joins(texts, windowing.window_chars)  # a window: one text
     run = await run_checks(checks, [text for _, text in texts], context, metrics, cache,
                            windowing, joins)
     policy = snapshot.policy_for("output", tenant)
@@ -53,7 +53,7 @@ async def moderate_answer(snapshot: Snapshot, texts: Sequence[tuple[int, str]],
     return Moderation("output", decision, scores, [t for _, t in texts], run), blocked
 
 
-def _joins(texts: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+def _joins(texts: Sequence[tuple[int, str]], reach: int) -> list[tuple[int, str]]:
     """Per output, the views across the seams of its texts (views.seams), owned by its first
     text's position: a choice's content, reasoning and tool arguments read across, as a
     stream's windows read them."""
@@ -63,4 +63,4 @@ def _joins(texts: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
     for position, (index, _) in enumerate(texts):
         positions.setdefault(index, []).append(position)
     return [(mine[0], view) for mine in positions.values()
-            for view in seams([texts[p][1] for p in mine])]
+            for view in seams([texts[p][1] for p in mine], reach)]

@@ -13,9 +13,10 @@ content part or per message, a word split in two), reaches the model as one text
 normalisation on, the caller's ``joins`` are scored as more texts, with their windows and
 canonical views, their scores folded into a text of theirs: for a request, or one answer's
 output, each run of short texts joined, with the end of the longer text before it and the
-start of the one after (``seams``). Only around fragments: joining whole conversations
-doubled the default checks' cost and flagged more benign multi-message requests, and a
-short view at every message boundary scored them as a small extra window (measured).
+start of the one after, a window's length of each (``seams``). Only around fragments:
+joining whole conversations doubled the default checks' cost and flagged more benign
+multi-message requests; and the excerpts are a window long, as short ones read the text
+beside a fragment more keenly than its own windows do (measured).
 
 Views are cached like any text, so the windows of a growing conversation are mostly hits.
 """
@@ -29,7 +30,7 @@ from classifiers.base import Scores, cut_windows
 from proxy.config.schema import ProxyConfig
 from proxy.pipeline.decision import max_scores
 
-SEAM_REACH = 24  # characters of a longer text a seam view takes on either side
+FRAGMENT_CHARS = 24  # a text shorter than this is a fragment: read joined with its neighbours
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +76,25 @@ def expand(texts: Sequence[str], windowing: Windowing | None,
     return Expansion(views, owners, len(texts))
 
 
-def seams(texts: Sequence[str], reach: int = SEAM_REACH,
-          wholes: Sequence[Hashable] | None = None) -> list[str]:
+def seams(texts: Sequence[str], reach: int, wholes: Sequence[Hashable] | None = None,
+          fragment: int = FRAGMENT_CHARS) -> list[str]:
     """Views across the seams of fragments (see the module's docstring): each run of texts
-    shorter than ``reach`` (blank ones too: a space sent as a part of its own is still a
+    shorter than ``fragment`` (blank ones too: a space sent as a part of its own is still a
     space), with the last ``reach`` characters of the longer text before it and the first
-    ``reach`` of the one after (whole words), concatenated. Two longer texts in a row give
-    one only when they are parts of one whole (``wholes[i]``: what texts[i] is a part of,
-    e.g. one message's content parts, which the model reads as one text); otherwise each
-    is read whole and in windows, and a model reads two messages as two."""
+    ``reach`` of the one after (whole words), concatenated. ``reach``: a window's length
+    (``Windowing.window_chars``), so that a view is no shorter than the windows a long text
+    is read in already: a short excerpt would read a text more keenly than its windows do.
+    Two longer texts in a row give a view only when they are parts of one whole
+    (``wholes[i]``: what texts[i] is a part of, e.g. one message's content parts, which the
+    model reads as one text); otherwise each is read whole and in windows, and a model reads
+    two messages as two."""
     if len(texts) < 2:  # most requests and answers: nothing to join
         return []
     views: list[tuple[str, ...]] = []  # each: the pieces it joins
     tail, fragments = "", []  # the view being built: a longer text's tail, then fragments
     whole: Hashable = None  # what the longer text before was a part of
     for position, text in enumerate(texts):
-        if len(text) < reach:
+        if len(text) < fragment:
             fragments.append(text)
             continue
         mine = wholes[position] if wholes is not None else object()

@@ -50,7 +50,8 @@ async def _results(ctx: RequestContext, parsed: ModerationRequest) -> list[dict[
         ctx.metrics.unscanned_parts.labels("input").inc(parsed.unreadable)
     inputs = [[text for text in texts if text.strip()] for texts in parsed.inputs]
     joins = [(span.start, view) for span, texts in zip(_positions(inputs), inputs, strict=True)
-             for view in seams(texts, wholes=[0] * len(texts))]  # each input's parts, read as one
+             for view in seams(texts, ctx.snapshot.config.streaming.window_chars,
+                               [0] * len(texts))]  # each input's parts, read as one
     ctx.moderations["input"] = moderation = await score_inputs(
         ctx.snapshot, "input", [text for texts in inputs for text in texts],
         ClassifyContext("input"), ctx.metrics, ctx.cache, ctx.tenant, joins)

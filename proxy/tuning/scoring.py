@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -64,7 +65,7 @@ class Scorer:
             await self._fill(check, direction, units, windowing)
         return [{check.name: max_scores([self.cache[(fingerprint(check, windowing), direction,
                                                       unit.prompt, text)]
-                                         for text in _read(unit, check)])
+                                         for text in _read(unit, check, windowing)])
                  for check in checks} for unit in units]
 
     async def _fill(self, check: Check, direction: Direction, units: Sequence[Unit],
@@ -72,7 +73,7 @@ class Scorer:
         key = fingerprint(check, windowing)
         missing: dict[str | None, dict[str, None]] = {}  # prompt -> distinct texts, in order
         for unit in units:
-            for text in _read(unit, check):
+            for text in _read(unit, check, windowing):
                 if (key, direction, unit.prompt, text) not in self.cache:
                     missing.setdefault(unit.prompt, {})[text] = None
         batches = [(prompt, chunk) for prompt, texts in missing.items()
@@ -112,12 +113,14 @@ class Scorer:
         return list(scores)
 
 
-def _read(unit: Unit, check: Check) -> list[str]:
+def _read(unit: Unit, check: Check, windowing: Windowing | None) -> list[str]:
     """What the proxy scores of a unit's texts with ``check``: the texts, and for a check
     that normalises, the views across their fragments' seams (views.seams). Recorded texts
     hold no blank parts and do not say which were one message's parts or a batch's
-    prompts: each is taken as a whole of its own, all of one request."""
-    return [*unit.texts, *(seams(unit.texts) if check.normalizes else ())]
+    prompts: each is taken as a whole of its own, all of one request. Without windowing
+    the neighbours of fragments are taken whole."""
+    reach = windowing.window_chars if windowing is not None else sys.maxsize
+    return [*unit.texts, *(seams(unit.texts, reach) if check.normalizes else ())]
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -48,19 +48,22 @@ def test_without_windowing_or_normalisation_the_texts_are_the_views():
 
 def test_fragments_are_read_joined_with_the_words_around_them():
     letters = list("a b")  # a space sent as a part of its own is still a space
-    assert seams(letters, reach=4) == ["a b"]
-    long_before, long_after = "one two three four", "five six seven"
-    assert seams([long_before, "fu", "cking", long_after], reach=8) == [
+    assert seams(letters, reach=8, fragment=4) == ["a b"]
+    before, after = "one two three four", "five six seven"
+    assert seams([before, "fu", "cking", after], reach=8, fragment=6) == [
         "three four" + "fu" + "cking" + "five six"]  # whole words: "e four" would be "four"
-    assert seams(["x", long_after], reach=8) == ["xfive six"]
-    assert seams([long_before, "x"], reach=8) == ["three fourx"]
+    assert seams(["x", after], reach=8, fragment=4) == ["xfive six"]
+    assert seams([before, "x"], reach=8, fragment=4) == ["three fourx"]
+    # a window's length of each neighbour: here, all of them
+    assert seams([before, "fu", after], reach=240) == [before + "fu" + after]
 
 
 def test_only_parts_of_one_whole_are_read_across_a_long_seam():
     a, b = "the first long text", "the second long text"
-    assert seams([a, b], reach=8) == []  # two messages are read as two
-    assert seams([a, b], reach=8, wholes=["m0", "m0"]) == ["long text" + "the second"]
-    assert seams([a, b], reach=8, wholes=["m0", "m1"]) == []
+    assert seams([a, b], reach=8, fragment=4) == []  # two messages are read as two
+    assert seams([a, b], reach=8, wholes=["m0", "m0"], fragment=4) == [
+        "long text" + "the second"]
+    assert seams([a, b], reach=8, wholes=["m0", "m1"], fragment=4) == []
     assert seams(["alone"], reach=8) == [] and seams([" ", "x"], reach=8) == []
 
 
