@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.protocol.chat_answer import ChatStreamCodec, answer_texts, block_answer
-from proxy.protocol.dialect import AnswerText, JsonPath, ParsedRequest, StreamCodec, TextField
+from proxy.protocol.dialect import KEY, AnswerText, JsonPath, ParsedRequest, StreamCodec, TextField
 from proxy.protocol.errors import BadRequest, ProxyError, error_envelope
 from proxy.protocol.fields import (
     definition_text,
@@ -48,6 +48,9 @@ _SETTINGS = frozenset({
 _DEFINITIONS = {"tools": "tool.definition", "functions": "tool.definition",
                 "response_format": "response_format.schema"}
 _MESSAGE_SETTINGS = frozenset({"role", "tool_call_id", "audio", "prefix"})
+# The roles the API defines. Another role is read as text: a server's chat template may
+# write it into the prompt as it is (ChatML: "<|im_start|>{role}").
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _UNREADABLE_PARTS = frozenset({"image_url", "input_audio", "file"})
 
 
@@ -93,6 +96,9 @@ def _read_message(request: ParsedRequest, index: int, message: Any,
         raise BadRequest(f"{render(path)} must be an object with a 'role' string",
                          param=render(path))
     role = message["role"]
+    if role not in _ROLES:  # scored, never rewritten (a path ending in KEY)
+        request.texts.append(TextField("extension", "message.extension", (*path, "role", KEY),
+                                       role))
     for key, value in message.items():
         if key == "content":
             _read_content(request, role, (*path, "content"), value, forward_unknown)

@@ -110,6 +110,8 @@ CHAT_INPUT = [
              note="vLLM chat_template"),
     InputRow("chat_completions", "extension", chat(prompt=BAD), note="prompt beside messages"),
     InputRow("chat_completions", "extension", chat(instructions=BAD)),
+    InputRow("chat_completions", "message.extension", chat({"role": BAD, "content": "hi"}),
+             note="a role no API defines (a chat template may write it into the prompt)"),
     InputRow("chat_completions", "message.content", chat(user(BAD)),
              path="deployments/gpt-4o/chat/completions", note="azure"),
 ]
