@@ -19,8 +19,13 @@ import orjson
 
 from proxy.protocol import sse
 from proxy.protocol.dialect import AnswerText, EventView
-from proxy.protocol.fields import string_leaves, unknown_field_texts
-from proxy.protocol.safety import broken_chunk_stream, cut_chunk, stream_chunk
+from proxy.protocol.fields import error_texts, string_leaves, unknown_field_texts
+from proxy.protocol.safety import (
+    broken_chunk_stream,
+    cut_chunk,
+    replace_blocked_error,
+    stream_chunk,
+)
 
 ANSWER_KINDS = frozenset({
     "content", "refusal", "reasoning", "tool_call", "audio.transcript", "extension",
@@ -78,7 +83,7 @@ def answer_texts(body: dict[str, Any]) -> list[AnswerText]:
         # a completions-style "text" beside the message, vLLM's stop_reason, ...
         texts += [AnswerText(index, "extension", text)
                   for text in unknown_field_texts(choice, _CHOICE_FIELDS)]
-    return texts
+    return texts + [AnswerText(0, "extension", text) for text in error_texts(body)]
 
 
 def block_answer(body: dict[str, Any], blocked: set[int], refusal_text: str,
@@ -94,6 +99,7 @@ def block_answer(body: dict[str, Any], blocked: set[int], refusal_text: str,
                 choices[slot] = {
                     "index": index, "message": {"role": "assistant", "content": refusal_text},
                     "finish_reason": "content_filter", "logprobs": None}
+    replace_blocked_error(body, refusal_text, safety)
     body["safety"] = safety
 
 
@@ -118,8 +124,7 @@ class ChatStreamCodec:
             _read_choice(view, _index(choice, position), choice)
         if not choices and "usage" in chunk:
             self.usage = chunk  # it follows every finish: held, and kept last on a cut
-        if "error" in chunk:  # a mid-stream error can quote the answer (an upstream guard)
-            view.texts += [(0, text) for _, text in string_leaves(chunk["error"], ("error",))]
+        view.texts += [(0, text) for text in error_texts(chunk)]  # a mid-stream error
         view.ends = bool(view.finished) or self.usage is chunk
         return view
 

@@ -19,8 +19,8 @@ import orjson
 
 from proxy.protocol.dialect import AnswerText, EventView, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest, ProxyError
-from proxy.protocol.fields import load_object, request_of, unknown_field_texts
-from proxy.protocol.safety import broken_chunk_stream, input_blocked_envelope
+from proxy.protocol.fields import error_texts, load_object, request_of, unknown_field_texts
+from proxy.protocol.safety import broken_chunk_stream, input_blocked_envelope, replace_blocked_error
 from proxy.protocol.sse import DONE_EVENT, SSEEvent, encode
 
 REQUEST_KINDS = frozenset({"prompt", "suffix"})
@@ -156,6 +156,7 @@ class CompletionsStream:
             if choice.get("finish_reason") is not None:
                 view.finished.add(index)
                 view.ends = True
+        view.texts += [(0, text) for text in error_texts(chunk)]  # a mid-stream error
         # The usage chunk (include_usage: no choices) follows every finish: it is the end.
         view.ends = view.ends or (chunk.get("choices") == [] and isinstance(
             chunk.get("usage"), dict))
@@ -208,7 +209,7 @@ class CompletionsDialect:
                 texts.append(AnswerText(index, "choice.text", choice["text"]))
             texts += [AnswerText(index, "extension", text)
                       for text in unknown_field_texts(choice, _CHOICE_FIELDS)]
-        return texts
+        return texts + [AnswerText(0, "extension", text) for text in error_texts(body)]
 
     def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,
                      safety: dict[str, Any]) -> None:
@@ -220,6 +221,7 @@ class CompletionsDialect:
                 index = _output_index(choice, slot)
                 if index is not None and index in blocked:
                     choices[slot] = _choice(index, refusal_text, CONTENT_FILTER)
+        replace_blocked_error(body, refusal_text, safety)
         body["safety"] = safety
 
     def input_blocked(self, request: ParsedRequest, request_id: str, safety: dict[str, Any],

@@ -48,6 +48,13 @@ def unknown_field_texts(value: dict[str, Any], known: frozenset[str]) -> list[st
             for _, text in string_leaves(item, (key,))]
 
 
+def error_texts(body: dict[str, Any]) -> list[str]:
+    """The strings of an OpenAI-style ``error`` object in an answer or a stream chunk: it
+    can quote what the model wrote (an upstream guard's verdict)."""
+    return [text for _, text in string_leaves(body["error"], ("error",))
+            ] if "error" in body else []
+
+
 def whole_of(path: JsonPath) -> JsonPath:
     """What the text at ``path`` is a part of, as the model reads it: a content part's
     (``...content[j].text``, ``system[j].text``) its list, which the model reads as one text;

@@ -48,6 +48,15 @@ def input_blocked_envelope(safety: dict[str, Any], param: str) -> dict[str, Any]
     return body
 
 
+def replace_blocked_error(body: dict[str, Any], refusal_text: str,
+                          safety: dict[str, Any]) -> None:
+    """An answer's OpenAI-style ``error`` object (read with output 0: it can quote what the
+    model wrote) replaced, in a blocked answer, by one carrying the refusal text."""
+    if "error" in body:
+        body["error"] = {**error_envelope(refusal_text, "upstream_error",
+                                          code="content_filter")["error"], "safety": safety}
+
+
 def refusal_completion(request_id: str, model: str | None, refusal_text: str,
                        safety: dict[str, Any]) -> dict[str, Any]:
     return {

@@ -505,8 +505,17 @@ EMBEDDINGS_INPUT = [InputRow("embeddings", "input", {"model": "e", "input": valu
                     for value, note in [(BAD, "string"), (["fine", BAD], "strings")]]
 
 
-# A mid-stream error event can quote the answer (an upstream guard's verdict): each API's own.
+ERROR_BODY = {"error": {"message": f"guardrail: {BAD}", "type": "server_error"}}
+# An error can quote the answer (an upstream guard's verdict): each API's own mid-stream
+# error event, and an OpenAI-style error object in a 200 answer.
 STREAM_ERROR_OUTPUT = [
+    OutputRow("chat_completions", "extension", note="error in a 200 answer",
+              answer={**_chat_message(content="ok"), **ERROR_BODY}),
+    OutputRow("completions", "extension", note="error in a 200 answer",
+              answer={**_completion_chunk(0, "ok", "stop"), "object": "text_completion",
+                      **ERROR_BODY}),
+    OutputRow("completions", "extension", note="mid-stream error", event="error", events=[
+        (None, _completion_chunk(0, "Hello ")), (None, ERROR_BODY), (None, "[DONE]")]),
     OutputRow("chat_completions", "extension", note="mid-stream error", event="error", events=[
         (None, chat_chunk({"role": "assistant", "content": ""})),
         (None, {"error": {"message": f"guardrail: {BAD}", "type": "server_error"}}),

@@ -140,7 +140,8 @@ ANSWER_SAMPLES: list[tuple[str, dict[str, Any], list[AnswerText]]] = [
                                    "content_filter_results": {"hate": {"severity": "safe"}}}]},
      [AnswerText(0, "choice.text", "x"), AnswerText(0, "extension", "halt")]),
     ("garbage", {"choices": ["x", {"text": 5}, None]}, []),
-    ("no choices", {"error": {"message": "x"}}, []),
+    ("an error, no choices", {"error": {"message": "x"}},  # it can quote the answer
+     [AnswerText(0, "extension", "x")]),
 ]
 
 
@@ -294,7 +295,8 @@ def test_read_never_raises_on_garbage(data: str) -> None:
     assert view.finished == set() and view.ends is False
     relayed_as_is = not data.startswith("{") and data.strip()  # no JSON object: read as text
     assert view.texts == ([(0, data)] if relayed_as_is else
-                          [(0, "a")] if '"text": "a"' in data else [])
+                          [(0, "a")] if '"text": "a"' in data else
+                          [(0, "overloaded")] if '"error"' in data else [])
     events = decode(codec.cut([0], SAFETY, None))
     assert Completion.model_validate_json(events[0].data).id == "cmpl-req1"
 
