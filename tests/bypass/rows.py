@@ -530,6 +530,14 @@ STREAM_ERROR_OUTPUT = [
                                            "status": "in_progress", "output": []}}),
         ("error", {"type": "error", "sequence_number": 1, "code": "server_error",
                    "message": f"guardrail: {BAD}", "param": None})]),
+    OutputRow("responses", "stream", note="a delta event newer than the proxy",
+              event="response.hologram_caption.delta", events=[
+                  ("response.created", {"type": "response.created", "sequence_number": 0,
+                                        "response": {"id": "resp_1", "object": "response",
+                                                     "status": "in_progress", "output": []}}),
+                  ("response.hologram_caption.delta", {
+                      "type": "response.hologram_caption.delta", "sequence_number": 1,
+                      "item_id": "h_1", "output_index": 0, "delta": BAD})]),
     OutputRow("responses", "stream", note="response.failed", event="response.failed", events=[
         ("response.created", {"type": "response.created", "sequence_number": 0,
                               "response": {"id": "resp_1", "object": "response",
