@@ -4,10 +4,11 @@ streamed) and how a blocked answer looks.
 An answer's texts, per choice: message content (string or parts), refusal, reasoning
 (``reasoning_content`` / ``reasoning``), tool-call and function-call arguments and names,
 the audio transcript, and any other string field of the message or of the choice (a vendor
-extension). Streamed deltas carry the same fields; both paths share one reader, so a
-streamed answer and a whole one are scored on the same texts. A blocked choice is replaced
-whole: nothing of it (log-probabilities, whose tokens repeat its text; a vendor's fields)
-reaches the client.
+extension); beside the choices, the answer's ``error`` and vendor fields
+(``fields.completion_extras``), read with choice 0. Streamed deltas carry the same fields;
+both paths share one reader, so a streamed answer and a whole one are scored on the same
+texts. A blocked choice is replaced whole: nothing of it (log-probabilities, whose tokens
+repeat its text; a vendor's fields) reaches the client, nor the answer's vendor fields.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import orjson
 
 from proxy.protocol import sse
 from proxy.protocol.dialect import AnswerText, EventView
-from proxy.protocol.fields import error_texts, string_leaves, unknown_field_texts
+from proxy.protocol.fields import completion_extras, string_leaves, unknown_field_texts
 from proxy.protocol.safety import (
+    block_extras,
     broken_chunk_stream,
     cut_chunk,
-    replace_blocked_error,
     stream_chunk,
 )
 
@@ -83,7 +84,7 @@ def answer_texts(body: dict[str, Any]) -> list[AnswerText]:
         # a completions-style "text" beside the message, vLLM's stop_reason, ...
         texts += [AnswerText(index, "extension", text)
                   for text in unknown_field_texts(choice, _CHOICE_FIELDS)]
-    return texts + [AnswerText(0, "extension", text) for text in error_texts(body)]
+    return texts + [AnswerText(0, "extension", text) for text in completion_extras(body)]
 
 
 def block_answer(body: dict[str, Any], blocked: set[int], refusal_text: str,
@@ -99,7 +100,7 @@ def block_answer(body: dict[str, Any], blocked: set[int], refusal_text: str,
                 choices[slot] = {
                     "index": index, "message": {"role": "assistant", "content": refusal_text},
                     "finish_reason": "content_filter", "logprobs": None}
-    replace_blocked_error(body, refusal_text, safety)
+    block_extras(body, refusal_text, safety)
     body["safety"] = safety
 
 
@@ -108,6 +109,7 @@ class ChatStreamCodec:
         self.request_id = request_id
         self.model = model
         self.usage: dict[str, Any] | None = None  # the usage chunk, once read
+        self.extras_seen: set[str] = set()  # the error and vendor texts read so far
 
     def read(self, event: sse.SSEEvent) -> EventView:
         if event.is_done:
@@ -124,7 +126,7 @@ class ChatStreamCodec:
             _read_choice(view, _index(choice, position), choice)
         if not choices and "usage" in chunk:
             self.usage = chunk  # it follows every finish: held, and kept last on a cut
-        view.texts += [(0, text) for text in error_texts(chunk)]  # a mid-stream error
+        view.texts += [(0, text) for text in completion_extras(chunk, self.extras_seen)]
         view.ends = bool(view.finished) or self.usage is chunk
         return view
 

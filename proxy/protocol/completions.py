@@ -4,8 +4,9 @@ A request's model-readable texts are ``prompt`` (a string or a list of strings) 
 ``suffix``, both from the user. Token prompts (a list of ids, or a list of id lists) are
 counted as unreadable: a text classifier cannot read tokens. An answer's texts are its
 ``choices[].text`` (with ``echo`` they include the prompt) and any string in a field of a
-choice this module does not know (``extension``: vLLM's ``stop_reason``...); a blocked
-choice is replaced whole (its log-probabilities repeat its text). Streamed and non-streamed
+choice this module does not know (``extension``: vLLM's ``stop_reason``...) or of the
+answer's own (``fields.completion_extras``); a blocked choice is replaced whole (its
+log-probabilities repeat its text) and the answer's vendor fields are dropped. Streamed and non-streamed
 answers share one ``text_completion`` shape; a stream ends with ``data: [DONE]``.
 """
 
@@ -19,8 +20,8 @@ import orjson
 
 from proxy.protocol.dialect import AnswerText, EventView, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest, ProxyError
-from proxy.protocol.fields import error_texts, load_object, request_of, unknown_field_texts
-from proxy.protocol.safety import broken_chunk_stream, input_blocked_envelope, replace_blocked_error
+from proxy.protocol.fields import completion_extras, load_object, request_of, unknown_field_texts
+from proxy.protocol.safety import block_extras, broken_chunk_stream, input_blocked_envelope
 from proxy.protocol.sse import DONE_EVENT, SSEEvent, encode
 
 REQUEST_KINDS = frozenset({"prompt", "suffix"})
@@ -135,6 +136,7 @@ class CompletionsStream:
         self.id = f"cmpl-{request_id}"
         self.model = request.model
         self.created: int | None = None
+        self.extras_seen: set[str] = set()  # the error and vendor texts read so far
 
     def read(self, event: SSEEvent) -> EventView:
         """Never raises: an event it cannot parse is relayed, its data read as text."""
@@ -156,7 +158,7 @@ class CompletionsStream:
             if choice.get("finish_reason") is not None:
                 view.finished.add(index)
                 view.ends = True
-        view.texts += [(0, text) for text in error_texts(chunk)]  # a mid-stream error
+        view.texts += [(0, text) for text in completion_extras(chunk, self.extras_seen)]
         # The usage chunk (include_usage: no choices) follows every finish: it is the end.
         view.ends = view.ends or (chunk.get("choices") == [] and isinstance(
             chunk.get("usage"), dict))
@@ -209,7 +211,7 @@ class CompletionsDialect:
                 texts.append(AnswerText(index, "choice.text", choice["text"]))
             texts += [AnswerText(index, "extension", text)
                       for text in unknown_field_texts(choice, _CHOICE_FIELDS)]
-        return texts + [AnswerText(0, "extension", text) for text in error_texts(body)]
+        return texts + [AnswerText(0, "extension", text) for text in completion_extras(body)]
 
     def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,
                      safety: dict[str, Any]) -> None:
@@ -221,7 +223,7 @@ class CompletionsDialect:
                 index = _output_index(choice, slot)
                 if index is not None and index in blocked:
                     choices[slot] = _choice(index, refusal_text, CONTENT_FILTER)
-        replace_blocked_error(body, refusal_text, safety)
+        block_extras(body, refusal_text, safety)
         body["safety"] = safety
 
     def input_blocked(self, request: ParsedRequest, request_id: str, safety: dict[str, Any],

@@ -48,11 +48,27 @@ def unknown_field_texts(value: dict[str, Any], known: frozenset[str]) -> list[st
             for _, text in string_leaves(item, (key,))]
 
 
-def error_texts(body: dict[str, Any]) -> list[str]:
-    """The strings of an OpenAI-style ``error`` object in an answer or a stream chunk: it
-    can quote what the model wrote (an upstream guard's verdict)."""
-    return [text for _, text in string_leaves(body["error"], ("error",))
-            ] if "error" in body else []
+# The top-level fields of an OpenAI completion object (Chat Completions or Completions, whole
+# or a stream chunk) that hold no answer text or are read apart: ids, the choices, usage,
+# Azure's prompt verdicts, vLLM's prompt log-probabilities (the prompt's own tokens, read on
+# input). ``error`` is read (it can quote what the model wrote: an upstream guard's
+# verdict). Any other field is a vendor's (Perplexity's ``citations`` and
+# ``search_results``...): read too, and dropped from a blocked answer.
+COMPLETION_FIELDS = frozenset({"id", "object", "created", "model", "choices", "usage",
+                               "system_fingerprint", "service_tier", "prompt_filter_results",
+                               "prompt_logprobs", "safety"})
+
+
+def completion_extras(body: dict[str, Any], seen: set[str] | None = None) -> list[str]:
+    """The strings of a completion's ``error`` object and vendor fields (scored with output
+    0). ``seen``: a stream's extras read so far, updated; a vendor may repeat its fields in
+    every chunk, and each text is read once."""
+    texts = unknown_field_texts(body, COMPLETION_FIELDS)
+    if seen is None:
+        return texts
+    fresh = [text for text in dict.fromkeys(texts) if text not in seen]
+    seen.update(fresh)
+    return fresh
 
 
 def whole_of(path: JsonPath) -> JsonPath:

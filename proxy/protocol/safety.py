@@ -15,6 +15,7 @@ import orjson
 
 from proxy.protocol import sse
 from proxy.protocol.errors import error_envelope
+from proxy.protocol.fields import COMPLETION_FIELDS
 from proxy.verdict import Decision
 
 DECISION_HEADER = "x-safety-decision"
@@ -48,10 +49,11 @@ def input_blocked_envelope(safety: dict[str, Any], param: str) -> dict[str, Any]
     return body
 
 
-def replace_blocked_error(body: dict[str, Any], refusal_text: str,
-                          safety: dict[str, Any]) -> None:
-    """An answer's OpenAI-style ``error`` object (read with output 0: it can quote what the
-    model wrote) replaced, in a blocked answer, by one carrying the refusal text."""
+def block_extras(body: dict[str, Any], refusal_text: str, safety: dict[str, Any]) -> None:
+    """A blocked completion's top-level extras (fields.completion_extras): its ``error``
+    object replaced by one carrying the refusal text, every vendor field dropped."""
+    for key in [key for key in body if key not in COMPLETION_FIELDS and key != "error"]:
+        del body[key]
     if "error" in body:
         body["error"] = {**error_envelope(refusal_text, "upstream_error",
                                           code="content_filter")["error"], "safety": safety}

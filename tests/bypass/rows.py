@@ -169,6 +169,14 @@ CHAT_OUTPUT = [
             {**chat_chunk({"content": "ok"})["choices"][0], "stop_reason": BAD}]}),
         (None, chat_chunk({}, "stop")), (None, "[DONE]")],
         note="choice-level vendor field", event="chat.completion.chunk"),
+    OutputRow("chat_completions", "extension", answer={
+        **_chat_message(content="ok"), "search_results": [{"title": BAD, "url": "https://x"}]},
+        note="top-level vendor field"),
+    OutputRow("chat_completions", "extension", events=[  # repeated in every chunk
+        (None, {**chunk, "citations": ["https://x", BAD]}) for chunk in [
+            chat_chunk({"role": "assistant", "content": ""}), chat_chunk({"content": "ok"}),
+            chat_chunk({}, "stop")]] + [(None, "[DONE]")],
+        note="top-level vendor field", event="chat.completion.chunk"),
     OutputRow("chat_completions", "content", note="second choice", answer={
         **_chat_message(content="fine"), "choices": [
             _chat_message(content="fine")["choices"][0],
@@ -481,7 +489,15 @@ def completions_rows() -> tuple[list[InputRow], list[OutputRow]]:
     vendor["choices"][0]["stop_reason"] = BAD
     streamed_vendor = OutputRow("completions", "extension", event="text_completion", events=[
         (None, vendor), (None, _completion_chunk(0, "", "stop")), (None, "[DONE]")])
-    return _unique(inputs), [*_unique(outputs), streamed, streamed_vendor]
+    top_level = [(None, {**_completion_chunk(0, "Hello "), "citations": [BAD]}),
+                 (None, _completion_chunk(0, "", "stop")), (None, "[DONE]")]
+    streamed_top_level = OutputRow("completions", "extension", event="text_completion",
+                                   events=top_level, note="top-level vendor field")
+    whole_top_level = OutputRow("completions", "extension", note="top-level vendor field",
+                                answer={**_completion_chunk(0, "Hello", "stop"),
+                                        "search_results": [{"snippet": BAD}]})
+    return _unique(inputs), [*_unique(outputs), streamed, streamed_vendor, streamed_top_level,
+                             whole_top_level]
 
 
 def _completion_chunk(index: int, text: str, finish: str | None = None) -> dict[str, Any]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from openai.types.chat import ChatCompletion
 
-from proxy.protocol.chat_answer import answer_texts, block_answer
+from proxy.protocol.chat_answer import ChatStreamCodec, answer_texts, block_answer
 from proxy.protocol.dialect import AnswerText
-from tests.support.upstream import chat_completion
+from proxy.protocol.sse import SSEEvent
+from tests.support.upstream import chat_chunk, chat_completion
 
 SAFETY = {"decision": "block", "direction": "output", "reasons": []}
 
@@ -49,3 +51,33 @@ def test_a_blocked_choice_is_replaced_whole():
     completion = ChatCompletion.model_validate(body)  # still what the SDK reads
     assert [c.message.content for c in completion.choices] == ["fine", "No."]
     assert "toxic" not in str(body)
+
+
+def vendor_answer() -> dict[str, Any]:
+    """Perplexity's shape: citations and search results beside the choices, and the
+    fields every completion has (read apart, or no answer text)."""
+    return {**chat_completion({"role": "assistant", "content": "fine"}),
+            "system_fingerprint": "fp_1", "service_tier": "default",
+            "citations": ["https://a.example/toxic"],
+            "search_results": [{"title": "toxic title", "url": "https://a.example"}]}
+
+
+def test_top_level_vendor_fields_are_read_and_a_block_drops_them():
+    body = vendor_answer()
+    assert answer_texts(body)[1:] == [
+        AnswerText(0, "extension", "https://a.example/toxic"),
+        AnswerText(0, "extension", "toxic title"), AnswerText(0, "extension",
+                                                              "https://a.example")]
+    block_answer(body, {0}, "No.", SAFETY)
+    assert "citations" not in body and "search_results" not in body
+    assert body["system_fingerprint"] == "fp_1" and body["service_tier"] == "default"
+    ChatCompletion.model_validate(body)
+
+
+def test_a_stream_reads_a_vendor_text_each_chunk_repeats_once():
+    codec = ChatStreamCodec("req", None)
+    texts = []
+    for delta in ({"content": "a"}, {"content": "b"}):
+        chunk = {**chat_chunk(delta), "citations": ["https://a.example/toxic"]}
+        texts += codec.read(SSEEvent(data=orjson.dumps(chunk).decode())).texts
+    assert texts == [(0, "a"), (0, "https://a.example/toxic"), (0, "b")]
