@@ -1,5 +1,5 @@
-"""The one way to start a background task: ``spawn``; and ``gather_few``, the request
-path's gather.
+"""The one way to start a background task: ``spawn``; ``owned``, a task its caller holds
+and waits for; and ``gather_few``, the request path's gather.
 
 The event loop keeps only a weak reference to a task, so a task nobody holds may be
 garbage-collected before it finishes; and an exception in a task nobody awaits is reported,
@@ -50,6 +50,13 @@ def _finished(task: asyncio.Task[Any]) -> None:
         # In the message itself, not as arguments: the proxy's log renderer keeps a library
         # record's format string only (proxy/observability/logging.py).
         log.error(f"background task {task.get_name()} failed: {type(exc).__qualname__}")
+
+
+def owned(coro: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
+    """Starts ``coro`` as a task its caller owns: the caller holds it until it is done and
+    awaits it, or cancels it and reads its outcome (routes/generation.py's request sent
+    during its checks). Nothing is logged for it: its exception is the caller's."""
+    return asyncio.create_task(coro, name=name)
 
 
 async def gather_few(*awaitables: Awaitable[T]) -> list[T]:

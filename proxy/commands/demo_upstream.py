@@ -16,12 +16,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--delay-ms", type=float, default=0.0,
                         help="pause between streamed chunks")
+    parser.add_argument("--first-token-ms", type=float, default=0.0,
+                        help="pause before every answer (a model's time to first token)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     _use_uvloop()
-    web.run_app(create_demo_upstream(args.delay_ms), host=args.host, port=args.port,
+    app = create_demo_upstream(args.delay_ms, args.first_token_ms)
+    web.run_app(app, host=args.host, port=args.port,
                 access_log=None, print=lambda _: print(
                     f"demo upstream on http://{args.host}:{args.port}/v1", flush=True))
     return 0

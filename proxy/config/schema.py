@@ -62,6 +62,11 @@ class UpstreamConfig(Strict):
     # Longest silence between two reads; there is no total timeout, so long streams live.
     read_timeout_s: float = Field(300.0, gt=0)
     max_connections: int = Field(512, gt=0)
+    # Send a request upstream while its input checks run, its answer held until they pass
+    # (routes/generation.py): the checks' time leaves the answer's latency, but the provider
+    # receives the prompts the policy blocks. A request that has the provider store or run
+    # anything waits for its verdict all the same (protocol/side_effects.py).
+    send_during_input_checks: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -284,4 +289,21 @@ class ProxyConfig(Strict):
             if key.tenant is not None and key.tenant not in known:
                 raise ValueError(f"auth.keys.{key.id}.tenant: no tenant named {key.tenant!r} "
                                  "in tenants.known")
+        return self
+
+    @model_validator(mode="after")
+    def _nothing_redacted_after_sending(self) -> ProxyConfig:
+        """A redaction masks the request before it goes upstream: never one already sent."""
+        if not self.upstream.send_during_input_checks:
+            return self
+        for key, policy in self.threshold_policies():
+            if key == "shadow_policy":  # never acted on
+                continue
+            for check_name, labels in policy.input.items():
+                for label, thresholds in labels.items():
+                    if thresholds.redact is not None:
+                        raise ValueError(
+                            f"{key}.input.{check_name}.{label}: redact cannot be used with "
+                            "upstream.send_during_input_checks (a request is masked before "
+                            "it is sent)")
         return self

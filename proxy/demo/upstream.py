@@ -9,7 +9,8 @@
 The answer is ``demo_answer(prompt)`` in the API's own wire format (``openai_wire``,
 ``anthropic_wire``); ``"stream": true`` streams it piece by piece. Deterministic and fast
 (it is the baseline of the overhead benchmark); ``delay_ms`` adds a pause between streamed
-writes, to watch a stream arrive.
+writes, to watch a stream arrive; ``first_token_ms`` a pause before every answer, as a
+model takes before its first token.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from proxy.demo.answers import Ask, demo_answer, last_user_text
 
 MODEL = "demo-model"
 DELAY_MS = web.AppKey("delay_ms", float)
+FIRST_TOKEN_MS = web.AppKey("first_token_ms", float)
 MAX_CHOICES = 8
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -80,9 +82,11 @@ APIS = {
 }
 
 
-def create_demo_upstream(delay_ms: float = 0.0) -> web.Application:
+def create_demo_upstream(delay_ms: float = 0.0, first_token_ms: float = 0.0
+                         ) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[DELAY_MS] = delay_ms
+    app[FIRST_TOKEN_MS] = first_token_ms
     for path, api in APIS.items():
         app.router.add_post(path, _handler(api))
     app.router.add_get("/v1/models", _models)
@@ -102,6 +106,8 @@ def _handler(api: DemoApi) -> Handler:
         if body is None or prompt is None:
             return _json(api.error("invalid request"), status=400)
         ask = Ask(demo_answer(prompt), _model(body), _choices(body) if api.choices else 1)
+        if request.app[FIRST_TOKEN_MS]:
+            await asyncio.sleep(request.app[FIRST_TOKEN_MS] / 1000.0)
         if body.get("stream") is True:
             return await _send_stream(request, api.stream(ask))
         return _json(api.whole(ask))

@@ -59,6 +59,10 @@ STORE_OPERATIONS = ("admission", "record", "cache_get", "cache_set", "event")
 UPSTREAM_STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none")
 # routes/forget.py: what became of one deletion of a blocked answer's stored parts.
 DELETION_RESULTS = ("deleted", "not_found", "failed", "invalid_id")
+# routes/generation.py: why a request sent during its input checks was withdrawn: the
+# checks blocked it, its principal was refused at its charge, or it ended otherwise first
+# (the client left, an error).
+WITHDRAWAL_REASONS = ("blocked", "refused", "abandoned")
 # Where a slow client was when it was closed: its request line and headers, or its body.
 SLOW_CLIENT_PHASES = ("headers", "body")
 # Why a client key was refused (auth.mode: keys).
@@ -175,6 +179,11 @@ class Metrics:
             "safety_proxy_blocked_answers_deleted",
             "Deletions of what the upstream stored of a blocked answer (Responses API), "
             "by result.", ["result"], registry=r)
+        self.withdrawn_requests = Counter(
+            "safety_proxy_withdrawn_requests",
+            "Requests sent upstream during their input checks (upstream.send_during_input_"
+            "checks) and withdrawn before their answer was read, by reason: the provider "
+            "received these prompts.", ["reason"], registry=r)
         self.unscanned_parts = Counter(
             "safety_proxy_unscanned_parts", "Content parts passed through unscanned (images...).",
             ["direction"], registry=r)
@@ -284,6 +293,7 @@ class Metrics:
                 (self.upstream_responses, UPSTREAM_STATUS_CLASSES),
                 (self.stream_cuts, ("buffered", "low_latency")),
                 (self.blocked_answers_deleted, DELETION_RESULTS),
+                (self.withdrawn_requests, WITHDRAWAL_REASONS),
                 (self.strikes, ("flag", "block")), (self.cache_lookups, ("hit", "miss")),
                 (self.store_errors, STORE_OPERATIONS), (self.store_duration, STORE_OPERATIONS))
 

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from classifiers.tasks import owned
 from proxy.observability.tracing import note_answer
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.input_checks import check_input
@@ -17,8 +18,9 @@ from proxy.pipeline.output_checks import moderate_answer, scored_texts
 from proxy.pipeline.stream_relay import StreamRelay
 from proxy.pipeline.upstream import Upstream, response_headers
 from proxy.protocol.dialect import Dialect
-from proxy.protocol.errors import BadRequest, UpstreamBadResponse, json_response
+from proxy.protocol.errors import BadRequest, ProxyError, UpstreamBadResponse, json_response
 from proxy.protocol.safety import DECISION_HEADER, safety_object
+from proxy.protocol.side_effects import acts_upstream
 from proxy.protocol.stored import stored_answer, stored_stream
 from proxy.resources import UPSTREAMS
 from proxy.routes.body import check_text_limits, read_body
@@ -40,13 +42,21 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     check_text_limits([field.text for field in parsed.texts], config.server)
     ctx.unchecked = parsed.unknown > 0
     await identify(request, ctx, parsed.body)
-    moderation = await check_input(ctx)
-    if moderation.decision.blocked:
-        return _input_blocked(ctx)
-    await charge_input(request, ctx)  # a flagged prompt's strike lands before it goes up
     upstream = await request.app[UPSTREAMS].get(config.upstream)
     started = time.perf_counter()
-    answer = await open_upstream(upstream, request, route, parsed.body, ctx)
+    if config.upstream.send_during_input_checks and not acts_upstream(ctx.dialect.name,
+                                                                      parsed.body):
+        sent = await _sent_during_checks(request, ctx, upstream, route)
+        if sent is None:
+            return _input_blocked(ctx)
+        answer = sent
+    else:
+        moderation = await check_input(ctx)
+        if moderation.decision.blocked:
+            return _input_blocked(ctx)
+        await charge_input(request, ctx)  # a flagged prompt's strike lands before it goes up
+        started = time.perf_counter()
+        answer = await open_upstream(upstream, request, route, parsed.body, ctx)
     if answer.status >= 300:  # redirects are answers too, never followed
         return await relay_upstream_error(answer, ctx, started)
     if parsed.stream and answer.content_type == "text/event-stream":
@@ -56,6 +66,44 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     if ctx.stored is not None:  # blocked: nobody may continue from it (forget.py)
         await asyncio.shield(forget(upstream, request, ctx, ctx.stored))
     return response
+
+
+async def _sent_during_checks(request: web.Request, ctx: RequestContext, upstream: Upstream,
+                              route: Route) -> aiohttp.ClientResponse | None:
+    """Sends the request upstream while its input checks run: the upstream's answer, its
+    body unread, once they pass and its strike is charged; None when they block it. An
+    answer not taken (blocked, the principal refused at its charge, the client gone, an
+    error) is withdrawn: the call cancelled, or its connection closed unread, so the
+    upstream can stop generating; nothing of it reaches the client."""
+    assert ctx.parsed is not None
+    sending = owned(open_upstream(upstream, request, route, ctx.parsed.body, ctx),
+                    name=f"send-{ctx.request_id}")
+    for _ in range(2):  # the request on the wire before the checks take the loop: aiohttp
+        await asyncio.sleep(0)  # writes a body in a task of its own, a turn after the call's
+    withdrawn = "abandoned"  # why, if this ends before the answer is taken
+    try:
+        if (await check_input(ctx)).decision.blocked:
+            withdrawn = "blocked"
+            return None
+        try:
+            await charge_input(request, ctx)
+        except ProxyError:
+            withdrawn = "refused"
+            raise
+        withdrawn = ""
+        return await sending
+    finally:
+        if withdrawn:
+            ctx.metrics.withdrawn_requests.labels(withdrawn).inc()
+            await _withdraw(sending)
+
+
+async def _withdraw(sending: asyncio.Future[aiohttp.ClientResponse]) -> None:
+    if not sending.done():
+        sending.cancel()  # open_upstream's contract: cancelling it closes the connection
+        await asyncio.wait([sending])
+    if not sending.cancelled() and sending.exception() is None:
+        sending.result().close()
 
 
 async def _complete(ctx: RequestContext, body: dict[str, Any],

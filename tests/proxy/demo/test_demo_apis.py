@@ -178,6 +178,18 @@ async def test_every_stream_keeps_the_delay(serve_app: ServeApp, path: str, body
     assert time.monotonic() - started >= pieces * delay_ms / 1000
 
 
+async def test_every_answer_waits_its_first_token(serve_app: ServeApp):
+    base = await serve_app(create_demo_upstream(first_token_ms=150))
+    for stream in (False, True):
+        started = time.monotonic()
+        async with httpx.AsyncClient() as client:
+            response = await client.post(base + "/v1/chat/completions", json={
+                "model": "demo", "stream": stream,
+                "messages": [{"role": "user", "content": "hi"}]})
+        assert response.status_code == 200
+        assert time.monotonic() - started >= 0.15
+
+
 @pytest.mark.parametrize(("path", "body", "shape"), [
     ("/v1/responses", {"input": 42}, "openai"),
     ("/v1/chat/completions", {"model": "demo"}, "openai"),
