@@ -6,8 +6,9 @@ counted as unreadable: a text classifier cannot read tokens. An answer's texts a
 ``choices[].text`` (with ``echo`` they include the prompt) and any string in a field of a
 choice this module does not know (``extension``: vLLM's ``stop_reason``...) or of the
 answer's own (``fields.completion_extras``); a blocked choice is replaced whole (its
-log-probabilities repeat its text) and the answer's vendor fields are dropped. Streamed and non-streamed
-answers share one ``text_completion`` shape; a stream ends with ``data: [DONE]``.
+log-probabilities repeat its text) and the answer's vendor fields are dropped. Streamed
+and non-streamed answers share one ``text_completion`` shape; a stream ends with
+``data: [DONE]``.
 """
 
 from __future__ import annotations

@@ -38,7 +38,9 @@ from proxy.protocol.messages_content import (
 )
 from proxy.protocol.messages_sinks import RequestSink
 from proxy.protocol.messages_stream import (
+    MESSAGE_FIELDS,
     MessagesStream,
+    message_extras,
     new_message,
     refusal_details,
 )
@@ -170,19 +172,23 @@ class MessagesDialect:
         return request
 
     def answer_texts(self, body: dict[str, Any]) -> list[AnswerText]:
-        """Every content block's texts, and the refusal explanation; all output 0."""
+        """Every content block's texts, the refusal explanation, and the message's other
+        strings (``message_extras``); all output 0."""
         texts = answer_block_texts(body.get("content"))
         details = body.get("stop_details")
         if isinstance(details, dict) and isinstance(details.get("explanation"), str):
             texts.append(("extension", details["explanation"]))
+        texts += [("extension", text) for text in message_extras(body)]
         return [AnswerText(0, kind, text) for kind, text in texts if text]
 
     def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,
                      safety: dict[str, Any]) -> None:
         """The content becomes one text block of ``refusal_text``, ``stop_reason:
-        refusal``; usage (tokens spent upstream) is kept."""
+        refusal``; usage (tokens spent upstream) is kept, a vendor's fields are not."""
         if not blocked:
             return
+        for key in [key for key in body if key not in MESSAGE_FIELDS]:
+            del body[key]  # a vendor's fields
         body.update(content=[{"type": "text", "text": refusal_text}], stop_reason="refusal",
                     stop_sequence=None, stop_details=refusal_details(), safety=safety)
 

@@ -10,8 +10,11 @@ Scored, all as output 0: the texts of a ``content_block_start`` block (and of a
 a delta but its ``type`` and ``signature`` (``text_delta.text``,
 ``input_json_delta.partial_json``, ``thinking_delta.thinking``, ``citations_delta``'s
 cited text and titles, the strings of a delta type this module does not know); a
-``message_delta``'s refusal explanation. The first text of a block after another block's
-text starts with a newline, so that words of two blocks never run together in a window.
+``message_delta``'s refusal explanation; the strings of the message and of a
+``message_delta``'s delta outside ``MESSAGE_FIELDS`` (a matched ``stop_sequence``, a
+vendor's field); every string of an event type this module does not know. The first text
+of a block after another block's text starts with a newline, so that words of two blocks
+never run together in a window.
 
 ``cut`` ends the stream as the client saw it: it starts the message if the client has not
 seen it start, closes the blocks it saw open, adds the refusal as a text block at the next
@@ -29,9 +32,16 @@ from typing import Any, TypeGuard
 import orjson
 
 from proxy.protocol.dialect import EventView
+from proxy.protocol.fields import unknown_field_texts
 from proxy.protocol.messages_content import answer_block_texts
 from proxy.protocol.messages_sinks import record_leaves
 from proxy.protocol.sse import SSEEvent, encode
+
+# A Message object's fields that hold no answer text, or are read apart (``content``,
+# ``stop_details``' explanation). Any other string (the ``stop_sequence`` that matched, a
+# vendor's field) is read too, and a blocked message keeps none of them.
+MESSAGE_FIELDS = frozenset({"id", "type", "role", "model", "content", "stop_reason", "usage",
+                            "container", "context_management", "stop_details", "safety"})
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -95,7 +105,9 @@ class MessagesStream:
             return self._view(event.unparsed_texts())
         kind = data.get("type")
         reader = _READERS.get(kind) if isinstance(kind, str) else None
-        return reader(self, data) if reader else EventView()
+        if reader is None:  # a newer or a vendor's event: its strings are read
+            return self._view([text for _, text in record_leaves(data, ())])
+        return reader(self, data)
 
     def _message_start(self, data: dict[str, Any]) -> EventView:
         message = _dict(data.get("message"))
@@ -106,7 +118,8 @@ class MessagesStream:
         self._count(message.get("usage"))
         self._log("message", 0)
         content = message.get("content")  # [] from Anthropic; scored if a server fills it
-        view = self._view([t for _, t in answer_block_texts(content)] if content else [])
+        texts = [t for _, t in answer_block_texts(content)] if content else []
+        view = self._view(texts + message_extras(message))
         view.model = model
         return view
 
@@ -127,12 +140,16 @@ class MessagesStream:
 
     def _message_delta(self, data: dict[str, Any]) -> EventView:
         self._count(data.get("usage"))
-        details = _dict(_dict(data.get("delta")).get("stop_details"))
+        delta = _dict(data.get("delta"))
+        details = _dict(delta.get("stop_details"))
         self.separate = self.emitted
-        view = self._view([details["explanation"]] if isinstance(
-            details.get("explanation"), str) else [])
+        texts = [details["explanation"]] if isinstance(details.get("explanation"), str) else []
+        view = self._view(texts + message_extras(delta))  # stop_sequence, a vendor's
         view.finished, view.ends = {0}, True
         return view
+
+    def _nothing(self, data: dict[str, Any]) -> EventView:
+        return EventView()
 
     def _end(self, data: dict[str, Any]) -> EventView:
         return EventView(finished={0}, ends=True)  # message_stop
@@ -201,6 +218,12 @@ class MessagesStream:
         return encode_events(events)
 
 
+def message_extras(message: dict[str, Any]) -> list[str]:
+    """The strings of a Message object (or a ``message_delta``'s delta) outside
+    ``MESSAGE_FIELDS``."""
+    return unknown_field_texts(message, MESSAGE_FIELDS)
+
+
 _READERS = {
     "message_start": MessagesStream._message_start,
     "content_block_start": MessagesStream._block_start,
@@ -209,4 +232,5 @@ _READERS = {
     "message_delta": MessagesStream._message_delta,
     "message_stop": MessagesStream._end,
     "error": MessagesStream._error,
+    "ping": MessagesStream._nothing,
 }

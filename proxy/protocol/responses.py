@@ -38,6 +38,7 @@ from proxy.protocol.responses_stream import (
     encode_events,
     refusal_item_events,
     refusal_message,
+    response_extras,
     response_object,
     stopped,
 )
@@ -136,19 +137,25 @@ class ResponsesDialect:
         return request
 
     def answer_texts(self, body: dict[str, Any]) -> list[AnswerText]:
-        """Every output item's texts, all of output 0."""
+        """Every output item's texts, and the response's other strings (an ``error``, an
+        ``output_text`` that is not the items' text, a vendor's field); all output 0."""
         output = body.get("output")
-        if not isinstance(output, list):
-            return []
-        return [text for item in output for text in item_texts(item)]
+        texts = [text for item in output for text in item_texts(item)
+                 ] if isinstance(output, list) else []
+        shown = "".join(text.text for text in texts)
+        return texts + [AnswerText(0, "extension", extra) for extra in response_extras(body)
+                        if extra not in shown]
 
     def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,
                      safety: dict[str, Any]) -> None:
         """The whole output becomes one assistant message carrying ``refusal_text``,
         whatever ``blocked`` holds: a response is one output. Usage stays as counted."""
         message_id = "msg_" + str(body.get("id") or "blocked").removeprefix("resp_")
-        body.update(stopped(body, [refusal_message(message_id, refusal_text)], safety))
-        if "output_text" in body:
+        summarised = "output_text" in body
+        blocked_body = stopped(body, [refusal_message(message_id, refusal_text)], safety)
+        body.clear()
+        body.update(blocked_body)
+        if summarised:
             body["output_text"] = refusal_text
 
     def input_blocked(self, request: ParsedRequest, request_id: str, safety: dict[str, Any],

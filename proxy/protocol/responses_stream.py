@@ -16,7 +16,9 @@ the events' own ``output_index``. Text comes from:
 Every other ``*.done`` event, ``output_item.done``'s streamed fields and the terminal
 events' response repeat, whole, texts the deltas carried: they add only a text that is not
 part of what the stream has shown so far (a server that sends the text only whole, or a
-whole text that differs from its deltas, is scored, never relayed unread).
+whole text that differs from its deltas, is scored, never relayed unread). So do the
+strings of every event's response object outside ``RESPONSE_FIELDS`` (an error, a
+vendor's field).
 ``response.completed`` / ``incomplete`` / ``failed`` and ``error`` end the stream.
 """
 
@@ -30,6 +32,7 @@ from typing import Any
 import orjson
 
 from proxy.protocol.dialect import EventView
+from proxy.protocol.fields import unknown_field_texts
 from proxy.protocol.responses_walk import item_texts
 from proxy.protocol.sse import SSEEvent, encode
 
@@ -51,6 +54,18 @@ NOT_TEXT_DELTAS = frozenset({"response.audio.delta"})  # base64 audio
 # The fields of a ``*.done`` event (and of its ``part``) that repeat a streamed text.
 DONE_FIELDS = ("text", "refusal", "arguments", "input", "code", "command", "transcript")
 CONTENT_FILTER = {"reason": "content_filter"}
+# A response object's fields that hold no answer text, echo the request (checked as input)
+# or are read apart (``output``). Any other string (an ``error``'s message, the
+# ``output_text`` some servers add, a vendor's field) is read too, and a response the proxy
+# stops keeps none of them.
+RESPONSE_FIELDS = frozenset({
+    "id", "object", "created_at", "completed_at", "status", "background", "billing",
+    "conversation", "incomplete_details", "instructions", "max_output_tokens",
+    "max_tool_calls", "metadata", "model", "output", "parallel_tool_calls",
+    "previous_response_id", "prompt", "prompt_cache_key", "prompt_cache_retention",
+    "reasoning", "safety_identifier", "service_tier", "store", "temperature", "text",
+    "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "usage", "user", "safety",
+})
 
 
 class ResponsesStream:
@@ -112,15 +127,12 @@ class ResponsesStream:
             return self._item_texts(data, done=kind == "response.output_item.done")
         if kind == "error":  # its message can quote the answer (an upstream guard)
             return [data["message"]] if isinstance(data.get("message"), str) else []
-        if kind in END_EVENTS:
-            response = data.get("response")
-            response = response if isinstance(response, dict) else {}
-            output, error = response.get("output"), response.get("error")
+        response = data.get("response")
+        if isinstance(response, dict):  # created, in_progress, ... and the end events
+            output = response.get("output") if kind in END_EVENTS else None
             texts = [text.text for item in output for text in item_texts(item)
                      ] if isinstance(output, list) else []
-            if isinstance(error, dict) and isinstance(error.get("message"), str):
-                texts.append(error["message"])  # response.failed's
-            return self._unseen(texts)
+            return self._unseen(texts + response_extras(response))  # response.failed's error
         if isinstance(kind, str) and kind.endswith(".done"):
             return self._unseen(_done_texts(data))
         return []
@@ -202,6 +214,11 @@ def _delta_texts(delta: Any) -> list[str]:
     return []
 
 
+def response_extras(response: dict[str, Any]) -> list[str]:
+    """The strings of a response object outside ``RESPONSE_FIELDS``."""
+    return unknown_field_texts(response, RESPONSE_FIELDS)
+
+
 def response_object(request_id: str, model: str | None) -> dict[str, Any]:
     """A minimal in-progress response object, as ``response.created`` announces one."""
     return {"id": f"resp_{request_id}", "object": "response", "created_at": int(time.time()),
@@ -211,16 +228,20 @@ def response_object(request_id: str, model: str | None) -> dict[str, Any]:
             "tools": [], "top_p": None, "usage": None}
 
 
+def _known(response: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in response.items() if key in RESPONSE_FIELDS}
+
+
 def in_progress(response: dict[str, Any]) -> dict[str, Any]:
-    return {**response, "status": "in_progress", "output": [], "incomplete_details": None,
+    return {**_known(response), "status": "in_progress", "output": [], "incomplete_details": None,
             "error": None}
 
 
 def stopped(response: dict[str, Any], output: list[dict[str, Any]],
             safety: dict[str, Any]) -> dict[str, Any]:
     """``response`` stopped by the content filter, with ``output`` and ``safety``; no
-    ``error`` (an upstream's can quote the answer)."""
-    return {**response, "status": "incomplete", "incomplete_details": dict(CONTENT_FILTER),
+    ``error`` (an upstream's can quote the answer), no field outside ``RESPONSE_FIELDS``."""
+    return {**_known(response), "status": "incomplete", "incomplete_details": dict(CONTENT_FILTER),
             "error": None, "output": output, "safety": safety}
 
 

@@ -279,6 +279,24 @@ def message_events(start: dict[str, Any], *deltas: dict[str, Any]) -> list[SSEEv
 
 _EMPTY_TEXT = block("text", text="")
 MESSAGES_OUTPUT = [
+    OutputRow("messages", "extension", note="top-level vendor field",
+              answer={**_message(block("text", text="ok")), "citations": [BAD]}),
+    OutputRow("messages", "extension", note="stop_sequence",
+              answer={**_message(block("text", text="ok")), "stop_sequence": BAD}),
+    OutputRow("messages", "extension", note="message_start vendor field", events=[
+        ("message_start", {"type": "message_start", "message": {
+            **_message(), "stop_reason": None, "note": BAD}}),
+        *message_events(block("text", text=""), {"type": "text_delta", "text": "ok"})[1:]]),
+    OutputRow("messages", "extension", note="message_delta stop_sequence", events=[
+        *message_events(block("text", text=""), {"type": "text_delta", "text": "ok"})[:-2],
+        ("message_delta", {"type": "message_delta", "delta": {
+            "stop_reason": "stop_sequence", "stop_sequence": BAD}, "usage": {"output_tokens": 5}}),
+        ("message_stop", {"type": "message_stop"})]),
+    OutputRow("messages", "extension", note="an event type the proxy does not know", events=[
+        *message_events(block("text", text=""), {"type": "text_delta", "text": "ok"})[:-2],
+        ("vendor_note", {"type": "vendor_note", "note": {"text": BAD}}),
+        *message_events(block("text", text=""), {"type": "text_delta", "text": "ok"})[-2:]]),
+
     *(OutputRow("messages", kind, answer=_message(*content), note=note)
       for kind, content, note in [
           ("text", [block("text", text=BAD)], ""),
@@ -413,7 +431,35 @@ def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
         outputs += [OutputRow("responses", kind, note=name,
                               answer=samples.response_body(replace_string(output, text)))
                     for kind, text in texts if text.strip()]
+    outputs += _responses_extra_rows(samples)
     return _unique(inputs), _unique(outputs) + _responses_stream_rows(samples)
+
+
+def _responses_extra_rows(samples: Any) -> list[OutputRow]:
+    """BAD in a response object's own strings: an ``output_text`` that is not the items'
+    text, a failed response's error, a vendor's field; whole, and in a stream's response
+    objects."""
+    ok = samples.response_body([samples.message(samples.text_part("It is sunny."))])
+    failed = {**samples.response_body([], "failed"),
+              "error": {"code": "server_error", "message": BAD}}
+    wholes = [
+        ("output_text differs", {**ok, "output_text": BAD}),
+        ("a failed response's error", failed),
+        ("top-level vendor field", {**ok, "citations": [BAD]}),
+    ]
+    rows = [OutputRow("responses", "extension", answer=answer, note=note)
+            for note, answer in wholes]
+    created, *rest = [event for event, _ in samples.STREAM]
+    for note, event in [
+            ("vendor field announced", {**created, "response": {
+                **created["response"], "citations": [BAD]}}),
+            ("vendor field at the end", {**rest[-1], "response": {
+                **rest[-1]["response"], "output_text": BAD}})]:
+        events = [created, *rest[:-1], event] if event["type"] == rest[-1]["type"] else [
+            event, *rest]
+        rows.append(OutputRow("responses", "stream", note=note,
+                              events=[(e["type"], e) for e in events]))
+    return rows
 
 
 def _responses_stream_rows(samples: Any) -> list[OutputRow]:

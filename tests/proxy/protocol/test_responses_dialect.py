@@ -656,10 +656,22 @@ def test_answer_texts(name: str, output: list[dict[str, Any]], texts: list[tuple
     assert DIALECT.answer_texts(body) == [AnswerText(0, kind, text) for kind, text in texts]
 
 
-@pytest.mark.parametrize("body", [{}, {"output": None}, {"output": "x"}, {"output": [3]},
-                                  {"error": {"message": "x"}}])
+@pytest.mark.parametrize("body", [{}, {"output": None}, {"output": "x"}, {"output": [3]}])
 def test_answer_texts_never_raise(body: dict[str, Any]) -> None:
     assert all(text.kind == "unknown" for text in DIALECT.answer_texts(body))
+
+
+def test_a_responses_own_strings_are_read_unless_the_items_show_them() -> None:
+    """An error, an ``output_text`` the items do not hold and a vendor's field are read;
+    the request's echo (instructions, metadata) and an ``output_text`` that repeats the
+    items are not."""
+    part = {"type": "output_text", "text": "It is sunny.", "annotations": []}
+    body = response_body([message(part)], "failed", error={"code": "e", "message": "boom"},
+                         instructions="be brief", metadata={"k": "v"}, citations=["c"],
+                         output_text="It is sunny.")
+    assert [t.text for t in DIALECT.answer_texts(body)] == ["It is sunny.", "e", "boom", "c"]
+    body["output_text"] = "something else"
+    assert "something else" in [t.text for t in DIALECT.answer_texts(body)]
 
 
 @pytest.mark.parametrize("with_output_text", [False, True])
