@@ -35,7 +35,7 @@ STREAM_EVENTS = frozenset({"chat.completion.chunk"})
 _KIND_OF = {"content": "content", "refusal": "refusal", "reasoning_content": "reasoning",
             "reasoning": "reasoning", "tool_calls": "tool_call", "function_call": "tool_call",
             "audio": "audio.transcript"}
-_NOT_TEXT = frozenset({"role", "annotations"})
+_NOT_TEXT = frozenset({"role"})  # annotations (web citations: titles, URLs) are read
 # A choice's fields read apart or holding no answer text of their own: the message or delta,
 # its place, why it ended, log-probabilities (their tokens repeat the message's text) and
 # Azure's content-filter verdicts. Any other field is a vendor's: scored as an extension.

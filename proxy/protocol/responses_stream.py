@@ -11,7 +11,10 @@ the events' own ``output_index``. Text comes from:
   ``response.shell_call_command.added``: an initial text, when not empty;
 - ``response.output_item.added`` / ``.done``: the item's fields that never stream as deltas
   (a function's name, web search queries, a patch's diff, an MCP call's output...); ``done``
-  adds only what ``added`` had not already shown.
+  adds only what ``added`` had not already shown;
+- any other event (``response.output_text.annotation.added``'s citation, a newer or a
+  vendor's event): its strings but its type, ids and base64 payloads, when not part of
+  what the stream showed.
 
 Every other ``*.done`` event, ``output_item.done``'s streamed fields and the terminal
 events' response repeat, whole, texts the deltas carried: they add only a text that is not
@@ -32,7 +35,7 @@ from typing import Any
 import orjson
 
 from proxy.protocol.dialect import EventView
-from proxy.protocol.fields import unknown_field_texts
+from proxy.protocol.fields import string_leaves, unknown_field_texts
 from proxy.protocol.responses_walk import item_texts
 from proxy.protocol.sse import SSEEvent, encode
 
@@ -54,6 +57,7 @@ NOT_TEXT_DELTAS = frozenset({"response.audio.delta"})  # base64 audio
 # The fields of a ``*.done`` event (and of its ``part``) that repeat a streamed text.
 DONE_FIELDS = ("text", "refusal", "arguments", "input", "code", "command", "transcript")
 CONTENT_FILTER = {"reason": "content_filter"}
+_EVENT_IDS = frozenset({"type", "item_id", "response_id", "id"})  # an event's non-text keys
 # A response object's fields that hold no answer text, echo the request (checked as input)
 # or are read apart (``output``). Any other string (an ``error``'s message, the
 # ``output_text`` some servers add, a vendor's field) is read too, and a response the proxy
@@ -135,7 +139,9 @@ class ResponsesStream:
             return self._unseen(texts + response_extras(response))  # response.failed's error
         if isinstance(kind, str) and kind.endswith(".done"):
             return self._unseen(_done_texts(data))
-        return []
+        if kind in NOT_TEXT_DELTAS:
+            return []
+        return self._unseen(_other_texts(data))  # annotation.added, a newer or vendor's event
 
     def _unseen(self, texts: list[str]) -> list[str]:
         """The texts that are not part of what the stream showed so far."""
@@ -204,6 +210,14 @@ def _done_texts(data: dict[str, Any]) -> list[str]:
     if isinstance(output, list):
         texts += [text for entry in output for text in _delta_texts(entry)]
     return texts
+
+
+def _other_texts(data: dict[str, Any]) -> list[str]:
+    """The strings of any other event but its type, ids and base64 payloads (a partial
+    image): an annotation's title and URL, a newer or a vendor's event's text."""
+    return [text for path, text in string_leaves(data, ())
+            if path[0] not in _EVENT_IDS and path[-1] != "type"
+            and not str(path[-1]).endswith("_b64")]
 
 
 def _delta_texts(delta: Any) -> list[str]:

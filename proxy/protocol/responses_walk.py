@@ -161,6 +161,8 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
     elif part_type in PART_TEXT:
         key = PART_TEXT[part_type]
         read_value(part.get(key), Spot(key, kind or part_type), role, (*path, key), sink)
+        if part.get("annotations"):  # citations shown beside the text: page titles, URLs
+            sink.extension(role, (*path, "annotations"), part["annotations"])
     elif part_type in UNREADABLE_PARTS:
         sink.unreadable()
     else:

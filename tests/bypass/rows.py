@@ -177,6 +177,10 @@ CHAT_OUTPUT = [
             chat_chunk({"role": "assistant", "content": ""}), chat_chunk({"content": "ok"}),
             chat_chunk({}, "stop")]] + [(None, "[DONE]")],
         note="top-level vendor field", event="chat.completion.chunk"),
+    OutputRow("chat_completions", "extension", answer=_chat_message(content="ok", annotations=[
+        {"type": "url_citation", "url_citation": {"url": "https://x", "title": BAD,
+                                                  "start_index": 0, "end_index": 2}}]),
+        note="a citation's title"),
     OutputRow("chat_completions", "content", note="second choice", answer={
         **_chat_message(content="fine"), "choices": [
             _chat_message(content="fine")["choices"][0],
@@ -447,9 +451,21 @@ def _responses_extra_rows(samples: Any) -> list[OutputRow]:
         ("a failed response's error", failed),
         ("top-level vendor field", {**ok, "citations": [BAD]}),
     ]
+    cite = {"type": "url_citation", "url": "https://x.example", "title": BAD,
+            "start_index": 0, "end_index": 5}
+    wholes.append(("a citation's title", samples.response_body([samples.message(
+        {**samples.text_part("It is sunny."), "annotations": [cite]})])))
     rows = [OutputRow("responses", "extension", answer=answer, note=note)
             for note, answer in wholes]
     created, *rest = [event for event, _ in samples.STREAM]
+    where = {"item_id": "msg_1", "output_index": 2, "content_index": 0}
+    for note, event in [
+            ("annotation.added", {"type": "response.output_text.annotation.added", **where,
+                                  "annotation_index": 0, "annotation": cite}),
+            ("an event type the proxy does not know", {"type": "response.vendor.note",
+                                                       "item_id": "x", "note": BAD})]:
+        rows.append(OutputRow("responses", "stream", note=note, events=[
+            (e["type"], e) for e in (created, event, rest[-1])]))
     for note, event in [
             ("vendor field announced", {**created, "response": {
                 **created["response"], "citations": [BAD]}}),

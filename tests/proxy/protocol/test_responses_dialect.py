@@ -979,12 +979,20 @@ GARBAGE = ["not json", "[DONE]", "[1, 2]", '"text"', "null", '{"type": 5}', '{"t
            '{"output_index": [], "sequence_number": null}']
 
 
+# Garbage whose strings are read: an event of no known type is read whole (but its ids).
+STRINGS_READ = {'{"type": {"a": 1}, "delta": "x"}': ["x"],
+                '{"type": "response.created", "response": "x", "sequence_number": "x"}':
+                    ["x", "x"]}
+
+
 @pytest.mark.parametrize("data", GARBAGE)
 def test_read_never_raises(data: str) -> None:
-    codec = DIALECT.stream(parse({"input": "x"}), "r")
+    def codec() -> Any:
+        return DIALECT.stream(parse({"input": "x"}), "r")
     relayed_as_is = not data.startswith("{") and data != "[DONE]"  # read as text
-    assert codec.read(SSEEvent(data)) == codec.read(SSEEvent(data, event="message")) == \
-        type(codec.read(SSEEvent("{}")))(texts=[(0, data)] if relayed_as_is else [])
+    texts = [data] if relayed_as_is else STRINGS_READ.get(data, [])
+    assert codec().read(SSEEvent(data)) == codec().read(SSEEvent(data, event="message")) == \
+        type(codec().read(SSEEvent("{}")))(texts=[(0, text) for text in texts])
 
 
 def test_read_falls_back_on_the_sse_event_name() -> None:
@@ -1190,3 +1198,14 @@ def test_odd_values_anywhere_in_a_stream_event_never_raise() -> None:
         for mutated in mutations(event):
             codec.read(SSEEvent(orjson.dumps(mutated).decode(), event=str(event["type"])))
     assert codec.cut([0], SAFETY, REFUSAL)
+
+
+def test_an_event_of_no_text_rule_is_read_but_its_ids_and_base64_payloads() -> None:
+    codec = DIALECT.stream(parse({"input": "x"}), "r")
+    image = {"type": "response.image_generation_call.partial_image", "item_id": "ig_1",
+             "output_index": 0, "partial_image_index": 0, "partial_image_b64": "iVBORw0KGgo"}
+    audio = {"type": "response.audio.delta", "sequence_number": 1, "delta": "UklGRg=="}
+    cite = {"type": "response.output_text.annotation.added", "item_id": "msg_1",
+            "annotation": {"type": "url_citation", "title": "A page", "url": "https://a.b"}}
+    assert codec.read(sse(image)).texts == [] and codec.read(sse(audio)).texts == []
+    assert [text for _, text in codec.read(sse(cite)).texts] == ["A page", "https://a.b"]
