@@ -34,6 +34,9 @@ class ServerConfig(Strict):
     # (a request must never be able to exhaust a check's queue and so switch it off).
     max_texts_per_request: int = Field(4096, gt=0)
     max_text_chars_per_request: int = Field(1_000_000, gt=0)
+    # Inline files (a PDF, a text file) are read as text (pipeline/attachments.py): at most
+    # this many pages of a PDF; a longer one stays unreadable. 0: no file is read.
+    max_attachment_pages: int = Field(50, ge=0)
     # Slow clients: the request line and headers, then the whole body, must arrive within
     # these; a client that is slower is closed and counted.
     header_read_timeout_s: float = Field(10.0, gt=0)

@@ -14,7 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.protocol.chat_answer import ChatStreamCodec, answer_texts, block_answer
-from proxy.protocol.dialect import KEY, AnswerText, JsonPath, ParsedRequest, StreamCodec, TextField
+from proxy.protocol.dialect import (
+    FILE_KIND,
+    KEY,
+    AnswerText,
+    JsonPath,
+    ParsedRequest,
+    StreamCodec,
+    TextField,
+)
 from proxy.protocol.errors import BadRequest, ProxyError, error_envelope
 from proxy.protocol.fields import (
     definition_text,
@@ -34,7 +42,7 @@ REQUEST_KINDS = frozenset({
     "message.content", "message.name", "message.refusal", "message.reasoning",
     "message.tool_call.arguments", "message.tool_call.name", "message.function_call",
     "message.extension", "tool.definition", "response_format.schema", "prediction",
-    "extension",
+    "extension", FILE_KIND,
 })
 # Top-level fields that carry no text the model reads (settings, ids, enums, numbers).
 _SETTINGS = frozenset({
@@ -131,6 +139,8 @@ def _read_part(request: ParsedRequest, role: str, path: JsonPath, part: Any,
     elif kind == "refusal" and isinstance(part.get("refusal"), str):
         request.texts.append(TextField(role, "message.refusal", (*path, "refusal"),
                                        part["refusal"]))
+    elif kind == "file" and isinstance(part.get("file"), dict):  # a PDF, inline or by id
+        request.attach(role, (*path, "file", "file_data"), part["file"].get("file_data"))
     elif kind in _UNREADABLE_PARTS:
         request.unreadable += 1
     elif forward_unknown:

@@ -37,6 +37,9 @@ from proxy.protocol.sse import SSEEvent
 
 JsonPath = tuple[str | int, ...]
 KEY = "<key>"  # last element of the path of a text that is a JSON object's key
+# The kind of an inline file's text: declared by every dialect whose requests carry files,
+# added by proxy/pipeline/attachments.py once the file is read (never by a parser).
+FILE_KIND = "file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,18 @@ class TextField:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent inline with a request (base64 ``data``, or a ``data:`` URL), counted in
+    ``unreadable`` until its text is read (proxy/pipeline/attachments.py). ``path``: where
+    the data is in the body; ``media_type``: as the request declares it, when it does."""
+
+    role: str
+    path: JsonPath
+    data: str
+    media_type: str | None = None
+
+
 @dataclass(slots=True)
 class ParsedRequest:
     """A request as parsed; ``body`` is kept whole (unknown fields pass through untouched)."""
@@ -68,6 +83,14 @@ class ParsedRequest:
     # each text is a request of its own (a batch: a list of prompts or embedding inputs),
     # never read joined with another
     independent: bool = False
+    attachments: list[Attachment] = field(default_factory=list)  # inline files, unreadable
+
+    def attach(self, role: str, path: JsonPath, data: Any, media_type: Any = None) -> None:
+        """An inline file: unreadable, and its data kept for reading when it is a string."""
+        self.unreadable += 1
+        if isinstance(data, str) and data:
+            self.attachments.append(Attachment(
+                role, path, data, media_type if isinstance(media_type, str) else None))
 
     def last_user_text(self) -> str | None:
         for text in reversed(self.texts):

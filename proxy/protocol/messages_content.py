@@ -122,8 +122,11 @@ def _document(sink: Sink, scope: Scope, path: JsonPath, block: dict[str, Any]) -
     elif kind == "content":
         inner = Scope(scope.role, "document", DOCUMENT_BLOCKS)
         read_blocks(sink, inner, (*here, "content"), source.get("content"))
-    elif kind in ("base64", "url", "file"):
-        sink.unreadable()  # a PDF: no text classifier reads it
+    elif kind == "base64":  # a PDF
+        sink.attachment(scope.role, (*here, "data"), source.get("data"),
+                        source.get("media_type"))
+    elif kind in ("url", "file"):
+        sink.unreadable()  # a document the proxy never sees
     else:
         sink.unknown(here, "is not a document source this proxy can check", source)
 

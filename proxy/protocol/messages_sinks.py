@@ -37,6 +37,7 @@ class Sink(Protocol):
     def text(self, role: str, kind: str, path: JsonPath, value: Any,
              required: bool = False) -> None: ...
     def unreadable(self) -> None: ...
+    def attachment(self, role: str, path: JsonPath, data: Any, media_type: Any) -> None: ...
     def unknown(self, path: JsonPath, why: str, value: Any) -> None: ...
     def json_object(self, role: str, kind: str, path: JsonPath, value: Any) -> None: ...
     def record(self, role: str, kind: str, path: JsonPath, value: Any) -> None: ...
@@ -80,6 +81,9 @@ class RequestSink:
     def unreadable(self) -> None:
         self.request.unreadable += 1
 
+    def attachment(self, role: str, path: JsonPath, data: Any, media_type: Any) -> None:
+        self.request.attach(role, path, data, media_type)
+
     def unknown(self, path: JsonPath, why: str, value: Any) -> None:
         if not self.forward_unknown:
             raise BadRequest(f"{render(path)} {why}", param=render(path))
@@ -119,6 +123,9 @@ class AnswerSink:
             self.unknown(path, "", value)
 
     def unreadable(self) -> None:
+        return None
+
+    def attachment(self, role: str, path: JsonPath, data: Any, media_type: Any) -> None:
         return None
 
     def unknown(self, path: JsonPath, why: str, value: Any) -> None:

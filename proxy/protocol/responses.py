@@ -20,7 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.protocol.dialect import AnswerText, Dialect, JsonPath, ParsedRequest, TextField
+from proxy.protocol.dialect import (
+    FILE_KIND,
+    AnswerText,
+    Dialect,
+    JsonPath,
+    ParsedRequest,
+    TextField,
+)
 from proxy.protocol.errors import BadRequest, ProxyError
 from proxy.protocol.fields import (
     definition_text,
@@ -64,7 +71,7 @@ _ITEM_KINDS = frozenset({
     "tool_name", "tool_description", "tool_schema", "tool_grammar",
     "text_format_name", "text_format_description", "text_format_schema", "extension",
 })
-REQUEST_KINDS = _ITEM_KINDS | {"instructions", "input", "prompt_variable"}
+REQUEST_KINDS = _ITEM_KINDS | {"instructions", "input", "prompt_variable", FILE_KIND}
 ANSWER_KINDS = _ITEM_KINDS
 STREAM_EVENTS = STREAMED_TEXT | ADDED_TEXT | ITEM_EVENTS
 
@@ -105,6 +112,9 @@ class _RequestTexts:
 
     def unreadable(self) -> None:
         self.request.unreadable += 1
+
+    def attachment(self, role: str, path: JsonPath, data: Any) -> None:
+        self.request.attach(role, path, data)
 
     def unknown(self, path: JsonPath, value: Any) -> None:
         if not self.forward_unknown:

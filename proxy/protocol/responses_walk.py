@@ -40,6 +40,10 @@ class Sink(Protocol):
 
     def unreadable(self) -> None: ...
 
+    def attachment(self, role: str, path: JsonPath, data: Any) -> None:
+        """An inline file (``file_data``): unreadable until its text is read."""
+        ...
+
     def unknown(self, path: JsonPath, value: Any) -> None:
         """A type (or a message role) the tables do not know."""
         ...
@@ -163,6 +167,8 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
         read_value(part.get(key), Spot(key, kind or part_type), role, (*path, key), sink)
         if part.get("annotations"):  # citations shown beside the text: page titles, URLs
             sink.extension(role, (*path, "annotations"), part["annotations"])
+    elif part_type == "input_file":
+        sink.attachment(role, (*path, "file_data"), part.get("file_data"))
     elif part_type in UNREADABLE_PARTS:
         sink.unreadable()
     else:
@@ -195,6 +201,9 @@ class AnswerTexts:
         self.texts.extend(AnswerText(0, "extension", text) for text in strings if text)
 
     def unreadable(self) -> None:
+        return None
+
+    def attachment(self, role: str, path: JsonPath, data: Any) -> None:
         return None
 
     def unknown(self, path: JsonPath, value: Any) -> None:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from classifiers.tasks import owned
 from proxy.observability.tracing import note_answer
+from proxy.pipeline.attachments import read_attachments
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.input_checks import check_input
 from proxy.pipeline.output_checks import moderate_answer, scored_texts
@@ -39,6 +40,7 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     raw = await read_body(request, config.server)
     ctx.parsed = parsed = ctx.dialect.parse_request(
         raw, forward_unknown=config.routes.forward_unknown_content)
+    await read_attachments(parsed, config.server.max_attachment_pages)
     check_text_limits([field.text for field in parsed.texts], config.server)
     ctx.unchecked = parsed.unknown > 0
     await identify(request, ctx, parsed.body)

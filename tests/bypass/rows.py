@@ -6,9 +6,11 @@ the row covers: a kind declared without a row fails ``test_every_declared_kind_h
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.pdf import data_url, text_pdf
 from tests.support.upstream import SSEEvent, chat_chunk, chat_completion
 
 BAD = "BADWORD"
@@ -61,7 +63,19 @@ def assistant_call(arguments: str, name: str = "lookup") -> dict[str, Any]:
         {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}]}
 
 
+# An inline PDF and text file carrying BAD: read as the request's text (kind "file").
+PDF = text_pdf(f"Quarterly notes.\nThe plan: {BAD} on Monday.", "Page two.")
+
+
+def _chat_file(data: str) -> dict[str, Any]:
+    return chat(user([{"type": "text", "text": "Summarise this."},
+                      {"type": "file", "file": {"filename": "notes.pdf", "file_data": data}}]))
+
+
 CHAT_INPUT = [
+    InputRow("chat_completions", "file", _chat_file(data_url(PDF)), note="pdf"),
+    InputRow("chat_completions", "file",
+             _chat_file(data_url(f"notes: {BAD}".encode(), "text/plain")), note="text file"),
     InputRow("chat_completions", "message.content", chat(user(BAD))),
     InputRow("chat_completions", "message.content", chat(user([{"type": "text", "text": BAD}])),
              note="text part"),
@@ -217,6 +231,10 @@ def _server_result(content: Any) -> dict[str, Any]:
 
 _USE = {"id": "toolu_1", "name": "lookup", "input": {"q": "x"}}
 MESSAGES_INPUT = [InputRow("messages", kind, body, note=note) for kind, body, note in [
+    ("file", msgs(user([block("document", source={
+        "type": "base64", "media_type": "application/pdf",
+        "data": base64.b64encode(PDF).decode()}), block("text", text="Summarise this.")])),
+     "pdf"),
     ("text", msgs(user(BAD)), ""),
     ("text", msgs(user([block("text", text=BAD)])), "block"),
     ("text", msgs(said(block("text", text=BAD)), user("and?")), "assistant"),
@@ -436,6 +454,10 @@ def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
                               answer=samples.response_body(replace_string(output, text)))
                     for kind, text in texts if text.strip()]
     outputs += _responses_extra_rows(samples)
+    inputs.append(InputRow("responses", "file", {"model": "m", "input": [{
+        "role": "user", "content": [
+            {"type": "input_file", "filename": "notes.pdf", "file_data": data_url(PDF)},
+            {"type": "input_text", "text": "Summarise this."}]}]}, note="pdf"))
     return _unique(inputs), _unique(outputs) + _responses_stream_rows(samples)
 
 
