@@ -36,6 +36,7 @@ _KIND_OF = {"content": "content", "refusal": "refusal", "reasoning_content": "re
             "reasoning": "reasoning", "tool_calls": "tool_call", "function_call": "tool_call",
             "audio": "audio.transcript"}
 _NOT_TEXT = frozenset({"role"})  # annotations (web citations: titles, URLs) are read
+_CALL_IDS = frozenset({"id", "type", "index"})  # a tool call's keys that hold no text
 # A choice's fields read apart or holding no answer text of their own: the message or delta,
 # its place, why it ended, log-probabilities (their tokens repeat the message's text) and
 # Azure's content-filter verdicts. Any other field is a vendor's: scored as an extension.
@@ -63,15 +64,12 @@ def message_texts(message: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _call_texts(value: Any) -> list[str]:
-    """Names and arguments of tool calls; ids and types are not read by anyone."""
+    """Every string of the tool calls (names, arguments, a vendor's fields) but their ids
+    and types, which no one reads."""
     calls = value if isinstance(value, list) else [value]
-    texts = []
-    for call in calls:
-        function = call.get("function", call) if isinstance(call, dict) else {}
-        if isinstance(function, dict):
-            texts += [v for k, v in function.items() if k in ("name", "arguments")
-                      and isinstance(v, str)]
-    return texts
+    return [text for call in calls if isinstance(call, dict)
+            for _, text in string_leaves({k: v for k, v in call.items()
+                                          if k not in _CALL_IDS}, ())]
 
 
 def answer_texts(body: dict[str, Any]) -> list[AnswerText]:

@@ -167,6 +167,12 @@ ASSISTANT = Scope("assistant", "text", MESSAGE_BLOCKS)
 ANSWER = Scope("assistant", "text", ANSWER_BLOCKS)
 
 
+# The keys each answer block's reader reads (beside NOT_TEXT's ids, types, signatures and
+# data): any other key of an answer block is a vendor's, read as ``extension``.
+_READ_KEYS = {"text": {"text", "citations"}, "thinking": {"thinking"},
+              "tool_use": {"name", "input"}, "server_tool_use": {"name", "input"}}
+
+
 def answer_block_texts(content: Any) -> list[tuple[str, str]]:
     """(kind, text) of an answer's content (a list of blocks), or of one block."""
     sink = AnswerSink()
@@ -174,4 +180,9 @@ def answer_block_texts(content: Any) -> list[tuple[str, str]]:
         read_blocks(sink, ANSWER, ("content",), content)
     else:
         read_block(sink, ANSWER, ("content_block",), content)
+    for block in content if isinstance(content, list) else [content]:
+        if isinstance(block, dict) and block.get("type") in ANSWER_BLOCKS:
+            read = _READ_KEYS.get(block["type"], {"content"})  # a tool result's content
+            sink.record("assistant", "extension", (), {
+                key: value for key, value in block.items() if key not in read})
     return sink.texts

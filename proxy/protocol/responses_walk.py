@@ -157,6 +157,11 @@ def read_value(value: Any, spot: Spot, role: str, path: JsonPath, sink: Sink) ->
         sink.misshapen(path, value, "a string or an array of content parts")
 
 
+# A text part's keys read apart or holding no text of their own (log-probabilities repeat
+# the text): every other key's strings are read.
+_PART_NOT_TEXT = ("type", "id", "logprobs")
+
+
 def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink) -> None:
     """One content part: its text under ``kind`` (its own type when None), or unreadable."""
     part_type = part.get("type") if isinstance(part, dict) else None
@@ -165,8 +170,9 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
     elif part_type in PART_TEXT:
         key = PART_TEXT[part_type]
         read_value(part.get(key), Spot(key, kind or part_type), role, (*path, key), sink)
-        if part.get("annotations"):  # citations shown beside the text: page titles, URLs
-            sink.extension(role, (*path, "annotations"), part["annotations"])
+        for other, value in part.items():  # citations (page titles, URLs), a vendor's keys
+            if other not in (key, *_PART_NOT_TEXT):
+                sink.extension(role, (*path, other), value)
     elif part_type == "input_file":
         sink.attachment(role, (*path, "file_data"), part.get("file_data"))
     elif part_type in UNREADABLE_PARTS:

@@ -195,6 +195,12 @@ CHAT_OUTPUT = [
         {"type": "url_citation", "url_citation": {"url": "https://x", "title": BAD,
                                                   "start_index": 0, "end_index": 2}}]),
         note="a citation's title"),
+    *(OutputRow("chat_completions", "extension", note=note, answer=_chat_message(
+        content=None, tool_calls=[call])) for note, call in [
+            ("a tool call's vendor key", {"id": "c1", "type": "function", "vendor_note": BAD,
+                                          "function": {"name": "f", "arguments": "{}"}}),
+            ("a function's vendor key", {"id": "c1", "type": "function", "function": {
+                "name": "f", "arguments": "{}", "note": BAD}})]),
     OutputRow("chat_completions", "content", note="second choice", answer={
         **_chat_message(content="fine"), "choices": [
             _chat_message(content="fine")["choices"][0],
@@ -301,6 +307,13 @@ def message_events(start: dict[str, Any], *deltas: dict[str, Any]) -> list[SSEEv
 
 _EMPTY_TEXT = block("text", text="")
 MESSAGES_OUTPUT = [
+    OutputRow("messages", "extension", note="a text block's vendor key",
+              answer=_message(block("text", text="ok", vendor_note=BAD))),
+    OutputRow("messages", "extension", note="a tool_use block's vendor key",
+              answer=_message(block("tool_use", **{**_USE, "vendor_note": BAD}))),
+    OutputRow("messages", "extension", note="a started block's vendor key",
+              events=message_events(block("text", text="", vendor_note=BAD),
+                                    {"type": "text_delta", "text": "ok"})),
     OutputRow("messages", "extension", note="top-level vendor field",
               answer={**_message(block("text", text="ok")), "citations": [BAD]}),
     OutputRow("messages", "extension", note="stop_sequence",
@@ -477,6 +490,8 @@ def _responses_extra_rows(samples: Any) -> list[OutputRow]:
             "start_index": 0, "end_index": 5}
     wholes.append(("a citation's title", samples.response_body([samples.message(
         {**samples.text_part("It is sunny."), "annotations": [cite]})])))
+    wholes.append(("a text part's vendor key", samples.response_body([samples.message(
+        {**samples.text_part("It is sunny."), "vendor_note": BAD})])))
     rows = [OutputRow("responses", "extension", answer=answer, note=note)
             for note, answer in wholes]
     created, *rest = [event for event, _ in samples.STREAM]
