@@ -36,7 +36,7 @@ import orjson
 
 from proxy.protocol.dialect import EventView
 from proxy.protocol.fields import string_leaves, unknown_field_texts
-from proxy.protocol.responses_walk import item_texts
+from proxy.protocol.responses_walk import PART_NOT_TEXT, item_texts
 from proxy.protocol.sse import SSEEvent, encode
 
 STREAMED_TEXT = frozenset({
@@ -123,10 +123,11 @@ class ResponsesStream:
         if kind in STREAMED_TEXT or (isinstance(kind, str) and kind.endswith(".delta")
                                      and kind not in NOT_TEXT_DELTAS):
             return _delta_texts(data.get("delta"))
-        if kind in ADDED_TEXT:
+        if kind in ADDED_TEXT:  # a part's initial text and any other key's, a shell command
             part = data.get("part")
-            part = part if isinstance(part, dict) else {}
-            return _delta_texts(part.get("text") or part.get("refusal") or data.get("command"))
+            texts = [text for path, text in string_leaves(part, ())
+                     if path[0] not in PART_NOT_TEXT] if isinstance(part, dict) else []
+            return texts + _delta_texts(data.get("command"))
         if kind in ITEM_EVENTS:
             return self._item_texts(data, done=kind == "response.output_item.done")
         if kind == "error":  # its message can quote the answer (an upstream guard)

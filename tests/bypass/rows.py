@@ -500,7 +500,10 @@ def _responses_extra_rows(samples: Any) -> list[OutputRow]:
             ("annotation.added", {"type": "response.output_text.annotation.added", **where,
                                   "annotation_index": 0, "annotation": cite}),
             ("an event type the proxy does not know", {"type": "response.vendor.note",
-                                                       "item_id": "x", "note": BAD})]:
+                                                       "item_id": "x", "note": BAD}),
+            ("a started part's vendor key", {"type": "response.content_part.added", **where,
+                                             "part": {**samples.text_part(""),
+                                                      "vendor_note": BAD}})]:
         rows.append(OutputRow("responses", "stream", note=note, events=[
             (e["type"], e) for e in (created, event, rest[-1])]))
     for note, event in [
