@@ -9,9 +9,10 @@ the events' own ``output_index``. Text comes from:
   ``response.audio.delta``): each delta, once;
 - ``response.content_part.added`` / ``reasoning_summary_part.added`` and
   ``response.shell_call_command.added``: an initial text, when not empty;
-- ``response.output_item.added`` / ``.done``: the item's fields that never stream as deltas
-  (a function's name, web search queries, a patch's diff, an MCP call's output...); ``done``
-  adds only what ``added`` had not already shown;
+- ``response.output_item.added``: every text the item already holds (the fields that never
+  stream as deltas: a function's name, web search queries, a patch's diff, an MCP call's
+  output...; and any text a server sends whole here); ``.done``: its non-delta fields
+  ``added`` had not shown, and its other texts when not part of what the stream showed;
 - any other event (``response.output_text.annotation.added``'s citation, a newer or a
   vendor's event): its strings but its type, ids and base64 payloads, when not part of
   what the stream showed.
@@ -159,7 +160,9 @@ class ResponsesStream:
             return []
         if isinstance(item.get("id"), str) and item["id"] not in self.item_ids:
             self.item_ids.append(item["id"])
-        texts = [text.text for text in item_texts(item, streamed=False)]
+        # added: every text the item holds already (a server may send a message whole
+        # here); done: its non-delta texts, then the rest when not shown
+        texts = [text.text for text in item_texts(item, streamed=None if not done else False)]
         index = data.get("output_index")
         shown = self.shown.setdefault(index if isinstance(index, int) else -1, Counter())
         if not done:

@@ -501,6 +501,9 @@ def _responses_extra_rows(samples: Any) -> list[OutputRow]:
                                   "annotation_index": 0, "annotation": cite}),
             ("an event type the proxy does not know", {"type": "response.vendor.note",
                                                        "item_id": "x", "note": BAD}),
+            ("a message item added with its text", {
+                "type": "response.output_item.added", "output_index": 2, "item": {
+                    **samples.message(samples.text_part(BAD)), "status": "in_progress"}}),
             ("a started part's vendor key", {"type": "response.content_part.added", **where,
                                              "part": {**samples.text_part(""),
                                                       "vendor_note": BAD}})]:
