@@ -42,6 +42,7 @@ _CALL_IDS = frozenset({"id", "type", "index"})  # a tool call's keys that hold n
 # Azure's content-filter verdicts. Any other field is a vendor's: scored as an extension.
 _CHOICE_FIELDS = frozenset({"index", "message", "delta", "finish_reason", "logprobs",
                             "content_filter_results"})
+_SHAPES = {"message": dict, "delta": dict}  # in another shape, read as an extension
 
 
 def message_texts(message: dict[str, Any]) -> list[tuple[str, str]]:
@@ -81,25 +82,31 @@ def answer_texts(body: dict[str, Any]) -> list[AnswerText]:
             texts += [AnswerText(index, kind, text) for kind, text in message_texts(message)]
         # a completions-style "text" beside the message, vLLM's stop_reason, ...
         texts += [AnswerText(index, "extension", text)
-                  for text in unknown_field_texts(choice, _CHOICE_FIELDS)]
+                  for text in unknown_field_texts(choice, _CHOICE_FIELDS, _SHAPES)]
     return texts + [AnswerText(0, "extension", text) for text in completion_extras(body)]
 
 
 def block_answer(body: dict[str, Any], blocked: set[int], refusal_text: str,
                  safety: dict[str, Any]) -> None:
     """Each blocked choice replaced whole: the refusal as its message, ``finish_reason:
-    content_filter``, no log-probabilities, tool calls or vendor fields."""
+    content_filter``, no log-probabilities, tool calls or vendor fields; a blocked output
+    no choice object carries (text read from a misshapen ``choices``) gets one."""
+    block_extras(body, refusal_text, safety)  # first: only the choice objects stay
     choices = body.get("choices")
     if isinstance(choices, list):
-        slots = [slot for slot, choice in enumerate(choices) if isinstance(choice, dict)]
-        for position, slot in enumerate(slots):  # positions as _choices counts them
-            index = _index(choices[slot], position)
+        replaced = set()
+        for position, choice in enumerate(choices):  # positions as _choices counts them
+            index = _index(choice, position)
             if index in blocked:
-                choices[slot] = {
-                    "index": index, "message": {"role": "assistant", "content": refusal_text},
-                    "finish_reason": "content_filter", "logprobs": None}
-    block_extras(body, refusal_text, safety)
+                choices[position] = _refusal_choice(index, refusal_text)
+                replaced.add(index)
+        choices += [_refusal_choice(index, refusal_text) for index in sorted(blocked - replaced)]
     body["safety"] = safety
+
+
+def _refusal_choice(index: int, refusal_text: str) -> dict[str, Any]:
+    return {"index": index, "message": {"role": "assistant", "content": refusal_text},
+            "finish_reason": "content_filter", "logprobs": None}
 
 
 class ChatStreamCodec:
@@ -152,7 +159,8 @@ def _read_choice(view: EventView, index: int, choice: dict[str, Any]) -> None:
     delta = choice.get("delta")
     if isinstance(delta, dict):
         view.texts += [(index, text) for _, text in message_texts(delta)]
-    view.texts += [(index, text) for text in unknown_field_texts(choice, _CHOICE_FIELDS)]
+    view.texts += [(index, text) for text in unknown_field_texts(choice, _CHOICE_FIELDS,
+                                                                 _SHAPES)]
     if choice.get("finish_reason"):
         view.finished.add(index)
 

@@ -35,6 +35,7 @@ CONTENT_FILTER = "content_filter"
 # log-probabilities' tokens repeat it); any other field is a vendor's, scored.
 _CHOICE_FIELDS = frozenset({"index", "text", "finish_reason", "logprobs",
                             "content_filter_results"})
+_SHAPES = {"text": str}  # a text in another shape is read as an extension
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -155,7 +156,7 @@ class CompletionsStream:
             text = choice.get("text")
             if isinstance(text, str) and text:
                 view.texts.append((index, text))
-            view.texts += [(index, t) for t in unknown_field_texts(choice, _CHOICE_FIELDS)]
+            view.texts += [(index, t) for t in unknown_field_texts(choice, _CHOICE_FIELDS, _SHAPES)]
             if choice.get("finish_reason") is not None:
                 view.finished.add(index)
                 view.ends = True
@@ -211,20 +212,24 @@ class CompletionsDialect:
             if isinstance(choice.get("text"), str) and choice["text"]:
                 texts.append(AnswerText(index, "choice.text", choice["text"]))
             texts += [AnswerText(index, "extension", text)
-                      for text in unknown_field_texts(choice, _CHOICE_FIELDS)]
+                      for text in unknown_field_texts(choice, _CHOICE_FIELDS, _SHAPES)]
         return texts + [AnswerText(0, "extension", text) for text in completion_extras(body)]
 
     def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,
                      safety: dict[str, Any]) -> None:
         """Each blocked choice replaced whole: the refusal text, ``content_filter``, no
         logprobs (their tokens would repeat the blocked text) and no vendor fields."""
+        block_extras(body, refusal_text, safety)  # first: only the choice objects stay
         choices = body.get("choices")
         if isinstance(choices, list):
+            replaced = set()
             for slot, choice in enumerate(choices):
                 index = _output_index(choice, slot)
                 if index is not None and index in blocked:
                     choices[slot] = _choice(index, refusal_text, CONTENT_FILTER)
-        block_extras(body, refusal_text, safety)
+                    replaced.add(index)
+            choices += [_choice(index, refusal_text, CONTENT_FILTER)
+                        for index in sorted(blocked - replaced)]
         body["safety"] = safety
 
     def input_blocked(self, request: ParsedRequest, request_id: str, safety: dict[str, Any],

@@ -10,7 +10,7 @@ rewritten by a redaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -40,11 +40,15 @@ def string_leaves(value: Any, path: JsonPath, *, keys: bool = False,
             yield from string_leaves(item, (*path, index), keys=keys, depth=depth + 1)
 
 
-def unknown_field_texts(value: dict[str, Any], known: frozenset[str]) -> list[str]:
+def unknown_field_texts(value: dict[str, Any], known: frozenset[str],
+                        shapes: Mapping[str, type] | None = None) -> list[str]:
     """Every non-empty string under ``value``'s fields other than ``known``: what a vendor
     added to an object of the API (vLLM's ``stop_reason`` on a choice), scored rather
-    than relayed unread."""
-    return [text for key, item in value.items() if key not in known
+    than relayed unread. ``shapes``: known fields that their reader reads only in this
+    shape (a message object, a text string); in any other, their strings are read here."""
+    return [text for key, item in value.items()
+            if key not in known or (shapes and key in shapes and item is not None
+                                    and not isinstance(item, shapes[key]))
             for _, text in string_leaves(item, (key,))]
 
 
@@ -60,10 +64,14 @@ COMPLETION_FIELDS = frozenset({"id", "object", "created", "model", "choices", "u
 
 
 def completion_extras(body: dict[str, Any], seen: set[str] | None = None) -> list[str]:
-    """The strings of a completion's ``error`` object and vendor fields (scored with output
-    0). ``seen``: a stream's extras read so far, updated; a vendor may repeat its fields in
-    every chunk, and each text is read once."""
-    texts = unknown_field_texts(body, COMPLETION_FIELDS)
+    """The strings of a completion's ``error`` object and vendor fields, and of choices
+    the readers cannot read (``choices`` not a list, an entry not an object); scored with
+    output 0. ``seen``: a stream's extras read so far, updated; a vendor may repeat its
+    fields in every chunk, and each text is read once."""
+    choices = body.get("choices")
+    texts = unknown_field_texts(body, COMPLETION_FIELDS, {"choices": list}) + [
+        text for choice in (choices if isinstance(choices, list) else [])
+        if not isinstance(choice, dict) for _, text in string_leaves(choice, ("choices",))]
     if seen is None:
         return texts
     fresh = [text for text in dict.fromkeys(texts) if text not in seen]

@@ -233,8 +233,9 @@ def _delta_texts(delta: Any) -> list[str]:
 
 
 def response_extras(response: dict[str, Any]) -> list[str]:
-    """The strings of a response object outside ``RESPONSE_FIELDS``."""
-    return unknown_field_texts(response, RESPONSE_FIELDS)
+    """The strings of a response object outside ``RESPONSE_FIELDS``, and of an ``output``
+    that is no list (the readers read a list of items)."""
+    return unknown_field_texts(response, RESPONSE_FIELDS, {"output": list})
 
 
 def response_object(request_id: str, model: str | None) -> dict[str, Any]:

@@ -51,9 +51,14 @@ def input_blocked_envelope(safety: dict[str, Any], param: str) -> dict[str, Any]
 
 def block_extras(body: dict[str, Any], refusal_text: str, safety: dict[str, Any]) -> None:
     """A blocked completion's top-level extras (fields.completion_extras): its ``error``
-    object replaced by one carrying the refusal text, every vendor field dropped."""
+    object replaced by one carrying the refusal text, every vendor field dropped, and of
+    its choices only the objects kept."""
     for key in [key for key in body if key not in COMPLETION_FIELDS and key != "error"]:
         del body[key]
+    choices = body.get("choices")
+    if "choices" in body:
+        body["choices"] = [c for c in choices if isinstance(c, dict)
+                           ] if isinstance(choices, list) else []
     if "error" in body:
         body["error"] = {**error_envelope(refusal_text, "upstream_error",
                                           code="content_filter")["error"], "safety": safety}

@@ -201,6 +201,19 @@ CHAT_OUTPUT = [
                                           "function": {"name": "f", "arguments": "{}"}}),
             ("a function's vendor key", {"id": "c1", "type": "function", "function": {
                 "name": "f", "arguments": "{}", "note": BAD}})]),
+    OutputRow("chat_completions", "extension", note="a message that is no object", answer={
+        **_chat_message(content="x"),
+        "choices": [{"index": 0, "message": BAD, "finish_reason": "stop"}]}),
+    OutputRow("chat_completions", "extension", note="a delta that is no object", events=[
+        (None, chat_chunk({"role": "assistant", "content": ""})),
+        (None, {**chat_chunk({}), "choices": [{"index": 0, "delta": BAD,
+                                               "finish_reason": None}]}),
+        (None, chat_chunk({}, "stop")), (None, "[DONE]")], event="chat.completion.chunk"),
+    OutputRow("chat_completions", "extension", note="choices that are no list", answer={
+        **_chat_message(content="x"),
+        "choices": {"0": {"message": {"role": "assistant", "content": BAD}}}}),
+    OutputRow("chat_completions", "extension", note="a choice that is no object", answer={
+        **_chat_message(content="x"), "choices": [BAD]}),
     OutputRow("chat_completions", "content", note="second choice", answer={
         **_chat_message(content="fine"), "choices": [
             _chat_message(content="fine")["choices"][0],
@@ -492,6 +505,8 @@ def _responses_extra_rows(samples: Any) -> list[OutputRow]:
         {**samples.text_part("It is sunny."), "annotations": [cite]})])))
     wholes.append(("a text part's vendor key", samples.response_body([samples.message(
         {**samples.text_part("It is sunny."), "vendor_note": BAD})])))
+    wholes += [("output that is no list", {**ok, "output": {"text": BAD}}),
+               ("an output item that is no object", {**ok, "output": [BAD]})]
     rows = [OutputRow("responses", "extension", answer=answer, note=note)
             for note, answer in wholes]
     created, *rest = [event for event, _ in samples.STREAM]
@@ -601,8 +616,14 @@ def completions_rows() -> tuple[list[InputRow], list[OutputRow]]:
     whole_top_level = OutputRow("completions", "extension", note="top-level vendor field",
                                 answer={**_completion_chunk(0, "Hello", "stop"),
                                         "search_results": [{"snippet": BAD}]})
+    misshapen = [OutputRow("completions", "extension", note=note, answer=answer)
+                 for note, answer in [
+                     ("a text that is no string", {**_completion_chunk(0, "x", "stop"),
+                                                   "choices": [{"index": 0, "text": [BAD]}]}),
+                     ("choices that are no list", {**_completion_chunk(0, "x", "stop"),
+                                                   "choices": {"text": BAD}})]]
     return _unique(inputs), [*_unique(outputs), streamed, streamed_vendor, streamed_top_level,
-                             whole_top_level]
+                             whole_top_level, *misshapen]
 
 
 def _completion_chunk(index: int, text: str, finish: str | None = None) -> dict[str, Any]:

@@ -40,14 +40,13 @@ def test_choice_fields_a_vendor_added_are_scored_and_logprobs_are_not():
 
 def test_a_blocked_choice_is_replaced_whole():
     body = two_choices()
-    body["choices"].insert(0, "not a choice")  # skipped by the reader, and here alike
+    body["choices"].insert(0, "not a choice")  # read as output 0's text, then dropped
     block_answer(body, {1}, "No.", SAFETY)
-    assert body["choices"][2] == {"index": 1, "finish_reason": "content_filter",
+    assert body["choices"][1] == {"index": 1, "finish_reason": "content_filter",
                                   "message": {"role": "assistant", "content": "No."},
                                   "logprobs": None}
-    assert body["choices"][1]["logprobs"] == logprobs("fine")  # the allowed one is untouched
-    assert body["safety"] == SAFETY
-    body["choices"].pop(0)
+    assert body["choices"][0]["logprobs"] == logprobs("fine")  # the allowed one is untouched
+    assert body["safety"] == SAFETY and len(body["choices"]) == 2
     completion = ChatCompletion.model_validate(body)  # still what the SDK reads
     assert [c.message.content for c in completion.choices] == ["fine", "No."]
     assert "toxic" not in str(body)

@@ -139,7 +139,8 @@ ANSWER_SAMPLES: list[tuple[str, dict[str, Any], list[AnswerText]]] = [
     ("vendor field", {"choices": [{"index": 0, "text": "x", "stop_reason": "halt",
                                    "content_filter_results": {"hate": {"severity": "safe"}}}]},
      [AnswerText(0, "choice.text", "x"), AnswerText(0, "extension", "halt")]),
-    ("garbage", {"choices": ["x", {"text": 5}, None]}, []),
+    ("garbage", {"choices": ["x", {"text": 5}, None]},  # misshapen: read, not relayed unread
+     [AnswerText(0, "extension", "x")]),
     ("an error, no choices", {"error": {"message": "x"}},  # it can quote the answer
      [AnswerText(0, "extension", "x")]),
 ]
@@ -166,11 +167,20 @@ def test_block_answer_replaces_only_the_blocked_choices() -> None:
 def test_a_blocked_choice_keeps_no_field_of_its_own() -> None:
     body = answer("fine", "toxic")
     body["choices"][1]["stop_reason"] = "toxic"  # a vendor's field repeating the text
-    body["choices"].insert(0, "not a choice")  # positions count it, as _choices does
+    body["choices"].insert(0, "not a choice")  # read as output 0's text, then dropped
     DIALECT.block_answer(body, {1}, "No.", SAFETY)
-    assert body["choices"][2] == {"index": 1, "text": "No.", "finish_reason": "content_filter",
+    assert body["choices"][1] == {"index": 1, "text": "No.", "finish_reason": "content_filter",
                                   "logprobs": None}
-    assert body["choices"][1]["text"] == "fine" and body["choices"][1]["logprobs"]
+    assert body["choices"][0]["text"] == "fine" and body["choices"][0]["logprobs"]
+    assert len(body["choices"]) == 2
+
+
+def test_a_blocked_output_no_choice_object_carries_gets_one() -> None:
+    body = {**answer("fine"), "choices": {"text": "toxic"}}  # no list: read as output 0
+    assert DIALECT.answer_texts(body) == [AnswerText(0, "extension", "toxic")]
+    DIALECT.block_answer(body, {0}, "No.", SAFETY)
+    assert body["choices"] == [{"index": 0, "text": "No.", "finish_reason": "content_filter",
+                                "logprobs": None}]
 
 
 def test_input_blocked_error_is_a_content_filter_envelope() -> None:
@@ -296,7 +306,9 @@ def test_read_never_raises_on_garbage(data: str) -> None:
     relayed_as_is = not data.startswith("{") and data.strip()  # no JSON object: read as text
     assert view.texts == ([(0, data)] if relayed_as_is else
                           [(0, "a")] if '"text": "a"' in data else
-                          [(0, "overloaded")] if '"error"' in data else [])
+                          [(0, "overloaded")] if '"error"' in data else
+                          [(0, "x")] if '"x"' in data else  # misshapen choices: read
+                          [(0, "a")] if '"a"' in data else [])
     events = decode(codec.cut([0], SAFETY, None))
     assert Completion.model_validate_json(events[0].data).id == "cmpl-req1"
 
