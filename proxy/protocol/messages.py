@@ -172,13 +172,10 @@ class MessagesDialect:
         return request
 
     def answer_texts(self, body: dict[str, Any]) -> list[AnswerText]:
-        """Every content block's texts, the refusal explanation, and the message's other
-        strings (``message_extras``); all output 0."""
+        """Every content block's texts, and the message's other strings (``message_extras``:
+        the refusal explanation, a vendor's fields); all output 0."""
         texts = answer_block_texts(body.get("content"))
-        details = body.get("stop_details")
-        if isinstance(details, dict) and isinstance(details.get("explanation"), str):
-            texts.append(("extension", details["explanation"]))
-        texts += [("extension", text) for text in message_extras(body)]
+        texts += [("extension", text) for text in message_extras(body)]  # and stop_details
         return [AnswerText(0, kind, text) for kind, text in texts if text]
 
     def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,

@@ -38,10 +38,12 @@ from proxy.protocol.messages_sinks import record_leaves
 from proxy.protocol.sse import SSEEvent, encode
 
 # A Message object's fields that hold no answer text, or are read apart (``content``,
-# ``stop_details``' explanation). Any other string (the ``stop_sequence`` that matched, a
-# vendor's field) is read too, and a blocked message keeps none of them.
+# ``stop_details``: every string but its enums, so its refusal explanation). Any other
+# string (the ``stop_sequence`` that matched, a vendor's field) is read too, and a blocked
+# message keeps none of them.
 MESSAGE_FIELDS = frozenset({"id", "type", "role", "model", "content", "stop_reason", "usage",
                             "container", "context_management", "stop_details", "safety"})
+_DETAILS_ENUMS = frozenset({"type", "category"})
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -110,6 +112,8 @@ class MessagesStream:
         return reader(self, data)
 
     def _message_start(self, data: dict[str, Any]) -> EventView:
+        if not isinstance(data.get("message"), dict):  # no Message: whatever it is, read
+            return self._view([text for _, text in record_leaves(data, ())])
         message = _dict(data.get("message"))
         if isinstance(message.get("id"), str):
             self.message_id = message["id"]
@@ -140,11 +144,10 @@ class MessagesStream:
 
     def _message_delta(self, data: dict[str, Any]) -> EventView:
         self._count(data.get("usage"))
-        delta = _dict(data.get("delta"))
-        details = _dict(delta.get("stop_details"))
+        delta = data.get("delta")
         self.separate = self.emitted
-        texts = [details["explanation"]] if isinstance(details.get("explanation"), str) else []
-        view = self._view(texts + message_extras(delta))  # stop_sequence, a vendor's
+        view = self._view(message_extras(delta) if isinstance(delta, dict) else [
+            text for _, text in record_leaves(delta, ())])  # stop_details, stop_sequence...
         view.finished, view.ends = {0}, True
         return view
 
@@ -220,8 +223,11 @@ class MessagesStream:
 
 def message_extras(message: dict[str, Any]) -> list[str]:
     """The strings of a Message object (or a ``message_delta``'s delta) outside
-    ``MESSAGE_FIELDS``."""
-    return unknown_field_texts(message, MESSAGE_FIELDS)
+    ``MESSAGE_FIELDS``, after its ``stop_details``' (its refusal explanation; the whole
+    value when it is no object)."""
+    details = message.get("stop_details")
+    explained = unknown_field_texts(details, _DETAILS_ENUMS) if isinstance(details, dict) else []
+    return explained + unknown_field_texts(message, MESSAGE_FIELDS, {"stop_details": dict})
 
 
 _READERS = {

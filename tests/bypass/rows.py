@@ -320,6 +320,19 @@ def message_events(start: dict[str, Any], *deltas: dict[str, Any]) -> list[SSEEv
 
 _EMPTY_TEXT = block("text", text="")
 MESSAGES_OUTPUT = [
+    OutputRow("messages", "extension", note="a message_start without a message", events=[
+        ("message_start", {"type": "message_start", "message": BAD}),
+        *message_events(block("text", text=""), {"type": "text_delta", "text": "ok"})[1:]]),
+    OutputRow("messages", "extension", note="a message_delta's delta that is no object",
+              events=[*message_events(block("text", text=""),
+                                      {"type": "text_delta", "text": "ok"})[:-2],
+                      ("message_delta", {"type": "message_delta", "delta": BAD,
+                                         "usage": {"output_tokens": 5}}),
+                      ("message_stop", {"type": "message_stop"})]),
+    OutputRow("messages", "extension", note="stop_details that are no object",
+              answer={**_message(block("text", text="ok")), "stop_details": BAD}),
+    OutputRow("messages", "extension", note="content that is a string",
+              answer={**_message(), "content": BAD}),
     OutputRow("messages", "extension", note="a text block's vendor key",
               answer=_message(block("text", text="ok", vendor_note=BAD))),
     OutputRow("messages", "extension", note="a tool_use block's vendor key",
