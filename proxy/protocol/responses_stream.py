@@ -127,7 +127,8 @@ class ResponsesStream:
         if kind in ADDED_TEXT:  # a part's initial text and any other key's, a shell command
             part = data.get("part")
             texts = [text for path, text in string_leaves(part, ())
-                     if path[0] not in PART_NOT_TEXT] if isinstance(part, dict) else []
+                     if path[0] not in PART_NOT_TEXT] if isinstance(part, dict) else (
+                _delta_texts(part))  # a part that is no object: whatever it holds
             return texts + _delta_texts(data.get("command"))
         if kind in ITEM_EVENTS:
             return self._item_texts(data, done=kind == "response.output_item.done")
@@ -157,7 +158,7 @@ class ResponsesStream:
         """Non-delta texts of an output item; at ``done``, those ``added`` did not show."""
         item = data.get("item")
         if not isinstance(item, dict):
-            return []
+            return _delta_texts(item)  # no item object: whatever it holds
         if isinstance(item.get("id"), str) and item["id"] not in self.item_ids:
             self.item_ids.append(item["id"])
         # added: every text the item holds already (a server may send a message whole
@@ -209,11 +210,11 @@ def _done_texts(data: dict[str, Any]) -> list[str]:
     output."""
     part, output = data.get("part"), data.get("output")
     nodes = [data, *([part] if isinstance(part, dict) else [])]
-    texts = [value for node in nodes for key in DONE_FIELDS
-             if isinstance(value := node.get(key), str)]
-    if isinstance(output, list):
-        texts += [text for entry in output for text in _delta_texts(entry)]
-    return texts
+    texts = [text for node in nodes for key in DONE_FIELDS
+             for text in _delta_texts(node.get(key))]
+    if not isinstance(part, dict):
+        texts += _delta_texts(part)  # a part that is no object: whatever it holds
+    return texts + _delta_texts(output)
 
 
 def _other_texts(data: dict[str, Any]) -> list[str]:
@@ -225,11 +226,11 @@ def _other_texts(data: dict[str, Any]) -> list[str]:
 
 
 def _delta_texts(delta: Any) -> list[str]:
+    """A delta's text; of anything else (a shell output's stdout and stderr, a misshapen
+    delta or field), every string but its types."""
     if isinstance(delta, str):
         return [delta]
-    if isinstance(delta, dict):  # shell output: {"stdout": ..., "stderr": ...}
-        return [delta[key] for key in ("stdout", "stderr") if isinstance(delta.get(key), str)]
-    return []
+    return [text for path, text in string_leaves(delta, ()) if path[-1] != "type"]
 
 
 def response_extras(response: dict[str, Any]) -> list[str]:

@@ -532,6 +532,14 @@ def _responses_extra_rows(samples: Any) -> list[OutputRow]:
             ("a message item added with its text", {
                 "type": "response.output_item.added", "output_index": 2, "item": {
                     **samples.message(samples.text_part(BAD)), "status": "in_progress"}}),
+            ("a delta that is no string", {"type": "response.output_text.delta", **where,
+                                           "delta": {"text": BAD}}),
+            ("a done text that is no string", {"type": "response.output_text.done", **where,
+                                               "text": [BAD]}),
+            ("an item that is no object", {"type": "response.output_item.added",
+                                           "output_index": 2, "item": BAD}),
+            ("a part that is no object", {"type": "response.content_part.added", **where,
+                                          "part": BAD}),
             ("a started part's vendor key", {"type": "response.content_part.added", **where,
                                              "part": {**samples.text_part(""),
                                                       "vendor_note": BAD}})]:

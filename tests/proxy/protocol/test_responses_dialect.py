@@ -980,10 +980,14 @@ GARBAGE = ["not json", "[DONE]", "[1, 2]", '"text"', "null", '{"type": 5}', '{"t
            '{"output_index": [], "sequence_number": null}']
 
 
-# Garbage whose strings are read: an event of no known type is read whole (but its ids).
+# Garbage whose strings are read: an event of no known type is read whole (but its ids), a
+# field of another shape than its rule reads (an item or a part that is no object) too.
 STRINGS_READ = {'{"type": {"a": 1}, "delta": "x"}': ["x"],
                 '{"type": "response.created", "response": "x", "sequence_number": "x"}':
-                    ["x", "x"]}
+                    ["x", "x"],
+                '{"type": "response.output_item.done", "item": "x", "output_index": "a"}':
+                    ["x"],
+                '{"type": "response.content_part.added", "part": "x"}': ["x"]}
 
 
 @pytest.mark.parametrize("data", GARBAGE)
