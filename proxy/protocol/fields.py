@@ -46,10 +46,27 @@ def unknown_field_texts(value: dict[str, Any], known: frozenset[str],
     added to an object of the API (vLLM's ``stop_reason`` on a choice), scored rather
     than relayed unread. ``shapes``: known fields that their reader reads only in this
     shape (a message object, a text string); in any other, their strings are read here."""
+    if known.issuperset(value) and not (shapes and _misshapen(value, shapes)):
+        return []  # the usual object (every stream chunk): nothing to walk
     return [text for key, item in value.items()
             if key not in known or (shapes and key in shapes and item is not None
                                     and not isinstance(item, shapes[key]))
             for _, text in string_leaves(item, (key,))]
+
+
+def _misshapen(value: dict[str, Any], shapes: Mapping[str, type]) -> bool:
+    for key, kind in shapes.items():
+        item = value.get(key)
+        if item is not None and not isinstance(item, kind):
+            return True
+    return False
+
+
+def _all_objects(items: list[Any]) -> bool:
+    for item in items:  # noqa: SIM110 (a loop: no generator made for every stream chunk)
+        if not isinstance(item, dict):
+            return False
+    return True
 
 
 # The top-level fields of an OpenAI completion object (Chat Completions or Completions, whole
@@ -63,15 +80,22 @@ COMPLETION_FIELDS = frozenset({"id", "object", "created", "model", "choices", "u
                                "prompt_logprobs", "safety"})
 
 
+_CHOICES_SHAPE = {"choices": list}
+
+
 def completion_extras(body: dict[str, Any], seen: set[str] | None = None) -> list[str]:
     """The strings of a completion's ``error`` object and vendor fields, and of choices
     the readers cannot read (``choices`` not a list, an entry not an object); scored with
     output 0. ``seen``: a stream's extras read so far, updated; a vendor may repeat its
     fields in every chunk, and each text is read once."""
     choices = body.get("choices")
-    texts = unknown_field_texts(body, COMPLETION_FIELDS, {"choices": list}) + [
-        text for choice in (choices if isinstance(choices, list) else [])
-        if not isinstance(choice, dict) for _, text in string_leaves(choice, ("choices",))]
+    if COMPLETION_FIELDS.issuperset(body) and (
+            choices is None or (isinstance(choices, list) and _all_objects(choices))):
+        return []  # the usual completion or chunk: nothing else to read
+    texts = unknown_field_texts(body, COMPLETION_FIELDS, _CHOICES_SHAPE)
+    if isinstance(choices, list):
+        texts += [text for choice in choices if not isinstance(choice, dict)
+                  for _, text in string_leaves(choice, ("choices",))]
     if seen is None:
         return texts
     fresh = [text for text in dict.fromkeys(texts) if text not in seen]
