@@ -12,8 +12,9 @@ Contract:
   broken or encrypted one, undecodable data) stays unreadable, and
   ``policy.unreadable_content.input`` decides as before. Images inside a PDF are not read;
 - never raises for a malformed file. The reading runs in a worker thread (pypdf is pure
-  Python: ``max_attachment_pages`` bounds its time), and nothing of a file's content is
-  ever logged (pypdf's own messages can quote it: its logger is silenced).
+  Python: ``max_attachment_pages`` bounds its time), only for a caller already identified
+  and admitted (routes/generation.py), and nothing of a file's content is ever logged
+  (pypdf's own messages can quote it: its logger is silenced).
 """
 
 from __future__ import annotations

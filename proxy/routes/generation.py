@@ -40,10 +40,12 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     raw = await read_body(request, config.server)
     ctx.parsed = parsed = ctx.dialect.parse_request(
         raw, forward_unknown=config.routes.forward_unknown_content)
-    await read_attachments(parsed, config.server.max_attachment_pages)
     check_text_limits([field.text for field in parsed.texts], config.server)
     ctx.unchecked = parsed.unknown > 0
     await identify(request, ctx, parsed.body)
+    if parsed.attachments:  # read once the caller is known and admitted: it costs CPU
+        await read_attachments(parsed, config.server.max_attachment_pages)
+        check_text_limits([field.text for field in parsed.texts], config.server)
     upstream = await request.app[UPSTREAMS].get(config.upstream)
     started = time.perf_counter()
     if config.upstream.send_during_input_checks and not acts_upstream(ctx.dialect.name,

@@ -110,3 +110,29 @@ async def test_files_through_the_proxy_with_unreadable_content_blocked(start_pro
         status, text = await post(base, chat_with(blocked))
         assert status == 400 and "content_filter" in text, text
     assert len(fake_upstream.requests) == 1
+
+
+async def test_a_file_is_read_only_once_the_caller_is_admitted(start_proxy, fake_upstream,
+                                                               monkeypatch):
+    """Reading a PDF costs CPU: a caller without a valid key gets its 401 before any file
+    is opened."""
+    from proxy.pipeline import attachments
+    from proxy.pipeline.identify import Identifier
+    from tests.proxy.state.helpers import SECRET
+
+    opened: list[str] = []
+    real = attachments.file_text
+    monkeypatch.setattr(attachments, "file_text",
+                        lambda *args: opened.append("file") or real(*args))
+    key = "sp-attachments-key-0001"
+    base, _ = await start_proxy(identity={"secret": SECRET}, auth={"mode": "keys", "keys": [
+        {"id": "k", "hash": Identifier(SECRET.encode()).hash("api_key", key)}]})
+    body = chat_with(file_part(data_url(THREE_PAGES)))
+    async with aiohttp.ClientSession() as session:
+        for sent, status in ((None, 401), ("sp-wrong-key", 401), (key, 200)):
+            headers = {"Content-Type": "application/json",
+                       **({"Authorization": f"Bearer {sent}"} if sent else {})}
+            async with session.post(f"{base}/v1/chat/completions", data=body,
+                                    headers=headers) as response:
+                assert response.status == status, await response.text()
+                assert len(opened) == (1 if status == 200 else 0)
