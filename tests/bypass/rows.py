@@ -493,6 +493,20 @@ def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
                               answer=samples.response_body(replace_string(output, text)))
                     for kind, text in texts if text.strip()]
     outputs += _responses_extra_rows(samples)
+    inputs.append(InputRow("responses", "file", {"model": "m", "input": [
+        {"type": "function_call", "call_id": "c1", "name": "read", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": [
+            {"type": "input_file", "filename": "n.pdf", "file_data": data_url(PDF)}]}]},
+        note="pdf in a function output"))
+    inputs.append(InputRow("chat_completions", "file", chat(
+        assistant_call("{}"), {"role": "tool", "tool_call_id": "call_1", "content": [
+            {"type": "file", "file": {"filename": "n.pdf", "file_data": data_url(PDF)}}]}),
+        note="pdf in a tool message"))
+    inputs.append(InputRow("messages", "file", msgs(
+        said(block("tool_use", **_USE)), user([block("tool_result", tool_use_id="toolu_1",
+                                                    content=[block("document", source={
+            "type": "base64", "media_type": "application/pdf",
+            "data": base64.b64encode(PDF).decode()})])])), note="pdf in a tool result"))
     inputs.append(InputRow("responses", "file", {"model": "m", "input": [{
         "role": "user", "content": [
             {"type": "input_file", "filename": "notes.pdf", "file_data": data_url(PDF)},
