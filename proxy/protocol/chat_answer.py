@@ -25,6 +25,7 @@ from proxy.protocol.safety import (
     block_extras,
     broken_chunk_stream,
     cut_chunk,
+    replace_blocked_choices,
     stream_chunk,
 )
 
@@ -93,14 +94,9 @@ def block_answer(body: dict[str, Any], blocked: set[int], refusal_text: str,
     no choice object carries (text read from a misshapen ``choices``) gets one."""
     block_extras(body, refusal_text, safety)  # first: only the choice objects stay
     choices = body.get("choices")
-    if isinstance(choices, list):
-        replaced = set()
-        for position, choice in enumerate(choices):  # positions as _choices counts them
-            index = _index(choice, position)
-            if index in blocked:
-                choices[position] = _refusal_choice(index, refusal_text)
-                replaced.add(index)
-        choices += [_refusal_choice(index, refusal_text) for index in sorted(blocked - replaced)]
+    if isinstance(choices, list):  # objects only by now: positions as _choices counts them
+        replace_blocked_choices(choices, blocked, _index,
+                                lambda index: _refusal_choice(index, refusal_text))
     body["safety"] = safety
 
 

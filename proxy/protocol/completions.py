@@ -22,7 +22,12 @@ import orjson
 from proxy.protocol.dialect import AnswerText, EventView, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest, ProxyError
 from proxy.protocol.fields import completion_extras, load_object, request_of, unknown_field_texts
-from proxy.protocol.safety import block_extras, broken_chunk_stream, input_blocked_envelope
+from proxy.protocol.safety import (
+    block_extras,
+    broken_chunk_stream,
+    input_blocked_envelope,
+    replace_blocked_choices,
+)
 from proxy.protocol.sse import DONE_EVENT, SSEEvent, encode
 
 REQUEST_KINDS = frozenset({"prompt", "suffix"})
@@ -222,14 +227,8 @@ class CompletionsDialect:
         block_extras(body, refusal_text, safety)  # first: only the choice objects stay
         choices = body.get("choices")
         if isinstance(choices, list):
-            replaced = set()
-            for slot, choice in enumerate(choices):
-                index = _output_index(choice, slot)
-                if index is not None and index in blocked:
-                    choices[slot] = _choice(index, refusal_text, CONTENT_FILTER)
-                    replaced.add(index)
-            choices += [_choice(index, refusal_text, CONTENT_FILTER)
-                        for index in sorted(blocked - replaced)]
+            replace_blocked_choices(choices, blocked, _output_index,
+                                    lambda index: _choice(index, refusal_text, CONTENT_FILTER))
         body["safety"] = safety
 
     def input_blocked(self, request: ParsedRequest, request_id: str, safety: dict[str, Any],

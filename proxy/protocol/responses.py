@@ -152,8 +152,11 @@ class ResponsesDialect:
         output = body.get("output")
         texts = [text for item in output for text in item_texts(item)
                  ] if isinstance(output, list) else []
+        extras = response_extras(body)
+        if not extras:
+            return texts
         shown = "".join(text.text for text in texts)
-        return texts + [AnswerText(0, "extension", extra) for extra in response_extras(body)
+        return texts + [AnswerText(0, "extension", extra) for extra in extras
                         if extra not in shown]
 
     def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,

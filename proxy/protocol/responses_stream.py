@@ -125,11 +125,8 @@ class ResponsesStream:
                                      and kind not in NOT_TEXT_DELTAS):
             return _delta_texts(data.get("delta"))
         if kind in ADDED_TEXT:  # a part's initial text and any other key's, a shell command
-            part = data.get("part")
-            texts = [text for path, text in string_leaves(part, ())
-                     if path[0] not in PART_NOT_TEXT] if isinstance(part, dict) else (
-                _delta_texts(part))  # a part that is no object: whatever it holds
-            return texts + _delta_texts(data.get("command"))
+            return (_strings(data.get("part"), PART_NOT_TEXT)
+                    + _delta_texts(data.get("command")))
         if kind in ITEM_EVENTS:
             return self._item_texts(data, done=kind == "response.output_item.done")
         if kind == "error":  # its message can quote the answer (an upstream guard)
@@ -144,7 +141,7 @@ class ResponsesStream:
             return self._unseen(_done_texts(data))
         if kind in NOT_TEXT_DELTAS:
             return []
-        return self._unseen(_other_texts(data))  # annotation.added, a newer or vendor's event
+        return self._unseen(_strings(data, _EVENT_IDS))  # annotation.added, a newer event
 
     def _unseen(self, texts: list[str]) -> list[str]:
         """The texts that are not part of what the stream showed so far."""
@@ -217,20 +214,19 @@ def _done_texts(data: dict[str, Any]) -> list[str]:
     return texts + _delta_texts(output)
 
 
-def _other_texts(data: dict[str, Any]) -> list[str]:
-    """The strings of any other event but its type, ids and base64 payloads (a partial
-    image): an annotation's title and URL, a newer or a vendor's event's text."""
-    return [text for path, text in string_leaves(data, ())
-            if path[0] not in _EVENT_IDS and path[-1] != "type"
-            and not str(path[-1]).endswith("_b64")]
+def _strings(value: Any, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Every string of ``value`` but its types, base64 payloads (a partial image) and the
+    top-level keys in ``skip``: what a rule reads of a whole event (an annotation's title
+    and URL, a newer event), a part, or a field of another shape than the API's."""
+    return [text for path, text in string_leaves(value, ())
+            if not path or (path[-1] != "type" and not str(path[-1]).endswith("_b64")
+                            and path[0] not in skip)]
 
 
 def _delta_texts(delta: Any) -> list[str]:
     """A delta's text; of anything else (a shell output's stdout and stderr, a misshapen
-    delta or field), every string but its types."""
-    if isinstance(delta, str):
-        return [delta]
-    return [text for path, text in string_leaves(delta, ()) if path[-1] != "type"]
+    delta or field), its strings (``_strings``)."""
+    return [delta] if isinstance(delta, str) else _strings(delta)
 
 
 def response_extras(response: dict[str, Any]) -> list[str]:

@@ -159,7 +159,7 @@ def read_value(value: Any, spot: Spot, role: str, path: JsonPath, sink: Sink) ->
 
 # A text part's keys that hold no text of their own (log-probabilities repeat the text):
 # every other key's strings are read.
-PART_NOT_TEXT = ("type", "id", "logprobs")
+PART_NOT_TEXT = frozenset({"type", "id", "logprobs"})
 
 
 def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink) -> None:
@@ -171,7 +171,7 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
         key = PART_TEXT[part_type]
         read_value(part.get(key), Spot(key, kind or part_type), role, (*path, key), sink)
         for other, value in part.items():  # citations (page titles, URLs), a vendor's keys
-            if other not in (key, *PART_NOT_TEXT):
+            if other != key and other not in PART_NOT_TEXT:
                 sink.extension(role, (*path, other), value)
     elif part_type == "input_file":
         sink.attachment(role, (*path, "file_data"), part.get("file_data"))

@@ -9,6 +9,7 @@ response has ``x-safety-decision`` and ``x-request-id``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -62,6 +63,21 @@ def block_extras(body: dict[str, Any], refusal_text: str, safety: dict[str, Any]
     if "error" in body:
         body["error"] = {**error_envelope(refusal_text, "upstream_error",
                                           code="content_filter")["error"], "safety": safety}
+
+
+def replace_blocked_choices(choices: list[Any], blocked: set[int],
+                            index_of: Callable[[Any, int], int | None],
+                            refusal: Callable[[int], dict[str, Any]]) -> None:
+    """Each choice whose output index (``index_of(choice, position)``) is blocked replaced
+    whole by ``refusal(index)``; a blocked output no choice carries (text read from a
+    misshapen ``choices``) gets one appended."""
+    replaced = set()
+    for position, choice in enumerate(choices):
+        index = index_of(choice, position)
+        if index is not None and index in blocked:
+            choices[position] = refusal(index)
+            replaced.add(index)
+    choices += [refusal(index) for index in sorted(blocked - replaced)]
 
 
 def refusal_completion(request_id: str, model: str | None, refusal_text: str,
