@@ -84,6 +84,17 @@ async def test_an_allowed_request_is_sent_during_its_checks_and_answered(start_p
     assert await metric(base, withdrawn("blocked")) == 0
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_answer_of_a_request_sent_early_is_still_checked(start_proxy, fake_upstream,
+                                                                   stream):
+    fake_upstream.answer = (lambda body: Stream(sse_chunks(["Here: ", "BADWORD", " ok"]))
+                            ) if stream else (lambda body: completion("Here: BADWORD"))
+    base = await start(start_proxy)
+    hold_checks_until_sent(fake_upstream)
+    status, text = await post(base, chat("hello", stream=stream))
+    assert status == 200 and "BADWORD" not in text and "content_filter" in text
+
+
 async def test_a_streamed_answer_is_relayed_once_the_checks_pass(start_proxy,
                                                               fake_upstream):
     fake_upstream.answer = lambda body: Stream(sse_chunks(["Sunny ", "all ", "day."]))
