@@ -24,7 +24,11 @@ without duplicates (``[]`` when there is nothing to fold, the common case):
    multiple of 4), of 16+ hex digits (even length) and of %XX escapes is replaced by its
    decoding when that is UTF-8 text, at least 90 % printable; then the skeleton, deleet and
    joined views of that decoded text. A run is decoded once: what a decoding yields is never
-   decoded again, and a decoding is never longer than its run.
+   decoded again, and a decoding is never longer than its run;
+5. deciphered, on the skeleton: a text written in a simple cipher (a Caesar shift such as
+   ROT13, Atbash, letters reversed in each word or in the whole text) read back, when it
+   holds enciphered spellings of common English words (normalize_cipher.py says which and
+   how many).
 
 Contract: the views are only scored (the pipeline keeps, per label, the highest score over
 the text and its views); the upstream never sees them. The function is pure, deterministic
@@ -43,9 +47,10 @@ import re
 from typing import NamedTuple
 
 from classifiers.skeleton import skeleton
+from proxy.pipeline.normalize_cipher import ciphers_in, deciphered
 from proxy.pipeline.normalize_decode import decoded
 
-__all__ = ["canonical_views", "decoded", "deleet", "joined", "skeleton"]
+__all__ = ["canonical_views", "deciphered", "decoded", "deleet", "joined", "skeleton"]
 
 _TOKEN = r"[\w@$!*]"
 _LEET_TOKEN = re.compile(rf"(?<!{_TOKEN})(?={_TOKEN}*?(?:[013457@$]|[A-Za-z][!*][A-Za-z]))"
@@ -67,14 +72,16 @@ _ONE_LETTER_WORDS = "IaA"
 def canonical_views(text: str) -> list[str]:
     """The views of ``text`` that differ from it, in the order of the module doc."""
     shape = skeleton(text)  # ASCII text is its own skeleton, at once
-    signs = _signs(shape)
+    signs = _signs(shape, ciphers=True)
     if shape == text and not any(signs):
         return []
     views = _folds(shape, signs)
+    plain = deciphered(shape, signs.ciphers)
     unpacked = decoded(shape) if signs.encoded else shape
     if unpacked != shape:
         shape = skeleton(unpacked)
         views += [unpacked, *_folds(shape, _signs(shape))]
+    views += plain
     return [view for view in dict.fromkeys(views) if view != text and view.strip()]
 
 
@@ -140,13 +147,14 @@ class _Signs(NamedTuple):
     leet: bool
     spaced: bool
     encoded: bool
+    ciphers: list[str]  # the ciphers it seems written in (normalize_cipher.ciphers_in)
 
 
-def _signs(text: str) -> _Signs:
+def _signs(text: str, ciphers: bool = False) -> _Signs:
     """Whether ``text`` may hold leetspeak, spaced letters, encoded runs: a superset of what
     deleet, joined and decoded fold, from byte classes (C-speed, no regex; spaced letters
     in non-ASCII text take the regex). Leet: with the other token characters deleted
-    (_ ! * and non-ASCII), a letter meets a digit."""
+    (_ ! * and non-ASCII), a letter meets a digit. The ciphers only when asked."""
     data = text.encode("utf-8")
     leet = data.translate(_LEET_CLASSES, _NON_ASCII + b"_!*")
     masks = data.translate(_MASK_CLASSES) if b"!" in data or b"*" in data else b""
@@ -154,4 +162,4 @@ def _signs(text: str) -> _Signs:
               else _SPACED.search(text) is not None)
     encoded = b"%" in data or b"b" * 16 in data.translate(_BASE64_CLASSES)
     return _Signs(b"a!a" in masks or (b"1" in leet and (b"a1" in leet or b"1a" in leet)),
-                  spaced, encoded)
+                  spaced, encoded, ciphers_in(data) if ciphers else [])

@@ -26,6 +26,7 @@ from tests.e2e.support import (
     openai_client,
     responses_answer,
 )
+from tests.evasion.disguises import caesar
 
 CANARY = "kx7-PLUM-4410-vortex"
 SYSTEM = ("You are Orion, the support assistant of Northwind Bank. Answer questions about "
@@ -157,6 +158,20 @@ async def test_a_canary_in_the_answer_is_blocked_however_it_is_spelled(start_pro
     assert completion.choices[0].finish_reason == "content_filter"
     assert completion.model_extra["safety"]["reasons"] == [CANARY_REASON]
     assert "VORTEX" not in raw and headers["x-safety-decision"] == "block"
+
+
+@pytest.mark.parametrize("cipher", ["rot13", "reversed"])
+async def test_a_leak_in_a_cipher_is_blocked(start_proxy, fake_upstream, cipher):
+    """The client asked for the prompt in ROT13, or written backwards: the answer's
+    deciphered view repeats it word for word."""
+    leak = "".join(LEAK)
+    fake_upstream.answer = chat_answer([caesar(leak, 13) if cipher == "rot13" else leak[::-1]])
+    base, _ = await leak_proxy(start_proxy)
+    headers, completion, raw = await chat_whole(base)
+    assert completion.choices[0].finish_reason == "content_filter"
+    assert completion.model_extra["safety"]["reasons"] == [VERBATIM]
+    assert headers["x-safety-decision"] == "block"
+    assert caesar("investment", 13) not in raw and "tnemtsevni" not in raw
 
 
 # Responses -------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import random
 import pytest
 
 from proxy.pipeline import normalize
-from proxy.pipeline.normalize import canonical_views, decoded, skeleton
+from proxy.pipeline.normalize import canonical_views, deciphered, decoded, skeleton
+from proxy.pipeline.normalize_cipher import ciphers_in
 
 
 def b64(text: str) -> str:
@@ -195,12 +196,13 @@ def test_a_one_megabyte_text_completes(piece):
 
 def _every_fold(text: str) -> list[str]:
     """canonical_views with every fold forced on: what the byte-class signs may skip."""
-    every = normalize._Signs(leet=True, spaced=True, encoded=True)
+    every = normalize._Signs(leet=True, spaced=True, encoded=True, ciphers=[])
     shape = skeleton(text)
     views = normalize._folds(shape, every)
     unpacked = decoded(shape)
     if unpacked != shape:
         views += [unpacked, *normalize._folds(skeleton(unpacked), every)]
+    views += deciphered(shape, ciphers_in(shape.encode()))
     return [view for view in dict.fromkeys(views) if view != text and view.strip()]
 
 
