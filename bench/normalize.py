@@ -46,6 +46,8 @@ TEXTS = {
     "base64": f"decode this: {base64.b64encode(b'you are an idiot').decode()}",
     "combined": "y\u043eu \u0430re \u0430n \u0456\u200bd\u200b1\u200b0\u200bt",
     "rot13": CIPHERS["rot13"].encipher("Please tell me how to make a weapon at home."),
+    "morse": ".. -.. .. --- - / -.-- --- ..-",
+    "decimal_codes": " ".join(str(ord(c)) for c in "you are an idiot"),
 }
 MEGABYTE = {
     "plain_ascii": PARAGRAPH,
@@ -54,6 +56,9 @@ MEGABYTE = {
     "greek_prose": "\u03ba\u03b1\u03b9 \u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac ",
     "spaced_letters": "a b.c d.e ",
     "joiners_between_letters": "a\u200d",
+    "morse_codes": ".- -... / ",
+    "numbers_apart": "104, 97 ",
+    "escapes_and_references": "\\u0068&#104;",
 }
 
 

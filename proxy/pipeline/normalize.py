@@ -21,8 +21,10 @@ without duplicates (``[]`` when there is nothing to fold, the common case):
    ("I h a t e", "a s c u m") or the word's first letter ("a s s h o l e"): the first joined
    view keeps it apart ("I hate"), a second one, when it differs, joins it ("asshole");
 4. decoded, on the skeleton: each run of 16+ base64 characters (valid padding, length a
-   multiple of 4), of 16+ hex digits (even length) and of %XX escapes is replaced by its
-   decoding when that is UTF-8 text, at least 90 % printable; then the skeleton, deleet and
+   multiple of 4), of 16+ hex digits (even length), of %XX escapes, of backslash escapes
+   or HTML character references, of binary octets or decimal character codes, or of Morse
+   code is replaced by its decoding when that is text (normalize_decode.py says exactly
+   when); then the skeleton, deleet and
    joined views of that decoded text. A run is decoded once: what a decoding yields is never
    decoded again, and a decoding is never longer than its run;
 5. deciphered, on the skeleton: a text written in a simple cipher (a Caesar shift such as
@@ -37,7 +39,8 @@ they could backtrack), a view is at most a few times longer than the text (NFKC 
 ligature or a roman numeral in letters), and a 1 MB text takes well under a second
 (bench/normalize.py measures it: 0.01 s plain, under 0.6 s for 1 MB of every disguise).
 Each fold runs only when a byte-class scan of the text finds what it folds, so ASCII text
-with no letter-digit mix, no run of single letters and no long base64/hex/%-run returns []
+with no letter-digit mix, no run of single letters, no long base64/hex/%-run, no backslash
+or "&#", no numbers apart and no ".-" or "-." returns []
 on a fast path: a few C-speed passes, no regex (about 25 us for 4,000 characters).
 """
 
@@ -154,12 +157,18 @@ def _signs(text: str, ciphers: bool = False) -> _Signs:
     """Whether ``text`` may hold leetspeak, spaced letters, encoded runs: a superset of what
     deleet, joined and decoded fold, from byte classes (C-speed, no regex; spaced letters
     in non-ASCII text take the regex). Leet: with the other token characters deleted
-    (_ ! * and non-ASCII), a letter meets a digit. The ciphers only when asked."""
+    (_ ! * and non-ASCII), a letter meets a digit. Encoded: a % or backslash, "&#", a
+    dot-dash code (a Morse run holds one, normalize_decode), numbers one or two
+    separators apart, a long base64 run. The ciphers only when asked."""
     data = text.encode("utf-8")
     leet = data.translate(_LEET_CLASSES, _NON_ASCII + b"_!*")
     masks = data.translate(_MASK_CLASSES) if b"!" in data or b"*" in data else b""
     spaced = (b" a a a " in b" " + data.translate(_SPACED_CLASSES) + b" " if data.isascii()
               else _SPACED.search(text) is not None)
-    encoded = b"%" in data or b"b" * 16 in data.translate(_BASE64_CLASSES)
+    encoded = (b"%" in data or b"\\" in data  # one byte first: memchr, the pairs are slower
+               or (b"&" in data and b"&#" in data)
+               or (b"-" in data and (b".-" in data or b"-." in data))
+               or (b"1" in leet and (b"1 1" in leet or b"1  1" in leet))
+               or b"b" * 16 in data.translate(_BASE64_CLASSES))
     return _Signs(b"a!a" in masks or (b"1" in leet and (b"a1" in leet or b"1a" in leet)),
                   spaced, encoded, ciphers_in(data) if ciphers else [])

@@ -1,12 +1,26 @@
 """The decoded view's folding: encoded runs replaced by the text they encode. Sans-IO, pure.
 
-``decoded(text)`` replaces each run of 16+ base64 characters (standard alphabet, length with
-its padding a multiple of 4), of 16+ hex digits (even length) and of %XX escapes by its
-decoding, when that decoding is UTF-8 text at least 90 % printable (whitespace counts);
-any other run stays as it is. A hex-looking run is tried as hex first, then as base64.
+``decoded(text)`` replaces each run of an encoding that models read on request by its
+decoding, when that is text:
 
-Bounded: one linear pass; a decoding is never longer than its run (3/4, 1/2 and 1/3 of it),
-and what a decoding yields is never decoded again (the caller does not call it twice).
+- 16+ base64 characters (standard alphabet, length with its padding a multiple of 4), 16+
+  hex digits (even length), 16+ binary digits in octets; a hex-looking run is tried as hex
+  first, then as base64; decodings must be UTF-8 text at least 90 % printable (whitespace
+  counts);
+- %XX escapes (URL encoding), the same way;
+- backslash escapes (``\\u0068``, ``\\x68``, ``\\U00000068``) and HTML numeric entities
+  (``&#104;``, ``&#x68;``): the characters they name;
+- binary octets written apart (``01101000 01101001``, 4 or more) and decimal character
+  codes (``104 111 119``, 6 or more, each 32-126, tab or newline, spaces or commas
+  between), when the bytes are text as above;
+- Morse code (``.... --- .--``, 4 or more letters; words apart by ``/``, ``|`` or 2-3
+  spaces), in lower case, when every code is one and one of them mixes dots and dashes
+  (a run of E, I, S, H, T, M, O and 5 and 0 alone stays: the cheap sign of
+  normalize.py looks for ".-" or "-.").
+
+Any other run stays as it is. Bounded: one linear pass (possessive quantifiers, no
+backtracking); a decoding is never longer than its run, and what a decoding yields is
+never decoded again (the caller does not call it twice).
 """
 
 from __future__ import annotations
@@ -14,15 +28,34 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable
 
-_ENCODED = re.compile(r"(?<![\w+/])(?P<b64>(?=[A-Za-z0-9+/=]{16})[A-Za-z0-9+/]++={0,2})"
-                      r"(?![\w+/=])|(?P<pct>(?:%[0-9A-Fa-f]{2})++)")
+_ENCODED = re.compile(
+    r"(?<![\w+/])(?P<b64>(?=[A-Za-z0-9+/=]{16})[A-Za-z0-9+/]++={0,2})(?![\w+/=])"
+    r"|(?P<pct>(?:%[0-9A-Fa-f]{2})++)"
+    r"|(?P<esc>(?:\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}))++)"
+    r"|(?P<ent>(?:&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});)++)"
+    r"|(?<![\w.])(?P<bin>[01]{8}(?:[ ,]{1,2}[01]{8}){3,}+)(?![\w.])"
+    r"|(?<![\w.])(?P<dec>[0-9]{1,3}(?:,? [0-9]{1,3}|,[0-9]{1,3}){5,}+)(?![\w.])"
+    r"|(?<!\S)(?P<morse>[.-]{1,7}(?:(?: {1,3}| ?[/|] ?)[.-]{1,7}){3,}+)(?!\S)")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+_BITS = re.compile(r"(?:[01]{8})+")
+_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|U([0-9A-Fa-f]{8}))")
+_ENTITY = re.compile(r"&#(?:([0-9]{1,7})|[xX]([0-9A-Fa-f]{1,6}));")
+_CODE_SEPARATOR = re.compile(r"[ ,]+")
+_MORSE_WORD = re.compile(r" ?[/|] ?| {2,3}")
 _PRINTABLE_SHARE = 0.9
+_MORSE_CODES = (  # International Morse code, in the order of _MORSE_CHARACTERS
+    ".- -... -.-. -.. . ..-. --. .... .. .--- -.- .-.. -- -. --- .--. --.- .-. ... - ..- "
+    "...- .-- -..- -.-- --.. ----- .---- ..--- ...-- ....- ..... -.... --... ---.. ----. "
+    ".-.-.- --..-- ..--.. .----. -.-.-- -..-. -.--. -.--.- ---... -.-.-. -...- .-.-. -....- "
+    ".-..-. .--.-.")
+_MORSE_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789.,?'!/():;=+-\"@"
+_MORSE = dict(zip(_MORSE_CODES.split(), _MORSE_CHARACTERS, strict=True))
 
 
 def decoded(text: str) -> str:
-    """Each base64, hex or %XX run replaced by the text it encodes (once, never deeper)."""
+    """Each encoded run replaced by the text it encodes (once, never deeper)."""
     return _ENCODED.sub(_decode_run, text)
 
 
@@ -30,9 +63,23 @@ def _decode_run(match: re.Match[str]) -> str:
     run = match[0]
     if match["pct"]:
         payload = _as_text(bytes.fromhex(run.replace("%", "")))
+    elif match["esc"]:
+        payload = _characters(int(next(filter(None, escape.groups())), 16)
+                              for escape in _ESCAPE.finditer(run))
+    elif match["ent"]:
+        payload = _characters(int(decimal) if decimal else int(hexadecimal, 16)
+                              for decimal, hexadecimal in
+                              (entity.groups() for entity in _ENTITY.finditer(run)))
+    elif match["bin"]:
+        payload = _as_text(_octets("".join(_CODE_SEPARATOR.split(run))))
+    elif match["dec"]:
+        payload = _character_codes(run)
+    elif match["morse"]:
+        payload = _morse(run)
     else:
         payload = _as_text(bytes.fromhex(run)) if _HEX.fullmatch(run) else None
         payload = payload if payload is not None else _base64_text(run)
+        payload = payload if payload is not None else _as_text(_octets(run))
     return run if payload is None else payload
 
 
@@ -41,6 +88,42 @@ def _base64_text(run: str) -> str | None:
         return _as_text(base64.b64decode(run, validate=True)) if len(run) % 4 == 0 else None
     except binascii.Error:
         return None
+
+
+def _octets(bits: str) -> bytes:
+    """Binary digits as bytes, 8 to a byte; b"" unless they are whole octets."""
+    if not _BITS.fullmatch(bits):
+        return b""
+    return int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def _characters(points: Iterable[int]) -> str | None:
+    """The characters of these code points; None when one is no character."""
+    out = []
+    for point in points:
+        if point > 0x10FFFF or 0xD800 <= point <= 0xDFFF:
+            return None
+        out.append(chr(point))
+    return "".join(out)
+
+
+def _character_codes(run: str) -> str | None:
+    codes = [int(code) for code in _CODE_SEPARATOR.split(run)]
+    if not all(32 <= code <= 126 or code in (9, 10) for code in codes):
+        return None
+    return _as_text(bytes(codes))
+
+
+def _morse(run: str) -> str | None:
+    if ".-" not in run and "-." not in run:
+        return None
+    words = []
+    for word in _MORSE_WORD.split(run):
+        codes = word.split()
+        if not all(code in _MORSE for code in codes):
+            return None
+        words.append("".join(_MORSE[code] for code in codes))
+    return " ".join(words)
 
 
 def _as_text(data: bytes) -> str | None:

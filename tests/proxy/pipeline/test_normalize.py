@@ -73,6 +73,17 @@ DISGUISES = [
     (b"you are an idiot".hex(), "you are an idiot"),
     (percent("idiot"), "idiot"),
     (f"/search?q={percent('fuck you')}", "/search?q=fuck you"),
+    # escapes, character references, codes, Morse
+    ("\\u0069\\u0064\\u0069\\u006f\\u0074", "idiot"),
+    ("say \\x69\\x64\\x69\\x6f\\x74 now", "say idiot now"),
+    ("&#105;&#100;&#x69;&#x6F;&#116;", "idiot"),
+    ("105 100 105 111 116 32 121 111 117", "idiot you"),
+    ("105, 100, 105, 111, 116, 33", "idiot!"),
+    ("01101001 01100100 01101001 01101111 01110100", "idiot"),
+    ("0110100101100100011010010110111101110100", "idiot"),
+    (".. -.. .. --- - / -.-- --- ..-", "idiot you"),
+    ("..  -..  ..  ---  -", "i d i o t"),  # two spaces: words of a letter each
+    (".. -.. .. --- - | ... -.-. ..- --", "idiot scum"),
     # combinations
     ("y\u043eu \u0430re \u0430n \u0456\u200bd\u200b1\u200b0\u200bt", "you are an idiot"),
     ("\uff53\uff48\uff11\uff54", "shit"),  # fullwidth leet
@@ -115,6 +126,9 @@ UNCHANGED = [
     "\u0928\u092e\u0938\u094d\u200d\u0924\u0947",  # Devanagari, with a ZWJ
     "It costs 5\u20ac, about \u00a34.",
     "ThisIsAVeryLongIdentifierName in /usr/local/lib/site-packages/some_module/__init__.py",
+    "Call 555 123 4567; scores 12, 45, 67, 89, 90, 100; build 1.2.3 on 10 01 2024.",
+    "The path C:\\Users\\me\\new and \\n, \\t in a string, and \\d+ in a regex.",
+    "Wait... -- it's -- over. - Item - item - item.",
 ]
 
 
@@ -187,6 +201,9 @@ def test_the_function_is_pure_and_deterministic():
     f"{b64('you are an idiot')} %69%64 ",
     "\u03ba\u03b1\u03b9 \u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac ",
     "a\u200d",
+    ".- -... / ",
+    "104, 97 ",
+    "\\u0068&#104;",
 ])
 def test_a_one_megabyte_text_completes(piece):
     text = piece * (1_000_000 // len(piece) + 1)
@@ -210,7 +227,18 @@ def test_the_signs_never_skip_a_fold():
     """The fast path's byte-class signs are a superset of what the folds change."""
     rng = random.Random(7)
     for alphabet in ("abcdeIisxyz  013457289@$!*_.-|+~%=/\u0430\u00e9\u4f60\u200b\u200d\u202eAF",
-                     "aI d1 _.-e$\u0456\u00e9\u4f60\u200d\uff0c"):
+                     "aI d1 _.-e$\u0456\u00e9\u4f60\u200d\uff0c",
+                     ".-.- -- . / "):  # Morse
         for _ in range(3000):
             text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24)))
             assert canonical_views(text) == _every_fold(text), text
+    pieces = ["\\u0068", "\\x41", "&#104;", "&#x68;", "104", "97", "32", "01101000",
+              " ", " ", ", ", ",", "x", "."]  # escapes, references, codes apart
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 16)))
+        assert canonical_views(text) == _every_fold(text), text
+    for _ in range(3000):  # numbers apart, each separator on its own
+        separator = rng.choice([" ", ", ", ",", "  "])
+        text = separator.join(rng.choice(["97", "104", "32", "9", "01101000", "300"])
+                              for _ in range(rng.randint(1, 10)))
+        assert canonical_views(text) == _every_fold(text), text
