@@ -41,7 +41,8 @@ ligature or a roman numeral in letters), and a 1 MB text takes well under a seco
 Each fold runs only when a byte-class scan of the text finds what it folds, so ASCII text
 with no letter-digit mix, no run of single letters, no long base64/hex/%-run, no backslash
 or "&#", no numbers apart and no ".-" or "-." returns []
-on a fast path: a few C-speed passes, no regex (about 25 us for 4,000 characters).
+on a fast path: a few C-speed passes, no regex (about 40 us for 4,000 characters, 25 of
+them the cipher scan's set of words).
 """
 
 from __future__ import annotations
