@@ -26,6 +26,20 @@ from proxy.config.strict import Strict
 from proxy.verdict import OnError
 
 
+class OcrConfig(Strict):
+    """Text in images sent inline with a request, read by Tesseract (pipeline/ocr.py)."""
+
+    # The tesseract executable (a name on PATH, or a path); "" reads no image. Absent from
+    # the machine: images stay unread, and a warning says so once.
+    command: str = "tesseract"
+    languages: str = Field("eng", pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
+    # An image not read within this (a huge or hostile one) stays unread; its process is
+    # killed.
+    timeout_s: float = Field(10.0, gt=0)
+    # Images read per request, in the order they come; the rest stay unread.
+    max_images: int = Field(8, ge=0)
+
+
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -37,6 +51,7 @@ class ServerConfig(Strict):
     # Inline files (a PDF, a text file) are read as text (pipeline/attachments.py): at most
     # this many pages of a PDF; a longer one stays unreadable. 0: no file is read.
     max_attachment_pages: int = Field(50, ge=0)
+    ocr: OcrConfig = Field(default_factory=OcrConfig)  # type: ignore[arg-type]
     # Slow clients: the request line and headers, then the whole body, must arrive within
     # these; a client that is slower is closed and counted.
     header_read_timeout_s: float = Field(10.0, gt=0)

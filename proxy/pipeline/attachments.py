@@ -1,7 +1,12 @@
-"""Files sent inline with a request, read as text: a PDF (its pages' text) or a text file
-(UTF-8), given as base64 or as a ``data:`` URL (Chat Completions ``file`` parts, Responses
-``input_file``, Anthropic base64 ``document`` sources). A document must not carry what a
-message may not.
+"""Files and images sent inline with a request, read as text: a PDF (its pages' text), a
+text file (UTF-8) or an image (the text in it, by OCR: proxy/pipeline/ocr.py), given as
+base64 or as a ``data:`` URL (Chat Completions ``file`` and ``image_url`` parts, Responses
+``input_file`` and ``input_image``, Anthropic base64 ``document`` and ``image`` sources). A
+document or a picture must not carry what a message may not.
+
+An image's text becomes a request text of kind ``image`` the same way (below); the image
+itself stays counted as unreadable (its picture is not judged), and at most
+``server.ocr.max_images`` images of a request are read, in order.
 
 Contract:
 - a file's text becomes one request text of kind ``file``, with the role of the message
@@ -27,23 +32,70 @@ import logging
 import re
 from urllib.parse import unquote_to_bytes
 
-from proxy.protocol.dialect import FILE_KIND, KEY, Attachment, ParsedRequest, TextField
+from proxy.config.schema import OcrConfig, ServerConfig
+from proxy.pipeline.ocr import image_kind, read_image
+from proxy.protocol.dialect import (
+    FILE_KIND,
+    IMAGE_KIND,
+    KEY,
+    Attachment,
+    ParsedRequest,
+    TextField,
+)
 
 _DATA_URL = re.compile(r"data:(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),", re.ASCII)
 logging.getLogger("pypdf").setLevel(logging.CRITICAL + 1)  # its warnings quote the file
 
 
-async def read_attachments(parsed: ParsedRequest, max_pages: int) -> None:
-    """Adds the text of each of ``parsed``'s inline files (``max_pages`` 0: none is read)."""
-    if not parsed.attachments or max_pages <= 0:
+async def read_attachments(parsed: ParsedRequest, server: ServerConfig) -> None:
+    """Adds the text of each of ``parsed``'s inline files (none when
+    ``server.max_attachment_pages`` is 0) and images (``server.ocr``), read side by side."""
+    if not parsed.attachments:
         return
-    read = await asyncio.to_thread(_read_all, parsed.attachments, max_pages)
-    for attachment, (text, whole) in zip(parsed.attachments, read, strict=True):
+    files: list[Attachment] = []
+    images: list[Attachment] = []
+    for attachment in parsed.attachments:
+        (images if _is_image(attachment.data) else files).append(attachment)
+    images = images[:server.ocr.max_images] if server.ocr.command else []
+    file_texts, image_texts = await asyncio.gather(
+        _read_files(files, server.max_attachment_pages), _read_images(images, server.ocr))
+    found = dict(zip(map(id, files + images), file_texts + image_texts, strict=True))
+    for attachment in parsed.attachments:
+        kind, text, whole = found.get(id(attachment), (IMAGE_KIND, "", False))
         if text:
-            parsed.texts.append(TextField(attachment.role, FILE_KIND, (*attachment.path, KEY),
-                                          text))
+            parsed.texts.append(TextField(attachment.role, kind, (*attachment.path, KEY), text))
         if whole:
             parsed.unreadable -= 1
+
+
+Read = tuple[str, str, bool]  # (the text's kind, the text, whether that is all of it)
+
+
+async def _read_files(files: list[Attachment], max_pages: int) -> list[Read]:
+    if not files or max_pages <= 0:
+        return [(FILE_KIND, "", False)] * len(files)
+    read = await asyncio.to_thread(_read_all, files, max_pages)
+    return [(FILE_KIND, text, whole) for text, whole in read]
+
+
+async def _read_images(images: list[Attachment], settings: OcrConfig) -> list[Read]:
+    """An image is never all of it: its picture is not read."""
+    texts = await asyncio.gather(*(read_image(_decode(a.data) or b"", settings)
+                                   for a in images))
+    return [(IMAGE_KIND, text or "", False) for text in texts]
+
+
+def _is_image(data: str) -> bool:
+    """Whether ``data`` (base64 or a data: URL) starts with an image's header: only its
+    first bytes are decoded."""
+    found = _DATA_URL.match(data)
+    if found and ";base64" not in found.group("params").lower():
+        return False
+    head = "".join(data[found.end() if found else 0:][:64].split())[:32]
+    try:
+        return image_kind(base64.b64decode(head, validate=True)) is not None
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _read_all(attachments: list[Attachment], max_pages: int) -> list[tuple[str, bool]]:

@@ -5,7 +5,8 @@ parts), names, assistant tool-call and function-call arguments, refusals and rea
 tool results, tool and function definitions, the response format's schema, predicted
 output, and any string in a field this module does not know (vendor extensions such as a
 chat template): unknown fields are scored as ``extension`` texts, never skipped. Content
-parts no text classifier can read (images, audio, files) are counted as unreadable; a part
+parts no text classifier can read (images, audio, files) are counted as unreadable (the text
+in an inline file or image is read: proxy/pipeline/attachments.py); a part
 of an unknown type is a 400 unless ``forward_unknown`` is set.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from proxy.protocol.chat_answer import ChatStreamCodec, answer_texts, block_answer
 from proxy.protocol.dialect import (
     FILE_KIND,
+    IMAGE_KIND,
     KEY,
     AnswerText,
     JsonPath,
@@ -42,7 +44,7 @@ REQUEST_KINDS = frozenset({
     "message.content", "message.name", "message.refusal", "message.reasoning",
     "message.tool_call.arguments", "message.tool_call.name", "message.function_call",
     "message.extension", "tool.definition", "response_format.schema", "prediction",
-    "extension", FILE_KIND,
+    "extension", FILE_KIND, IMAGE_KIND,
 })
 # Top-level fields that carry no text the model reads (settings, ids, enums, numbers).
 _SETTINGS = frozenset({
@@ -141,6 +143,8 @@ def _read_part(request: ParsedRequest, role: str, path: JsonPath, part: Any,
                                        part["refusal"]))
     elif kind == "file" and isinstance(part.get("file"), dict):  # a PDF, inline or by id
         request.attach(role, (*path, "file", "file_data"), part["file"].get("file_data"))
+    elif kind == "image_url" and isinstance(part.get("image_url"), dict):  # inline or a URL
+        request.attach(role, (*path, "image_url", "url"), part["image_url"].get("url"))
     elif kind in _UNREADABLE_PARTS:
         request.unreadable += 1
     elif forward_unknown:

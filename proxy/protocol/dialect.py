@@ -40,6 +40,8 @@ KEY = "<key>"  # last element of the path of a text that is a JSON object's key
 # The kind of an inline file's text: declared by every dialect whose requests carry files,
 # added by proxy/pipeline/attachments.py once the file is read (never by a parser).
 FILE_KIND = "file"
+# The kind of the text in an inline image, read by OCR (proxy/pipeline/ocr.py), the same way.
+IMAGE_KIND = "image"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +62,10 @@ class TextField:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """A file sent inline with a request (base64 ``data``, or a ``data:`` URL), counted in
-    ``unreadable`` until its text is read (proxy/pipeline/attachments.py). ``path``: where
-    the data is in the body; ``media_type``: as the request declares it, when it does."""
+    """A file or image sent inline with a request (base64 ``data``, or a ``data:`` URL),
+    counted in ``unreadable`` until its text is read (proxy/pipeline/attachments.py; an
+    image stays counted: its picture is not read). ``path``: where the data is in the body;
+    ``media_type``: as the request declares it, when it does."""
 
     role: str
     path: JsonPath

@@ -20,7 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.protocol.dialect import FILE_KIND, AnswerText, ParsedRequest, StreamCodec, TextField
+from proxy.protocol.dialect import (
+    FILE_KIND,
+    IMAGE_KIND,
+    AnswerText,
+    ParsedRequest,
+    StreamCodec,
+    TextField,
+)
 from proxy.protocol.errors import ProxyError
 from proxy.protocol.fields import (
     definition_text,
@@ -50,7 +57,7 @@ REQUEST_KINDS = frozenset({
     "system", "text", "citation", "thinking", "tool_use.name", "tool_use.input",
     "tool_result", "server_tool_result", "document", "document.title", "document.context",
     "search_result", "search_result.title", "search_result.source", "tool.definition",
-    "output_config.format", "extension", FILE_KIND,
+    "output_config.format", "extension", FILE_KIND, IMAGE_KIND,
 })
 ANSWER_KINDS = frozenset({
     "text", "citation", "thinking", "tool_use.name", "tool_use.input", "server_tool_result",

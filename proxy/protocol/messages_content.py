@@ -69,7 +69,17 @@ def _text(sink: Sink, scope: Scope, path: JsonPath, block: dict[str, Any]) -> No
 
 
 def _unreadable(sink: Sink, scope: Scope, path: JsonPath, block: dict[str, Any]) -> None:
-    sink.unreadable()  # image, redacted_thinking, container_upload
+    sink.unreadable()  # redacted_thinking, container_upload
+
+
+def _image(sink: Sink, scope: Scope, path: JsonPath, block: dict[str, Any]) -> None:
+    """A base64 image's text is read (attachments.py); one by URL or file id never passes."""
+    source = block.get("source")
+    if isinstance(source, dict) and source.get("type") == "base64":
+        sink.attachment(scope.role, (*path, "source", "data"), source.get("data"),
+                        source.get("media_type"))
+    else:
+        sink.unreadable()
 
 
 def _thinking(sink: Sink, scope: Scope, path: JsonPath, block: dict[str, Any]) -> None:
@@ -139,7 +149,7 @@ def _search_result(sink: Sink, scope: Scope, path: JsonPath, block: dict[str, An
 
 
 READERS: dict[str, Reader] = {
-    "text": _text, "image": _unreadable, "document": _document,
+    "text": _text, "image": _image, "document": _document,
     "search_result": _search_result, "thinking": _thinking,
     "redacted_thinking": _unreadable, "tool_use": _tool_use, "server_tool_use": _tool_use,
     "tool_result": _tool_result, "tool_reference": _tool_reference,

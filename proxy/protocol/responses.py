@@ -22,6 +22,7 @@ from typing import Any
 
 from proxy.protocol.dialect import (
     FILE_KIND,
+    IMAGE_KIND,
     AnswerText,
     Dialect,
     JsonPath,
@@ -71,7 +72,8 @@ _ITEM_KINDS = frozenset({
     "tool_name", "tool_description", "tool_schema", "tool_grammar",
     "text_format_name", "text_format_description", "text_format_schema", "extension",
 })
-REQUEST_KINDS = _ITEM_KINDS | {"instructions", "input", "prompt_variable", FILE_KIND}
+REQUEST_KINDS = _ITEM_KINDS | {"instructions", "input", "prompt_variable", FILE_KIND,
+                               IMAGE_KIND}
 ANSWER_KINDS = _ITEM_KINDS
 STREAM_EVENTS = STREAMED_TEXT | ADDED_TEXT | ITEM_EVENTS
 

@@ -44,7 +44,7 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     ctx.unchecked = parsed.unknown > 0
     await identify(request, ctx, parsed.body)
     if parsed.attachments:  # read once the caller is known and admitted: it costs CPU
-        await read_attachments(parsed, config.server.max_attachment_pages)
+        await read_attachments(parsed, config.server)
         check_text_limits([field.text for field in parsed.texts], config.server)
     upstream = await request.app[UPSTREAMS].get(config.upstream)
     started = time.perf_counter()

@@ -10,6 +10,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.image import image_url, text_png
 from tests.support.pdf import data_url, text_pdf
 from tests.support.upstream import SSEEvent, chat_chunk, chat_completion
 
@@ -67,6 +68,10 @@ def assistant_call(arguments: str, name: str = "lookup") -> dict[str, Any]:
 PDF = text_pdf(f"Quarterly notes.\nThe plan: {BAD} on Monday.", "Page two.")
 
 
+# An inline image with BAD written in it: its text read by OCR (kind "image").
+PNG = text_png(f"The plan: {BAD} on Monday.")
+
+
 def _chat_file(data: str) -> dict[str, Any]:
     return chat(user([{"type": "text", "text": "Summarise this."},
                       {"type": "file", "file": {"filename": "notes.pdf", "file_data": data}}]))
@@ -74,6 +79,13 @@ def _chat_file(data: str) -> dict[str, Any]:
 
 CHAT_INPUT = [
     InputRow("chat_completions", "file", _chat_file(data_url(PDF)), note="pdf"),
+    InputRow("chat_completions", "image", chat(user([
+        {"type": "text", "text": "What does it say?"},
+        {"type": "image_url", "image_url": {"url": image_url(PNG), "detail": "high"}}]))),
+    InputRow("chat_completions", "image", chat(
+        assistant_call("{}"), {"role": "tool", "tool_call_id": "call_1", "content": [
+            {"type": "image_url", "image_url": {"url": image_url(PNG)}}]}),
+        note="in a tool message"),
     InputRow("chat_completions", "file",
              _chat_file(data_url(f"notes: {BAD}".encode(), "text/plain")), note="text file"),
     InputRow("chat_completions", "message.content", chat(user(BAD))),
@@ -254,6 +266,9 @@ MESSAGES_INPUT = [InputRow("messages", kind, body, note=note) for kind, body, no
         "type": "base64", "media_type": "application/pdf",
         "data": base64.b64encode(PDF).decode()}), block("text", text="Summarise this.")])),
      "pdf"),
+    ("image", msgs(user([block("image", source={
+        "type": "base64", "media_type": "image/png", "data": base64.b64encode(PNG).decode()}),
+        block("text", text="What does it say?")])), ""),
     ("text", msgs(user(BAD)), ""),
     ("text", msgs(user([block("text", text=BAD)])), "block"),
     ("text", msgs(said(block("text", text=BAD)), user("and?")), "assistant"),
@@ -507,6 +522,20 @@ def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
                                                     content=[block("document", source={
             "type": "base64", "media_type": "application/pdf",
             "data": base64.b64encode(PDF).decode()})])])), note="pdf in a tool result"))
+    inputs.append(InputRow("messages", "image", msgs(
+        said(block("tool_use", **_USE)), user([block("tool_result", tool_use_id="toolu_1",
+                                                    content=[block("image", source={
+            "type": "base64", "media_type": "image/png",
+            "data": base64.b64encode(PNG).decode()})])])), note="in a tool result"))
+    inputs.append(InputRow("responses", "image", {"model": "m", "input": [{
+        "role": "user", "content": [
+            {"type": "input_image", "image_url": image_url(PNG), "detail": "auto"},
+            {"type": "input_text", "text": "What does it say?"}]}]}))
+    inputs.append(InputRow("responses", "image", {"model": "m", "input": [
+        {"type": "function_call", "call_id": "c1", "name": "look", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": [
+            {"type": "input_image", "image_url": image_url(PNG)}]}]},
+        note="in a function output"))
     inputs.append(InputRow("responses", "file", {"model": "m", "input": [{
         "role": "user", "content": [
             {"type": "input_file", "filename": "notes.pdf", "file_data": data_url(PDF)},

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from proxy.config.schema import ServerConfig
 from proxy.pipeline.attachments import file_text, read_attachments
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.dialect import FILE_KIND, KEY
@@ -68,7 +69,7 @@ async def test_a_read_file_is_a_text_of_its_message_and_no_longer_unreadable() -
     parsed = CHAT.parse_request(chat_with(file_part(data_url(THREE_PAGES)),
                                           {"type": "file", "file": {"file_id": "file-1"}}))
     assert parsed.unreadable == 2  # the inline PDF and the file given by id
-    await read_attachments(parsed, 50)
+    await read_attachments(parsed, ServerConfig(max_attachment_pages=50))
     (field,) = [t for t in parsed.texts if t.kind == FILE_KIND]
     assert (field.role, field.path) == ("user", ("messages", 0, "content", 1, "file",
                                                  "file_data", KEY))
@@ -81,7 +82,7 @@ async def test_a_read_file_is_a_text_of_its_message_and_no_longer_unreadable() -
 
 async def test_no_file_is_read_with_a_page_limit_of_zero() -> None:
     parsed = CHAT.parse_request(chat_with(file_part(data_url(THREE_PAGES))))
-    await read_attachments(parsed, 0)
+    await read_attachments(parsed, ServerConfig(max_attachment_pages=0))
     assert parsed.unreadable == 1 and all(t.kind != FILE_KIND for t in parsed.texts)
 
 

@@ -1,0 +1,93 @@
+"""Text in an image, read by Tesseract: a vision model reads the words in a picture, so a
+request can carry text to it as an image ("typographic" and screenshot jailbreaks).
+
+Contract:
+- ``image_kind(raw)`` says whether bytes are an image Tesseract reads (PNG, JPEG, GIF,
+  WebP, BMP, TIFF, by their header, whatever type the request declares);
+- ``read_image(raw, settings)`` returns the text Tesseract finds (stripped; "" when none),
+  or None when the image could not be read: no ``command`` (or none on this machine: a
+  warning, once per command), a failed or killed process, a timeout (the process is
+  killed). Never raises for the image's sake;
+- Tesseract runs as a process of its own (a crafted image cannot take the proxy down),
+  with one OpenMP thread, at most one per CPU at a time (the rest wait their turn), an
+  environment of PATH alone (the proxy's own, with its keys, never reaches it), the image
+  on its standard input and nothing on disk; nothing of an image or its text is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import weakref
+from functools import cache
+
+import structlog
+
+from proxy.config.schema import OcrConfig
+
+log = structlog.get_logger("safety_proxy.ocr")
+
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF87a", "gif"),
+               (b"GIF89a", "gif"), (b"BM", "bmp"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"))
+
+
+def image_kind(raw: bytes) -> str | None:
+    """The image format ``raw`` starts with, or None."""
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return "webp"
+    return next((kind for signature, kind in _SIGNATURES if raw.startswith(signature)), None)
+
+
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary())
+
+
+def _turns() -> asyncio.Semaphore:
+    """The running loop's turns: one Tesseract process per CPU at a time."""
+    loop = asyncio.get_running_loop()
+    if loop not in _TURNS:
+        _TURNS[loop] = asyncio.Semaphore(os.cpu_count() or 1)
+    return _TURNS[loop]
+
+
+@cache
+def executable(command: str) -> str | None:
+    """The command's full path, or None (warned once) when this machine has none."""
+    if not command:
+        return None
+    found = shutil.which(command)
+    if found is None:
+        log.warning("ocr_unavailable", command=command,
+                    detail="images sent inline are not read: install Tesseract "
+                           "(Debian: tesseract-ocr) or set server.ocr.command")
+    return found
+
+
+async def read_image(raw: bytes, settings: OcrConfig) -> str | None:
+    """The text in the image ``raw``; None when it could not be read."""
+    program = executable(settings.command)
+    if program is None:
+        return None
+    async with _turns():
+        process = await asyncio.create_subprocess_exec(
+            program, "stdin", "stdout", "-l", settings.languages, "--psm", "3",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env={"PATH": os.environ.get("PATH", ""), "OMP_THREAD_LIMIT": "1"})
+        try:
+            async with asyncio.timeout(settings.timeout_s):
+                out, _ = await process.communicate(raw)
+        except TimeoutError:
+            log.warning("ocr_timeout", timeout_s=settings.timeout_s, image_bytes=len(raw))
+            return None
+        finally:
+            if process.returncode is None:  # timed out, or the request was cancelled
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+    if process.returncode != 0:
+        log.warning("ocr_failed", exit_code=process.returncode, image_bytes=len(raw))
+        return None
+    return out.decode("utf-8", "replace").strip()
