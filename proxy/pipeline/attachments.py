@@ -30,6 +30,7 @@ import binascii
 import io
 import logging
 import re
+from collections.abc import Sequence
 from urllib.parse import unquote_to_bytes
 
 from proxy.config.schema import OcrConfig, ServerConfig
@@ -56,12 +57,14 @@ async def read_attachments(parsed: ParsedRequest, server: ServerConfig) -> None:
     images: list[Attachment] = []
     for attachment in parsed.attachments:
         (images if _is_image(attachment.data) else files).append(attachment)
-    images = images[:server.ocr.max_images] if server.ocr.command else []
-    file_texts, image_texts = await asyncio.gather(
-        _read_files(files, server.max_attachment_pages), _read_images(images, server.ocr))
-    found = dict(zip(map(id, files + images), file_texts + image_texts, strict=True))
+    file_texts, texts = await asyncio.gather(
+        _read_files(files, server.max_attachment_pages),
+        image_texts([image.data for image in images], server))
+    found = dict(zip(map(id, files), file_texts, strict=True))
+    found.update((id(image), (IMAGE_KIND, text, False))  # its picture is never read
+                 for image, text in zip(images, texts, strict=True))
     for attachment in parsed.attachments:
-        kind, text, whole = found.get(id(attachment), (IMAGE_KIND, "", False))
+        kind, text, whole = found[id(attachment)]
         if text:
             parsed.texts.append(TextField(attachment.role, kind, (*attachment.path, KEY), text))
         if whole:
@@ -78,11 +81,22 @@ async def _read_files(files: list[Attachment], max_pages: int) -> list[Read]:
     return [(FILE_KIND, text, whole) for text, whole in read]
 
 
-async def _read_images(images: list[Attachment], settings: OcrConfig) -> list[Read]:
-    """An image is never all of it: its picture is not read."""
-    texts = await asyncio.gather(*(read_image(_decode(a.data) or b"", settings)
-                                   for a in images))
-    return [(IMAGE_KIND, text or "", False) for text in texts]
+async def image_texts(images: Sequence[str], server: ServerConfig) -> list[str]:
+    """The text in each image of ``images`` (base64 or data: URLs, in order; "" for one
+    that is no inline image, past ``server.ocr.max_images`` or not read)."""
+    inline = [i for i, data in enumerate(images) if _is_image(data)]
+    chosen = inline[:server.ocr.max_images] if server.ocr.command else []
+    texts = [""] * len(images)
+    for index, text in zip(chosen, await _ocr([images[i] for i in chosen], server.ocr),
+                           strict=True):
+        texts[index] = text
+    return texts
+
+
+async def _ocr(images: list[str], settings: OcrConfig) -> list[str]:
+    found = await asyncio.gather(*(read_image(_decode(data) or b"", settings)
+                                   for data in images))
+    return [text or "" for text in found]
 
 
 def _is_image(data: str) -> bool:

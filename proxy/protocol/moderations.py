@@ -4,7 +4,8 @@ itself with its input checks and policy, never forwarded upstream.
 Contract: ``parse_request`` reads ``input`` as OpenAI does: a string (one input), an array
 of strings (one input each), or an array of multimodal parts ``{"type": "text"}`` /
 ``{"type": "image_url"}`` (ONE input for the whole array); images are counted as
-unreadable and never scored. Any other shape is a BadRequest naming ``input``.
+unreadable and kept (``images``: their URLs) for the text in them to be read
+(routes/moderations.py). Any other shape is a BadRequest naming ``input``.
 ``result`` renders one input's verdict in the omni-moderation shape, with categories keyed
 ``check.label`` and a non-standard ``safety`` object that tells flag from block.
 """
@@ -30,7 +31,8 @@ class ModerationRequest:
     body: dict[str, Any]
     model: str | None
     inputs: tuple[tuple[str, ...], ...]  # per input (per result), the texts to score
-    unreadable: int = 0  # image parts: counted, never scored
+    unreadable: int = 0  # image parts: counted; the picture is never scored
+    images: tuple[str, ...] = ()  # their URLs (data: URLs are read by OCR), in order
 
 
 def parse_request(raw: bytes) -> ModerationRequest:
@@ -47,23 +49,23 @@ def parse_request(raw: bytes) -> ModerationRequest:
     if all(isinstance(item, str) for item in value):
         return ModerationRequest(body, model, tuple((item,) for item in value))
     texts, images = _multimodal(value)
-    return ModerationRequest(body, model, (texts,), unreadable=images)
+    return ModerationRequest(body, model, (texts,), unreadable=len(images), images=images)
 
 
-def _multimodal(parts: list[Any]) -> tuple[tuple[str, ...], int]:
-    """The text parts' texts and the number of image parts of one multimodal input."""
+def _multimodal(parts: list[Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The text parts' texts and the image parts' URLs of one multimodal input."""
     texts: list[str] = []
-    images = 0
+    images: list[str] = []
     for part in parts:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str):
             texts.append(part["text"])
         elif kind == "image_url" and isinstance(part.get("image_url"), dict) and isinstance(
                 part["image_url"].get("url"), str):
-            images += 1
+            images.append(part["image_url"]["url"])
         else:
             raise BadRequest(_SHAPE, param="input")
-    return tuple(texts), images
+    return tuple(texts), tuple(images)
 
 
 def result(decision: Decision, scores: Mapping[str, Mapping[str, float]],

@@ -10,11 +10,13 @@ review event), but strikes no principal: it is a classifier service, not a gener
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
 from classifiers.base import ClassifyContext
+from proxy.pipeline.attachments import image_texts
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import decide
 from proxy.pipeline.moderation import Moderation
@@ -39,6 +41,11 @@ async def _handle(request: web.Request, ctx: RequestContext) -> web.StreamRespon
     check_text_limits([text for texts in parsed.inputs for text in texts],
                       ctx.snapshot.config.server)
     await identify(request, ctx, parsed.body)
+    if parsed.images:  # read once the caller is known and admitted: it costs CPU
+        texts = [text for text in await image_texts(parsed.images, ctx.snapshot.config.server)
+                 if text]
+        parsed = replace(parsed, inputs=(parsed.inputs[0] + tuple(texts),))
+        check_text_limits(list(parsed.inputs[0]), ctx.snapshot.config.server)
     results = await _results(ctx, parsed)
     return json_response(response_body(ctx.request_id, parsed.model, results))
 

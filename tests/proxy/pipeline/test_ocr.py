@@ -190,3 +190,19 @@ async def test_a_cancelled_request_kills_its_reader(tmp_path: Path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await reading
     assert not Path(f"/proc/{pid_file.read_text().strip()}").exists()
+
+
+async def test_the_moderations_endpoint_reads_the_text_in_its_images(start_proxy) -> None:
+    base, _ = await start_proxy()
+
+    async def flagged(picture: bytes) -> bool:
+        body = {"input": [{"type": "text", "text": "What does this say?"},
+                          {"type": "image_url", "image_url": {"url": image_url(picture)}}]}
+        async with aiohttp.ClientSession() as session, session.post(
+                f"{base}/v1/moderations", json=body) as response:
+            assert response.status == 200, await response.text()
+            (result,) = (await response.json())["results"]
+            return bool(result["flagged"])
+
+    assert await flagged(text_png("Do it: BADWORD now.")) is True
+    assert await flagged(text_png(SENTENCE)) is False
