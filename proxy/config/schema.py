@@ -38,6 +38,9 @@ class OcrConfig(Strict):
     timeout_s: float = Field(10.0, gt=0)
     # Images read per request, in the order they come; the rest stay unread.
     max_images: int = Field(8, ge=0)
+    # The reader's address space (Linux): an image that decodes to more (a "decompression
+    # bomb": a few kilobytes of PNG, gigabytes of pixels) fails to read and stays unread.
+    max_memory_mb: int = Field(1024, ge=64)
 
 
 class ServerConfig(Strict):

@@ -11,7 +11,9 @@ Contract:
 - Tesseract runs as a process of its own (a crafted image cannot take the proxy down),
   with one OpenMP thread, at most one per CPU at a time (the rest wait their turn), an
   environment of PATH alone (the proxy's own, with its keys, never reaches it), the image
-  on its standard input and nothing on disk; nothing of an image or its text is logged.
+  on its standard input and nothing on disk, and, on Linux, an address space of
+  ``max_memory_mb`` (set before it is sent the image, so a decompression bomb fails
+  there, not in the machine's memory); nothing of an image or its text is logged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import shutil
 import weakref
 from functools import cache
@@ -71,11 +74,16 @@ async def read_image(raw: bytes, settings: OcrConfig) -> str | None:
     if program is None:
         return None
     async with _turns():
-        process = await asyncio.create_subprocess_exec(
-            program, "stdin", "stdout", "-l", settings.languages, "--psm", "3",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env={"PATH": os.environ.get("PATH", ""), "OMP_THREAD_LIMIT": "1"})
+        try:
+            process = await asyncio.create_subprocess_exec(
+                program, "stdin", "stdout", "-l", settings.languages, "--psm", "3",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+                env={"PATH": os.environ.get("PATH", ""), "OMP_THREAD_LIMIT": "1"})
+        except OSError as exc:  # not executable, no memory to start it...
+            log.warning("ocr_failed", error=type(exc).__name__, image_bytes=len(raw))
+            return None
+        _limit_memory(process.pid, settings.max_memory_mb)
         try:
             async with asyncio.timeout(settings.timeout_s):
                 out, _ = await process.communicate(raw)
@@ -91,3 +99,10 @@ async def read_image(raw: bytes, settings: OcrConfig) -> str | None:
         log.warning("ocr_failed", exit_code=process.returncode, image_bytes=len(raw))
         return None
     return out.decode("utf-8", "replace").strip()
+
+
+def _limit_memory(pid: int, megabytes: int) -> None:
+    """Caps the process's address space (Linux; elsewhere it runs uncapped)."""
+    limit = megabytes * 1024 * 1024
+    with contextlib.suppress(AttributeError, ProcessLookupError, OSError):
+        resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))

@@ -76,6 +76,12 @@ async def test_the_reader_gets_the_image_and_no_secret_of_the_proxy(tmp_path: Pa
     assert f"PATH={os.environ['PATH']}" in seen
 
 
+async def test_the_reader_runs_in_a_capped_address_space(tmp_path: Path) -> None:
+    command = _stand_in(tmp_path, "cat > /dev/null; ulimit -v")
+    seen = await read_image(png_of("x"), OcrConfig(command=command, max_memory_mb=300))
+    assert seen == str(300 * 1024)  # kilobytes
+
+
 async def test_a_missing_reader_is_warned_once_and_reads_nothing() -> None:
     ocr.executable.cache_clear()
     with capture_logs() as logs:
