@@ -14,7 +14,15 @@ import orjson
 import pytest
 from pydantic import TypeAdapter
 
-from proxy.protocol.dialect import FILE_KIND, KEY, AnswerText, Dialect, EventView, ParsedRequest
+from proxy.protocol.dialect import (
+    FILE_KIND,
+    IMAGE_KIND,
+    KEY,
+    AnswerText,
+    Dialect,
+    EventView,
+    ParsedRequest,
+)
 from proxy.protocol.errors import (
     BadRequest,
     Banned,
@@ -760,7 +768,7 @@ def test_declared_kinds_are_the_kinds_produced() -> None:
     for event, _ in STREAM:
         if codec.read(SSEEvent(orjson.dumps(event).decode(), event["type"])).texts:
             stream_events.add(event.get("delta", {}).get("type", event["type"]))
-    assert (request_kinds | {FILE_KIND}, answer_kinds, stream_events) == (
+    assert (request_kinds | {FILE_KIND, IMAGE_KIND}, answer_kinds, stream_events) == (
         REQUEST_KINDS, ANSWER_KINDS, STREAM_EVENTS)  # files: read by the pipeline
 
 

@@ -23,7 +23,7 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_create_params import ResponseCreateParamsNonStreaming
 
-from proxy.protocol.dialect import FILE_KIND, KEY, AnswerText, ParsedRequest, TextField
+from proxy.protocol.dialect import FILE_KIND, IMAGE_KIND, KEY, AnswerText, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest, UpstreamTimeout
 from proxy.protocol.responses import (
     ANSWER_KINDS,
@@ -1066,10 +1066,10 @@ def test_declared_kinds_are_the_emitted_kinds() -> None:
     request_kinds = {t.kind for s in REQUEST_SAMPLES for t in parse(s.body).texts}
     answer_kinds = {t.kind for _, output, _, _ in ANSWER_SAMPLES
                     for t in DIALECT.answer_texts(response_body(output))}
-    assert request_kinds | {FILE_KIND} == REQUEST_KINDS  # files: read by the pipeline
+    assert request_kinds | {FILE_KIND, IMAGE_KIND} == REQUEST_KINDS  # read by the pipeline
     assert answer_kinds == ANSWER_KINDS
     assert table_kinds() | {"extension"} == ANSWER_KINDS
-    assert ANSWER_KINDS | {"instructions", "input", "prompt_variable", FILE_KIND} == \
+    assert ANSWER_KINDS | {"instructions", "input", "prompt_variable", FILE_KIND, IMAGE_KIND} == \
         REQUEST_KINDS
 
 
