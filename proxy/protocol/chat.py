@@ -143,8 +143,8 @@ def _read_part(request: ParsedRequest, role: str, path: JsonPath, part: Any,
                                        part["refusal"]))
     elif kind == "file" and isinstance(part.get("file"), dict):  # a PDF, inline or by id
         request.attach(role, (*path, "file", "file_data"), part["file"].get("file_data"))
-    elif kind == "image_url" and isinstance(part.get("image_url"), dict):  # inline or a URL
-        request.attach(role, (*path, "image_url", "url"), part["image_url"].get("url"))
+    elif kind == "image_url" and (inline := _inline(part.get("image_url"), path)):
+        request.attach(role, *inline)  # its text is read
     elif kind in _UNREADABLE_PARTS:
         request.unreadable += 1
     elif forward_unknown:
@@ -152,6 +152,14 @@ def _read_part(request: ParsedRequest, role: str, path: JsonPath, part: Any,
     else:
         raise BadRequest(f"{render(path)} is not a content part this proxy can check "
                          f"(type {str(kind)[:40]!r})", param=render(path))
+
+
+def _inline(image: Any, path: JsonPath) -> tuple[JsonPath, str] | None:
+    """Where an image given as a data: URL is, and the URL (``{"url": ...}``, or the URL
+    alone as some servers take it); None for one by URL, never fetched: unreadable."""
+    url, where = (image.get("url"), (*path, "image_url", "url")) if isinstance(image, dict) \
+        else (image, (*path, "image_url"))
+    return (where, url) if isinstance(url, str) and url.startswith("data:") else None
 
 
 def _read_calls(request: ParsedRequest, role: str, path: JsonPath, value: Any) -> None:

@@ -175,8 +175,8 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
                 sink.extension(role, (*path, other), value)
     elif part_type == "input_file":
         sink.attachment(role, (*path, "file_data"), part.get("file_data"))
-    elif part_type == "input_image":  # a data: URL is read; a URL or a file id is not
-        sink.attachment(role, (*path, "image_url"), part.get("image_url"))
+    elif part_type == "input_image" and str(part.get("image_url")).startswith("data:"):
+        sink.attachment(role, (*path, "image_url"), part["image_url"])  # its text is read
     elif part_type in UNREADABLE_PARTS:
         sink.unreadable()
     else:

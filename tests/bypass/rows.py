@@ -86,6 +86,8 @@ CHAT_INPUT = [
         assistant_call("{}"), {"role": "tool", "tool_call_id": "call_1", "content": [
             {"type": "image_url", "image_url": {"url": image_url(PNG)}}]}),
         note="in a tool message"),
+    InputRow("chat_completions", "image", chat(user([
+        {"type": "image_url", "image_url": image_url(PNG)}])), note="the url alone"),
     InputRow("chat_completions", "file",
              _chat_file(data_url(f"notes: {BAD}".encode(), "text/plain")), note="text file"),
     InputRow("chat_completions", "message.content", chat(user(BAD))),
