@@ -12,11 +12,11 @@ cd "$(dirname "$0")/.."
 # Each tool the suite runs, and the Debian package that brings it: only the packages of
 # missing tools are installed (another package may already provide kubectl, e.g. Google
 # Cloud's, which would conflict with kubernetes-client). kubectl renders the Kubernetes
-# manifests (`kubectl kustomize`, tests/deploy); tesseract reads the text in images
-# (proxy/pipeline/ocr.py).
+# manifests (`kubectl kustomize`, tests/deploy); tesseract reads the text in images and
+# pdftoppm renders PDF pages to be read (proxy/pipeline/ocr.py).
 declare -A APT_PACKAGES=([redis-server]=redis-server [prometheus]=prometheus
                          [promtool]=prometheus [kubectl]=kubernetes-client
-                         [tesseract]=tesseract-ocr)
+                         [tesseract]=tesseract-ocr [pdftoppm]=poppler-utils)
 missing=()
 for tool in "${!APT_PACKAGES[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")

@@ -27,7 +27,8 @@ from proxy.verdict import OnError
 
 
 class OcrConfig(Strict):
-    """Text in images sent inline with a request, read by Tesseract (pipeline/ocr.py)."""
+    """Text in images sent inline with a request, and on PDF pages that hold pictures,
+    read by Tesseract (pipeline/ocr.py)."""
 
     # The tesseract executable (a name on PATH, or a path); "" reads no image. Absent from
     # the machine: images stay unread, and a warning says so once.
@@ -38,6 +39,12 @@ class OcrConfig(Strict):
     timeout_s: float = Field(10.0, gt=0)
     # Images read per request, in the order they come; the rest stay unread.
     max_images: int = Field(8, ge=0)
+    # Poppler's pdftoppm, which renders the PDF pages that hold pictures (or no text) to
+    # be read as images; "" renders none (their pictures stay unread).
+    pdf_command: str = "pdftoppm"
+    # Such pages rendered and read per request (of the first max_attachment_pages of each
+    # PDF, in order); the rest stay unread.
+    max_pdf_pages: int = Field(4, ge=0)
     # The reader's address space (Linux): an image that decodes to more (a "decompression
     # bomb": a few kilobytes of PNG, gigabytes of pixels) fails to read and stays unread.
     max_memory_mb: int = Field(1024, ge=64)

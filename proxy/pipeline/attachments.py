@@ -12,14 +12,18 @@ Contract:
 - a file's text becomes one request text of kind ``file``, with the role of the message
   it came in, at the file data's path + ``KEY``: scored like any text (windows, views),
   never rewritten (a redaction cannot reach into a file);
+- a PDF page that draws an image (a form that does, 3 deep) or holds no text is rendered
+  and read by OCR too (``read_pdf_page``; at most ``server.ocr.max_pdf_pages`` pages per
+  request, in order), its text after the text layer's;
 - a file read whole no longer counts as unreadable; one read in part (more pages than
-  ``server.max_attachment_pages``) or not at all (an image, a PDF with no text layer, a
-  broken or encrypted one, undecodable data) stays unreadable, and
-  ``policy.unreadable_content.input`` decides as before. Images inside a PDF are not read;
+  ``server.max_attachment_pages``), with pictures (their text alone is read) or not at
+  all (a broken or encrypted PDF, undecodable data) stays unreadable, and
+  ``policy.unreadable_content.input`` decides as before;
 - never raises for a malformed file. The reading runs in a worker thread (pypdf is pure
-  Python: ``max_attachment_pages`` bounds its time), only for a caller already identified
-  and admitted (routes/generation.py), and nothing of a file's content is ever logged
-  (pypdf's own messages can quote it: its logger is silenced).
+  Python: ``max_attachment_pages`` bounds its time), rendering and OCR in processes of
+  their own (ocr.py), only for a caller already identified and admitted
+  (routes/generation.py), and nothing of a file's content is ever logged (pypdf's own
+  messages can quote it: its logger is silenced).
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ import io
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from proxy.config.schema import OcrConfig, ServerConfig
-from proxy.pipeline.ocr import image_kind, read_image
+from proxy.pipeline.ocr import image_kind, read_image, read_pdf_page
 from proxy.protocol.dialect import (
     FILE_KIND,
     IMAGE_KIND,
@@ -58,7 +64,7 @@ async def read_attachments(parsed: ParsedRequest, server: ServerConfig) -> None:
     for attachment in parsed.attachments:
         (images if _is_image(attachment.data) else files).append(attachment)
     file_texts, texts = await asyncio.gather(
-        _read_files(files, server.max_attachment_pages),
+        _read_files(files, server),
         image_texts([image.data for image in images], server))
     found = dict(zip(map(id, files), file_texts, strict=True))
     found.update((id(image), (IMAGE_KIND, text, False))  # its picture is never read
@@ -74,11 +80,24 @@ async def read_attachments(parsed: ParsedRequest, server: ServerConfig) -> None:
 Read = tuple[str, str, bool]  # (the text's kind, the text, whether that is all of it)
 
 
-async def _read_files(files: list[Attachment], max_pages: int) -> list[Read]:
-    if not files or max_pages <= 0:
+async def _read_files(files: list[Attachment], server: ServerConfig) -> list[Read]:
+    """Each file's text; a PDF's pages that hold pictures (or no text) are rendered and
+    read too, up to ``server.ocr.max_pdf_pages`` pages per request, in order."""
+    if not files or server.max_attachment_pages <= 0:
         return [(FILE_KIND, "", False)] * len(files)
-    read = await asyncio.to_thread(_read_all, files, max_pages)
-    return [(FILE_KIND, text, whole) for text, whole in read]
+    read = await asyncio.to_thread(_read_all, files, server.max_attachment_pages)
+    ocr = server.ocr
+    budget = ocr.max_pdf_pages if ocr.command and ocr.pdf_command else 0
+    pages = [(number, file.pdf, page) for number, file in enumerate(read)
+             for page in file.pictured]
+    seen = await asyncio.gather(*(read_pdf_page(pdf, page, ocr)
+                                  for _, pdf, page in pages[:budget]))
+    extra: dict[int, list[str]] = {}
+    for (number, _, _), text in zip(pages, seen, strict=False):
+        if text:
+            extra.setdefault(number, []).append(text)
+    return [(FILE_KIND, "\n".join(filter(None, [file.text, *extra.get(number, [])])),
+             file.whole) for number, file in enumerate(read)]
 
 
 async def image_texts(images: Sequence[str], server: ServerConfig) -> list[str]:
@@ -112,26 +131,33 @@ def _is_image(data: str) -> bool:
         return False
 
 
-def _read_all(attachments: list[Attachment], max_pages: int) -> list[tuple[str, bool]]:
-    return [file_text(a.data, a.media_type, max_pages) for a in attachments]
+@dataclass(frozen=True, slots=True)
+class FileRead:
+    text: str
+    whole: bool  # the text is all of the file (a PDF with pictures never is)
+    pdf: bytes = b""  # a PDF with pages to render and read as images: its bytes
+    pictured: tuple[int, ...] = ()  # those pages, from 1: they draw images, or hold no text
 
 
-def file_text(data: str, media_type: str | None, max_pages: int) -> tuple[str, bool]:
-    """(the text of a file given as base64 or a ``data:`` URL, whether that is all of it).
-    PDFs are known by their header, text by decoding as UTF-8 without NUL bytes, whatever
-    the declared ``media_type``."""
+def _read_all(attachments: list[Attachment], max_pages: int) -> list[FileRead]:
+    return [read_file(a.data, max_pages) for a in attachments]
+
+
+def read_file(data: str, max_pages: int) -> FileRead:
+    """What a file given as base64 or a ``data:`` URL says. PDFs are known by their header,
+    text by decoding as UTF-8 without NUL bytes, whatever type the request declares."""
     raw = _decode(data)
     if raw is None:
-        return "", False
+        return FileRead("", False)
     if raw.startswith(b"%PDF-"):
         return _pdf_text(raw, max_pages)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return "", False  # an image, audio, an office file...
+        return FileRead("", False)  # audio, an office file...
     if "\x00" in text:
-        return "", False
-    return text.strip(), True
+        return FileRead("", False)
+    return FileRead(text.strip(), True)
 
 
 def _decode(data: str) -> bytes | None:
@@ -145,18 +171,34 @@ def _decode(data: str) -> bytes | None:
         return None
 
 
-def _pdf_text(raw: bytes, max_pages: int) -> tuple[str, bool]:
+def _pdf_text(raw: bytes, max_pages: int) -> FileRead:
     from pypdf import PdfReader  # imported on the first PDF: most proxies never see one
 
     try:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):
-            return "", False
+            return FileRead("", False)
         pages = reader.pages
-        texts = [pages[number].extract_text() or "" for number in
-                 range(min(len(pages), max_pages))]
-        whole = len(pages) <= max_pages
+        read = range(min(len(pages), max_pages))
+        texts = [pages[number].extract_text() or "" for number in read]
+        pictured = tuple(number + 1 for number in read
+                         if not texts[number].strip() or _draws_images(pages[number]))
+        whole = len(pages) <= max_pages and not pictured
     except Exception:  # a broken PDF, however it breaks, is a file not read
-        return "", False
+        return FileRead("", False)
     text = "\n".join(page.strip() for page in texts if page.strip())
-    return text, whole and bool(text)  # no text layer at all: a scan, unread
+    return FileRead(text, whole, raw if pictured else b"", pictured)
+
+
+def _draws_images(holder: Any, depth: int = 0) -> bool:
+    """Whether a page (or a form it draws) has an image among its resources; forms are
+    looked into 3 deep."""
+    resources = holder.get("/Resources")
+    xobjects = resources.get_object().get("/XObject") if resources is not None else None
+    for xobject in (xobjects.get_object().values() if xobjects is not None else ()):
+        xobject = xobject.get_object()
+        if xobject.get("/Subtype") == "/Image" or (
+                xobject.get("/Subtype") == "/Form" and depth < 3
+                and _draws_images(xobject, depth + 1)):
+            return True
+    return False

@@ -1,19 +1,22 @@
 """Text in an image, read by Tesseract: a vision model reads the words in a picture, so a
-request can carry text to it as an image ("typographic" and screenshot jailbreaks).
+request can carry text to it as an image ("typographic" and screenshot jailbreaks), or as
+a PDF page that is a picture (a scan) or that draws one (models read PDF pages as images
+too): such a page is rendered by Poppler's pdftoppm, then read the same way.
 
 Contract:
 - ``image_kind(raw)`` says whether bytes are an image Tesseract reads (PNG, JPEG, GIF,
   WebP, BMP, TIFF, by their header, whatever type the request declares);
 - ``read_image(raw, settings)`` returns the text Tesseract finds (stripped; "" when none),
-  or None when the image could not be read: no ``command`` (or none on this machine: a
-  warning, once per command), a failed or killed process, a timeout (the process is
-  killed). Never raises for the image's sake;
-- Tesseract runs as a process of its own (a crafted image cannot take the proxy down),
+  ``read_pdf_page(pdf, page, settings)`` the text on a rendered page; None when it could
+  not be read: no command (or none on this machine: a warning, once per command), a
+  failed or killed process, a timeout (the process is killed). Never raises for the
+  file's sake;
+- each program runs as a process of its own (a crafted file cannot take the proxy down),
   with one OpenMP thread, at most one per CPU at a time (the rest wait their turn), an
-  environment of PATH alone (the proxy's own, with its keys, never reaches it), the image
+  environment of PATH alone (the proxy's own, with its keys, never reaches it), the file
   on its standard input and nothing on disk, and, on Linux, an address space of
-  ``max_memory_mb`` (set before it is sent the image, so a decompression bomb fails
-  there, not in the machine's memory); nothing of an image or its text is logged.
+  ``max_memory_mb`` (set before it is sent the file, so a decompression bomb fails
+  there, not in the machine's memory); nothing of a file or its text is logged.
 """
 
 from __future__ import annotations
@@ -63,32 +66,53 @@ def executable(command: str) -> str | None:
     found = shutil.which(command)
     if found is None:
         log.warning("ocr_unavailable", command=command,
-                    detail="images sent inline are not read: install Tesseract "
-                           "(Debian: tesseract-ocr) or set server.ocr.command")
+                    detail="the text in images is not read: install Tesseract and Poppler "
+                           "(Debian: tesseract-ocr, poppler-utils) or set server.ocr")
     return found
 
 
 async def read_image(raw: bytes, settings: OcrConfig) -> str | None:
     """The text in the image ``raw``; None when it could not be read."""
-    program = executable(settings.command)
+    out = await _run(settings.command, ("stdin", "stdout", "-l", settings.languages,
+                                        "--psm", "3"), raw, settings)
+    return None if out is None else out.decode("utf-8", "replace").strip()
+
+
+async def read_pdf_page(pdf: bytes, page: int, settings: OcrConfig) -> str | None:
+    """The text on page ``page`` (from 1) of the PDF ``pdf`` as it looks: rendered by
+    ``settings.pdf_command`` (Poppler's pdftoppm, grey, its longer side 2,000 pixels
+    whatever the page's size), then read as an image; None when either step failed."""
+    rendered = await _run(settings.pdf_command, ("-f", str(page), "-l", str(page),
+                                                 "-scale-to", "2000", "-gray", "-png", "-"),
+                          pdf, settings)
+    return await read_image(rendered, settings) if rendered else None
+
+
+async def _run(command: str, arguments: tuple[str, ...], data: bytes,
+               settings: OcrConfig) -> bytes | None:
+    """``command``'s standard output, given ``data`` on its standard input, run as the
+    module doc says; None (logged, never the data) when it could not run or finish."""
+    program = executable(command)
     if program is None:
         return None
+    step = os.path.basename(program)
     async with _turns():
         try:
             process = await asyncio.create_subprocess_exec(
-                program, "stdin", "stdout", "-l", settings.languages, "--psm", "3",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
+                program, *arguments, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
                 env={"PATH": os.environ.get("PATH", ""), "OMP_THREAD_LIMIT": "1"})
         except OSError as exc:  # not executable, no memory to start it...
-            log.warning("ocr_failed", error=type(exc).__name__, image_bytes=len(raw))
+            log.warning("ocr_failed", program=step, error=type(exc).__name__,
+                        input_bytes=len(data))
             return None
         _limit_memory(process.pid, settings.max_memory_mb)
         try:
             async with asyncio.timeout(settings.timeout_s):
-                out, _ = await process.communicate(raw)
+                out, _ = await process.communicate(data)
         except TimeoutError:
-            log.warning("ocr_timeout", timeout_s=settings.timeout_s, image_bytes=len(raw))
+            log.warning("ocr_timeout", program=step, timeout_s=settings.timeout_s,
+                        input_bytes=len(data))
             return None
         finally:
             if process.returncode is None:  # timed out, or the request was cancelled
@@ -96,9 +120,10 @@ async def read_image(raw: bytes, settings: OcrConfig) -> str | None:
                     process.kill()
                 await process.wait()
     if process.returncode != 0:
-        log.warning("ocr_failed", exit_code=process.returncode, image_bytes=len(raw))
+        log.warning("ocr_failed", program=step, exit_code=process.returncode,
+                    input_bytes=len(data))
         return None
-    return out.decode("utf-8", "replace").strip()
+    return out
 
 
 def _limit_memory(pid: int, megabytes: int) -> None:

@@ -10,7 +10,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.image import image_url, text_png
+from tests.support.image import image_url, scanned_pdf, text_png
 from tests.support.pdf import data_url, text_pdf
 from tests.support.upstream import SSEEvent, chat_chunk, chat_completion
 
@@ -70,6 +70,8 @@ PDF = text_pdf(f"Quarterly notes.\nThe plan: {BAD} on Monday.", "Page two.")
 
 # An inline image with BAD written in it: its text read by OCR (kind "image").
 PNG = text_png(f"The plan: {BAD} on Monday.")
+# A PDF whose page is a picture of the same (a scan: no text layer), read by OCR (kind "file").
+SCAN = scanned_pdf(f"The plan: {BAD} on Monday.")
 
 
 def _chat_file(data: str) -> dict[str, Any]:
@@ -79,6 +81,7 @@ def _chat_file(data: str) -> dict[str, Any]:
 
 CHAT_INPUT = [
     InputRow("chat_completions", "file", _chat_file(data_url(PDF)), note="pdf"),
+    InputRow("chat_completions", "file", _chat_file(data_url(SCAN)), note="scanned pdf"),
     InputRow("chat_completions", "image", chat(user([
         {"type": "text", "text": "What does it say?"},
         {"type": "image_url", "image_url": {"url": image_url(PNG), "detail": "high"}}]))),
@@ -268,6 +271,9 @@ MESSAGES_INPUT = [InputRow("messages", kind, body, note=note) for kind, body, no
         "type": "base64", "media_type": "application/pdf",
         "data": base64.b64encode(PDF).decode()}), block("text", text="Summarise this.")])),
      "pdf"),
+    ("file", msgs(user([block("document", source={
+        "type": "base64", "media_type": "application/pdf",
+        "data": base64.b64encode(SCAN).decode()})])), "scanned pdf"),
     ("image", msgs(user([block("image", source={
         "type": "base64", "media_type": "image/png", "data": base64.b64encode(PNG).decode()}),
         block("text", text="What does it say?")])), ""),
@@ -529,6 +535,10 @@ def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
                                                     content=[block("image", source={
             "type": "base64", "media_type": "image/png",
             "data": base64.b64encode(PNG).decode()})])])), note="in a tool result"))
+    inputs.append(InputRow("responses", "file", {"model": "m", "input": [{
+        "role": "user", "content": [
+            {"type": "input_file", "filename": "scan.pdf", "file_data": data_url(SCAN)}]}]},
+        note="scanned pdf"))
     inputs.append(InputRow("responses", "image", {"model": "m", "input": [{
         "role": "user", "content": [
             {"type": "input_image", "image_url": image_url(PNG), "detail": "auto"},

@@ -3,10 +3,11 @@ and the OCR (Tesseract) reads too."""
 
 from __future__ import annotations
 
-import base64
 import io
 
 from PIL import Image, ImageDraw, ImageFont
+
+from tests.support.pdf import data_url
 
 
 def text_png(*lines: str, size: int = 32) -> bytes:
@@ -34,4 +35,15 @@ def png(image: Image.Image) -> bytes:
 
 
 def image_url(data: bytes, media_type: str = "image/png") -> str:
-    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+    """An image as a ``data:`` URL."""
+    return data_url(data, media_type)
+
+
+def scanned_pdf(*lines: str) -> bytes:
+    """A PDF whose one page is a picture of ``lines`` (no text layer): a scan."""
+    from PIL import Image
+
+    page = Image.open(io.BytesIO(text_png(*lines))).convert("RGB")
+    out = io.BytesIO()
+    page.save(out, "PDF", resolution=100)
+    return out.getvalue()

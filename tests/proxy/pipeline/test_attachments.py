@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from proxy.config.schema import ServerConfig
-from proxy.pipeline.attachments import file_text, read_attachments
+from proxy.pipeline.attachments import read_attachments, read_file
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.dialect import FILE_KIND, KEY
 from tests.support.pdf import data_url, text_pdf
@@ -19,18 +19,23 @@ from tests.support.pdf import data_url, text_pdf
 THREE_PAGES = text_pdf("First page.", "Second page.", "Third page.")
 
 
+def file_text(data: str, max_pages: int) -> tuple[str, bool]:
+    read = read_file(data, max_pages)
+    return read.text, read.whole
+
+
 def b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
 def test_a_pdf_is_read_page_by_page() -> None:
-    assert file_text(data_url(THREE_PAGES), None, 50) == (
+    assert file_text(data_url(THREE_PAGES), 50) == (
         "First page.\nSecond page.\nThird page.", True)
-    assert file_text(b64(THREE_PAGES), "application/pdf", 50)[1] is True  # bare base64
+    assert file_text(b64(THREE_PAGES), 50)[1] is True  # bare base64
 
 
 def test_a_pdf_past_the_page_limit_is_read_in_part_and_stays_unreadable() -> None:
-    assert file_text(data_url(THREE_PAGES), None, 2) == ("First page.\nSecond page.", False)
+    assert file_text(data_url(THREE_PAGES), 2) == ("First page.\nSecond page.", False)
 
 
 @pytest.mark.parametrize(("data", "text"), [
@@ -39,7 +44,7 @@ def test_a_pdf_past_the_page_limit_is_read_in_part_and_stays_unreadable() -> Non
     (data_url("caf\u00e9".encode(), "text/markdown"), "caf\u00e9"),
 ])
 def test_a_text_file_is_read(data: str, text: str) -> None:
-    assert file_text(data, None, 50) == (text, True)
+    assert file_text(data, 50) == (text, True)
 
 
 @pytest.mark.parametrize("data", [
@@ -51,7 +56,7 @@ def test_a_text_file_is_read(data: str, text: str) -> None:
 ])
 def test_what_cannot_be_read_stays_unreadable(data: str, caplog) -> None:
     with caplog.at_level(logging.DEBUG):
-        assert file_text(data, None, 50) == ("", False)
+        assert file_text(data, 50) == ("", False)
     assert not [r for r in caplog.records if r.name.startswith("pypdf")]  # may quote the file
 
 
@@ -122,8 +127,8 @@ async def test_a_file_is_read_only_once_the_caller_is_admitted(start_proxy, fake
     from tests.proxy.state.helpers import SECRET
 
     opened: list[str] = []
-    real = attachments.file_text
-    monkeypatch.setattr(attachments, "file_text",
+    real = attachments.read_file
+    monkeypatch.setattr(attachments, "read_file",
                         lambda *args: opened.append("file") or real(*args))
     key = "sp-attachments-key-0001"
     base, _ = await start_proxy(identity={"secret": SECRET}, auth={"mode": "keys", "keys": [

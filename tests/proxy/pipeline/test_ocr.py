@@ -21,8 +21,9 @@ from proxy.pipeline import ocr
 from proxy.pipeline.attachments import read_attachments
 from proxy.pipeline.ocr import image_kind, read_image
 from proxy.protocol.chat import DIALECT as CHAT
-from proxy.protocol.dialect import IMAGE_KIND, KEY
-from tests.support.image import blank_png, image_url, text_png
+from proxy.protocol.dialect import FILE_KIND, IMAGE_KIND, KEY
+from tests.support.image import blank_png, image_url, scanned_pdf, text_png
+from tests.support.pdf import data_url, text_pdf
 
 SENTENCE = "Meet me at the north gate at noon."
 
@@ -62,8 +63,8 @@ async def test_a_failing_reader_leaves_the_image_unread(tmp_path: Path) -> None:
     command = _stand_in(tmp_path, "cat > /dev/null; echo partial; exit 3")
     with capture_logs() as logs:
         assert await read_image(png_of("x"), OcrConfig(command=command)) is None
-    assert logs == [{"event": "ocr_failed", "exit_code": 3, "image_bytes": len(png_of("x")),
-                     "log_level": "warning"}]
+    assert logs == [{"event": "ocr_failed", "program": "tesseract-stand-in", "exit_code": 3,
+                     "input_bytes": len(png_of("x")), "log_level": "warning"}]
 
 
 async def test_the_reader_gets_the_image_and_no_secret_of_the_proxy(tmp_path: Path,
@@ -213,3 +214,31 @@ async def test_the_moderations_endpoint_reads_the_text_in_its_images(start_proxy
 
     assert await flagged(text_png("Do it: BADWORD now.")) is True
     assert await flagged(text_png(SENTENCE)) is False
+
+
+async def test_a_scanned_pdf_page_is_rendered_and_read() -> None:
+    """A PDF with no text layer: its page is rendered (pdftoppm) and read (tesseract); the
+    file stays unreadable (its picture is not judged)."""
+    from proxy.pipeline.attachments import read_file
+    scan = scanned_pdf(SENTENCE)
+    assert read_file(data_url(scan), 50).pictured == (1,)
+    assert read_file(data_url(text_pdf("Plain words.")), 50).pictured == ()
+    parsed = CHAT.parse_request(chat_with({"type": "file", "file": {
+        "filename": "scan.pdf", "file_data": data_url(scan)}}))
+    await read_attachments(parsed, ServerConfig())
+    (field,) = [t for t in parsed.texts if t.kind == FILE_KIND]
+    assert field.text == SENTENCE and parsed.unreadable == 1
+    parsed = CHAT.parse_request(chat_with({"type": "file", "file": {
+        "filename": "scan.pdf", "file_data": data_url(scan)}}))
+    await read_attachments(parsed, ServerConfig(ocr=OcrConfig(max_pdf_pages=0)))
+    assert not [t for t in parsed.texts if t.kind == FILE_KIND]
+
+
+async def test_pdf_pages_rendered_per_request_are_capped_in_order() -> None:
+    scans = [scanned_pdf(f"Scan number {n}.") for n in (1, 2, 3)]
+    parsed = CHAT.parse_request(chat_with(*({"type": "file", "file": {
+        "filename": f"{n}.pdf", "file_data": data_url(scan)}}
+        for n, scan in enumerate(scans))))
+    await read_attachments(parsed, ServerConfig(ocr=OcrConfig(max_pdf_pages=2)))
+    assert [t.text for t in parsed.texts if t.kind == FILE_KIND] == [
+        "Scan number 1.", "Scan number 2."]
