@@ -12,6 +12,7 @@ there:
 - ``content``: a string, or a list of content parts each scored under its own part type;
 - ``output``: the same, every text under the spot's kind (tool outputs);
 - ``tools``: a list of tool definitions; ``format``: a ``text.format`` object;
+- ``part``: one content part object (a computer screenshot), read as content parts are;
 - ``blob``: content no text classifier reads (encrypted reasoning, images): unreadable.
 
 ``streamed``: an answer stream sends this field as delta events; an output item's other
@@ -73,7 +74,7 @@ ITEM_SPOTS: dict[str, tuple[Spot, ...]] = {
                         Spot("action.pattern", "web_search_query")),
     "computer_call": (Spot("action.text", "computer_action_text"),
                       Spot("actions[].text", "computer_action_text")),
-    "computer_call_output": (Spot("output", role=T, shape="blob"),),  # a screenshot
+    "computer_call_output": (Spot("output", role=T, shape="part"),),  # a screenshot
     "tool_search_call": (Spot("arguments", "tool_search_arguments", shape="json"),),
     "tool_search_output": (Spot("tools", role=D, shape="tools"),),
     "additional_tools": (Spot("tools", role=D, shape="tools"),),

@@ -142,6 +142,8 @@ def read_value(value: Any, spot: Spot, role: str, path: JsonPath, sink: Sink) ->
     if spot.shape == "blob":
         if value:
             sink.unreadable()
+    elif spot.shape == "part":
+        read_part(value, None, role, path, sink)
     elif isinstance(value, str):
         if value:
             sink.text(role, spot.kind, path, value)
@@ -160,6 +162,9 @@ def read_value(value: Any, spot: Spot, role: str, path: JsonPath, sink: Sink) ->
 # A text part's keys that hold no text of their own (log-probabilities repeat the text):
 # every other key's strings are read.
 PART_NOT_TEXT = frozenset({"type", "id", "logprobs"})
+# Parts that are an image: one given as a data: URL has its text read (attachments.py); one
+# by URL or file id is never fetched (unreadable).
+_IMAGE_PARTS = frozenset({"input_image", "computer_screenshot"})
 
 
 def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink) -> None:
@@ -175,7 +180,7 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
                 sink.extension(role, (*path, other), value)
     elif part_type == "input_file":
         sink.attachment(role, (*path, "file_data"), part.get("file_data"))
-    elif part_type == "input_image" and str(part.get("image_url")).startswith("data:"):
+    elif part_type in _IMAGE_PARTS and str(part.get("image_url")).startswith("data:"):
         sink.attachment(role, (*path, "image_url"), part["image_url"])  # its text is read
     elif part_type in UNREADABLE_PARTS:
         sink.unreadable()

@@ -539,6 +539,12 @@ def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
         "role": "user", "content": [
             {"type": "input_file", "filename": "scan.pdf", "file_data": data_url(SCAN)}]}]},
         note="scanned pdf"))
+    inputs.append(InputRow("responses", "image", {"model": "m", "input": [
+        {"type": "computer_call", "call_id": "c2", "action": {"type": "screenshot"},
+         "pending_safety_checks": [], "status": "completed"},
+        {"type": "computer_call_output", "call_id": "c2", "output": {
+            "type": "computer_screenshot", "image_url": image_url(PNG)}}]},
+        note="a computer screenshot"))
     inputs.append(InputRow("responses", "image", {"model": "m", "input": [{
         "role": "user", "content": [
             {"type": "input_image", "image_url": image_url(PNG), "detail": "auto"},

@@ -1108,8 +1108,9 @@ def test_spots_are_well_formed() -> None:
     tables = (ITEM_SPOTS, TOOL_SPOTS, FORMAT_SPOTS)
     for spot in (spot for table in tables for spots in table.values() for spot in spots):
         assert isinstance(spot, Spot)
-        assert spot.shape in {"text", "json", "content", "output", "tools", "format", "blob"}
-        assert bool(spot.kind) is (spot.shape not in {"tools", "format", "blob"})
+        assert spot.shape in {"text", "json", "content", "output", "tools", "format", "blob",
+                              "part"}
+        assert bool(spot.kind) is (spot.shape not in {"tools", "format", "blob", "part"})
 
 
 def test_dialect_names() -> None:
