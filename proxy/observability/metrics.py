@@ -13,7 +13,7 @@ process-wide: every registry of the process loses them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
 import prometheus_client
@@ -63,6 +63,8 @@ DELETION_RESULTS = ("deleted", "not_found", "failed", "invalid_id")
 # checks blocked it, its principal was refused at its charge, or it ended otherwise first
 # (the client left, an error).
 WITHDRAWAL_REASONS = ("blocked", "refused", "abandoned")
+# What became of an image or PDF page given to OCR (proxy/pipeline/ocr.py).
+OCR_OUTCOMES = ("text", "empty", "failed", "timeout", "unavailable", "skipped")
 # Where a slow client was when it was closed: its request line and headers, or its body.
 SLOW_CLIENT_PHASES = ("headers", "body")
 # Why a client key was refused (auth.mode: keys).
@@ -184,6 +186,11 @@ class Metrics:
             "Requests sent upstream during their input checks (upstream.send_during_input_"
             "checks) and withdrawn before their answer was read, by reason: the provider "
             "received these prompts.", ["reason"], registry=r)
+        self.ocr_reads = Counter(
+            "safety_proxy_ocr_reads",
+            "Images and PDF pages given to OCR (server.ocr), by outcome: text found, none, "
+            "failed, timed out, no OCR program on the machine, or skipped (past its limits, "
+            "or switched off).", ["outcome"], registry=r)
         self.unscanned_parts = Counter(
             "safety_proxy_unscanned_parts", "Content parts passed through unscanned (images...).",
             ["direction"], registry=r)
@@ -294,8 +301,14 @@ class Metrics:
                 (self.stream_cuts, ("buffered", "low_latency")),
                 (self.blocked_answers_deleted, DELETION_RESULTS),
                 (self.withdrawn_requests, WITHDRAWAL_REASONS),
+                (self.ocr_reads, OCR_OUTCOMES),
                 (self.strikes, ("flag", "block")), (self.cache_lookups, ("hit", "miss")),
                 (self.store_errors, STORE_OPERATIONS), (self.store_duration, STORE_OPERATIONS))
+
+    def count_ocr(self, outcomes: Mapping[str, int]) -> None:
+        """Adds a request's OCR outcomes (proxy/pipeline/ocr.py)."""
+        for outcome, count in outcomes.items():
+            self.ocr_reads.labels(outcome).inc(count)
 
     def declare_checks(self, checks: Iterable[tuple[str, Iterable[str], Iterable[str]]]) -> None:
         """Pre-initialises per-check series for (check name, labels, directions)."""

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from proxy.config.schema import OcrConfig, ServerConfig
-from proxy.pipeline.ocr import image_kind, read_image, read_pdf_page
+from proxy.config.schema import ServerConfig
+from proxy.pipeline.ocr import Outcomes, image_kind, read_image, read_pdf_page
 from proxy.protocol.dialect import (
     FILE_KIND,
     IMAGE_KIND,
@@ -54,9 +54,11 @@ _DATA_URL = re.compile(r"data:(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),", re.ASC
 logging.getLogger("pypdf").setLevel(logging.CRITICAL + 1)  # its warnings quote the file
 
 
-async def read_attachments(parsed: ParsedRequest, server: ServerConfig) -> None:
+async def read_attachments(parsed: ParsedRequest, server: ServerConfig,
+                           outcomes: Outcomes | None = None) -> None:
     """Adds the text of each of ``parsed``'s inline files (none when
-    ``server.max_attachment_pages`` is 0) and images (``server.ocr``), read side by side."""
+    ``server.max_attachment_pages`` is 0) and images (``server.ocr``), read side by side;
+    ``outcomes`` counts what became of each image and PDF page given to OCR."""
     if not parsed.attachments:
         return
     files: list[Attachment] = []
@@ -64,8 +66,8 @@ async def read_attachments(parsed: ParsedRequest, server: ServerConfig) -> None:
     for attachment in parsed.attachments:
         (images if _is_image(attachment.data) else files).append(attachment)
     file_texts, texts = await asyncio.gather(
-        _read_files(files, server),
-        image_texts([image.data for image in images], server))
+        _read_files(files, server, outcomes),
+        image_texts([image.data for image in images], server, outcomes))
     found = dict(zip(map(id, files), file_texts, strict=True))
     found.update((id(image), (IMAGE_KIND, text, False))  # its picture is never read
                  for image, text in zip(images, texts, strict=True))
@@ -80,7 +82,8 @@ async def read_attachments(parsed: ParsedRequest, server: ServerConfig) -> None:
 Read = tuple[str, str, bool]  # (the text's kind, the text, whether that is all of it)
 
 
-async def _read_files(files: list[Attachment], server: ServerConfig) -> list[Read]:
+async def _read_files(files: list[Attachment], server: ServerConfig,
+                      outcomes: Outcomes | None) -> list[Read]:
     """Each file's text; a PDF's pages that hold pictures (or no text) are rendered and
     read too, up to ``server.ocr.max_pdf_pages`` pages per request, in order."""
     if not files or server.max_attachment_pages <= 0:
@@ -90,8 +93,9 @@ async def _read_files(files: list[Attachment], server: ServerConfig) -> list[Rea
     budget = ocr.max_pdf_pages if ocr.command and ocr.pdf_command else 0
     pages = [(number, file.pdf, page) for number, file in enumerate(read)
              for page in file.pictured]
-    seen = await asyncio.gather(*(read_pdf_page(pdf, page, ocr)
+    seen = await asyncio.gather(*(read_pdf_page(pdf, page, ocr, outcomes)
                                   for _, pdf, page in pages[:budget]))
+    _skipped(outcomes, len(pages) - len(seen))
     extra: dict[int, list[str]] = {}
     for (number, _, _), text in zip(pages, seen, strict=False):
         if text:
@@ -100,22 +104,25 @@ async def _read_files(files: list[Attachment], server: ServerConfig) -> list[Rea
              file.whole) for number, file in enumerate(read)]
 
 
-async def image_texts(images: Sequence[str], server: ServerConfig) -> list[str]:
+async def image_texts(images: Sequence[str], server: ServerConfig,
+                      outcomes: Outcomes | None = None) -> list[str]:
     """The text in each image of ``images`` (base64 or data: URLs, in order; "" for one
     that is no inline image, past ``server.ocr.max_images`` or not read)."""
     inline = [i for i, data in enumerate(images) if _is_image(data)]
     chosen = inline[:server.ocr.max_images] if server.ocr.command else []
+    _skipped(outcomes, len(inline) - len(chosen))
+    found = await asyncio.gather(*(read_image(_decode(images[i]) or b"", server.ocr, outcomes)
+                                   for i in chosen))
     texts = [""] * len(images)
-    for index, text in zip(chosen, await _ocr([images[i] for i in chosen], server.ocr),
-                           strict=True):
-        texts[index] = text
+    for index, text in zip(chosen, found, strict=True):
+        texts[index] = text or ""
     return texts
 
 
-async def _ocr(images: list[str], settings: OcrConfig) -> list[str]:
-    found = await asyncio.gather(*(read_image(_decode(data) or b"", settings)
-                                   for data in images))
-    return [text or "" for text in found]
+def _skipped(outcomes: Outcomes | None, count: int) -> None:
+    """Images or pages not given to OCR: past its limits, or it is switched off."""
+    if outcomes is not None and count:
+        outcomes["skipped"] += count
 
 
 def _is_image(data: str) -> bool:

@@ -27,6 +27,7 @@ import os
 import resource
 import shutil
 import weakref
+from collections import Counter
 from functools import cache
 
 import structlog
@@ -34,6 +35,10 @@ import structlog
 from proxy.config.schema import OcrConfig
 
 log = structlog.get_logger("safety_proxy.ocr")
+# What became of each image or PDF page given to OCR, by metrics.OCR_OUTCOMES: text found,
+# none, the program failed, it ran past timeout_s, no program on this machine, or not tried
+# (past server.ocr's limits, or switched off: counted by attachments.py).
+Outcomes = Counter[str]
 
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF87a", "gif"),
                (b"GIF89a", "gif"), (b"BM", "bmp"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"))
@@ -71,29 +76,45 @@ def executable(command: str) -> str | None:
     return found
 
 
-async def read_image(raw: bytes, settings: OcrConfig) -> str | None:
-    """The text in the image ``raw``; None when it could not be read."""
+async def read_image(raw: bytes, settings: OcrConfig,
+                     outcomes: Outcomes | None = None) -> str | None:
+    """The text in the image ``raw``; None when it could not be read. ``outcomes``
+    counts what became of it."""
     out = await _run(settings.command, ("stdin", "stdout", "-l", settings.languages,
-                                        "--psm", "3"), raw, settings)
-    return None if out is None else out.decode("utf-8", "replace").strip()
+                                        "--psm", "3"), raw, settings, outcomes)
+    if out is None:
+        return None
+    text = out.decode("utf-8", "replace").strip()
+    _count(outcomes, "text" if text else "empty")
+    return text
 
 
-async def read_pdf_page(pdf: bytes, page: int, settings: OcrConfig) -> str | None:
+async def read_pdf_page(pdf: bytes, page: int, settings: OcrConfig,
+                        outcomes: Outcomes | None = None) -> str | None:
     """The text on page ``page`` (from 1) of the PDF ``pdf`` as it looks: rendered by
     ``settings.pdf_command`` (Poppler's pdftoppm, grey, its longer side 2,000 pixels
     whatever the page's size), then read as an image; None when either step failed."""
     rendered = await _run(settings.pdf_command, ("-f", str(page), "-l", str(page),
                                                  "-scale-to", "2000", "-gray", "-png", "-"),
-                          pdf, settings)
-    return await read_image(rendered, settings) if rendered else None
+                          pdf, settings, outcomes)
+    if rendered == b"":
+        _count(outcomes, "failed")  # nothing rendered
+    return await read_image(rendered, settings, outcomes) if rendered else None
+
+
+def _count(outcomes: Outcomes | None, outcome: str) -> None:
+    if outcomes is not None:
+        outcomes[outcome] += 1
 
 
 async def _run(command: str, arguments: tuple[str, ...], data: bytes,
-               settings: OcrConfig) -> bytes | None:
+               settings: OcrConfig, outcomes: Outcomes | None) -> bytes | None:
     """``command``'s standard output, given ``data`` on its standard input, run as the
-    module doc says; None (logged, never the data) when it could not run or finish."""
+    module doc says; None (logged, never the data; counted) when it could not run or
+    finish."""
     program = executable(command)
     if program is None:
+        _count(outcomes, "unavailable")
         return None
     step = os.path.basename(program)
     async with _turns():
@@ -105,6 +126,7 @@ async def _run(command: str, arguments: tuple[str, ...], data: bytes,
         except OSError as exc:  # not executable, no memory to start it...
             log.warning("ocr_failed", program=step, error=type(exc).__name__,
                         input_bytes=len(data))
+            _count(outcomes, "failed")
             return None
         _limit_memory(process.pid, settings.max_memory_mb)
         try:
@@ -113,6 +135,7 @@ async def _run(command: str, arguments: tuple[str, ...], data: bytes,
         except TimeoutError:
             log.warning("ocr_timeout", program=step, timeout_s=settings.timeout_s,
                         input_bytes=len(data))
+            _count(outcomes, "timeout")
             return None
         finally:
             if process.returncode is None:  # timed out, or the request was cancelled
@@ -122,6 +145,7 @@ async def _run(command: str, arguments: tuple[str, ...], data: bytes,
     if process.returncode != 0:
         log.warning("ocr_failed", program=step, exit_code=process.returncode,
                     input_bytes=len(data))
+        _count(outcomes, "failed")
         return None
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,7 @@ from proxy.observability.tracing import note_answer
 from proxy.pipeline.attachments import read_attachments
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.input_checks import check_input
+from proxy.pipeline.ocr import Outcomes
 from proxy.pipeline.output_checks import moderate_answer, scored_texts
 from proxy.pipeline.stream_relay import StreamRelay
 from proxy.pipeline.upstream import Upstream, response_headers
@@ -44,7 +46,9 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     ctx.unchecked = parsed.unknown > 0
     await identify(request, ctx, parsed.body)
     if parsed.attachments:  # read once the caller is known and admitted: it costs CPU
-        await read_attachments(parsed, config.server)
+        outcomes: Outcomes = Counter()
+        await read_attachments(parsed, config.server, outcomes)
+        ctx.metrics.count_ocr(outcomes)
         check_text_limits([field.text for field in parsed.texts], config.server)
     upstream = await request.app[UPSTREAMS].get(config.upstream)
     started = time.perf_counter()

@@ -10,6 +10,7 @@ review event), but strikes no principal: it is a classifier service, not a gener
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import decide
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.moderation import moderate as score_inputs
+from proxy.pipeline.ocr import Outcomes
 from proxy.pipeline.views import seams
 from proxy.protocol.errors import json_response
 from proxy.protocol.moderations import ModerationRequest, parse_request, response_body, result
@@ -42,8 +44,10 @@ async def _handle(request: web.Request, ctx: RequestContext) -> web.StreamRespon
                       ctx.snapshot.config.server)
     await identify(request, ctx, parsed.body)
     if parsed.images:  # read once the caller is known and admitted: it costs CPU
-        texts = [text for text in await image_texts(parsed.images, ctx.snapshot.config.server)
-                 if text]
+        outcomes: Outcomes = Counter()
+        texts = [text for text in await image_texts(
+            parsed.images, ctx.snapshot.config.server, outcomes) if text]
+        ctx.metrics.count_ocr(outcomes)
         parsed = replace(parsed, inputs=(parsed.inputs[0] + tuple(texts),))
         check_text_limits(list(parsed.inputs[0]), ctx.snapshot.config.server)
     results = await _results(ctx, parsed)

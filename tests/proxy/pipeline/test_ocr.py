@@ -169,9 +169,9 @@ async def test_an_image_is_read_only_once_the_caller_is_admitted(start_proxy, fa
     opened: list[bytes] = []
     real = attachments.read_image
 
-    async def counted(raw: bytes, settings: OcrConfig) -> str | None:
+    async def counted(raw: bytes, settings: OcrConfig, outcomes: Any = None) -> str | None:
         opened.append(raw)
-        return await real(raw, settings)
+        return await real(raw, settings, outcomes)
 
     monkeypatch.setattr(attachments, "read_image", counted)
     key = "sp-ocr-key-0001"
@@ -242,3 +242,26 @@ async def test_pdf_pages_rendered_per_request_are_capped_in_order() -> None:
     await read_attachments(parsed, ServerConfig(ocr=OcrConfig(max_pdf_pages=2)))
     assert [t.text for t in parsed.texts if t.kind == FILE_KIND] == [
         "Scan number 1.", "Scan number 2."]
+
+
+def ocr_line(outcome: str) -> str:
+    return f'safety_proxy_ocr_reads_total{{outcome="{outcome}"}}'
+
+
+async def test_what_became_of_each_image_is_counted(start_proxy, fake_upstream,
+                                                    tmp_path: Path) -> None:
+    """Through the proxy: an image with text, one without, one past max_images, then a
+    reader that fails and one that does not exist; each outcome counted once."""
+    from tests.proxy.routes.test_bad_input import metric
+    base, _ = await start_proxy(server={"ocr": {"max_images": 2}})
+    for outcome in ("text", "empty", "skipped", "failed", "unavailable", "timeout"):
+        assert await metric(base, ocr_line(outcome)) == 0  # every outcome exported from 0
+    parts = [image_part(image_url(text_png(SENTENCE))), image_part(image_url(blank_png())),
+             image_part(image_url(text_png("One too many.")))]
+    assert (await post(base, chat_with(*parts)))[0] == 200
+    assert [await metric(base, ocr_line(o)) for o in ("text", "empty", "skipped")] == [1, 1, 1]
+    for command, outcome in ((_stand_in(tmp_path, "cat > /dev/null; exit 2"), "failed"),
+                             ("no-such-ocr-program", "unavailable")):
+        base, _ = await start_proxy(server={"ocr": {"command": command}})
+        assert (await post(base, chat_with(parts[0])))[0] == 200
+        assert await metric(base, ocr_line(outcome)) == 1
