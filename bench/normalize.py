@@ -97,7 +97,7 @@ def _self_instruct() -> Iterator[str]:
             yield "\n".join([task["instruction"], *inputs]).strip()
 
 
-DATA_SETS: dict[str, tuple[str, Callable[[], Iterator[str]]]] = {
+DATA_SETS: dict[str, tuple[str, Callable[[], Iterator[str]]]] = {  # benign
     "self_instruct": ("self_instruct/*.jsonl (instruction + instance inputs)", _self_instruct),
     "awesome_chatgpt_prompts": ("awesome_chatgpt_prompts/prompts_dedup.csv (prompt)", lambda: (
         row["prompt"] for row in _csv_rows(DATA / "awesome_chatgpt_prompts/prompts_dedup.csv"))),
@@ -110,26 +110,36 @@ DATA_SETS: dict[str, tuple[str, Callable[[], Iterator[str]]]] = {
 }
 
 
-def share_with_views() -> dict[str, object]:
-    shares: dict[str, object] = {}
-    for name, (source, texts) in DATA_SETS.items():
+Sets = dict[str, tuple[str, Callable[[], Iterator[str]]]]
+
+
+def per_set(sets: Sets, measure: Callable[[list[str]], dict[str, object]]) -> dict[str, object]:
+    """``measure`` of each set's non-empty texts, read once; a set absent says so."""
+    found: dict[str, object] = {}
+    for name, (source, texts) in sets.items():
         try:
-            counts = [len(canonical_views(text)) for text in texts() if text]
+            read = [text.strip() for text in texts() if text.strip()]
         except FileNotFoundError as exc:
-            shares[name] = {"source": source, "missing": str(exc)}
+            found[name] = {"source": source, "missing": str(exc)}
             continue
-        with_views = [count for count in counts if count]
-        shares[name] = {"source": source, "texts": len(counts),
-                        "with_views": len(with_views),
-                        "with_a_cipher": sum(bool(ciphers_in(text.encode()))
-                                             for text in texts() if text),
-                        "share": round(len(with_views) / len(counts), 4),
-                        "mean_views_when_any": round(statistics.fmean(with_views), 2)
-                        if with_views else 0.0}
-    return shares
+        found[name] = {"source": source, "texts": len(read), **measure(read)}
+    return found
 
 
-HARMFUL: dict[str, tuple[str, Callable[[], Iterator[str]]]] = {
+def share_with_views() -> dict[str, object]:
+    return per_set(DATA_SETS, _views_measured)
+
+
+def _views_measured(texts: list[str]) -> dict[str, object]:
+    with_views = [count for count in map(len, map(canonical_views, texts)) if count]
+    return {"with_views": len(with_views),
+            "with_a_cipher": sum(bool(ciphers_in(text.encode())) for text in texts),
+            "share": round(len(with_views) / len(texts), 4),
+            "mean_views_when_any": round(statistics.fmean(with_views), 2)
+            if with_views else 0.0}
+
+
+HARMFUL: dict[str, tuple[str, Callable[[], Iterator[str]]]] = {  # harmful
     "advbench": ("advbench/harmful_behaviors.csv (goal)", lambda: (
         row["goal"] for row in _csv_rows(DATA / "advbench/harmful_behaviors.csv"))),
     "hatecheck_hateful": ("hatecheck/test_suite_cases.csv (test_case, label hateful)", lambda: (
@@ -145,18 +155,10 @@ SHOWN_CIPHERS = ("rot13", "rot3", "atbash", "reversed")
 def deciphered_share() -> dict[str, object]:
     """Per harmful set and cipher: the share of texts that, enciphered, a view holds whole
     (a reversal: the whole text reversed)."""
-    shares: dict[str, object] = {}
-    for name, (source, texts) in HARMFUL.items():
-        try:
-            plain = [text.strip() for text in texts() if text.strip()]
-        except FileNotFoundError as exc:
-            shares[name] = {"source": source, "missing": str(exc)}
-            continue
-        shares[name] = {"source": source, "texts": len(plain), **{
-            cipher: round(sum(any(text in view for view in canonical_views(
-                CIPHERS[cipher].encipher(text))) for text in plain) / len(plain), 4)
-            for cipher in SHOWN_CIPHERS}}
-    return shares
+    return per_set(HARMFUL, lambda plain: {
+        cipher: round(sum(any(text in view for view in canonical_views(
+            CIPHERS[cipher].encipher(text))) for text in plain) / len(plain), 4)
+        for cipher in SHOWN_CIPHERS})
 
 
 def main() -> None:

@@ -91,6 +91,7 @@ CHAT_INPUT = [
         note="in a tool message"),
     InputRow("chat_completions", "image", chat(user([
         {"type": "image_url", "image_url": image_url(PNG)}])), note="the url alone"),
+    InputRow("chat_completions", "image", _chat_file(image_url(PNG)), note="as a file part"),
     InputRow("chat_completions", "file",
              _chat_file(data_url(f"notes: {BAD}".encode(), "text/plain")), note="text file"),
     InputRow("chat_completions", "message.content", chat(user(BAD))),
@@ -277,6 +278,10 @@ MESSAGES_INPUT = [InputRow("messages", kind, body, note=note) for kind, body, no
     ("image", msgs(user([block("image", source={
         "type": "base64", "media_type": "image/png", "data": base64.b64encode(PNG).decode()}),
         block("text", text="What does it say?")])), ""),
+    ("image", msgs(user([block("document", source={"type": "content", "content": [
+        block("image", source={"type": "base64", "media_type": "image/png",
+                               "data": base64.b64encode(PNG).decode()})]})])),
+     "in a document's content"),
     ("text", msgs(user(BAD)), ""),
     ("text", msgs(user([block("text", text=BAD)])), "block"),
     ("text", msgs(said(block("text", text=BAD)), user("and?")), "assistant"),
@@ -545,6 +550,14 @@ def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
         {"type": "computer_call_output", "call_id": "c2", "output": {
             "type": "computer_screenshot", "image_url": image_url(PNG)}}]},
         note="a computer screenshot"))
+    inputs.append(InputRow("responses", "image", {"model": "m", "input": [{
+        "role": "user", "content": [
+            {"type": "computer_screenshot", "image_url": image_url(PNG)}]}]},
+        note="a screenshot part"))
+    inputs.append(InputRow("responses", "image", {"model": "m", "input": [{
+        "role": "user", "content": [
+            {"type": "input_file", "filename": "plan.png", "file_data": image_url(PNG)}]}]},
+        note="as an input_file"))
     inputs.append(InputRow("responses", "image", {"model": "m", "input": [{
         "role": "user", "content": [
             {"type": "input_image", "image_url": image_url(PNG), "detail": "auto"},
