@@ -6,7 +6,10 @@ document or a picture must not carry what a message may not.
 
 An image's text becomes a request text of kind ``image`` the same way (below); the image
 itself stays counted as unreadable (its picture is not judged), and at most
-``server.ocr.max_images`` images of a request are read, in order.
+``server.ocr.max_images`` images of a request are read, in order. A vendor's field holding
+a whole inline image becomes such an image (``adopt_images``). In answers, a text that is
+a whole inline image (a generated one) is replaced by the text read in it
+(``read_inline_images``, called by output_checks.read_pictures).
 
 Contract:
 - a file's text becomes one request text of kind ``file``, with the role of the message
@@ -50,6 +53,10 @@ from proxy.protocol.dialect import (
     TextField,
 )
 
+# The base64 of the smallest image worth reading (a few dozen bytes of PNG or GIF): shorter
+# texts are never decoded to look for an image's header.
+_SMALLEST_IMAGE = 64
+_EXTENSIONS = frozenset({"extension", "message.extension"})  # the dialects' vendor fields
 _DATA_URL = re.compile(r"data:(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),", re.ASCII)
 logging.getLogger("pypdf").setLevel(logging.CRITICAL + 1)  # its warnings quote the file
 
@@ -69,7 +76,7 @@ async def read_attachments(parsed: ParsedRequest, server: ServerConfig,
         _read_files(files, server, outcomes),
         image_texts([image.data for image in images], server, outcomes))
     found = dict(zip(map(id, files), file_texts, strict=True))
-    found.update((id(image), (IMAGE_KIND, text, False))  # its picture is never read
+    found.update((id(image), (IMAGE_KIND, text or "", False))  # its picture is never read
                  for image, text in zip(images, texts, strict=True))
     for attachment in parsed.attachments:
         kind, text, whole = found[id(attachment)]
@@ -77,6 +84,22 @@ async def read_attachments(parsed: ParsedRequest, server: ServerConfig,
             parsed.texts.append(TextField(attachment.role, kind, (*attachment.path, KEY), text))
         if whole:
             parsed.unreadable -= 1
+
+
+def adopt_images(parsed: ParsedRequest) -> None:
+    """A vendor's field (kind ``extension``) that holds a whole inline image, such as an
+    assistant message's generated ``images`` sent back, becomes an image to read like the
+    API's own image parts (its base64 read as words would say nothing)."""
+    if not any(field.kind in _EXTENSIONS and is_inline_image(field.text)
+               for field in parsed.texts):
+        return
+    kept = []
+    for field in parsed.texts:
+        if field.kind in _EXTENSIONS and is_inline_image(field.text):
+            parsed.attach(field.role, field.path, field.text)
+        else:
+            kept.append(field)
+    parsed.texts[:] = kept
 
 
 Read = tuple[str, str, bool]  # (the text's kind, the text, whether that is all of it)
@@ -105,18 +128,43 @@ async def _read_files(files: list[Attachment], server: ServerConfig,
 
 
 async def image_texts(images: Sequence[str], server: ServerConfig,
-                      outcomes: Outcomes | None = None) -> list[str]:
+                      outcomes: Outcomes | None = None) -> list[str | None]:
     """The text in each image of ``images`` (base64 or data: URLs, in order; "" for one
-    that is no inline image, past ``server.ocr.max_images`` or not read)."""
+    that holds none or is no inline image, None for one past ``server.ocr.max_images`` or
+    not read)."""
     inline = [i for i, data in enumerate(images) if _is_image(data)]
     chosen = inline[:server.ocr.max_images] if server.ocr.command else []
     _skipped(outcomes, len(inline) - len(chosen))
     found = await asyncio.gather(*(read_image(_decode(images[i]) or b"", server.ocr, outcomes)
                                    for i in chosen))
-    texts = [""] * len(images)
+    texts: list[str | None] = [""] * len(images)
+    for index in inline:
+        texts[index] = None  # until read
     for index, text in zip(chosen, found, strict=True):
-        texts[index] = text or ""
+        texts[index] = text
     return texts
+
+
+def is_inline_image(text: str) -> bool:
+    """Whether ``text`` is a whole image given inline (base64, or a data: URL): an answer
+    text that a client shows as a picture, not as words."""
+    return len(text) >= _SMALLEST_IMAGE and _is_image(text)
+
+
+async def read_inline_images(texts: list[tuple[int, str]], server: ServerConfig,
+                             outcomes: Outcomes | None = None
+                             ) -> tuple[list[tuple[int, str]], int]:
+    """``texts`` ((output index, text) pairs of an answer) with each inline image replaced
+    by the text read in it, dropped when it holds none or could not be read; and how many
+    could not be read (OCR off, missing, failed or past ``server.ocr.max_images``)."""
+    images = [position for position, (_, text) in enumerate(texts) if is_inline_image(text)]
+    if not images:
+        return texts, 0
+    found = dict(zip(images, await image_texts([texts[p][1] for p in images], server, outcomes),
+                     strict=True))
+    read = [(index, found[p] or "") if p in found else (index, text)
+            for p, (index, text) in enumerate(texts)]
+    return [pair for pair in read if pair[1]], sum(text is None for text in found.values())
 
 
 def _skipped(outcomes: Outcomes | None, count: int) -> None:

@@ -6,11 +6,13 @@ replaced; the moderation's decision covers all choices.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from classifiers.base import ClassifyContext
 from proxy.config.snapshot import Snapshot
 from proxy.observability.metrics import Metrics
+from proxy.pipeline.attachments import read_inline_images
 from proxy.pipeline.checks import run_checks
 from proxy.pipeline.decision import decide
 from proxy.pipeline.moderation import Moderation
@@ -22,6 +24,21 @@ from proxy.state.ports import VerdictCache
 def scored_texts(answer: Sequence[AnswerText]) -> list[tuple[int, str]]:
     """(output index, text) for every non-empty text of an answer."""
     return [(text.output, text.text) for text in answer if text.text.strip()]
+
+
+async def read_pictures(snapshot: Snapshot, texts: list[tuple[int, str]],
+                        metrics: Metrics) -> list[tuple[int, str]]:
+    """``texts`` with each image in them (a generated image, as base64 or a data: URL)
+    replaced by the text read in it (``server.ocr``), when answers are checked at all. An
+    image not read is counted unscanned; its picture is never judged."""
+    if not snapshot.checks_for("output"):
+        return texts
+    outcomes: Counter[str] = Counter()
+    texts, unread = await read_inline_images(texts, snapshot.config.server, outcomes)
+    metrics.count_ocr(outcomes)
+    if unread:
+        metrics.unscanned_parts.labels("output").inc(unread)
+    return texts
 
 
 async def moderate_answer(snapshot: Snapshot, texts: Sequence[tuple[int, str]],

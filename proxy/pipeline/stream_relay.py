@@ -13,6 +13,10 @@ Modes (``streaming.mode``):
   the text relayed while its check ran (under one more window, since a full window waits
   for the check before it) can reach the client: under ``2 * window_chars`` characters.
 
+An event carrying an image (a generated image, whole or partial) is read by OCR first, its
+text standing for it, and reaches the client only once every text before it and in it has
+been checked, in both modes.
+
 In both modes the events that end the stream (a choice's ``finish_reason``, ``[DONE]``,
 ``response.completed``, ``message_stop``...) are held until the whole answer has been
 checked at the end. A cut stream ends with the dialect's "stopped by the content filter"
@@ -31,10 +35,11 @@ import structlog
 from aiohttp import web
 
 from classifiers.tasks import spawn
+from proxy.pipeline.attachments import is_inline_image
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import combine
 from proxy.pipeline.moderation import Moderation
-from proxy.pipeline.output_checks import moderate_answer
+from proxy.pipeline.output_checks import moderate_answer, read_pictures
 from proxy.pipeline.windows import Window, WindowTracker
 from proxy.protocol import sse
 from proxy.protocol.errors import BadRequest
@@ -118,10 +123,15 @@ class StreamRelay:
             await self._broken("the upstream stream sent an event nested too deeply to check")
             return False
         encoded = sse.encode(event.data, event.event)
+        pictured = any(is_inline_image(text) for _, text in view.texts)
+        if pictured:  # a generated image: the text in it, read, stands for it
+            view.texts = await read_pictures(self.ctx.snapshot, view.texts, self.ctx.metrics)
         for index, text in view.texts:
             self.open_choices.add(index)
             self.windows.add(index, text)
         self.open_choices -= view.finished
+        if pictured and not view.ends and not await self._check_now():
+            return False  # an image reaches the client only once its text has passed
         if view.ends:
             self.tail.append(encoded)
         elif self.low_latency:
@@ -150,6 +160,21 @@ class StreamRelay:
             if decision.blocked:
                 await self._cut(decision)
                 return False
+            await self._release_held()
+        return True
+
+    async def _check_now(self) -> bool:
+        """Checks every text not checked yet, whether or not a window is full; False when
+        that cut the stream. Held events are released then: all of their text passed."""
+        if not await self._settle_pending():
+            return False
+        windows = self.windows.take(final=True)
+        if windows:
+            decision = await self._check_windows(windows)
+            if decision.blocked:
+                await self._cut(decision)
+                return False
+        if self.held:
             await self._release_held()
         return True
 

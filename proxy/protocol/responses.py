@@ -74,7 +74,7 @@ _ITEM_KINDS = frozenset({
 })
 REQUEST_KINDS = _ITEM_KINDS | {"instructions", "input", "prompt_variable", FILE_KIND,
                                IMAGE_KIND}
-ANSWER_KINDS = _ITEM_KINDS
+ANSWER_KINDS = _ITEM_KINDS | {IMAGE_KIND}  # a generated image, read by OCR
 STREAM_EVENTS = STREAMED_TEXT | ADDED_TEXT | ITEM_EVENTS
 
 _BEFORE_INPUT = (Spot("instructions", "instructions", "developer"),)

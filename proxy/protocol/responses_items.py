@@ -13,7 +13,10 @@ there:
 - ``output``: the same, every text under the spot's kind (tool outputs);
 - ``tools``: a list of tool definitions; ``format``: a ``text.format`` object;
 - ``part``: one content part object (a computer screenshot), read as content parts are;
-- ``blob``: content no text classifier reads (encrypted reasoning, images): unreadable.
+- ``image``: an image as base64 (a generated image): in a request an inline image whose
+  text is read (attachments.py), in an answer a text the pipeline reads the same way;
+- ``blob``: content no text classifier reads (encrypted reasoning, a file by URL):
+  unreadable.
 
 ``streamed``: an answer stream sends this field as delta events; an output item's other
 fields are read from its ``response.output_item`` events.
@@ -80,7 +83,7 @@ ITEM_SPOTS: dict[str, tuple[Spot, ...]] = {
     "additional_tools": (Spot("tools", role=D, shape="tools"),),
     "configuration_update": (Spot("text.format", role=D, shape="format"),),
     "image_generation_call": (Spot("revised_prompt", "image_generation_prompt"),
-                              Spot("result", shape="blob")),
+                              Spot("result", shape="image")),
     "code_interpreter_call": (Spot("code", "code_interpreter_code", streamed=True),
                               Spot("outputs[].logs", "code_interpreter_logs", T),
                               Spot("outputs[].url", role=T, shape="blob")),

@@ -14,8 +14,8 @@ the events' own ``output_index``. Text comes from:
   output...; and any text a server sends whole here); ``.done``: its non-delta fields
   ``added`` had not shown, and its other texts when not part of what the stream showed;
 - any other event (``response.output_text.annotation.added``'s citation, a newer or a
-  vendor's event): its strings but its type, ids and base64 payloads, when not part of
-  what the stream showed.
+  vendor's event): its strings but its type and ids, when not part of what the stream
+  showed (a partial image's base64 too: the pipeline reads the text in it).
 
 Every other ``*.done`` event, ``output_item.done``'s streamed fields and the terminal
 events' response repeat, whole, texts the deltas carried: they add only a text that is not
@@ -215,12 +215,12 @@ def _done_texts(data: dict[str, Any]) -> list[str]:
 
 
 def _strings(value: Any, skip: frozenset[str] = frozenset()) -> list[str]:
-    """Every string of ``value`` but its types, base64 payloads (a partial image) and the
-    top-level keys in ``skip``: what a rule reads of a whole event (an annotation's title
-    and URL, a newer event), a part, or a field of another shape than the API's."""
+    """Every string of ``value`` but its types and the top-level keys in ``skip``: what a
+    rule reads of a whole event (an annotation's title and URL, a partial image's base64,
+    which the pipeline reads as the text in it; a newer event), a part, or a field of
+    another shape than the API's."""
     return [text for path, text in string_leaves(value, ())
-            if not path or (path[-1] != "type" and not str(path[-1]).endswith("_b64")
-                            and path[0] not in skip)]
+            if not path or (path[-1] != "type" and path[0] not in skip)]
 
 
 def _delta_texts(delta: Any) -> list[str]:

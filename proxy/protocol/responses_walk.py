@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from proxy.protocol.dialect import AnswerText, JsonPath
+from proxy.protocol.dialect import IMAGE_KIND, AnswerText, JsonPath
 from proxy.protocol.errors import BadRequest
 from proxy.protocol.fields import MAX_DEPTH, definition_text, string_leaves
 from proxy.protocol.responses_items import (
@@ -139,9 +139,8 @@ def _walk_nested(value: Any, shape: str, path: JsonPath, sink: Sink,
 
 def read_value(value: Any, spot: Spot, role: str, path: JsonPath, sink: Sink) -> None:
     """Reads the value at one spot by the spot's shape."""
-    if spot.shape == "blob":
-        if value:
-            sink.unreadable()
+    if spot.shape in ("blob", "image"):
+        _read_opaque(value, spot.shape, role, path, sink)
     elif spot.shape == "part":
         read_part(value, None, role, path, sink)
     elif isinstance(value, str):
@@ -157,6 +156,14 @@ def read_value(value: Any, spot: Spot, role: str, path: JsonPath, sink: Sink) ->
         sink.misshapen(path, value, "a string")
     else:
         sink.misshapen(path, value, "a string or an array of content parts")
+
+
+def _read_opaque(value: Any, shape: str, role: str, path: JsonPath, sink: Sink) -> None:
+    """An image (base64: the text in it is read) or a blob (unreadable)."""
+    if value and shape == "image":
+        sink.attachment(role, path, value)
+    elif value:
+        sink.unreadable()
 
 
 # A text part's keys that hold no text of their own (log-probabilities repeat the text):
@@ -217,7 +224,12 @@ class AnswerTexts:
         return None
 
     def attachment(self, role: str, path: JsonPath, data: Any) -> None:
-        return None
+        """An image in an answer (a generated one): kept as its base64 text, which the
+        pipeline reads as the text in the image (attachments.read_inline_images)."""
+        if isinstance(data, str) and data:
+            self.texts.append(AnswerText(0, IMAGE_KIND, data))
+        elif data:
+            self.extension(role, path, data)
 
     def unknown(self, path: JsonPath, value: Any) -> None:
         self.extension("extension", path, value)

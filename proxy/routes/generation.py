@@ -13,11 +13,11 @@ from aiohttp import web
 
 from classifiers.tasks import owned
 from proxy.observability.tracing import note_answer
-from proxy.pipeline.attachments import read_attachments
+from proxy.pipeline.attachments import adopt_images, read_attachments
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.input_checks import check_input
 from proxy.pipeline.ocr import Outcomes
-from proxy.pipeline.output_checks import moderate_answer, scored_texts
+from proxy.pipeline.output_checks import moderate_answer, read_pictures, scored_texts
 from proxy.pipeline.stream_relay import StreamRelay
 from proxy.pipeline.upstream import Upstream, response_headers
 from proxy.protocol.dialect import Dialect
@@ -45,6 +45,7 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     check_text_limits([field.text for field in parsed.texts], config.server)
     ctx.unchecked = parsed.unknown > 0
     await identify(request, ctx, parsed.body)
+    adopt_images(parsed)
     if parsed.attachments:  # read once the caller is known and admitted: it costs CPU
         outcomes: Outcomes = Counter()
         await read_attachments(parsed, config.server, outcomes)
@@ -124,6 +125,7 @@ async def _complete(ctx: RequestContext, body: dict[str, Any],
     except BadRequest:  # the readers refuse JSON nested past MAX_DEPTH: not the client's fault
         raise UpstreamBadResponse("the upstream's answer is nested too deeply to be checked"
                                   ) from None
+    texts = await read_pictures(ctx.snapshot, texts, ctx.metrics)  # generated images' text
     moderation, blocked = await moderate_answer(ctx.snapshot, texts, ctx.classify_context("output"),
                                                 ctx.metrics, ctx.cache, ctx.tenant)
     ctx.moderations["output"] = moderation

@@ -92,6 +92,10 @@ CHAT_INPUT = [
     InputRow("chat_completions", "image", chat(user([
         {"type": "image_url", "image_url": image_url(PNG)}])), note="the url alone"),
     InputRow("chat_completions", "image", _chat_file(image_url(PNG)), note="as a file part"),
+    InputRow("chat_completions", "image", chat(  # a vendor's generated image, sent back
+        user("Draw a sign."), {"role": "assistant", "content": "Here it is.", "images": [
+            {"type": "image_url", "image_url": {"url": image_url(PNG)}}]},
+        user("Now make it bigger.")), note="a vendor's generated image sent back"),
     InputRow("chat_completions", "file",
              _chat_file(data_url(f"notes: {BAD}".encode(), "text/plain")), note="text file"),
     InputRow("chat_completions", "message.content", chat(user(BAD))),
@@ -558,6 +562,10 @@ def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
         "role": "user", "content": [
             {"type": "input_file", "filename": "plan.png", "file_data": image_url(PNG)}]}]},
         note="as an input_file"))
+    inputs.append(InputRow("responses", "image", {"model": "m", "input": [
+        {"type": "image_generation_call", "id": "ig_1", "status": "completed",
+         "result": base64.b64encode(PNG).decode()}]},
+        note="a generated image sent back"))
     inputs.append(InputRow("responses", "image", {"model": "m", "input": [{
         "role": "user", "content": [
             {"type": "input_image", "image_url": image_url(PNG), "detail": "auto"},

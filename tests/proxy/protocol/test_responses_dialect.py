@@ -592,8 +592,8 @@ ANSWER_SAMPLES: list[tuple[str, list[dict[str, Any]], list[tuple[str, str]], boo
          "result": "iVBORw0", "revised_prompt": "A cat"},
         {"type": "code_interpreter_call", "id": "ci_1", "container_id": "cntr_1",
          "status": "completed", "code": "print(2)", "outputs": [{"type": "logs", "logs": "2"}]}],
-     [("image_generation_prompt", "A cat"), ("code_interpreter_code", "print(2)"),
-      ("code_interpreter_logs", "2")], True),
+     [("image_generation_prompt", "A cat"), ("image", "iVBORw0"),  # the pipeline reads it
+      ("code_interpreter_code", "print(2)"), ("code_interpreter_logs", "2")], True),
     ("shells and patches", [
         {"type": "local_shell_call", "id": "ls_1", "call_id": "c4", "status": "completed",
          "action": {"type": "exec", "command": ["ls"], "env": {}}},
@@ -1068,7 +1068,7 @@ def test_declared_kinds_are_the_emitted_kinds() -> None:
                     for t in DIALECT.answer_texts(response_body(output))}
     assert request_kinds | {FILE_KIND, IMAGE_KIND} == REQUEST_KINDS  # read by the pipeline
     assert answer_kinds == ANSWER_KINDS
-    assert table_kinds() | {"extension"} == ANSWER_KINDS
+    assert table_kinds() | {"extension", IMAGE_KIND} == ANSWER_KINDS  # images: shape "image"
     assert ANSWER_KINDS | {"instructions", "input", "prompt_variable", FILE_KIND, IMAGE_KIND} == \
         REQUEST_KINDS
 
@@ -1109,8 +1109,9 @@ def test_spots_are_well_formed() -> None:
     for spot in (spot for table in tables for spots in table.values() for spot in spots):
         assert isinstance(spot, Spot)
         assert spot.shape in {"text", "json", "content", "output", "tools", "format", "blob",
-                              "part"}
-        assert bool(spot.kind) is (spot.shape not in {"tools", "format", "blob", "part"})
+                              "part", "image"}
+        assert bool(spot.kind) is (spot.shape not in {"tools", "format", "blob", "part",
+                                                      "image"})
 
 
 def test_dialect_names() -> None:
@@ -1207,12 +1208,15 @@ def test_odd_values_anywhere_in_a_stream_event_never_raise() -> None:
     assert codec.cut([0], SAFETY, REFUSAL)
 
 
-def test_an_event_of_no_text_rule_is_read_but_its_ids_and_base64_payloads() -> None:
+def test_an_event_of_no_text_rule_is_read_but_its_ids_and_audio() -> None:
+    """A partial image's base64 is a text of the event: the pipeline reads the text in it
+    (stream_relay.py); audio bytes are not."""
     codec = DIALECT.stream(parse({"input": "x"}), "r")
     image = {"type": "response.image_generation_call.partial_image", "item_id": "ig_1",
              "output_index": 0, "partial_image_index": 0, "partial_image_b64": "iVBORw0KGgo"}
     audio = {"type": "response.audio.delta", "sequence_number": 1, "delta": "UklGRg=="}
     cite = {"type": "response.output_text.annotation.added", "item_id": "msg_1",
             "annotation": {"type": "url_citation", "title": "A page", "url": "https://a.b"}}
-    assert codec.read(sse(image)).texts == [] and codec.read(sse(audio)).texts == []
+    assert codec.read(sse(image)).texts == [(0, "iVBORw0KGgo")]
+    assert codec.read(sse(audio)).texts == []
     assert [text for _, text in codec.read(sse(cite)).texts] == ["A page", "https://a.b"]
