@@ -25,6 +25,7 @@ from proxy.resources import (
     ABUSE_GATE,
     BACKGROUND,
     DIALECTS,
+    FETCHERS,
     IDENTIFIER,
     METRICS,
     READINESS,
@@ -34,6 +35,7 @@ from proxy.resources import (
     UPSTREAMS,
     VERDICT_CACHE,
     Background,
+    Fetchers,
     Readiness,
     Upstreams,
 )
@@ -57,6 +59,7 @@ def create_app(loaded: LoadedConfig, *, config_path: Path | None = None,
     app[METRICS] = metrics_registry or Metrics()
     app[READINESS] = Readiness()
     app[UPSTREAMS] = Upstreams()
+    app[FETCHERS] = Fetchers()
     app[BACKGROUND] = Background()
     app[SERVER_CONFIG] = loaded.config.server
     app[TRACING] = Tracing()  # off until _tracing_ctx reads OTEL_* (or a test installs one)
@@ -167,6 +170,7 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[UPSTREAMS].close()
+    await app[FETCHERS].close()
 
 
 @web.middleware

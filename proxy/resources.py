@@ -14,9 +14,10 @@ from aiohttp import web
 
 from classifiers.tasks import spawn
 from proxy.config.reload import ConfigReloader
-from proxy.config.schema import ServerConfig, UpstreamConfig
+from proxy.config.schema import FetchConfig, ServerConfig, UpstreamConfig
 from proxy.config.snapshot import SnapshotHolder
 from proxy.observability.metrics import Metrics
+from proxy.pipeline.fetch import Fetcher
 from proxy.pipeline.identify import Identifier
 from proxy.pipeline.upstream import Upstream
 from proxy.protocol.dialect import Dialect
@@ -62,6 +63,25 @@ class Upstreams:
             await client.close()
 
 
+class Fetchers:
+    """One fetcher per distinct fetch config (pipeline/fetch.py): a reload that changes it
+    gets a new one while requests in flight finish on the old (closed at shutdown)."""
+
+    def __init__(self) -> None:
+        self._fetchers: dict[str, Fetcher] = {}
+
+    def get(self, config: FetchConfig) -> Fetcher:
+        identity = config.model_dump_json()
+        fetcher = self._fetchers.get(identity)
+        if fetcher is None:
+            fetcher = self._fetchers[identity] = Fetcher(config)
+        return fetcher
+
+    async def close(self) -> None:
+        for fetcher in self._fetchers.values():
+            await fetcher.close()
+
+
 @dataclass(slots=True)
 class Background:
     """Fire-and-forget work (recording outcomes) that shutdown waits for: ``drain`` awaits
@@ -82,6 +102,7 @@ class Background:
 METRICS = web.AppKey("metrics", Metrics)
 READINESS = web.AppKey("readiness", Readiness)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
+FETCHERS = web.AppKey("fetchers", Fetchers)
 BACKGROUND = web.AppKey("background", Background)
 # The config's server section the app was created with (proxy/server.py reads the live one
 # once a snapshot is in place).

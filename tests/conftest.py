@@ -85,6 +85,9 @@ def proxy_config(upstream_url: str, **sections: Any) -> dict[str, Any]:
                    "toxic_labels": ["script.bad"], "refusal_label": None},
         "streaming": {"mode": "buffered", "window_chars": 40, "context_chars": 16},
         "reload": {"watch": False},
+        # Tests never reach outside this machine: images by URL are fetched only where a
+        # test serves them and says so (tests/proxy/pipeline/test_fetch.py).
+        "server": {"fetch": {"enabled": False}},
     }
     for section, values in sections.items():
         if isinstance(values, dict) and isinstance(config.get(section), dict):

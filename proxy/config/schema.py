@@ -6,6 +6,7 @@ Unknown keys are errors (a typo must not silently do nothing).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any, Literal
 
@@ -50,6 +51,31 @@ class OcrConfig(Strict):
     max_memory_mb: int = Field(1024, ge=64)
 
 
+class FetchConfig(Strict):
+    """Images a request gives by URL (http or https): fetched by the proxy, their text read
+    like an inline image's, and sent upstream inline, so the model sees the very bytes that
+    were checked (pipeline/fetch.py). Only public addresses are fetched."""
+
+    enabled: bool = True
+    # The whole fetch, redirects included; an image not fetched in time stays a URL, unread.
+    timeout_s: float = Field(10.0, gt=0)
+    max_bytes: int = Field(20 * 1024 * 1024, gt=0)  # a larger image stays a URL, unread
+    max_redirects: int = Field(3, ge=0)
+    # Networks fetched from besides the public internet (CIDRs: an internal image store);
+    # loopback, private, link-local and other special addresses are refused otherwise.
+    allow_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network (CIDR)") from None
+        return value
+
+
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -62,6 +88,7 @@ class ServerConfig(Strict):
     # this many pages of a PDF; a longer one stays unreadable. 0: no file is read.
     max_attachment_pages: int = Field(50, ge=0)
     ocr: OcrConfig = Field(default_factory=OcrConfig)  # type: ignore[arg-type]
+    fetch: FetchConfig = Field(default_factory=FetchConfig)  # type: ignore[arg-type]
     # Slow clients: the request line and headers, then the whole body, must arrive within
     # these; a client that is slower is closed and counted.
     header_read_timeout_s: float = Field(10.0, gt=0)

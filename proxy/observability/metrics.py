@@ -65,6 +65,11 @@ DELETION_RESULTS = ("deleted", "not_found", "failed", "invalid_id")
 WITHDRAWAL_REASONS = ("blocked", "refused", "abandoned")
 # What became of an image or PDF page given to OCR (proxy/pipeline/ocr.py).
 OCR_OUTCOMES = ("text", "empty", "failed", "timeout", "unavailable", "skipped")
+# What became of an image a request gave by URL (proxy/pipeline/fetch.py): fetched (and sent
+# upstream inline), refused (an address not public), failed, timed out, too large, not an
+# image, or skipped (past server.ocr.max_images, or fetching or OCR switched off).
+FETCH_OUTCOMES = ("fetched", "refused", "failed", "timeout", "too_large", "not_image",
+                  "skipped")
 # Where a slow client was when it was closed: its request line and headers, or its body.
 SLOW_CLIENT_PHASES = ("headers", "body")
 # Why a client key was refused (auth.mode: keys).
@@ -191,6 +196,11 @@ class Metrics:
             "Images and PDF pages given to OCR (server.ocr), by outcome: text found, none, "
             "failed, timed out, no OCR program on the machine, or skipped (past its limits, "
             "or switched off).", ["outcome"], registry=r)
+        self.image_fetches = Counter(
+            "safety_proxy_image_fetches",
+            "Images given by URL, fetched to be read and sent upstream inline "
+            "(server.fetch), by outcome; all but fetched stay URLs, unread.",
+            ["outcome"], registry=r)
         self.unscanned_parts = Counter(
             "safety_proxy_unscanned_parts", "Content parts passed through unscanned (images...).",
             ["direction"], registry=r)
@@ -301,7 +311,7 @@ class Metrics:
                 (self.stream_cuts, ("buffered", "low_latency")),
                 (self.blocked_answers_deleted, DELETION_RESULTS),
                 (self.withdrawn_requests, WITHDRAWAL_REASONS),
-                (self.ocr_reads, OCR_OUTCOMES),
+                (self.ocr_reads, OCR_OUTCOMES), (self.image_fetches, FETCH_OUTCOMES),
                 (self.strikes, ("flag", "block")), (self.cache_lookups, ("hit", "miss")),
                 (self.store_errors, STORE_OPERATIONS), (self.store_duration, STORE_OPERATIONS))
 
@@ -309,6 +319,11 @@ class Metrics:
         """Adds a request's OCR outcomes (proxy/pipeline/ocr.py)."""
         for outcome, count in outcomes.items():
             self.ocr_reads.labels(outcome).inc(count)
+
+    def count_fetches(self, outcomes: Mapping[str, int]) -> None:
+        """Adds a request's image fetch outcomes (proxy/pipeline/fetch.py)."""
+        for outcome, count in outcomes.items():
+            self.image_fetches.labels(outcome).inc(count)
 
     def declare_checks(self, checks: Iterable[tuple[str, Iterable[str], Iterable[str]]]) -> None:
         """Pre-initialises per-check series for (check name, labels, directions)."""

@@ -143,8 +143,12 @@ def _read_part(request: ParsedRequest, role: str, path: JsonPath, part: Any,
                                        part["refusal"]))
     elif kind == "file" and isinstance(part.get("file"), dict):  # a PDF, inline or by id
         request.attach(role, (*path, "file", "file_data"), part["file"].get("file_data"))
-    elif kind == "image_url" and (inline := _inline(part.get("image_url"), path)):
-        request.attach(role, *inline)  # its text is read
+    elif kind == "image_url" and (image := _image_url(part.get("image_url"), path)):
+        where, url = image  # its text is read; one by URL once fetched (pipeline/fetch.py)
+        if url.startswith("data:"):
+            request.attach(role, where, url)
+        else:
+            request.link(role, where, url)
     elif kind in _UNREADABLE_PARTS:
         request.unreadable += 1
     elif forward_unknown:
@@ -154,12 +158,13 @@ def _read_part(request: ParsedRequest, role: str, path: JsonPath, part: Any,
                          f"(type {str(kind)[:40]!r})", param=render(path))
 
 
-def _inline(image: Any, path: JsonPath) -> tuple[JsonPath, str] | None:
-    """Where an image given as a data: URL is, and the URL (``{"url": ...}``, or the URL
-    alone as some servers take it); None for one by URL, never fetched: unreadable."""
+def _image_url(image: Any, path: JsonPath) -> tuple[JsonPath, str] | None:
+    """Where an image's URL is (``{"url": ...}``, or the URL alone as some servers take
+    it), and the URL: a data: URL, or one to fetch; None for anything else (unreadable)."""
     url, where = (image.get("url"), (*path, "image_url", "url")) if isinstance(image, dict) \
         else (image, (*path, "image_url"))
-    return (where, url) if isinstance(url, str) and url.startswith("data:") else None
+    return (where, url) if isinstance(url, str) and url.startswith(
+        ("data:", "https://", "http://")) else None
 
 
 def _read_calls(request: ParsedRequest, role: str, path: JsonPath, value: Any) -> None:

@@ -73,6 +73,26 @@ class Attachment:
     media_type: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteImage:
+    """An image a request gives by URL (http or https), counted in ``unreadable``: the
+    proxy may fetch it, read its text and send it upstream inline in its place
+    (proxy/pipeline/fetch.py). ``path``: the node an inline copy replaces, the URL string
+    (written back as a ``data:`` URL) or, with ``source``, an Anthropic ``url`` source
+    object (written back as a ``base64`` source)."""
+
+    role: str
+    path: JsonPath
+    url: str
+    source: bool = False
+
+    def inline(self, data: str, media_type: str) -> str | dict[str, str]:
+        """What replaces the URL: ``data`` (base64) of ``media_type``, in the API's shape."""
+        if self.source:
+            return {"type": "base64", "media_type": media_type, "data": data}
+        return f"data:{media_type};base64,{data}"
+
+
 @dataclass(slots=True)
 class ParsedRequest:
     """A request as parsed; ``body`` is kept whole (unknown fields pass through untouched)."""
@@ -87,6 +107,7 @@ class ParsedRequest:
     # never read joined with another
     independent: bool = False
     attachments: list[Attachment] = field(default_factory=list)  # inline files, unreadable
+    remote: list[RemoteImage] = field(default_factory=list)  # images by URL, unreadable
 
     def attach(self, role: str, path: JsonPath, data: Any, media_type: Any = None) -> None:
         """An inline file: unreadable, and its data kept for reading when it is a string."""
@@ -94,6 +115,20 @@ class ParsedRequest:
         if isinstance(data, str) and data:
             self.attachments.append(Attachment(
                 role, path, data, media_type if isinstance(media_type, str) else None))
+
+    def link(self, role: str, path: JsonPath, url: Any, *, source: bool = False) -> None:
+        """An image by URL: unreadable, and kept for fetching when it is an http(s) URL
+        (``path`` and ``source`` as ``RemoteImage`` says)."""
+        self.unreadable += 1
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            self.remote.append(RemoteImage(role, path, url, source))
+
+    def put(self, path: JsonPath, value: Any) -> None:
+        """Writes ``value`` at ``path`` in the body (which exists)."""
+        container: Any = self.body
+        for key in path[:-1]:
+            container = container[key]
+        container[path[-1]] = value
 
     def last_user_text(self) -> str | None:
         for text in reversed(self.texts):
@@ -109,10 +144,7 @@ class ParsedRequest:
         is a JSON key (``path`` ends in ``KEY``): keys are scored but never rewritten."""
         if text.path and text.path[-1] == KEY:
             return False
-        container: Any = self.body
-        for key in text.path[:-1]:
-            container = container[key]
-        container[text.path[-1]] = new_text
+        self.put(text.path, new_text)
         return True
 
 

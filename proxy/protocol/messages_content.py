@@ -73,11 +73,14 @@ def _unreadable(sink: Sink, scope: Scope, path: JsonPath, block: dict[str, Any])
 
 
 def _image(sink: Sink, scope: Scope, path: JsonPath, block: dict[str, Any]) -> None:
-    """A base64 image's text is read (attachments.py); one by URL or file id never passes."""
+    """A base64 image's text is read (attachments.py), one by URL once fetched
+    (pipeline/fetch.py); one by file id is unreadable."""
     source = block.get("source")
     if isinstance(source, dict) and source.get("type") == "base64":
         sink.attachment(scope.role, (*path, "source", "data"), source.get("data"),
                         source.get("media_type"))
+    elif isinstance(source, dict) and source.get("type") == "url":
+        sink.link(scope.role, (*path, "source"), source.get("url"))
     else:
         sink.unreadable()
 

@@ -38,6 +38,7 @@ class Sink(Protocol):
              required: bool = False) -> None: ...
     def unreadable(self) -> None: ...
     def attachment(self, role: str, path: JsonPath, data: Any, media_type: Any) -> None: ...
+    def link(self, role: str, path: JsonPath, url: Any) -> None: ...
     def unknown(self, path: JsonPath, why: str, value: Any) -> None: ...
     def json_object(self, role: str, kind: str, path: JsonPath, value: Any) -> None: ...
     def record(self, role: str, kind: str, path: JsonPath, value: Any) -> None: ...
@@ -84,6 +85,9 @@ class RequestSink:
     def attachment(self, role: str, path: JsonPath, data: Any, media_type: Any) -> None:
         self.request.attach(role, path, data, media_type)
 
+    def link(self, role: str, path: JsonPath, url: Any) -> None:
+        self.request.link(role, path, url, source=True)
+
     def unknown(self, path: JsonPath, why: str, value: Any) -> None:
         if not self.forward_unknown:
             raise BadRequest(f"{render(path)} {why}", param=render(path))
@@ -126,6 +130,9 @@ class AnswerSink:
         return None
 
     def attachment(self, role: str, path: JsonPath, data: Any, media_type: Any) -> None:
+        return None
+
+    def link(self, role: str, path: JsonPath, url: Any) -> None:
         return None
 
     def unknown(self, path: JsonPath, why: str, value: Any) -> None:

@@ -118,6 +118,9 @@ class _RequestTexts:
     def attachment(self, role: str, path: JsonPath, data: Any) -> None:
         self.request.attach(role, path, data)
 
+    def link(self, role: str, path: JsonPath, url: str) -> None:
+        self.request.link(role, path, url)
+
     def unknown(self, path: JsonPath, value: Any) -> None:
         if not self.forward_unknown:
             raise BadRequest(f"{render(path)}: a type (or role) this proxy does not know",

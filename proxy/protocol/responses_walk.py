@@ -44,6 +44,10 @@ class Sink(Protocol):
         """An inline file (``file_data``): unreadable until its text is read."""
         ...
 
+    def link(self, role: str, path: JsonPath, url: str) -> None:
+        """An image by URL: unreadable until fetched and read."""
+        ...
+
     def unknown(self, path: JsonPath, value: Any) -> None:
         """A type (or a message role) the tables do not know."""
         ...
@@ -169,9 +173,10 @@ def _read_opaque(value: Any, shape: str, role: str, path: JsonPath, sink: Sink) 
 # A text part's keys that hold no text of their own (log-probabilities repeat the text):
 # every other key's strings are read.
 PART_NOT_TEXT = frozenset({"type", "id", "logprobs"})
-# Parts that are an image: one given as a data: URL has its text read (attachments.py); one
-# by URL or file id is never fetched (unreadable).
+# Parts that are an image: one given as a data: URL has its text read (attachments.py), one
+# by http(s) URL once fetched (pipeline/fetch.py); one by file id is unreadable.
 _IMAGE_PARTS = frozenset({"input_image", "computer_screenshot"})
+_WEB = ("https://", "http://")
 
 
 def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink) -> None:
@@ -189,6 +194,8 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
         sink.attachment(role, (*path, "file_data"), part.get("file_data"))
     elif part_type in _IMAGE_PARTS and str(part.get("image_url")).startswith("data:"):
         sink.attachment(role, (*path, "image_url"), part["image_url"])  # its text is read
+    elif part_type in _IMAGE_PARTS and str(part.get("image_url")).startswith(_WEB):
+        sink.link(role, (*path, "image_url"), part["image_url"])  # read once fetched
     elif part_type in UNREADABLE_PARTS:
         sink.unreadable()
     else:
@@ -221,6 +228,9 @@ class AnswerTexts:
         self.texts.extend(AnswerText(0, "extension", text) for text in strings if text)
 
     def unreadable(self) -> None:
+        return None
+
+    def link(self, role: str, path: JsonPath, url: str) -> None:
         return None
 
     def attachment(self, role: str, path: JsonPath, data: Any) -> None:

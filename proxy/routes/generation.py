@@ -15,17 +15,18 @@ from classifiers.tasks import owned
 from proxy.observability.tracing import note_answer
 from proxy.pipeline.attachments import adopt_images, read_attachments
 from proxy.pipeline.context import RequestContext
+from proxy.pipeline.fetch import FetchOutcomes, fetch_images
 from proxy.pipeline.input_checks import check_input
 from proxy.pipeline.ocr import Outcomes
 from proxy.pipeline.output_checks import moderate_answer, read_pictures, scored_texts
 from proxy.pipeline.stream_relay import StreamRelay
 from proxy.pipeline.upstream import Upstream, response_headers
-from proxy.protocol.dialect import Dialect
+from proxy.protocol.dialect import Dialect, ParsedRequest
 from proxy.protocol.errors import BadRequest, ProxyError, UpstreamBadResponse, json_response
 from proxy.protocol.safety import DECISION_HEADER, safety_object
 from proxy.protocol.side_effects import acts_upstream
 from proxy.protocol.stored import stored_answer, stored_stream
-from proxy.resources import UPSTREAMS
+from proxy.resources import FETCHERS, UPSTREAMS
 from proxy.routes.body import check_text_limits, read_body
 from proxy.routes.common import charge_input, end_stream, identify, serve
 from proxy.routes.forget import forget
@@ -45,12 +46,7 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     check_text_limits([field.text for field in parsed.texts], config.server)
     ctx.unchecked = parsed.unknown > 0
     await identify(request, ctx, parsed.body)
-    adopt_images(parsed)
-    if parsed.attachments:  # read once the caller is known and admitted: it costs CPU
-        outcomes: Outcomes = Counter()
-        await read_attachments(parsed, config.server, outcomes)
-        ctx.metrics.count_ocr(outcomes)
-        check_text_limits([field.text for field in parsed.texts], config.server)
+    await _read_inline(request, ctx, parsed)  # once the caller is known and admitted
     upstream = await request.app[UPSTREAMS].get(config.upstream)
     started = time.perf_counter()
     if config.upstream.send_during_input_checks and not acts_upstream(ctx.dialect.name,
@@ -75,6 +71,24 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     if ctx.stored is not None:  # blocked: nobody may continue from it (forget.py)
         await asyncio.shield(forget(upstream, request, ctx, ctx.stored))
     return response
+
+
+async def _read_inline(request: web.Request, ctx: RequestContext, parsed: ParsedRequest
+                       ) -> None:
+    """The text in the request's files and images, those given by URL fetched first (and
+    then sent upstream inline): it costs CPU and the network, so only for a caller
+    identified and admitted."""
+    server = ctx.snapshot.config.server
+    adopt_images(parsed)
+    if parsed.remote:
+        fetched: FetchOutcomes = Counter()
+        await fetch_images(parsed, server, request.app[FETCHERS].get(server.fetch), fetched)
+        ctx.metrics.count_fetches(fetched)
+    if parsed.attachments:
+        outcomes: Outcomes = Counter()
+        await read_attachments(parsed, server, outcomes)
+        ctx.metrics.count_ocr(outcomes)
+        check_text_limits([field.text for field in parsed.texts], server)
 
 
 async def _sent_during_checks(request: web.Request, ctx: RequestContext, upstream: Upstream,

@@ -20,12 +20,14 @@ from classifiers.base import ClassifyContext
 from proxy.pipeline.attachments import image_texts
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import decide
+from proxy.pipeline.fetch import FetchOutcomes, data_url, fetch_all
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.moderation import moderate as score_inputs
 from proxy.pipeline.ocr import Outcomes
 from proxy.pipeline.views import seams
 from proxy.protocol.errors import json_response
 from proxy.protocol.moderations import ModerationRequest, parse_request, response_body, result
+from proxy.resources import FETCHERS
 from proxy.routes.body import check_text_limits, read_body
 from proxy.routes.common import identify, serve
 from proxy.verdict import ALLOW, Decision
@@ -39,19 +41,34 @@ async def moderate(request: web.Request) -> web.StreamResponse:
 
 async def _handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     ctx.strikes = False
-    parsed = parse_request(await read_body(request, ctx.snapshot.config.server))
-    check_text_limits([text for texts in parsed.inputs for text in texts],
-                      ctx.snapshot.config.server)
+    server = ctx.snapshot.config.server
+    parsed = parse_request(await read_body(request, server))
+    check_text_limits([text for texts in parsed.inputs for text in texts], server)
     await identify(request, ctx, parsed.body)
     if parsed.images:  # read once the caller is known and admitted: it costs CPU
         outcomes: Outcomes = Counter()
         texts = [text for text in await image_texts(
-            parsed.images, ctx.snapshot.config.server, outcomes) if text]
+            await _fetched(request, ctx, parsed.images), server, outcomes) if text]
         ctx.metrics.count_ocr(outcomes)
         parsed = replace(parsed, inputs=(parsed.inputs[0] + tuple(texts),))
-        check_text_limits(list(parsed.inputs[0]), ctx.snapshot.config.server)
+        check_text_limits(list(parsed.inputs[0]), server)
     results = await _results(ctx, parsed)
     return json_response(response_body(ctx.request_id, parsed.model, results))
+
+
+async def _fetched(request: web.Request, ctx: RequestContext, images: tuple[str, ...]
+                   ) -> list[str]:
+    """The images, those given by http(s) URL fetched (pipeline/fetch.py) as data: URLs
+    when they could be."""
+    web_images = [url for url in images if url.startswith(("https://", "http://"))]
+    if not web_images:
+        return list(images)
+    server = ctx.snapshot.config.server
+    outcomes: FetchOutcomes = Counter()
+    found = dict(zip(web_images, await fetch_all(
+        web_images, server, request.app[FETCHERS].get(server.fetch), outcomes), strict=True))
+    ctx.metrics.count_fetches(outcomes)
+    return [data_url(raw) if (raw := found.get(url)) else url for url in images]
 
 
 async def _results(ctx: RequestContext, parsed: ModerationRequest) -> list[dict[str, Any]]:

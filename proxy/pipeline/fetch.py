@@ -1,0 +1,206 @@
+"""Images a request gives by URL: fetched by the proxy, read like inline ones, and sent
+upstream inline in place of their URL, so the model sees the very bytes that were checked
+(a server cannot show the proxy one picture and the model another).
+
+Contract (``server.fetch``):
+- only ``http``/``https`` URLs, and only addresses on the public internet or in
+  ``allow_networks``: a host's every resolved address is checked, the connection goes to
+  a checked one (the resolver below), a literal IP host is checked before connecting, and
+  each redirect (at most ``max_redirects``) is checked again, so no URL reaches the
+  proxy's own network (loopback, private, link-local, cloud metadata addresses);
+- no proxy settings from the environment, no cookies, no credentials of the request: a
+  plain GET with the proxy's own user agent;
+- what comes back must be an image (its header, whatever the content type says), of at
+  most ``max_bytes``, within ``timeout_s`` for the whole fetch; anything else leaves the
+  URL as it was, unread (``policy.unreadable_content.input`` decides, as before), and
+  counted by outcome; the URL and the content are never logged (a URL can carry a token);
+- at most ``server.ocr.max_images`` images of a request are fetched (the rest would not be
+  read), side by side, and only when OCR is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import socket
+from collections import Counter
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
+
+from proxy.config.schema import FetchConfig, ServerConfig
+from proxy.pipeline.ocr import image_kind
+from proxy.protocol.dialect import Attachment, ParsedRequest, RemoteImage
+
+# What became of each image given by URL (metrics.FETCH_OUTCOMES).
+FetchOutcomes = Counter[str]
+_MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif",
+                "webp": "image/webp", "bmp": "image/bmp", "tiff": "image/tiff"}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_HEADERS = {"User-Agent": "safety-proxy (image check)", "Accept": "image/*"}
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Refused(Exception):
+    """The URL, or an address it resolves or redirects to, may not be fetched."""
+
+
+class TooLarge(Exception):
+    pass
+
+
+class Networks:
+    """Which addresses may be fetched: public ones, and those in ``allowed``."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        self.allowed = [ipaddress.ip_network(network, strict=False) for network in allowed]
+
+    def permit(self, address: _Address) -> bool:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
+        return address.is_global or any(address in network for network in self.allowed)
+
+    def check_host(self, host: str) -> None:
+        """Refused for a literal address not permitted (names go through the resolver)."""
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return
+        if not self.permit(address):
+            raise Refused()
+
+
+class _CheckedResolver(AbstractResolver):
+    """Resolves as usual, then keeps only the permitted addresses: the connector connects
+    to what this returns, so a name cannot lead anywhere else (DNS rebinding included)."""
+
+    def __init__(self, networks: Networks) -> None:
+        self.networks = networks
+        self.inner = DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        found = await self.inner.resolve(host, port, family)
+        kept = [entry for entry in found
+                if self.networks.permit(ipaddress.ip_address(entry["host"]))]
+        if not kept:
+            raise Refused()
+        return kept
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class Fetcher:
+    """One pooled client for a fetch config (the app keeps one per config: resources.py)."""
+
+    def __init__(self, config: FetchConfig) -> None:
+        self.config = config
+        self.networks = Networks(config.allow_networks)
+        self.session: aiohttp.ClientSession | None = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            connector = aiohttp.TCPConnector(resolver=_CheckedResolver(self.networks),
+                                             limit=32, ttl_dns_cache=60)
+            self.session = aiohttp.ClientSession(
+                connector=connector, trust_env=False, headers=_HEADERS,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s))
+        return self.session
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    async def fetch(self, url: str, outcomes: FetchOutcomes | None = None) -> bytes | None:
+        """The image at ``url``, or None when it may not or could not be fetched, or is no
+        image; ``outcomes`` counts which."""
+        raw, outcome = await self._fetch(url)
+        if outcomes is not None:
+            outcomes[outcome] += 1
+        return raw
+
+    async def _fetch(self, url: str) -> tuple[bytes | None, str]:
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                raw = await self._follow(url)
+        except Refused:
+            return None, "refused"
+        except TooLarge:
+            return None, "too_large"
+        except TimeoutError:
+            return None, "timeout"
+        except (aiohttp.ClientError, OSError, ValueError):
+            return None, "failed"
+        return (raw, "fetched") if image_kind(raw) is not None else (None, "not_image")
+
+    async def _follow(self, url: str) -> bytes:
+        for _ in range(self.config.max_redirects + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise Refused()
+            self.networks.check_host(parts.hostname)
+            async with self._session().get(url, allow_redirects=False) as response:
+                if response.status in _REDIRECTS and "Location" in response.headers:
+                    url = str(response.url.join(URL(response.headers["Location"])))
+                    continue
+                response.raise_for_status()
+                return await self._body(response)
+        raise Refused()  # too many redirects
+
+    async def _body(self, response: aiohttp.ClientResponse) -> bytes:
+        if (response.content_length or 0) > self.config.max_bytes:
+            raise TooLarge()
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > self.config.max_bytes:
+                raise TooLarge()
+        return bytes(body)
+
+
+async def fetch_images(parsed: ParsedRequest, server: ServerConfig, fetcher: Fetcher,
+                       outcomes: FetchOutcomes | None = None) -> None:
+    """Fetches ``parsed``'s images given by URL, writes each one fetched into the body in
+    place of its URL and adds it to the attachments to read; the rest stay URLs, unread."""
+    found = await fetch_all([image.url for image in parsed.remote], server, fetcher, outcomes)
+    for image, raw in zip(parsed.remote, found, strict=True):
+        if raw is not None:
+            _inline(parsed, image, raw)
+
+
+async def fetch_all(urls: Sequence[str], server: ServerConfig, fetcher: Fetcher,
+                    outcomes: FetchOutcomes | None = None) -> list[bytes | None]:
+    """Each URL's image, side by side; None for one not fetched: past
+    ``server.ocr.max_images``, with fetching or OCR off (counted ``skipped``), or that
+    could not be."""
+    chosen = list(urls[:server.ocr.max_images]) if (
+        server.fetch.enabled and server.ocr.command) else []
+    if outcomes is not None and len(urls) > len(chosen):
+        outcomes["skipped"] += len(urls) - len(chosen)
+    found = await asyncio.gather(*(fetcher.fetch(url, outcomes) for url in chosen))
+    return [*found, *[None] * (len(urls) - len(chosen))]
+
+
+def data_url(raw: bytes) -> str:
+    """An image fetched, as a ``data:`` URL."""
+    return f"data:{media_type(raw)};base64,{base64.b64encode(raw).decode('ascii')}"
+
+
+def media_type(raw: bytes) -> str:
+    return _MEDIA_TYPES[image_kind(raw) or "png"]
+
+
+def _inline(parsed: ParsedRequest, image: RemoteImage, raw: bytes) -> None:
+    kind = media_type(raw)
+    inline = image.inline(base64.b64encode(raw).decode("ascii"), kind)
+    parsed.put(image.path, inline)
+    data = inline if isinstance(inline, str) else inline["data"]
+    where = image.path if isinstance(inline, str) else (*image.path, "data")
+    parsed.attachments.append(Attachment(image.role, where, data, kind))

@@ -1,0 +1,203 @@
+"""Images given by URL (proxy/pipeline/fetch.py): fetched, read by the real ``tesseract``,
+and sent upstream inline, through the real proxy; a real aiohttp server on 127.0.0.1
+serves the pictures (allowed by ``server.fetch.allow_networks``, as an operator's own
+image store would be). What may not be fetched (the proxy's own network, redirects into
+it, too large, not an image, too slow) stays a URL, unread, counted."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from proxy.pipeline.fetch import Networks
+from tests.proxy.routes.test_bad_input import metric
+from tests.support.image import text_png
+
+BAD_PICTURE = text_png("The plan: BADWORD on Monday.")
+CLEAN_PICTURE = text_png("Sunny beach at noon.")
+LOOPBACK = {"fetch": {"allow_networks": ["127.0.0.1/32"]}}
+
+
+class Pictures:
+    """An image server: ``/bad.png``, ``/clean.png``, ``/text`` (no image), ``/slow.png``,
+    ``/to/<path>`` (a redirect to that path on the same host), ``/away`` (a redirect to
+    127.0.0.2, outside the allowed network); it notes each request's headers."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, str]] = []
+        self.redirect_to = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/{name:.*}", self.serve)
+        return app
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append(dict(request.headers))
+        name = request.match_info["name"]
+        if name.startswith("to/"):
+            raise web.HTTPFound(f"/{name[3:]}")
+        if name == "away":
+            raise web.HTTPFound(self.redirect_to)
+        if name == "slow.png":
+            await asyncio.sleep(2)
+        pictures = {"bad.png": BAD_PICTURE, "clean.png": CLEAN_PICTURE,
+                    "slow.png": CLEAN_PICTURE, "text": b"just words, BADWORD"}
+        if name not in pictures:
+            raise web.HTTPNotFound()
+        return web.Response(body=pictures[name], content_type="image/png")
+
+
+@pytest.fixture
+async def pictures(serve_app) -> tuple[Pictures, str]:
+    server = Pictures()
+    base = await serve_app(server.app())
+    port = base.rsplit(":", 1)[1]
+    server.redirect_to = f"http://127.0.0.2:{port}/bad.png"
+    return server, base
+
+
+def chat_with_image(url: str) -> dict[str, Any]:
+    return {"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What does the sign say?"},
+        {"type": "image_url", "image_url": {"url": url, "detail": "high"}}]}]}
+
+
+REQUESTS = {
+    "chat/completions": chat_with_image,
+    "responses": lambda url: {"model": "m", "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "What does the sign say?"},
+        {"type": "input_image", "image_url": url}]}]},
+    "messages": lambda url: {"model": "m", "max_tokens": 16, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "What does the sign say?"},
+                                     {"type": "image", "source": {"type": "url", "url": url}}]}]},
+}
+
+
+def sent_image(path: str, body: dict[str, Any]) -> Any:
+    """What the upstream received where the request had its image URL."""
+    if path == "chat/completions":
+        return body["messages"][0]["content"][1]["image_url"]["url"]
+    if path == "responses":
+        return body["input"][0]["content"][1]["image_url"]
+    return body["messages"][0]["content"][1]["source"]
+
+
+async def post(base: str, path: str, body: dict[str, Any]) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/{path}", json=body, headers={"Authorization": "Bearer sk-secret",
+                                                     "Cookie": "session=abc"}) as response:
+        return response.status, await response.text()
+
+
+def fetches(outcome: str) -> str:
+    return f'safety_proxy_image_fetches_total{{outcome="{outcome}"}}'
+
+
+def test_only_public_addresses_and_allowed_networks_are_fetched() -> None:
+    public = Networks([])
+    for address in ("127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
+                    "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1",
+                    "::ffff:10.0.0.1"):
+        assert not public.permit(ipaddress.ip_address(address)), address
+    for address in ("93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"):
+        assert public.permit(ipaddress.ip_address(address)), address
+    inside = Networks(["10.0.0.0/8"])
+    assert inside.permit(ipaddress.ip_address("10.1.2.3"))
+    assert inside.permit(ipaddress.ip_address("::ffff:10.1.2.3"))
+    assert not inside.permit(ipaddress.ip_address("127.0.0.1"))
+
+
+@pytest.mark.parametrize("path", sorted(REQUESTS))
+async def test_an_image_by_url_is_read_and_sent_upstream_inline(
+        start_proxy, fake_upstream, pictures, path: str) -> None:
+    server, images = pictures
+    base, _ = await start_proxy(server=LOOPBACK)
+    status, text = await post(base, path, REQUESTS[path](f"{images}/bad.png"))
+    assert status == 400 and "BADWORD" not in text
+    assert fake_upstream.requests == []  # the sign's words never reached the model
+    status, text = await post(base, path, REQUESTS[path](f"{images}/to/clean.png"))
+    assert status == 200, text
+    (received,) = fake_upstream.requests
+    encoded = base64.b64encode(CLEAN_PICTURE).decode()
+    assert sent_image(path, received) == (
+        {"type": "base64", "media_type": "image/png", "data": encoded} if path == "messages"
+        else f"data:image/png;base64,{encoded}")  # the very bytes read: fetched once
+    assert [h.get("Authorization") for h in server.seen] == [None] * 3  # bad, redirect, clean
+    assert all("Cookie" not in h for h in server.seen)
+    assert await metric(base, fetches("fetched")) == 2
+
+
+async def test_the_proxys_own_network_is_never_fetched(start_proxy, fake_upstream,
+                                                      pictures) -> None:
+    """With no allowed network, a loopback URL, a name that resolves to loopback, and a
+    redirect from an allowed host into a refused one are all refused: the image stays a
+    URL, unread, and the policy for unreadable content decides."""
+    server, images = pictures
+    port = images.rsplit(":", 1)[1]
+    base, _ = await start_proxy(server={"fetch": {}})  # on, as by default
+    for url in (f"{images}/bad.png", f"http://localhost:{port}/bad.png"):
+        status, _ = await post(base, "chat/completions", chat_with_image(url))
+        assert status == 200  # unreadable_content.input: allow (the default)
+    assert server.seen == []
+    assert await metric(base, fetches("refused")) == 2
+    assert [sent_image("chat/completions", body) for body in fake_upstream.requests] == [
+        f"{images}/bad.png", f"http://localhost:{port}/bad.png"]  # left as they were
+    base, _ = await start_proxy(server=LOOPBACK, policy={
+        "unreadable_content": {"input": "block"}})
+    status, text = await post(base, "chat/completions", chat_with_image(f"{images}/away"))
+    assert status == 400 and "unreadable" in text
+    assert len(server.seen) == 1  # the redirect was read, its target never fetched
+    assert await metric(base, fetches("refused")) == 1
+
+
+@pytest.mark.parametrize(("name", "fetch", "outcome"), [
+    ("text", {}, "not_image"), ("missing.png", {}, "failed"),
+    ("clean.png", {"max_bytes": 100}, "too_large"), ("slow.png", {"timeout_s": 0.3}, "timeout"),
+    ("to/to/to/clean.png", {"max_redirects": 2}, "refused")])
+async def test_what_cannot_be_fetched_stays_a_url(start_proxy, fake_upstream, pictures,
+                                                  name: str, fetch: dict[str, Any],
+                                                  outcome: str) -> None:
+    _, images = pictures
+    base, _ = await start_proxy(server={"fetch": {**LOOPBACK["fetch"], **fetch}})
+    status, _ = await post(base, "chat/completions", chat_with_image(f"{images}/{name}"))
+    assert status == 200
+    assert sent_image("chat/completions", fake_upstream.requests[0]) == f"{images}/{name}"
+    assert await metric(base, fetches(outcome)) == 1
+    assert await metric(base, fetches("fetched")) == 0
+
+
+@pytest.mark.parametrize("server_config", [
+    {"fetch": {"enabled": False, "allow_networks": ["127.0.0.1/32"]}},
+    {"ocr": {"command": ""}, **LOOPBACK}])
+async def test_nothing_is_fetched_when_fetching_or_ocr_is_off(
+        start_proxy, fake_upstream, pictures, server_config: dict[str, Any]) -> None:
+    server, images = pictures
+    base, _ = await start_proxy(server=server_config)
+    status, _ = await post(base, "chat/completions", chat_with_image(f"{images}/bad.png"))
+    assert status == 200 and server.seen == []
+    assert await metric(base, fetches("skipped")) == 1
+
+
+async def test_the_moderations_endpoint_reads_images_by_url(start_proxy, pictures) -> None:
+    _, images = pictures
+    base, _ = await start_proxy(server=LOOPBACK)
+
+    async def flagged(url: str) -> bool:
+        body = {"input": [{"type": "text", "text": "What does this say?"},
+                          {"type": "image_url", "image_url": {"url": url}}]}
+        async with aiohttp.ClientSession() as session, session.post(
+                f"{base}/v1/moderations", json=body) as response:
+            assert response.status == 200, await response.text()
+            (result,) = (await response.json())["results"]
+            return bool(result["flagged"])
+
+    assert await flagged(f"{images}/bad.png") is True
+    assert await flagged(f"{images}/clean.png") is False
+    assert await metric(base, fetches("fetched")) == 2
