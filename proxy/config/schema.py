@@ -52,15 +52,18 @@ class OcrConfig(Strict):
 
 
 class FetchConfig(Strict):
-    """Images a request gives by URL (http or https): fetched by the proxy, their text read
-    like an inline image's, and sent upstream inline, so the model sees the very bytes that
-    were checked (pipeline/fetch.py). Only public addresses are fetched."""
+    """Images and PDFs a request gives by URL (http or https): fetched by the proxy, their
+    text read like an inline one's, and sent upstream inline, so the model sees the very
+    bytes that were checked (pipeline/fetch.py). Only public addresses are fetched."""
 
     enabled: bool = True
-    # The whole fetch, redirects included; an image not fetched in time stays a URL, unread.
+    # The whole fetch, redirects included; what is not fetched in time stays a URL, unread.
     timeout_s: float = Field(10.0, gt=0)
-    max_bytes: int = Field(20 * 1024 * 1024, gt=0)  # a larger image stays a URL, unread
+    max_bytes: int = Field(20 * 1024 * 1024, gt=0)  # a larger one stays a URL, unread
     max_redirects: int = Field(3, ge=0)
+    # Images and PDFs fetched per request, in order (images only with OCR on, PDFs only
+    # when server.max_attachment_pages reads files); the rest stay URLs, unread.
+    max_per_request: int = Field(8, ge=0)
     # Networks fetched from besides the public internet (CIDRs: an internal image store);
     # loopback, private, link-local and other special addresses are refused otherwise.
     allow_networks: list[str] = Field(default_factory=list)

@@ -65,10 +65,11 @@ DELETION_RESULTS = ("deleted", "not_found", "failed", "invalid_id")
 WITHDRAWAL_REASONS = ("blocked", "refused", "abandoned")
 # What became of an image or PDF page given to OCR (proxy/pipeline/ocr.py).
 OCR_OUTCOMES = ("text", "empty", "failed", "timeout", "unavailable", "skipped")
-# What became of an image a request gave by URL (proxy/pipeline/fetch.py): fetched (and sent
-# upstream inline), refused (an address not public), failed, timed out, too large, not an
-# image, or skipped (past server.ocr.max_images, or fetching or OCR switched off).
-FETCH_OUTCOMES = ("fetched", "refused", "failed", "timeout", "too_large", "not_image",
+# What became of an image or PDF a request gave by URL (proxy/pipeline/fetch.py): fetched
+# (and sent upstream inline), refused (an address not public), failed, timed out, too large,
+# unsupported (not an image, or not a PDF), or skipped (past server.fetch.max_per_request,
+# or fetching, OCR or file reading switched off).
+FETCH_OUTCOMES = ("fetched", "refused", "failed", "timeout", "too_large", "unsupported",
                   "skipped")
 # Where a slow client was when it was closed: its request line and headers, or its body.
 SLOW_CLIENT_PHASES = ("headers", "body")
@@ -196,9 +197,9 @@ class Metrics:
             "Images and PDF pages given to OCR (server.ocr), by outcome: text found, none, "
             "failed, timed out, no OCR program on the machine, or skipped (past its limits, "
             "or switched off).", ["outcome"], registry=r)
-        self.image_fetches = Counter(
-            "safety_proxy_image_fetches",
-            "Images given by URL, fetched to be read and sent upstream inline "
+        self.url_fetches = Counter(
+            "safety_proxy_url_fetches",
+            "Images and PDFs given by URL, fetched to be read and sent upstream inline "
             "(server.fetch), by outcome; all but fetched stay URLs, unread.",
             ["outcome"], registry=r)
         self.unscanned_parts = Counter(
@@ -311,7 +312,7 @@ class Metrics:
                 (self.stream_cuts, ("buffered", "low_latency")),
                 (self.blocked_answers_deleted, DELETION_RESULTS),
                 (self.withdrawn_requests, WITHDRAWAL_REASONS),
-                (self.ocr_reads, OCR_OUTCOMES), (self.image_fetches, FETCH_OUTCOMES),
+                (self.ocr_reads, OCR_OUTCOMES), (self.url_fetches, FETCH_OUTCOMES),
                 (self.strikes, ("flag", "block")), (self.cache_lookups, ("hit", "miss")),
                 (self.store_errors, STORE_OPERATIONS), (self.store_duration, STORE_OPERATIONS))
 
@@ -321,9 +322,9 @@ class Metrics:
             self.ocr_reads.labels(outcome).inc(count)
 
     def count_fetches(self, outcomes: Mapping[str, int]) -> None:
-        """Adds a request's image fetch outcomes (proxy/pipeline/fetch.py)."""
+        """Adds a request's fetch outcomes (proxy/pipeline/fetch.py)."""
         for outcome, count in outcomes.items():
-            self.image_fetches.labels(outcome).inc(count)
+            self.url_fetches.labels(outcome).inc(count)
 
     def declare_checks(self, checks: Iterable[tuple[str, Iterable[str], Iterable[str]]]) -> None:
         """Pre-initialises per-check series for (check name, labels, directions)."""

@@ -1,6 +1,6 @@
-"""Images a request gives by URL: fetched by the proxy, read like inline ones, and sent
-upstream inline in place of their URL, so the model sees the very bytes that were checked
-(a server cannot show the proxy one picture and the model another).
+"""Images and PDFs a request gives by URL: fetched by the proxy, read like inline ones,
+and sent upstream inline in place of their URL, so the model sees the very bytes that were
+checked (a server cannot show the proxy one picture or document and the model another).
 
 Contract (``server.fetch``):
 - only ``http``/``https`` URLs, and only addresses on the public internet or in
@@ -10,12 +10,13 @@ Contract (``server.fetch``):
   proxy's own network (loopback, private, link-local, cloud metadata addresses);
 - no proxy settings from the environment, no cookies, no credentials of the request: a
   plain GET with the proxy's own user agent;
-- what comes back must be an image (its header, whatever the content type says), of at
-  most ``max_bytes``, within ``timeout_s`` for the whole fetch; anything else leaves the
-  URL as it was, unread (``policy.unreadable_content.input`` decides, as before), and
-  counted by outcome; the URL and the content are never logged (a URL can carry a token);
-- at most ``server.ocr.max_images`` images of a request are fetched (the rest would not be
-  read), side by side, and only when OCR is on.
+- what comes back must be what was asked for (an image, or a PDF, by its header, whatever
+  the content type says), of at most ``max_bytes``, within ``timeout_s`` for the whole
+  fetch; anything else leaves the URL as it was, unread (``policy.unreadable_content``
+  decides, as before), and counted by outcome; URLs and content are never logged (a URL
+  can carry a token);
+- at most ``max_per_request`` of a request are fetched, in order, side by side: images
+  only when OCR is on, PDFs only when files are read (``server.max_attachment_pages``).
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ from yarl import URL
 
 from proxy.config.schema import FetchConfig, ServerConfig
 from proxy.pipeline.ocr import image_kind
-from proxy.protocol.dialect import Attachment, ParsedRequest, RemoteImage
+from proxy.protocol.dialect import Attachment, Linked, ParsedRequest
 
 # What became of each image given by URL (metrics.FETCH_OUTCOMES).
 FetchOutcomes = Counter[str]
 _MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif",
                 "webp": "image/webp", "bmp": "image/bmp", "tiff": "image/tiff"}
+PDF = "application/pdf"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HEADERS = {"User-Agent": "safety-proxy (image check)", "Accept": "image/*"}
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -118,10 +120,14 @@ class Fetcher:
         if self.session is not None:
             await self.session.close()
 
-    async def fetch(self, url: str, outcomes: FetchOutcomes | None = None) -> bytes | None:
-        """The image at ``url``, or None when it may not or could not be fetched, or is no
-        image; ``outcomes`` counts which."""
+    async def fetch(self, url: str, outcomes: FetchOutcomes | None = None, *,
+                    document: bool = False) -> bytes | None:
+        """The image (a PDF when ``document``) at ``url``, or None when it may not or
+        could not be fetched, or is something else; ``outcomes`` counts which."""
         raw, outcome = await self._fetch(url)
+        if raw is not None and not (raw.startswith(b"%PDF-") if document
+                                    else image_kind(raw)):
+            raw, outcome = None, "unsupported"
         if outcomes is not None:
             outcomes[outcome] += 1
         return raw
@@ -138,7 +144,7 @@ class Fetcher:
             return None, "timeout"
         except (aiohttp.ClientError, OSError, ValueError):
             return None, "failed"
-        return (raw, "fetched") if image_kind(raw) is not None else (None, "not_image")
+        return raw, "fetched"
 
     async def _follow(self, url: str) -> bytes:
         for _ in range(self.config.max_redirects + 1):
@@ -165,42 +171,53 @@ class Fetcher:
         return bytes(body)
 
 
-async def fetch_images(parsed: ParsedRequest, server: ServerConfig, fetcher: Fetcher,
+async def fetch_linked(parsed: ParsedRequest, server: ServerConfig, fetcher: Fetcher,
                        outcomes: FetchOutcomes | None = None) -> None:
-    """Fetches ``parsed``'s images given by URL, writes each one fetched into the body in
-    place of its URL and adds it to the attachments to read; the rest stay URLs, unread."""
-    found = await fetch_all([image.url for image in parsed.remote], server, fetcher, outcomes)
-    for image, raw in zip(parsed.remote, found, strict=True):
+    """Fetches ``parsed``'s images and PDFs given by URL (images only with OCR on, PDFs
+    only when files are read; at most ``server.fetch.max_per_request``, in order), writes
+    each one fetched into the body in place of its URL and adds it to the attachments to
+    read; the rest stay URLs, unread (counted ``skipped``)."""
+    wanted = [link for link in parsed.linked
+              if (server.max_attachment_pages > 0 if link.document else server.ocr.command)]
+    chosen = wanted[:server.fetch.max_per_request] if server.fetch.enabled else []
+    if outcomes is not None and len(parsed.linked) > len(chosen):
+        outcomes["skipped"] += len(parsed.linked) - len(chosen)
+    found = await asyncio.gather(*(fetcher.fetch(link.url, outcomes, document=link.document)
+                                   for link in chosen))
+    for link, raw in zip(chosen, found, strict=True):
         if raw is not None:
-            _inline(parsed, image, raw)
+            _inline(parsed, link, raw)
 
 
-async def fetch_all(urls: Sequence[str], server: ServerConfig, fetcher: Fetcher,
-                    outcomes: FetchOutcomes | None = None) -> list[bytes | None]:
-    """Each URL's image, side by side; None for one not fetched: past
-    ``server.ocr.max_images``, with fetching or OCR off (counted ``skipped``), or that
-    could not be."""
-    chosen = list(urls[:server.ocr.max_images]) if (
+async def fetch_images(urls: Sequence[str], server: ServerConfig, fetcher: Fetcher,
+                       outcomes: FetchOutcomes | None = None) -> list[str]:
+    """``urls`` (of images) with each http(s) one fetched as a ``data:`` URL (with OCR on;
+    at most ``server.fetch.max_per_request``); the rest as they were."""
+    web = [url for url in urls if url.startswith(("https://", "http://"))]
+    chosen = web[:server.fetch.max_per_request] if (
         server.fetch.enabled and server.ocr.command) else []
-    if outcomes is not None and len(urls) > len(chosen):
-        outcomes["skipped"] += len(urls) - len(chosen)
-    found = await asyncio.gather(*(fetcher.fetch(url, outcomes) for url in chosen))
-    return [*found, *[None] * (len(urls) - len(chosen))]
-
-
-def data_url(raw: bytes) -> str:
-    """An image fetched, as a ``data:`` URL."""
-    return f"data:{media_type(raw)};base64,{base64.b64encode(raw).decode('ascii')}"
+    if outcomes is not None and len(web) > len(chosen):
+        outcomes["skipped"] += len(web) - len(chosen)
+    found = dict(zip(chosen, await asyncio.gather(*(fetcher.fetch(url, outcomes)
+                                                     for url in chosen)), strict=True))
+    return [_data_url(raw) if (raw := found.get(url)) else url for url in urls]
 
 
 def media_type(raw: bytes) -> str:
-    return _MEDIA_TYPES[image_kind(raw) or "png"]
+    """An image's media type by its header; a PDF's; else application/octet-stream."""
+    if raw.startswith(b"%PDF-"):
+        return PDF
+    kind = image_kind(raw)
+    return _MEDIA_TYPES[kind] if kind else "application/octet-stream"
 
 
-def _inline(parsed: ParsedRequest, image: RemoteImage, raw: bytes) -> None:
+def _data_url(raw: bytes) -> str:
+    return f"data:{media_type(raw)};base64,{base64.b64encode(raw).decode('ascii')}"
+
+
+def _inline(parsed: ParsedRequest, link: Linked, raw: bytes) -> None:
     kind = media_type(raw)
-    inline = image.inline(base64.b64encode(raw).decode("ascii"), kind)
-    parsed.put(image.path, inline)
-    data = inline if isinstance(inline, str) else inline["data"]
-    where = image.path if isinstance(inline, str) else (*image.path, "data")
-    parsed.attachments.append(Attachment(image.role, where, data, kind))
+    parsed.put(link.path, link.inline(base64.b64encode(raw).decode("ascii"), kind,
+                                      parsed.at(link.path)))
+    path = link.data_path()
+    parsed.attachments.append(Attachment(link.role, path, parsed.at(path), kind))

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from proxy.protocol.errors import ProxyError
 from proxy.protocol.sse import SSEEvent
@@ -73,24 +73,50 @@ class Attachment:
     media_type: str | None = None
 
 
+LinkShape = Literal["url", "source", "file_part"]
+
+
 @dataclass(frozen=True, slots=True)
-class RemoteImage:
-    """An image a request gives by URL (http or https), counted in ``unreadable``: the
-    proxy may fetch it, read its text and send it upstream inline in its place
-    (proxy/pipeline/fetch.py). ``path``: the node an inline copy replaces, the URL string
-    (written back as a ``data:`` URL) or, with ``source``, an Anthropic ``url`` source
-    object (written back as a ``base64`` source)."""
+class Linked:
+    """An image or a PDF a request gives by URL (http or https), counted in ``unreadable``:
+    the proxy may fetch it, read its text and send it upstream inline in its place
+    (proxy/pipeline/fetch.py). ``path``: the node an inline copy replaces; ``shape``: what
+    that node is, and so what replaces it:
+
+    - ``url``: the URL string, written back as a ``data:`` URL (Chat Completions
+      ``image_url``, Responses ``input_image``);
+    - ``source``: an Anthropic ``url`` source object, written back as a ``base64`` source
+      (images and PDF documents);
+    - ``file_part``: a Responses ``input_file`` part with a ``file_url``, written back
+      with ``file_data`` (and a ``filename``, which the API asks for with it) instead.
+    """
 
     role: str
     path: JsonPath
     url: str
-    source: bool = False
+    shape: LinkShape = "url"
+    document: bool = False  # a file: fetched only when it is a PDF; else an image
 
-    def inline(self, data: str, media_type: str) -> str | dict[str, str]:
-        """What replaces the URL: ``data`` (base64) of ``media_type``, in the API's shape."""
-        if self.source:
+    def inline(self, data: str, media_type: str, node: Any) -> Any:
+        """What replaces ``node`` (the one at ``path``): ``data`` (base64) of
+        ``media_type``, in the API's shape."""
+        if self.shape == "source":
             return {"type": "base64", "media_type": media_type, "data": data}
+        if self.shape == "file_part":
+            part = {key: value for key, value in node.items() if key != "file_url"}
+            part.setdefault("filename", _file_name(self.url))
+            return {**part, "file_data": f"data:{media_type};base64,{data}"}
         return f"data:{media_type};base64,{data}"
+
+    def data_path(self) -> JsonPath:
+        """Where the inline data sits once written."""
+        return {"url": self.path, "source": (*self.path, "data"),
+                "file_part": (*self.path, "file_data")}[self.shape]
+
+
+def _file_name(url: str) -> str:
+    name = url.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return name if name.lower().endswith(".pdf") else "document.pdf"
 
 
 @dataclass(slots=True)
@@ -107,7 +133,7 @@ class ParsedRequest:
     # never read joined with another
     independent: bool = False
     attachments: list[Attachment] = field(default_factory=list)  # inline files, unreadable
-    remote: list[RemoteImage] = field(default_factory=list)  # images by URL, unreadable
+    linked: list[Linked] = field(default_factory=list)  # images and PDFs by URL, unreadable
 
     def attach(self, role: str, path: JsonPath, data: Any, media_type: Any = None) -> None:
         """An inline file: unreadable, and its data kept for reading when it is a string."""
@@ -116,19 +142,24 @@ class ParsedRequest:
             self.attachments.append(Attachment(
                 role, path, data, media_type if isinstance(media_type, str) else None))
 
-    def link(self, role: str, path: JsonPath, url: Any, *, source: bool = False) -> None:
-        """An image by URL: unreadable, and kept for fetching when it is an http(s) URL
-        (``path`` and ``source`` as ``RemoteImage`` says)."""
+    def link(self, role: str, path: JsonPath, url: Any, shape: LinkShape = "url", *,
+             document: bool = False) -> None:
+        """An image or PDF by URL: unreadable, and kept for fetching when it is an http(s)
+        URL (``path``, ``shape`` and ``document`` as ``Linked`` says)."""
         self.unreadable += 1
         if isinstance(url, str) and url.startswith(("https://", "http://")):
-            self.remote.append(RemoteImage(role, path, url, source))
+            self.linked.append(Linked(role, path, url, shape, document))
+
+    def at(self, path: JsonPath) -> Any:
+        """The body's value at ``path`` (which exists)."""
+        node: Any = self.body
+        for key in path:
+            node = node[key]
+        return node
 
     def put(self, path: JsonPath, value: Any) -> None:
         """Writes ``value`` at ``path`` in the body (which exists)."""
-        container: Any = self.body
-        for key in path[:-1]:
-            container = container[key]
-        container[path[-1]] = value
+        self.at(path[:-1])[path[-1]] = value
 
     def last_user_text(self) -> str | None:
         for text in reversed(self.texts):

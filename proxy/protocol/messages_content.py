@@ -80,7 +80,7 @@ def _image(sink: Sink, scope: Scope, path: JsonPath, block: dict[str, Any]) -> N
         sink.attachment(scope.role, (*path, "source", "data"), source.get("data"),
                         source.get("media_type"))
     elif isinstance(source, dict) and source.get("type") == "url":
-        sink.link(scope.role, (*path, "source"), source.get("url"))
+        sink.link(scope.role, (*path, "source"), source.get("url"), False)
     else:
         sink.unreadable()
 
@@ -138,7 +138,9 @@ def _document(sink: Sink, scope: Scope, path: JsonPath, block: dict[str, Any]) -
     elif kind == "base64":  # a PDF
         sink.attachment(scope.role, (*here, "data"), source.get("data"),
                         source.get("media_type"))
-    elif kind in ("url", "file"):
+    elif kind == "url":  # a PDF, read once fetched (pipeline/fetch.py)
+        sink.link(scope.role, here, source.get("url"), True)
+    elif kind == "file":
         sink.unreadable()  # a document the proxy never sees
     else:
         sink.unknown(here, "is not a document source this proxy can check", source)

@@ -38,7 +38,7 @@ class Sink(Protocol):
              required: bool = False) -> None: ...
     def unreadable(self) -> None: ...
     def attachment(self, role: str, path: JsonPath, data: Any, media_type: Any) -> None: ...
-    def link(self, role: str, path: JsonPath, url: Any) -> None: ...
+    def link(self, role: str, path: JsonPath, url: Any, document: bool) -> None: ...
     def unknown(self, path: JsonPath, why: str, value: Any) -> None: ...
     def json_object(self, role: str, kind: str, path: JsonPath, value: Any) -> None: ...
     def record(self, role: str, kind: str, path: JsonPath, value: Any) -> None: ...
@@ -85,8 +85,8 @@ class RequestSink:
     def attachment(self, role: str, path: JsonPath, data: Any, media_type: Any) -> None:
         self.request.attach(role, path, data, media_type)
 
-    def link(self, role: str, path: JsonPath, url: Any) -> None:
-        self.request.link(role, path, url, source=True)
+    def link(self, role: str, path: JsonPath, url: Any, document: bool) -> None:
+        self.request.link(role, path, url, "source", document=document)
 
     def unknown(self, path: JsonPath, why: str, value: Any) -> None:
         if not self.forward_unknown:
@@ -132,7 +132,7 @@ class AnswerSink:
     def attachment(self, role: str, path: JsonPath, data: Any, media_type: Any) -> None:
         return None
 
-    def link(self, role: str, path: JsonPath, url: Any) -> None:
+    def link(self, role: str, path: JsonPath, url: Any, document: bool) -> None:
         return None
 
     def unknown(self, path: JsonPath, why: str, value: Any) -> None:

@@ -26,6 +26,7 @@ from proxy.protocol.dialect import (
     AnswerText,
     Dialect,
     JsonPath,
+    LinkShape,
     ParsedRequest,
     TextField,
 )
@@ -118,8 +119,8 @@ class _RequestTexts:
     def attachment(self, role: str, path: JsonPath, data: Any) -> None:
         self.request.attach(role, path, data)
 
-    def link(self, role: str, path: JsonPath, url: str) -> None:
-        self.request.link(role, path, url)
+    def link(self, role: str, path: JsonPath, url: str, shape: LinkShape = "url") -> None:
+        self.request.link(role, path, url, shape, document=shape == "file_part")
 
     def unknown(self, path: JsonPath, value: Any) -> None:
         if not self.forward_unknown:

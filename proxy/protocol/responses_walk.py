@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from proxy.protocol.dialect import IMAGE_KIND, AnswerText, JsonPath
+from proxy.protocol.dialect import IMAGE_KIND, AnswerText, JsonPath, LinkShape
 from proxy.protocol.errors import BadRequest
 from proxy.protocol.fields import MAX_DEPTH, definition_text, string_leaves
 from proxy.protocol.responses_items import (
@@ -44,8 +44,9 @@ class Sink(Protocol):
         """An inline file (``file_data``): unreadable until its text is read."""
         ...
 
-    def link(self, role: str, path: JsonPath, url: str) -> None:
-        """An image by URL: unreadable until fetched and read."""
+    def link(self, role: str, path: JsonPath, url: str, shape: LinkShape = "url") -> None:
+        """An image (or, as a ``file_part``, a file) by URL: unreadable until fetched and
+        read."""
         ...
 
     def unknown(self, path: JsonPath, value: Any) -> None:
@@ -190,6 +191,9 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
         for other, value in part.items():  # citations (page titles, URLs), a vendor's keys
             if other != key and other not in PART_NOT_TEXT:
                 sink.extension(role, (*path, other), value)
+    elif part_type == "input_file" and "file_data" not in part and str(
+            part.get("file_url")).startswith(_WEB):
+        sink.link(role, path, part["file_url"], "file_part")  # read once fetched
     elif part_type == "input_file":
         sink.attachment(role, (*path, "file_data"), part.get("file_data"))
     elif part_type in _IMAGE_PARTS and str(part.get("image_url")).startswith("data:"):
@@ -230,7 +234,7 @@ class AnswerTexts:
     def unreadable(self) -> None:
         return None
 
-    def link(self, role: str, path: JsonPath, url: str) -> None:
+    def link(self, role: str, path: JsonPath, url: str, shape: LinkShape = "url") -> None:
         return None
 
     def attachment(self, role: str, path: JsonPath, data: Any) -> None:

@@ -15,7 +15,7 @@ from classifiers.tasks import owned
 from proxy.observability.tracing import note_answer
 from proxy.pipeline.attachments import adopt_images, read_attachments
 from proxy.pipeline.context import RequestContext
-from proxy.pipeline.fetch import FetchOutcomes, fetch_images
+from proxy.pipeline.fetch import FetchOutcomes, fetch_linked
 from proxy.pipeline.input_checks import check_input
 from proxy.pipeline.ocr import Outcomes
 from proxy.pipeline.output_checks import moderate_answer, read_pictures, scored_texts
@@ -80,9 +80,9 @@ async def _read_inline(request: web.Request, ctx: RequestContext, parsed: Parsed
     identified and admitted."""
     server = ctx.snapshot.config.server
     adopt_images(parsed)
-    if parsed.remote:
+    if parsed.linked:
         fetched: FetchOutcomes = Counter()
-        await fetch_images(parsed, server, request.app[FETCHERS].get(server.fetch), fetched)
+        await fetch_linked(parsed, server, request.app[FETCHERS].get(server.fetch), fetched)
         ctx.metrics.count_fetches(fetched)
     if parsed.attachments:
         outcomes: Outcomes = Counter()

@@ -20,7 +20,7 @@ from classifiers.base import ClassifyContext
 from proxy.pipeline.attachments import image_texts
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import decide
-from proxy.pipeline.fetch import FetchOutcomes, data_url, fetch_all
+from proxy.pipeline.fetch import FetchOutcomes, fetch_images
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.moderation import moderate as score_inputs
 from proxy.pipeline.ocr import Outcomes
@@ -60,15 +60,14 @@ async def _fetched(request: web.Request, ctx: RequestContext, images: tuple[str,
                    ) -> list[str]:
     """The images, those given by http(s) URL fetched (pipeline/fetch.py) as data: URLs
     when they could be."""
-    web_images = [url for url in images if url.startswith(("https://", "http://"))]
-    if not web_images:
+    if not any(url.startswith(("https://", "http://")) for url in images):
         return list(images)
     server = ctx.snapshot.config.server
     outcomes: FetchOutcomes = Counter()
-    found = dict(zip(web_images, await fetch_all(
-        web_images, server, request.app[FETCHERS].get(server.fetch), outcomes), strict=True))
+    fetched = await fetch_images(images, server, request.app[FETCHERS].get(server.fetch),
+                                 outcomes)
     ctx.metrics.count_fetches(outcomes)
-    return [data_url(raw) if (raw := found.get(url)) else url for url in images]
+    return fetched
 
 
 async def _results(ctx: RequestContext, parsed: ModerationRequest) -> list[dict[str, Any]]:

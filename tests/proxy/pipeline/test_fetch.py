@@ -1,6 +1,6 @@
-"""Images given by URL (proxy/pipeline/fetch.py): fetched, read by the real ``tesseract``,
-and sent upstream inline, through the real proxy; a real aiohttp server on 127.0.0.1
-serves the pictures (allowed by ``server.fetch.allow_networks``, as an operator's own
+"""Images and PDFs given by URL (proxy/pipeline/fetch.py): fetched, read (the real
+``tesseract``, pypdf), and sent upstream inline, through the real proxy; a real aiohttp
+server on 127.0.0.1 serves them (allowed by ``server.fetch.allow_networks``, as an operator's own
 image store would be). What may not be fetched (the proxy's own network, redirects into
 it, too large, not an image, too slow) stays a URL, unread, counted."""
 
@@ -17,15 +17,20 @@ from aiohttp import web
 
 from proxy.pipeline.fetch import Networks
 from tests.proxy.routes.test_bad_input import metric
-from tests.support.image import text_png
+from tests.support.image import scanned_pdf, text_png
+from tests.support.pdf import text_pdf
 
 BAD_PICTURE = text_png("The plan: BADWORD on Monday.")
 CLEAN_PICTURE = text_png("Sunny beach at noon.")
+PDFS = {"bad.pdf": text_pdf("The plan: BADWORD on Monday."),
+        "scan.pdf": scanned_pdf("The plan: BADWORD on Monday."),
+        "clean.pdf": text_pdf("Sunny beach at noon.")}
 LOOPBACK = {"fetch": {"allow_networks": ["127.0.0.1/32"]}}
 
 
 class Pictures:
-    """An image server: ``/bad.png``, ``/clean.png``, ``/text`` (no image), ``/slow.png``,
+    """A file server: ``/bad.png``, ``/clean.png``, ``/bad.pdf``, ``/scan.pdf`` (a picture
+    of the bad words), ``/clean.pdf``, ``/text`` (neither), ``/slow.png``,
     ``/to/<path>`` (a redirect to that path on the same host), ``/away`` (a redirect to
     127.0.0.2, outside the allowed network); it notes each request's headers."""
 
@@ -48,7 +53,7 @@ class Pictures:
         if name == "slow.png":
             await asyncio.sleep(2)
         pictures = {"bad.png": BAD_PICTURE, "clean.png": CLEAN_PICTURE,
-                    "slow.png": CLEAN_PICTURE, "text": b"just words, BADWORD"}
+                    "slow.png": CLEAN_PICTURE, "text": b"just words, BADWORD", **PDFS}
         if name not in pictures:
             raise web.HTTPNotFound()
         return web.Response(body=pictures[name], content_type="image/png")
@@ -97,7 +102,7 @@ async def post(base: str, path: str, body: dict[str, Any]) -> tuple[int, str]:
 
 
 def fetches(outcome: str) -> str:
-    return f'safety_proxy_image_fetches_total{{outcome="{outcome}"}}'
+    return f'safety_proxy_url_fetches_total{{outcome="{outcome}"}}'
 
 
 def test_only_public_addresses_and_allowed_networks_are_fetched() -> None:
@@ -158,7 +163,7 @@ async def test_the_proxys_own_network_is_never_fetched(start_proxy, fake_upstrea
 
 
 @pytest.mark.parametrize(("name", "fetch", "outcome"), [
-    ("text", {}, "not_image"), ("missing.png", {}, "failed"),
+    ("text", {}, "unsupported"), ("missing.png", {}, "failed"),
     ("clean.png", {"max_bytes": 100}, "too_large"), ("slow.png", {"timeout_s": 0.3}, "timeout"),
     ("to/to/to/clean.png", {"max_redirects": 2}, "refused")])
 async def test_what_cannot_be_fetched_stays_a_url(start_proxy, fake_upstream, pictures,
@@ -201,3 +206,65 @@ async def test_the_moderations_endpoint_reads_images_by_url(start_proxy, picture
     assert await flagged(f"{images}/bad.png") is True
     assert await flagged(f"{images}/clean.png") is False
     assert await metric(base, fetches("fetched")) == 2
+
+
+DOCUMENTS = {
+    "responses": lambda url: {"model": "m", "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "Summarise this."},
+        {"type": "input_file", "file_url": url}]}]},
+    "messages": lambda url: {"model": "m", "max_tokens": 16, "messages": [
+        {"role": "user", "content": [
+            {"type": "text", "text": "Summarise this."},
+            {"type": "document", "source": {"type": "url", "url": url}}]}]},
+}
+
+
+@pytest.mark.parametrize("path", sorted(DOCUMENTS))
+async def test_a_pdf_by_url_is_read_and_sent_upstream_inline(
+        start_proxy, fake_upstream, pictures, path: str) -> None:
+    _, files = pictures
+    base, _ = await start_proxy(server=LOOPBACK, abuse={"enabled": False})  # two blocks
+    for name in ("bad.pdf", "scan.pdf"):  # its text layer; a scanned page, by OCR
+        status, text = await post(base, path, DOCUMENTS[path](f"{files}/{name}"))
+        assert status == 400 and "BADWORD" not in text, name
+    assert fake_upstream.requests == []
+    status, text = await post(base, path, DOCUMENTS[path](f"{files}/clean.pdf"))
+    assert status == 200, text
+    (received,) = fake_upstream.requests
+    encoded = base64.b64encode(PDFS["clean.pdf"]).decode()
+    if path == "responses":
+        assert received["input"][0]["content"][1] == {
+            "type": "input_file", "filename": "clean.pdf",
+            "file_data": f"data:application/pdf;base64,{encoded}"}
+    else:
+        assert received["messages"][0]["content"][1]["source"] == {
+            "type": "base64", "media_type": "application/pdf", "data": encoded}
+    assert await metric(base, fetches("fetched")) == 3
+
+
+async def test_what_is_fetched_must_be_what_was_asked_for(start_proxy, fake_upstream,
+                                                         pictures) -> None:
+    """A PDF served for an image and an image served for a PDF are neither read nor
+    inlined."""
+    _, files = pictures
+    base, _ = await start_proxy(server=LOOPBACK)
+    status, _ = await post(base, "chat/completions", chat_with_image(f"{files}/bad.pdf"))
+    assert status == 200
+    status, _ = await post(base, "responses", DOCUMENTS["responses"](f"{files}/bad.png"))
+    assert status == 200
+    assert sent_image("chat/completions", fake_upstream.requests[0]) == f"{files}/bad.pdf"
+    assert fake_upstream.requests[1]["input"][0]["content"][1]["file_url"] == \
+        f"{files}/bad.png"
+    assert await metric(base, fetches("unsupported")) == 2
+
+
+async def test_fetches_per_request_are_capped_in_order(start_proxy, fake_upstream,
+                                                      pictures) -> None:
+    server, files = pictures
+    base, _ = await start_proxy(server={"fetch": {**LOOPBACK["fetch"], "max_per_request": 1}})
+    body = chat_with_image(f"{files}/clean.png")
+    body["messages"][0]["content"].append(
+        {"type": "image_url", "image_url": {"url": f"{files}/bad.png"}})
+    status, _ = await post(base, "chat/completions", body)
+    assert status == 200 and len(server.seen) == 1  # the second image stays a URL
+    assert await metric(base, fetches("skipped")) == 1

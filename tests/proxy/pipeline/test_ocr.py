@@ -110,7 +110,7 @@ async def test_an_image_text_is_a_text_of_its_message_and_the_image_stays_unread
                                           image_part(image_url(blank_png()))))
     assert parsed.unreadable == 3
     assert len(parsed.attachments) == 2  # a URL is fetched first (fetch.py), not here
-    assert [image.url for image in parsed.remote] == ["https://example.test/cat.png"]
+    assert [link.url for link in parsed.linked] == ["https://example.test/cat.png"]
     await read_attachments(parsed, ServerConfig())
     (field,) = [t for t in parsed.texts if t.kind == IMAGE_KIND]
     assert (field.role, field.path, field.text) == (
