@@ -108,8 +108,10 @@ class Fetcher:
 
     def _session(self) -> aiohttp.ClientSession:
         if self.session is None:
+            # A slow host holds a connection until timeout_s: per host, so one client's
+            # slow URLs cannot take every connection from other requests' fetches.
             connector = aiohttp.TCPConnector(resolver=_CheckedResolver(self.networks),
-                                             limit=32, ttl_dns_cache=60)
+                                             limit=64, limit_per_host=8, ttl_dns_cache=60)
             self.session = aiohttp.ClientSession(
                 connector=connector, trust_env=False, headers=_HEADERS,
                 cookie_jar=aiohttp.DummyCookieJar(),
