@@ -129,6 +129,8 @@ class StreamRelay:
         for index, text in view.texts:
             self.open_choices.add(index)
             self.windows.add(index, text)
+        for index, rank, text in view.alternatives:
+            self.windows.add(_side(index, rank), text)
         self.open_choices -= view.finished
         if pictured and not view.ends and not await self._check_now():
             return False  # an image reaches the client only once its text has passed
@@ -258,6 +260,13 @@ class StreamRelay:
         if self.first_byte_at is None:
             self.first_byte_at = time.perf_counter()
             self.ctx.metrics.stream_first_byte.observe(self.ctx.elapsed())
+
+
+def _side(output: int, rank: int) -> int:
+    """The window key of what an output's log-probabilities spell at ``rank``
+    (protocol/logprobs.py): below zero, so never an output of its own (nor closed by a
+    cut), and read as a text apart from the output's."""
+    return -1 - output * 1024 - min(rank, 1023)
 
 
 def _max_scores(moderations: list[Moderation]) -> dict[str, dict[str, float]]:

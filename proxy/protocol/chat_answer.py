@@ -7,8 +7,9 @@ the audio transcript, and any other string field of the message or of the choice
 extension); beside the choices, the answer's ``error`` and vendor fields
 (``fields.completion_extras``), read with choice 0. Streamed deltas carry the same fields;
 both paths share one reader, so a streamed answer and a whole one are scored on the same
-texts. A blocked choice is replaced whole: nothing of it (log-probabilities, whose tokens
-repeat its text; a vendor's fields) reaches the client, nor the answer's vendor fields.
+texts; and the texts a choice's log-probabilities spell (``logprobs.py``). A blocked choice
+is replaced whole: nothing of it (log-probabilities, a vendor's fields) reaches the
+client, nor the answer's vendor fields.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 from proxy.protocol import sse
 from proxy.protocol.dialect import AnswerText, EventView
 from proxy.protocol.fields import completion_extras, string_leaves, unknown_field_texts
+from proxy.protocol.logprobs import LOGPROBS_KIND, alternatives
 from proxy.protocol.safety import (
     block_extras,
     broken_chunk_stream,
@@ -31,6 +33,7 @@ from proxy.protocol.safety import (
 
 ANSWER_KINDS = frozenset({
     "content", "refusal", "reasoning", "tool_call", "audio.transcript", "extension",
+    LOGPROBS_KIND,
 })
 STREAM_EVENTS = frozenset({"chat.completion.chunk"})
 _KIND_OF = {"content": "content", "refusal": "refusal", "reasoning_content": "reasoning",
@@ -39,8 +42,8 @@ _KIND_OF = {"content": "content", "refusal": "refusal", "reasoning_content": "re
 _NOT_TEXT = frozenset({"role"})  # annotations (web citations: titles, URLs) are read
 _CALL_IDS = frozenset({"id", "type", "index"})  # a tool call's keys that hold no text
 # A choice's fields read apart or holding no answer text of their own: the message or delta,
-# its place, why it ended, log-probabilities (their tokens repeat the message's text) and
-# Azure's content-filter verdicts. Any other field is a vendor's: scored as an extension.
+# its place, why it ended, log-probabilities (read apart: logprobs.py) and Azure's
+# content-filter verdicts. Any other field is a vendor's: scored as an extension.
 _CHOICE_FIELDS = frozenset({"index", "message", "delta", "finish_reason", "logprobs",
                             "content_filter_results"})
 _SHAPES = {"message": dict, "delta": dict}  # in another shape, read as an extension
@@ -84,6 +87,8 @@ def answer_texts(body: dict[str, Any]) -> list[AnswerText]:
         # a completions-style "text" beside the message, vLLM's stop_reason, ...
         texts += [AnswerText(index, "extension", text)
                   for text in unknown_field_texts(choice, _CHOICE_FIELDS, _SHAPES)]
+        texts += [AnswerText(index, LOGPROBS_KIND, text)
+                  for _, text in alternatives(choice.get("logprobs"))]
     return texts + [AnswerText(0, "extension", text) for text in completion_extras(body)]
 
 
@@ -157,6 +162,9 @@ def _read_choice(view: EventView, index: int, choice: dict[str, Any]) -> None:
         view.texts += [(index, text) for _, text in message_texts(delta)]
     view.texts += [(index, text) for text in unknown_field_texts(choice, _CHOICE_FIELDS,
                                                                  _SHAPES)]
+    if choice.get("logprobs"):
+        view.alternatives += [(index, rank, text)
+                              for rank, text in alternatives(choice["logprobs"])]
     if choice.get("finish_reason"):
         view.finished.add(index)
 

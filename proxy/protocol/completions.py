@@ -22,6 +22,7 @@ import orjson
 from proxy.protocol.dialect import AnswerText, EventView, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest, ProxyError
 from proxy.protocol.fields import completion_extras, load_object, request_of, unknown_field_texts
+from proxy.protocol.logprobs import LOGPROBS_KIND, alternatives
 from proxy.protocol.safety import (
     block_extras,
     broken_chunk_stream,
@@ -31,7 +32,7 @@ from proxy.protocol.safety import (
 from proxy.protocol.sse import DONE_EVENT, SSEEvent, encode
 
 REQUEST_KINDS = frozenset({"prompt", "suffix"})
-ANSWER_KINDS = frozenset({"choice.text", "extension"})
+ANSWER_KINDS = frozenset({"choice.text", "extension", LOGPROBS_KIND})
 STREAM_EVENTS = frozenset({"text_completion"})  # the chunks' "object"; [DONE] only ends
 
 # LiteLLM maps an error whose message contains this phrase to ContentPolicyViolationError.
@@ -162,6 +163,9 @@ class CompletionsStream:
             if isinstance(text, str) and text:
                 view.texts.append((index, text))
             view.texts += [(index, t) for t in unknown_field_texts(choice, _CHOICE_FIELDS, _SHAPES)]
+            if choice.get("logprobs"):
+                view.alternatives += [(index, rank, text)
+                                      for rank, text in alternatives(choice["logprobs"])]
             if choice.get("finish_reason") is not None:
                 view.finished.add(index)
                 view.ends = True
@@ -218,6 +222,8 @@ class CompletionsDialect:
                 texts.append(AnswerText(index, "choice.text", choice["text"]))
             texts += [AnswerText(index, "extension", text)
                       for text in unknown_field_texts(choice, _CHOICE_FIELDS, _SHAPES)]
+            texts += [AnswerText(index, LOGPROBS_KIND, text)
+                      for _, text in alternatives(choice.get("logprobs"))]
         return texts + [AnswerText(0, "extension", text) for text in completion_extras(body)]
 
     def block_answer(self, body: dict[str, Any], blocked: set[int], refusal_text: str,

@@ -191,12 +191,15 @@ class EventView:
     """What one upstream stream event means to the stream moderator.
 
     ``texts``: (output index, delta text) pairs this event adds to the answer.
+    ``alternatives``: (output index, rank, tokens) this event adds to the texts its
+    log-probabilities spell (``logprobs.py``), each rank windowed apart.
     ``finished``: outputs this event closes. ``ends``: the event belongs to the end of the
     stream (finish reasons, completed/stop events, ``[DONE]``); the moderator holds it until
     the whole answer has been checked. ``model``: the model name when the event tells it.
     """
 
     texts: list[tuple[int, str]] = field(default_factory=list)
+    alternatives: list[tuple[int, int, str]] = field(default_factory=list)
     finished: set[int] = field(default_factory=set)
     ends: bool = False
     model: str | None = None

@@ -38,6 +38,7 @@ from proxy.protocol.fields import (
     request_of,
     string_leaves,
 )
+from proxy.protocol.logprobs import LOGPROBS_KIND
 from proxy.protocol.responses_items import ITEM_SPOTS, D, Spot
 from proxy.protocol.responses_stream import (
     ADDED_TEXT,
@@ -75,7 +76,8 @@ _ITEM_KINDS = frozenset({
 })
 REQUEST_KINDS = _ITEM_KINDS | {"instructions", "input", "prompt_variable", FILE_KIND,
                                IMAGE_KIND}
-ANSWER_KINDS = _ITEM_KINDS | {IMAGE_KIND}  # a generated image, read by OCR
+# a generated image (read by OCR); the texts a part's log-probabilities spell
+ANSWER_KINDS = _ITEM_KINDS | {IMAGE_KIND, LOGPROBS_KIND}
 STREAM_EVENTS = STREAMED_TEXT | ADDED_TEXT | ITEM_EVENTS
 
 _BEFORE_INPUT = (Spot("instructions", "instructions", "developer"),)
@@ -121,6 +123,9 @@ class _RequestTexts:
 
     def link(self, role: str, path: JsonPath, url: str, shape: LinkShape = "url") -> None:
         self.request.link(role, path, url, shape, document=shape == "file_part")
+
+    def alternatives(self, logprobs: Any) -> None:
+        return None  # log-probabilities in the input: no model reads them
 
     def unknown(self, path: JsonPath, value: Any) -> None:
         if not self.forward_unknown:

@@ -24,6 +24,10 @@ whole text that differs from its deltas, is scored, never relayed unread). So do
 strings of every event's response object outside ``RESPONSE_FIELDS`` (an error, a
 vendor's field).
 ``response.completed`` / ``incomplete`` / ``failed`` and ``error`` end the stream.
+
+Log-probabilities (logprobs.py) are read from the text deltas that carry them, rank by
+rank (``EventView.alternatives``); when no delta carries any, from the whole items and
+response that do.
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ from typing import Any
 
 import orjson
 
-from proxy.protocol.dialect import EventView
+from proxy.protocol.dialect import AnswerText, EventView
 from proxy.protocol.fields import string_leaves, unknown_field_texts
+from proxy.protocol.logprobs import LOGPROBS_KIND, alternatives
 from proxy.protocol.responses_walk import PART_NOT_TEXT, item_texts
 from proxy.protocol.sse import SSEEvent, encode
 
@@ -87,6 +92,8 @@ class ResponsesStream:
         self.item_ids: list[str] = []  # the output items announced, in order
         self.seen: list[str] = []  # every text read so far, in order
         self._seen_joined: str | None = ""  # "".join(seen), built when a check needs it
+        self.streamed_alternatives = False  # some delta carried log-probabilities
+        self.whole_alternatives: list[str] = []  # those of a whole item, for this event
 
     def read(self, event: SSEEvent) -> EventView:
         """Never raises: data that is not a JSON object is relayed, and read as text."""
@@ -100,12 +107,26 @@ class ResponsesStream:
         kind = data.get("type")
         kind = kind if isinstance(kind, str) else event.event
         view.texts = [(0, text) for text in self._texts(kind, data) if text]
+        self._alternatives(view, data)
         if view.texts:
             self.seen += [text for _, text in view.texts]
             self._seen_joined = None
         if kind in END_EVENTS:
             view.ends, view.finished = True, {0}
         return view
+
+    def _alternatives(self, view: EventView, data: dict[str, Any]) -> None:
+        """What a delta's log-probabilities spell (logprobs.py), rank by rank; or those of
+        a whole item or response read in this event."""
+        if isinstance(data.get("delta"), str) and data.get("logprobs"):
+            self.streamed_alternatives = True
+            self.whole_alternatives.clear()
+            view.alternatives = [(0, rank, text)
+                                 for rank, text in alternatives(data["logprobs"])]
+        elif self.whole_alternatives:
+            view.alternatives = [(0, rank, text)
+                                 for rank, text in enumerate(self.whole_alternatives)]
+            self.whole_alternatives.clear()
 
     def _remember(self, data: dict[str, Any]) -> str | None:
         """Notes sequence, output index and response; returns the model the event tells."""
@@ -134,8 +155,8 @@ class ResponsesStream:
         response = data.get("response")
         if isinstance(response, dict):  # created, in_progress, ... and the end events
             output = response.get("output") if kind in END_EVENTS else None
-            texts = [text.text for item in output for text in item_texts(item)
-                     ] if isinstance(output, list) else []
+            texts = self._apart([text for item in output for text in item_texts(item)]
+                                ) if isinstance(output, list) else []
             return self._unseen(texts + response_extras(response))  # response.failed's error
         if isinstance(kind, str) and kind.endswith(".done"):
             return self._unseen(_done_texts(data))
@@ -160,7 +181,7 @@ class ResponsesStream:
             self.item_ids.append(item["id"])
         # added: every text the item holds already (a server may send a message whole
         # here); done: its non-delta texts, then the rest when not shown
-        texts = [text.text for text in item_texts(item, streamed=None if not done else False)]
+        texts = self._apart(item_texts(item, streamed=None if not done else False))
         index = data.get("output_index")
         shown = self.shown.setdefault(index if isinstance(index, int) else -1, Counter())
         if not done:
@@ -172,8 +193,17 @@ class ResponsesStream:
                 shown[text] -= 1
             else:
                 fresh.append(text)
-        repeated = [t.text for t in item_texts(item, streamed=True) if t.text not in fresh]
+        repeated = [text for text in self._apart(item_texts(item, streamed=True))
+                    if text not in fresh]
         return fresh + self._unseen(repeated)
+
+    def _apart(self, texts: list[AnswerText]) -> list[str]:
+        """The texts of a whole item or output, its log-probabilities' texts kept apart:
+        read when no delta carried log-probabilities (a server that sends them only
+        whole), else they repeat what the deltas carried."""
+        if not self.streamed_alternatives:
+            self.whole_alternatives += [t.text for t in texts if t.kind == LOGPROBS_KIND]
+        return [t.text for t in texts if t.kind != LOGPROBS_KIND]
 
     def broken(self, message: str) -> bytes:
         """The API's ``error`` event, numbered after the last event seen."""

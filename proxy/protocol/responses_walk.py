@@ -15,6 +15,7 @@ import orjson
 from proxy.protocol.dialect import IMAGE_KIND, AnswerText, JsonPath, LinkShape
 from proxy.protocol.errors import BadRequest
 from proxy.protocol.fields import MAX_DEPTH, definition_text, string_leaves
+from proxy.protocol.logprobs import LOGPROBS_KIND, alternatives
 from proxy.protocol.responses_items import (
     FORMAT_SPOTS,
     ITEM_SPOTS,
@@ -51,6 +52,10 @@ class Sink(Protocol):
 
     def unknown(self, path: JsonPath, value: Any) -> None:
         """A type (or a message role) the tables do not know."""
+        ...
+
+    def alternatives(self, logprobs: Any) -> None:
+        """A text part's log-probabilities (logprobs.py): read in answers."""
         ...
 
     def misshapen(self, path: JsonPath, value: Any, expected: str) -> None:
@@ -171,8 +176,8 @@ def _read_opaque(value: Any, shape: str, role: str, path: JsonPath, sink: Sink) 
         sink.unreadable()
 
 
-# A text part's keys that hold no text of their own (log-probabilities repeat the text):
-# every other key's strings are read.
+# A text part's keys that hold no text of their own (log-probabilities are read apart, in
+# answers: logprobs.py): every other key's strings are read.
 PART_NOT_TEXT = frozenset({"type", "id", "logprobs"})
 # Parts that are an image: one given as a data: URL has its text read (attachments.py), one
 # by http(s) URL once fetched (pipeline/fetch.py); one by file id is unreadable.
@@ -186,16 +191,9 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
     if not isinstance(part, dict) or not isinstance(part_type, str):
         sink.misshapen(path, part, "a content part object with a 'type'")
     elif part_type in PART_TEXT:
-        key = PART_TEXT[part_type]
-        read_value(part.get(key), Spot(key, kind or part_type), role, (*path, key), sink)
-        for other, value in part.items():  # citations (page titles, URLs), a vendor's keys
-            if other != key and other not in PART_NOT_TEXT:
-                sink.extension(role, (*path, other), value)
-    elif part_type == "input_file" and "file_data" not in part and str(
-            part.get("file_url")).startswith(_WEB):
-        sink.link(role, path, part["file_url"], "file_part")  # read once fetched
+        _read_text_part(part, PART_TEXT[part_type], kind or part_type, role, path, sink)
     elif part_type == "input_file":
-        sink.attachment(role, (*path, "file_data"), part.get("file_data"))
+        _read_file_part(part, role, path, sink)
     elif part_type in _IMAGE_PARTS and str(part.get("image_url")).startswith("data:"):
         sink.attachment(role, (*path, "image_url"), part["image_url"])  # its text is read
     elif part_type in _IMAGE_PARTS and str(part.get("image_url")).startswith(_WEB):
@@ -204,6 +202,24 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
         sink.unreadable()
     else:
         sink.unknown(path, part)
+
+
+def _read_file_part(part: dict[str, Any], role: str, path: JsonPath, sink: Sink) -> None:
+    """Inline data is read; a file by http(s) URL once fetched; one by id is unreadable."""
+    if "file_data" not in part and str(part.get("file_url")).startswith(_WEB):
+        sink.link(role, path, part["file_url"], "file_part")
+    else:
+        sink.attachment(role, (*path, "file_data"), part.get("file_data"))
+
+
+def _read_text_part(part: dict[str, Any], key: str, kind: str, role: str, path: JsonPath,
+                    sink: Sink) -> None:
+    read_value(part.get(key), Spot(key, kind), role, (*path, key), sink)
+    for other, value in part.items():  # citations (page titles, URLs), a vendor's keys
+        if other != key and other not in PART_NOT_TEXT:
+            sink.extension(role, (*path, other), value)
+    if part.get("logprobs"):
+        sink.alternatives(part["logprobs"])
 
 
 class AnswerTexts:
@@ -247,6 +263,10 @@ class AnswerTexts:
 
     def unknown(self, path: JsonPath, value: Any) -> None:
         self.extension("extension", path, value)
+
+    def alternatives(self, logprobs: Any) -> None:
+        self.texts.extend(AnswerText(0, LOGPROBS_KIND, text)
+                          for _, text in alternatives(logprobs))
 
     def misshapen(self, path: JsonPath, value: Any, expected: str) -> None:
         self.extension("extension", path, value)

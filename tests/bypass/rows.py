@@ -188,7 +188,31 @@ def _logprobs(field: str) -> dict[str, Any]:
     return {"content": None, "refusal": None, field: [token]}
 
 
+# An answer whose log-probabilities spell BAD beside it: at each position the second most
+# likely token (top_logprobs: 2), the chosen ones saying "Hi there".
+_HIDDEN = [("Hi", BAD[:3]), (" there", BAD[3:])]
+
+
+def _position(chosen: str, alternative: str) -> dict[str, Any]:
+    return {"token": chosen, "logprob": -0.1, "bytes": list(chosen.encode()), "top_logprobs": [
+        {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+        for token, logprob in ((chosen, -0.1), (alternative, -2.4))]}
+
+
+def _hidden_chunk(chosen: str, alternative: str) -> dict[str, Any]:
+    chunk = chat_chunk({"content": chosen})
+    chunk["choices"][0]["logprobs"] = {"content": [_position(chosen, alternative)]}
+    return chunk
+
+
 CHAT_OUTPUT = [
+    OutputRow("chat_completions", "logprobs", note="top_logprobs", answer=_with_choice_fields(
+        _chat_message(content="Hi there"), logprobs={
+            "content": [_position(*pair) for pair in _HIDDEN], "refusal": None})),
+    OutputRow("chat_completions", "logprobs", note="top_logprobs", events=[
+        (None, chat_chunk({"role": "assistant", "content": ""})),
+        *((None, _hidden_chunk(*pair)) for pair in _HIDDEN),
+        (None, chat_chunk({}, "stop")), (None, "[DONE]")], event="chat.completion.chunk"),
     *(OutputRow("chat_completions", kind, answer=_chat_message(**message), note=note)
       for kind, message, note in _CHAT_ANSWERS),
     *(OutputRow("chat_completions", kind, events=chat_delta_events(**message), note=note,
@@ -524,7 +548,7 @@ def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
         outputs += [OutputRow("responses", kind, note=name,
                               answer=samples.response_body(replace_string(output, text)))
                     for kind, text in texts if text.strip()]
-    outputs += _responses_extra_rows(samples)
+    outputs += _responses_extra_rows(samples) + _responses_logprob_rows(samples)
     inputs.append(InputRow("responses", "file", {"model": "m", "input": [
         {"type": "function_call", "call_id": "c1", "name": "read", "arguments": "{}"},
         {"type": "function_call_output", "call_id": "c1", "output": [
@@ -659,6 +683,24 @@ def _responses_stream_rows(samples: Any) -> list[OutputRow]:
     return rows + _responses_whole_text_rows(samples)
 
 
+def _responses_logprob_rows(samples: Any) -> list[OutputRow]:
+    """Log-probabilities that spell BAD: carried by the text deltas, or only by the whole
+    response at the end (a server that sends them only whole)."""
+    created = samples.STREAM[0][0]
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    deltas = [{"type": "response.output_text.delta", **where, "delta": chosen,
+               "logprobs": [_position(chosen, alternative)]} for chosen, alternative in _HIDDEN]
+    part = {**samples.text_part("Hi there"),
+            "logprobs": [_position(*pair) for pair in _HIDDEN]}
+    completed = {"type": "response.completed", "response": samples.response_body(
+        [samples.message(part)])}
+    plain = [{**delta, "logprobs": []} for delta in deltas]
+    return [OutputRow("responses", "stream", note=f"logprobs {note}", event=events[1]["type"],
+                      events=[(event["type"], event) for event in events])
+            for note, events in [("in deltas", [created, *deltas, completed]),
+                                 ("only whole", [created, *plain, completed])]]
+
+
 def _holds(node: Any, text: str) -> bool:
     """Whether ``text`` is one of the strings in ``node``."""
     if isinstance(node, dict):
@@ -725,8 +767,17 @@ def completions_rows() -> tuple[list[InputRow], list[OutputRow]]:
                                                    "choices": [{"index": 0, "text": [BAD]}]}),
                      ("choices that are no list", {**_completion_chunk(0, "x", "stop"),
                                                    "choices": {"text": BAD}})]]
+    hidden = [(None, {**_completion_chunk(0, chosen), "choices": [{
+        **_completion_chunk(0, chosen)["choices"][0], "logprobs": {
+            "tokens": [chosen], "token_logprobs": [-0.1], "text_offset": [0],
+            "top_logprobs": [{chosen: -0.1, alternative: -2.4}]}}]})
+        for chosen, alternative in _HIDDEN]
+    streamed_hidden = OutputRow("completions", "logprobs", event="text_completion",
+                                note="top_logprobs", events=[
+                                    *hidden, (None, _completion_chunk(0, "", "stop")),
+                                    (None, "[DONE]")])
     return _unique(inputs), [*_unique(outputs), streamed, streamed_vendor, streamed_top_level,
-                             whole_top_level, *misshapen]
+                             whole_top_level, *misshapen, streamed_hidden]
 
 
 def _completion_chunk(index: int, text: str, finish: str | None = None) -> dict[str, Any]:

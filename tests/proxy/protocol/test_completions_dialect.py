@@ -143,6 +143,11 @@ ANSWER_SAMPLES: list[tuple[str, dict[str, Any], list[AnswerText]]] = [
      [AnswerText(0, "extension", "x")]),
     ("an error, no choices", {"error": {"message": "x"}},  # it can quote the answer
      [AnswerText(0, "extension", "x")]),
+    ("log-probabilities", {"choices": [{"index": 0, "text": "Hi", "logprobs": {  # logprobs: 2
+        "tokens": ["Hi"], "token_logprobs": [-0.1], "text_offset": [0],
+        "top_logprobs": [{"Yo": -2.4, "Hi": -0.1}]}}]},  # ranked by log-probability
+     [AnswerText(0, "choice.text", "Hi"), AnswerText(0, "logprobs", "Hi"),
+      AnswerText(0, "logprobs", "Yo")]),
 ]
 
 

@@ -536,9 +536,16 @@ def text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
+def option(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+
 ANSWER_SAMPLES: list[tuple[str, list[dict[str, Any]], list[tuple[str, str]], bool]] = [
     ("message", [message(text_part("It is sunny."), {"type": "refusal", "refusal": "No."})],
      [("output_text", "It is sunny."), ("refusal", "No.")], True),
+    ("log-probabilities", [message({**text_part("Hi"), "logprobs": [  # top_logprobs: 2
+        {**option("Hi", -0.1), "top_logprobs": [option("Hi", -0.1), option("Yo", -2.4)]}]})],
+     [("output_text", "Hi"), ("logprobs", "Hi"), ("logprobs", "Yo")], True),
     ("function call", [{"type": "function_call", "id": "fc_1", "call_id": "call_1",
                         "name": "get_weather", "arguments": '{"city":"Paris"}',
                         "status": "completed"}],
@@ -1068,9 +1075,10 @@ def test_declared_kinds_are_the_emitted_kinds() -> None:
                     for t in DIALECT.answer_texts(response_body(output))}
     assert request_kinds | {FILE_KIND, IMAGE_KIND} == REQUEST_KINDS  # read by the pipeline
     assert answer_kinds == ANSWER_KINDS
-    assert table_kinds() | {"extension", IMAGE_KIND} == ANSWER_KINDS  # images: shape "image"
-    assert ANSWER_KINDS | {"instructions", "input", "prompt_variable", FILE_KIND, IMAGE_KIND} == \
-        REQUEST_KINDS
+    # images: shape "image"; log-probabilities: read apart (logprobs.py)
+    assert table_kinds() | {"extension", IMAGE_KIND, "logprobs"} == ANSWER_KINDS
+    assert ANSWER_KINDS - {"logprobs"} | {"instructions", "input", "prompt_variable",
+                                          FILE_KIND, IMAGE_KIND} == REQUEST_KINDS
 
 
 def test_declared_stream_events_are_the_scored_ones() -> None:
