@@ -57,7 +57,7 @@ from proxy.protocol.dialect import (
 # texts are never decoded to look for an image's header.
 _SMALLEST_IMAGE = 64
 _EXTENSIONS = frozenset({"extension", "message.extension"})  # the dialects' vendor fields
-_DATA_URL = re.compile(r"data:(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),", re.ASCII)
+_DATA_URL = re.compile(r"(?i:data):(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),", re.ASCII)
 logging.getLogger("pypdf").setLevel(logging.CRITICAL + 1)  # its warnings quote the file
 
 

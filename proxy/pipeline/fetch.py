@@ -36,7 +36,7 @@ from yarl import URL
 
 from proxy.config.schema import FetchConfig, ServerConfig
 from proxy.pipeline.ocr import image_kind
-from proxy.protocol.dialect import Attachment, Linked, ParsedRequest
+from proxy.protocol.dialect import Attachment, Linked, ParsedRequest, is_web_url
 
 # What became of each image given by URL (metrics.FETCH_OUTCOMES).
 FetchOutcomes = Counter[str]
@@ -195,7 +195,7 @@ async def fetch_images(urls: Sequence[str], server: ServerConfig, fetcher: Fetch
                        outcomes: FetchOutcomes | None = None) -> list[str]:
     """``urls`` (of images) with each http(s) one fetched as a ``data:`` URL (with OCR on;
     at most ``server.fetch.max_per_request``); the rest as they were."""
-    web = [url for url in urls if url.startswith(("https://", "http://"))]
+    web = [url for url in urls if is_web_url(url)]
     chosen = web[:server.fetch.max_per_request] if (
         server.fetch.enabled and server.ocr.command) else []
     if outcomes is not None and len(web) > len(chosen):

@@ -24,6 +24,8 @@ from proxy.protocol.dialect import (
     ParsedRequest,
     StreamCodec,
     TextField,
+    is_data_url,
+    is_web_url,
 )
 from proxy.protocol.errors import BadRequest, ProxyError, error_envelope
 from proxy.protocol.fields import (
@@ -145,7 +147,7 @@ def _read_part(request: ParsedRequest, role: str, path: JsonPath, part: Any,
         request.attach(role, (*path, "file", "file_data"), part["file"].get("file_data"))
     elif kind == "image_url" and (image := _image_url(part.get("image_url"), path)):
         where, url = image  # its text is read; one by URL once fetched (pipeline/fetch.py)
-        if url.startswith("data:"):
+        if is_data_url(url):
             request.attach(role, where, url)
         else:
             request.link(role, where, url)
@@ -163,8 +165,7 @@ def _image_url(image: Any, path: JsonPath) -> tuple[JsonPath, str] | None:
     it), and the URL: a data: URL, or one to fetch; None for anything else (unreadable)."""
     url, where = (image.get("url"), (*path, "image_url", "url")) if isinstance(image, dict) \
         else (image, (*path, "image_url"))
-    return (where, url) if isinstance(url, str) and url.startswith(
-        ("data:", "https://", "http://")) else None
+    return (where, url) if is_data_url(url) or is_web_url(url) else None
 
 
 def _read_calls(request: ParsedRequest, role: str, path: JsonPath, value: Any) -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard
 
 from proxy.protocol.errors import ProxyError
 from proxy.protocol.sse import SSEEvent
@@ -71,6 +71,16 @@ class Attachment:
     path: JsonPath
     data: str
     media_type: str | None = None
+
+
+def is_data_url(value: Any) -> TypeGuard[str]:
+    """A ``data:`` URL (its scheme in any case, as URL schemes are)."""
+    return isinstance(value, str) and value[:5].lower() == "data:"
+
+
+def is_web_url(value: Any) -> TypeGuard[str]:
+    """An ``http`` or ``https`` URL (its scheme in any case)."""
+    return isinstance(value, str) and value[:8].lower().startswith(("https://", "http://"))
 
 
 LinkShape = Literal["url", "source", "file_part"]
@@ -147,7 +157,7 @@ class ParsedRequest:
         """An image or PDF by URL: unreadable, and kept for fetching when it is an http(s)
         URL (``path``, ``shape`` and ``document`` as ``Linked`` says)."""
         self.unreadable += 1
-        if isinstance(url, str) and url.startswith(("https://", "http://")):
+        if is_web_url(url):
             self.linked.append(Linked(role, path, url, shape, document))
 
     def at(self, path: JsonPath) -> Any:

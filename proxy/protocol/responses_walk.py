@@ -12,7 +12,14 @@ from typing import Any, Protocol
 
 import orjson
 
-from proxy.protocol.dialect import IMAGE_KIND, AnswerText, JsonPath, LinkShape
+from proxy.protocol.dialect import (
+    IMAGE_KIND,
+    AnswerText,
+    JsonPath,
+    LinkShape,
+    is_data_url,
+    is_web_url,
+)
 from proxy.protocol.errors import BadRequest
 from proxy.protocol.fields import MAX_DEPTH, definition_text, string_leaves
 from proxy.protocol.logprobs import LOGPROBS_KIND, alternatives
@@ -182,7 +189,6 @@ PART_NOT_TEXT = frozenset({"type", "id", "logprobs"})
 # Parts that are an image: one given as a data: URL has its text read (attachments.py), one
 # by http(s) URL once fetched (pipeline/fetch.py); one by file id is unreadable.
 _IMAGE_PARTS = frozenset({"input_image", "computer_screenshot"})
-_WEB = ("https://", "http://")
 
 
 def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink) -> None:
@@ -194,9 +200,9 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
         _read_text_part(part, PART_TEXT[part_type], kind or part_type, role, path, sink)
     elif part_type == "input_file":
         _read_file_part(part, role, path, sink)
-    elif part_type in _IMAGE_PARTS and str(part.get("image_url")).startswith("data:"):
+    elif part_type in _IMAGE_PARTS and is_data_url(part.get("image_url")):
         sink.attachment(role, (*path, "image_url"), part["image_url"])  # its text is read
-    elif part_type in _IMAGE_PARTS and str(part.get("image_url")).startswith(_WEB):
+    elif part_type in _IMAGE_PARTS and is_web_url(part.get("image_url")):
         sink.link(role, (*path, "image_url"), part["image_url"])  # read once fetched
     elif part_type in UNREADABLE_PARTS:
         sink.unreadable()
@@ -206,7 +212,7 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
 
 def _read_file_part(part: dict[str, Any], role: str, path: JsonPath, sink: Sink) -> None:
     """Inline data is read; a file by http(s) URL once fetched; one by id is unreadable."""
-    if "file_data" not in part and str(part.get("file_url")).startswith(_WEB):
+    if "file_data" not in part and is_web_url(part.get("file_url")):
         sink.link(role, path, part["file_url"], "file_part")
     else:
         sink.attachment(role, (*path, "file_data"), part.get("file_data"))

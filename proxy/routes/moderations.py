@@ -25,6 +25,7 @@ from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.moderation import moderate as score_inputs
 from proxy.pipeline.ocr import Outcomes
 from proxy.pipeline.views import seams
+from proxy.protocol.dialect import is_web_url
 from proxy.protocol.errors import json_response
 from proxy.protocol.moderations import ModerationRequest, parse_request, response_body, result
 from proxy.resources import FETCHERS
@@ -60,7 +61,7 @@ async def _fetched(request: web.Request, ctx: RequestContext, images: tuple[str,
                    ) -> list[str]:
     """The images, those given by http(s) URL fetched (pipeline/fetch.py) as data: URLs
     when they could be."""
-    if not any(url.startswith(("https://", "http://")) for url in images):
+    if not any(is_web_url(url) for url in images):
         return list(images)
     server = ctx.snapshot.config.server
     outcomes: FetchOutcomes = Counter()

@@ -91,6 +91,8 @@ CHAT_INPUT = [
         note="in a tool message"),
     InputRow("chat_completions", "image", chat(user([
         {"type": "image_url", "image_url": image_url(PNG)}])), note="the url alone"),
+    InputRow("chat_completions", "image", chat(user([{"type": "image_url", "image_url": {
+        "url": "DATA" + image_url(PNG)[4:]}}])), note="the scheme in capitals"),
     InputRow("chat_completions", "image", _chat_file(image_url(PNG)), note="as a file part"),
     InputRow("chat_completions", "image", chat(  # a vendor's generated image, sent back
         user("Draw a sign."), {"role": "assistant", "content": "Here it is.", "images": [

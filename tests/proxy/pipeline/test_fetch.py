@@ -119,6 +119,18 @@ def test_only_public_addresses_and_allowed_networks_are_fetched() -> None:
     assert not inside.permit(ipaddress.ip_address("127.0.0.1"))
 
 
+async def test_a_url_scheme_in_capitals_is_fetched_too(start_proxy, fake_upstream,
+                                                       pictures) -> None:
+    """URL schemes are case-insensitive, and so are the servers that fetch them."""
+    _, images = pictures
+    base, _ = await start_proxy(server=LOOPBACK, abuse={"enabled": False})  # three blocks
+    url = images.replace("http://", "HTTP://") + "/bad.png"
+    for path in sorted(REQUESTS):
+        status, _ = await post(base, path, REQUESTS[path](url))
+        assert status == 400, path
+    assert fake_upstream.requests == []
+
+
 @pytest.mark.parametrize("path", sorted(REQUESTS))
 async def test_an_image_by_url_is_read_and_sent_upstream_inline(
         start_proxy, fake_upstream, pictures, path: str) -> None:
