@@ -6,7 +6,9 @@ too): such a page is rendered by Poppler's pdftoppm, then read the same way.
 Contract:
 - ``image_kind(raw)`` says whether bytes are an image Tesseract reads (PNG, JPEG, GIF,
   WebP, BMP, TIFF, by their header, whatever type the request declares);
-- ``read_image(raw, settings)`` returns the text Tesseract finds (stripped; "" when none),
+- ``read_image(raw, settings)`` returns the text Tesseract finds (stripped; "" when none;
+  a reading that looks like gibberish, as turned text does, is read again with
+  orientation detection, and both are returned),
   ``read_pdf_page(pdf, page, settings)`` the text on a rendered page; None when it could
   not be read: no command (or none on this machine: a warning, once per command), a
   failed or killed process, a timeout (the process is killed). Never raises for the
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import resource
 import shutil
 import weakref
@@ -33,8 +36,10 @@ from functools import cache
 import structlog
 
 from proxy.config.schema import OcrConfig
+from proxy.pipeline.normalize_cipher import COMMON_WORDS
 
 log = structlog.get_logger("safety_proxy.ocr")
+_WORDS = re.compile(r"[a-z]{2,}")
 # What became of each image or PDF page given to OCR, by metrics.OCR_OUTCOMES: text found,
 # none, the program failed, it ran past timeout_s, no program on this machine, or not tried
 # (past server.ocr's limits, or switched off: counted by attachments.py).
@@ -80,13 +85,31 @@ async def read_image(raw: bytes, settings: OcrConfig,
                      outcomes: Outcomes | None = None) -> str | None:
     """The text in the image ``raw``; None when it could not be read. ``outcomes``
     counts what became of it."""
-    out = await _run(settings.command, ("stdin", "stdout", "-l", settings.languages,
-                                        "--psm", "3"), raw, settings, outcomes)
+    out = await _run(settings.command, _arguments(settings, "3"), raw, settings, outcomes)
     if out is None:
         return None
     text = out.decode("utf-8", "replace").strip()
+    if garbled(text):  # text turned on its side or upside down reads as gibberish
+        turned = await _run(settings.command, (*_arguments(settings, "1"), "-c",
+                                               "min_orientation_margin=0"), raw, settings)
+        if turned is not None:
+            text = "\n".join(filter(None, (text, turned.decode("utf-8", "replace").strip())))
     _count(outcomes, "text" if text else "empty")
     return text
+
+
+def _arguments(settings: OcrConfig, page_mode: str) -> tuple[str, ...]:
+    return ("stdin", "stdout", "-l", settings.languages, "--psm", page_mode)
+
+
+def garbled(text: str) -> bool:
+    """Whether a reading looks like gibberish: three words or more, under one in five of
+    them common (English prose has two in five or more); what text turned on its side or
+    upside down reads as ("dew ay} pue sjoo}"): read again with Tesseract's orientation
+    detection, which turns it back when it holds a few lines. A list of names, or text in
+    another language, is read again too, and costs that pass."""
+    words = _WORDS.findall(text.lower())
+    return len(words) >= 3 and sum(word in COMMON_WORDS for word in words) < len(words) / 5
 
 
 async def read_pdf_page(pdf: bytes, page: int, settings: OcrConfig,
@@ -108,7 +131,7 @@ def _count(outcomes: Outcomes | None, outcome: str) -> None:
 
 
 async def _run(command: str, arguments: tuple[str, ...], data: bytes,
-               settings: OcrConfig, outcomes: Outcomes | None) -> bytes | None:
+               settings: OcrConfig, outcomes: Outcomes | None = None) -> bytes | None:
     """``command``'s standard output, given ``data`` on its standard input, run as the
     module doc says; None (logged, never the data; counted) when it could not run or
     finish."""

@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 from proxy.config.schema import OcrConfig, ServerConfig
 from proxy.pipeline import ocr
 from proxy.pipeline.attachments import read_attachments
-from proxy.pipeline.ocr import image_kind, read_image
+from proxy.pipeline.ocr import garbled, image_kind, read_image
 from proxy.protocol.chat import DIALECT as CHAT
 from proxy.protocol.dialect import FILE_KIND, IMAGE_KIND, KEY
 from tests.support.image import blank_png, image_url, scanned_pdf, text_png
@@ -48,6 +48,32 @@ def _stand_in(tmp_path: Path, body: str) -> str:
     script.write_text(f"#!/bin/sh\n{body}\n")
     script.chmod(0o755)
     return str(script)
+
+
+@pytest.mark.parametrize("angle", [90, 180, 270])
+async def test_text_turned_on_its_side_or_upside_down_is_read(angle: int) -> None:
+    """A first reading of turned text is gibberish; the second, with Tesseract's
+    orientation detection, turns it back (a few lines are enough for it to tell)."""
+    from PIL import Image
+    picture = Image.open(io.BytesIO(text_png("The plan: BADWORD on Monday.", SENTENCE,
+                                             "Bring the tools and the map.")))
+    out = io.BytesIO()
+    picture.rotate(angle, expand=True, fillcolor=255).save(out, "PNG")
+    text = await read_image(out.getvalue(), OcrConfig())
+    assert text is not None and "BADWORD" in text
+
+
+async def test_a_readable_image_is_read_once(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    command = _stand_in(tmp_path, f'echo "$@" >> {calls}; exec tesseract "$@"')
+    assert await read_image(text_png(SENTENCE), OcrConfig(command=command)) == SENTENCE
+    assert len(calls.read_text().splitlines()) == 1
+
+
+def test_gibberish_is_told_from_words() -> None:
+    assert garbled("dew ay} pue sjoo} ay) Bug") and garbled("ABPuUO| UO GHOMAYE ue|d ey")
+    for text in ("The plan: BADWORD on Monday.", SENTENCE, "", "ok", "12 34 56 78"):
+        assert not garbled(text), text
 
 
 async def test_a_slow_reader_is_killed_and_the_image_stays_unread(tmp_path: Path) -> None:
