@@ -14,10 +14,9 @@ import pytest
 from tests.proxy.protocol.test_responses_dialect import response_body
 from tests.proxy.routes.test_bad_input import metric
 from tests.support.image import image_url, text_png
+from tests.support.pictures import BAD_PICTURE, CLEAN_PICTURE
 from tests.support.upstream import Stream, chat_chunk, chat_completion, sse_events
 
-BAD_PICTURE = text_png("The plan: BADWORD on Monday.")
-CLEAN_PICTURE = text_png("Sunny beach at noon.")
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "Draw me a sign."}]}
 RESPONSES = {"model": "m", "input": "Draw me a sign.", "tools": [{"type": "image_generation"}]}
 
