@@ -38,13 +38,13 @@ from proxy.config.schema import FetchConfig, ServerConfig
 from proxy.pipeline.ocr import image_kind
 from proxy.protocol.dialect import Attachment, Linked, ParsedRequest, is_web_url
 
-# What became of each image given by URL (metrics.FETCH_OUTCOMES).
+# What became of each image or PDF given by URL (metrics.FETCH_OUTCOMES).
 FetchOutcomes = Counter[str]
 _MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif",
                 "webp": "image/webp", "bmp": "image/bmp", "tiff": "image/tiff"}
 PDF = "application/pdf"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_HEADERS = {"User-Agent": "safety-proxy (image check)", "Accept": "image/*"}
+_HEADERS = {"User-Agent": "safety-proxy (content check)", "Accept": "image/*, application/pdf"}
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
