@@ -156,7 +156,8 @@ def adversarial() -> dict[str, str]:
               "at_signs": "a@", "dots_domain": "a.", "url_userinfo": "x://a:b", "assignments":
               "password=", "password_colon": "pass: x ", "bearer": "Bearer ", "iban": "DE89 ",
               "akia": "AKIAIOSFODNN7EXAMPLE ", "begin_key": "-----BEGIN RSA PRIVATE KEY-----",
-              "base64": "Ab3+", "sk": "sk-", "dashes": "1-2-"}
+              "base64": "Ab3+", "sk": "sk-", "dashes": "1-2-", "image_open": "![a](",
+              "html_open": "<img a ", "attributes": "<p src=x ", "definitions": "![x]\n[a]: "}
     return {name: piece * (1_000_000 // len(piece)) for name, piece in pieces.items()}
 
 

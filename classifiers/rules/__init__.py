@@ -1,7 +1,8 @@
 """``type: rules``: regular expressions, keyword lists and built-in PII / secret detectors.
 
 Labels: the enabled built-in detectors (``email``, ``phone``, ``payment_card``, ``iban``,
-``us_ssn``, ``secret``; all by default, or the list in ``options.detectors``) followed by
+``us_ssn``, ``secret``, ``remote_image``; all by default, or the list in
+``options.detectors``) followed by
 the operator's categories (``options.categories``). ``options.phone_regions`` chooses the
 phone formats (default: all of :data:`classifiers.rules.phones.REGIONS`); options.py
 validates them. Scores are 1.0
@@ -21,6 +22,8 @@ from classifiers.base import Classifier, ClassifyContext, Scores
 from classifiers.options import ClassifierOptions, settings_of
 from classifiers.rules.builtin import BUILT_IN
 from classifiers.rules.categories import category_detectors
+from classifiers.rules.links import LABEL as REMOTE_IMAGE
+from classifiers.rules.links import remote_image_detectors
 from classifiers.rules.options import RulesOptions
 from classifiers.rules.phones import phone_detectors
 from classifiers.rules.spans import Detector, Span, mask
@@ -30,6 +33,8 @@ def _built_in(settings: RulesOptions) -> dict[str, tuple[Detector, ...]]:
     chosen = {name: BUILT_IN[name] for name in settings.detectors}
     if settings.phone_regions is not None and "phone" in chosen:
         chosen["phone"] = phone_detectors(settings.phone_regions)
+    if settings.image_hosts and REMOTE_IMAGE in chosen:
+        chosen[REMOTE_IMAGE] = remote_image_detectors(settings.image_hosts)
     return chosen
 
 

@@ -3,7 +3,8 @@ own tables).
 
 ``detectors``: the built-in detectors to run (default: all, in :data:`BUILT_IN` order);
 ``phone_regions``: the national phone formats (default: all of
-:data:`classifiers.rules.phones.REGIONS`); ``categories``: label -> keywords and patterns
+:data:`classifiers.rules.phones.REGIONS`); ``image_hosts``: where images may load from
+(:mod:`classifiers.rules.links`); ``categories``: label -> keywords and patterns
 (:class:`CategoryRules`). Every pattern compiles, or the config is refused.
 """
 
@@ -59,6 +60,9 @@ class CategoryRules(ClassifierOptions):
 class RulesOptions(ClassifierOptions):
     detectors: list[str] = Field(default_factory=lambda: list(BUILT_IN))
     phone_regions: list[str] | None = None
+    # Hosts (globs: "cdn.example.com", "*.example.org") an answer's images may load from
+    # (the remote_image detector, classifiers/rules/links.py); none by default.
+    image_hosts: NonEmptyStrings = Field(default_factory=list)
     categories: dict[str, CategoryRules] = Field(default_factory=dict)
 
     @field_validator("detectors", mode="before")

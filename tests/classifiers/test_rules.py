@@ -146,7 +146,8 @@ def test_categories_keywords_whole_words_and_case() -> None:
      "options.categories.c.keyword: unknown option; known: case_sensitive, keywords, patterns"),
     ({"categories": {"c": {"keywords": "x"}}}, "list of non-empty strings"),
     ({"detector": ["email"]},
-     "options.detector: unknown option; known: categories, detectors, phone_regions"),
+     "options.detector: unknown option; known: categories, detectors, image_hosts, "
+     "phone_regions"),
 ])
 def test_bad_options_raise_config_error(options: dict[str, object], message: str) -> None:
     with pytest.raises(ClassifierConfigError, match=message.replace("(", r"\(").replace(
