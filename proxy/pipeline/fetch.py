@@ -175,34 +175,36 @@ class Fetcher:
 
 async def fetch_linked(parsed: ParsedRequest, server: ServerConfig, fetcher: Fetcher,
                        outcomes: FetchOutcomes | None = None) -> None:
-    """Fetches ``parsed``'s images and PDFs given by URL (images only with OCR on, PDFs
-    only when files are read; at most ``server.fetch.max_per_request``, in order), writes
-    each one fetched into the body in place of its URL and adds it to the attachments to
-    read; the rest stay URLs, unread (counted ``skipped``)."""
-    wanted = [link for link in parsed.linked
-              if (server.max_attachment_pages > 0 if link.document else server.ocr.command)]
-    chosen = wanted[:server.fetch.max_per_request] if server.fetch.enabled else []
-    if outcomes is not None and len(parsed.linked) > len(chosen):
-        outcomes["skipped"] += len(parsed.linked) - len(chosen)
-    found = await asyncio.gather(*(fetcher.fetch(link.url, outcomes, document=link.document)
-                                   for link in chosen))
-    for link, raw in zip(chosen, found, strict=True):
+    """Fetches ``parsed``'s images and PDFs given by URL (``_fetch_some``), writes each one
+    fetched into the body in place of its URL and adds it to the attachments to read; the
+    rest stay URLs, unread."""
+    for link, raw in await _fetch_some(parsed.linked, server, fetcher, outcomes):
         if raw is not None:
             _inline(parsed, link, raw)
 
 
 async def fetch_images(urls: Sequence[str], server: ServerConfig, fetcher: Fetcher,
                        outcomes: FetchOutcomes | None = None) -> list[str]:
-    """``urls`` (of images) with each http(s) one fetched as a ``data:`` URL (with OCR on;
-    at most ``server.fetch.max_per_request``); the rest as they were."""
-    web = [url for url in urls if is_web_url(url)]
-    chosen = web[:server.fetch.max_per_request] if (
-        server.fetch.enabled and server.ocr.command) else []
-    if outcomes is not None and len(web) > len(chosen):
-        outcomes["skipped"] += len(web) - len(chosen)
-    found = dict(zip(chosen, await asyncio.gather(*(fetcher.fetch(url, outcomes)
-                                                     for url in chosen)), strict=True))
+    """``urls`` (of images) with each http(s) one fetched (``_fetch_some``) as a ``data:``
+    URL; the rest as they were."""
+    links = [Linked("user", (), url) for url in urls if is_web_url(url)]
+    found = {link.url: raw for link, raw in await _fetch_some(links, server, fetcher, outcomes)}
     return [_data_url(raw) if (raw := found.get(url)) else url for url in urls]
+
+
+async def _fetch_some(links: Sequence[Linked], server: ServerConfig, fetcher: Fetcher,
+                      outcomes: FetchOutcomes | None) -> list[tuple[Linked, bytes | None]]:
+    """Each link that is read (images only with OCR on, PDFs only when files are read) up
+    to ``server.fetch.max_per_request``, in order, fetched side by side; the others are
+    counted ``skipped``."""
+    wanted = [link for link in links
+              if (server.max_attachment_pages > 0 if link.document else server.ocr.command)]
+    chosen = wanted[:server.fetch.max_per_request] if server.fetch.enabled else []
+    if outcomes is not None and len(links) > len(chosen):
+        outcomes["skipped"] += len(links) - len(chosen)
+    found = await asyncio.gather(*(fetcher.fetch(link.url, outcomes, document=link.document)
+                                   for link in chosen))
+    return list(zip(chosen, found, strict=True))
 
 
 def media_type(raw: bytes) -> str:

@@ -241,3 +241,54 @@ async def test_fetches_per_request_are_capped_in_order(start_proxy, fake_upstrea
     status, _ = await post(base, "chat/completions", body)
     assert status == 200 and len(server.seen) == 1  # the second image stays a URL
     assert await metric(base, fetches("skipped")) == 1
+
+
+OTHER_WAYS = {  # each another place an image URL goes: (API path, body for a URL)
+    "chat: the URL alone": ("chat/completions", lambda url: {"model": "m", "messages": [
+        {"role": "user", "content": [{"type": "image_url", "image_url": url}]}]}),
+    "chat: in a tool message": ("chat/completions", lambda url: {"model": "m", "messages": [
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+                                                               "function": {"name": "shot",
+                                                                            "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": [
+            {"type": "image_url", "image_url": {"url": url}}]}]}),
+    "responses: a computer screenshot": ("responses", lambda url: {"model": "m", "input": [
+        {"type": "computer_call", "call_id": "c2", "action": {"type": "screenshot"},
+         "pending_safety_checks": [], "status": "completed"},
+        {"type": "computer_call_output", "call_id": "c2", "output": {
+            "type": "computer_screenshot", "image_url": url}}]}),
+    "responses: in a function output": ("responses", lambda url: {"model": "m", "input": [
+        {"type": "function_call", "call_id": "c1", "name": "shot", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": [
+            {"type": "input_image", "image_url": url}]}]}),
+    "messages: in a tool result": ("messages", lambda url: {"model": "m", "max_tokens": 16,
+                                                           "messages": [
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "shot", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                      "content": [{"type": "image", "source": {
+                                          "type": "url", "url": url}}]}]}]}),
+}
+
+
+@pytest.mark.parametrize("way", sorted(OTHER_WAYS))
+async def test_every_way_to_give_an_image_by_url_is_read(start_proxy, fake_upstream, pictures,
+                                                        way: str) -> None:
+    _, images = pictures
+    path, body = OTHER_WAYS[way]
+    base, _ = await start_proxy(server=LOOPBACK)
+    status, text = await post(base, path, body(f"{images}/bad.png"))
+    assert status == 400 and "BADWORD" not in text, text
+    assert fake_upstream.requests == []
+    assert await metric(base, fetches("fetched")) == 1
+
+
+async def test_the_moderations_endpoint_fetches_a_url_in_capitals(start_proxy, pictures) -> None:
+    _, images = pictures
+    base, _ = await start_proxy(server=LOOPBACK)
+    body = {"input": [{"type": "image_url", "image_url": {
+        "url": images.replace("http://", "HTTP://") + "/bad.png"}}]}
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/moderations", json=body) as response:
+        (result,) = (await response.json())["results"]
+    assert result["flagged"] is True
