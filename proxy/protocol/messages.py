@@ -62,6 +62,7 @@ REQUEST_KINDS = frozenset({
 ANSWER_KINDS = frozenset({
     "text", "citation", "thinking", "tool_use.name", "tool_use.input", "server_tool_result",
     "document", "document.title", "document.context", "extension",
+    IMAGE_KIND,  # a compatible server's image block: read by OCR
 })
 STREAM_EVENTS = frozenset({  # content_block_start, and the delta types with text
     "content_block_start", "text_delta", "input_json_delta", "thinking_delta",

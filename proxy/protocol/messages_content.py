@@ -179,7 +179,8 @@ TOOL_RESULT = Scope("tool", "tool_result", frozenset({
 SYSTEM = Scope("system", "system", TEXT_BLOCKS)
 USER = Scope("user", "text", MESSAGE_BLOCKS)
 ASSISTANT = Scope("assistant", "text", MESSAGE_BLOCKS)
-ANSWER = Scope("assistant", "text", ANSWER_BLOCKS)
+# An answer's blocks, and an image a compatible server may answer with (read by OCR).
+ANSWER = Scope("assistant", "text", ANSWER_BLOCKS | {"image"})
 
 
 # The keys each answer block's reader reads (beside NOT_TEXT's ids, types, signatures and

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from proxy.protocol.dialect import KEY, JsonPath, ParsedRequest, TextField
+from proxy.protocol.dialect import IMAGE_KIND, KEY, JsonPath, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest
 from proxy.protocol.fields import render, string_leaves
 
@@ -130,7 +130,11 @@ class AnswerSink:
         return None
 
     def attachment(self, role: str, path: JsonPath, data: Any, media_type: Any) -> None:
-        return None
+        """An image in an answer (a compatible server's image block): kept as its base64
+        text, which the pipeline reads as the text in the image
+        (attachments.read_inline_images); other data is no text of an answer."""
+        if isinstance(data, str) and data and str(media_type).startswith("image/"):
+            self.texts.append((IMAGE_KIND, data))
 
     def link(self, role: str, path: JsonPath, url: Any, document: bool) -> None:
         return None

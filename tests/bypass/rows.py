@@ -377,7 +377,13 @@ def message_events(start: dict[str, Any], *deltas: dict[str, Any]) -> list[SSEEv
 
 
 _EMPTY_TEXT = block("text", text="")
+_IMAGE_BLOCK = block("image", source={"type": "base64", "media_type": "image/png",
+                                     "data": base64.b64encode(PNG).decode()})
 MESSAGES_OUTPUT = [
+    OutputRow("messages", "image", note="a compatible server's image block",
+              answer=_message(_IMAGE_BLOCK)),
+    OutputRow("messages", "image", note="a compatible server's image block",
+              events=message_events(_IMAGE_BLOCK), event="content_block_start"),
     OutputRow("messages", "extension", note="a message_start without a message", events=[
         ("message_start", {"type": "message_start", "message": BAD}),
         *message_events(block("text", text=""), {"type": "text_delta", "text": "ok"})[1:]]),

@@ -160,3 +160,26 @@ async def test_images_among_texts_are_replaced_by_their_text_in_place() -> None:
                                (0, "Second sign")], 0)
     read, unread = await read_inline_images(texts, ServerConfig(ocr=OcrConfig(max_images=2)))
     assert (read, unread) == ([(0, "Here it is."), (1, "Sunny beach"), (2, "iVBORw0KGgo")], 1)
+
+
+async def test_an_image_in_an_anthropic_answer_is_read(start_proxy, fake_upstream) -> None:
+    """A compatible server answering with an image block: the same reading as any other
+    answer text that is a whole inline image."""
+    def message(picture: bytes) -> dict[str, Any]:
+        return {"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+                "content": [{"type": "text", "text": "Here is your sign."},
+                            {"type": "image", "source": {
+                                "type": "base64", "media_type": "image/png",
+                                "data": base64.b64encode(picture).decode()}}],
+                "stop_reason": "end_turn", "stop_sequence": None,
+                "usage": {"input_tokens": 1, "output_tokens": 1}}
+
+    base, _ = await start_proxy()
+    request = {"model": "m", "max_tokens": 64,
+               "messages": [{"role": "user", "content": "Draw me a sign."}]}
+    fake_upstream.answer = lambda body: message(BAD_PICTURE)
+    status, text, decision = await ask(base, "messages", request)
+    assert (status, decision) == (200, "block") and payload(BAD_PICTURE) not in text
+    fake_upstream.answer = lambda body: message(CLEAN_PICTURE)
+    status, text, decision = await ask(base, "messages", request)
+    assert (status, decision) == (200, "allow") and payload(CLEAN_PICTURE) in text

@@ -467,6 +467,9 @@ EVERY_ANSWER_BLOCK = message(
 # id, answer body, texts as (kind, text); all output 0
 ANSWER_SAMPLES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
     ("text", message(text("Hello!")), [("text", "Hello!")]),
+    ("an image block (a compatible server)", message({"type": "image", "source": {
+        "type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo"}}),
+     [("image", "iVBORw0KGgo")]),  # its base64: the pipeline reads the text in it
     ("every block type", EVERY_ANSWER_BLOCK, [
         ("thinking", "The user wants weather."), ("text", "It is sunny."),
         ("citation", "Sunny all day"), ("citation", "https://ex.com"),
