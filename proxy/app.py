@@ -17,7 +17,9 @@ from proxy.config.reload import ConfigReloader
 from proxy.config.snapshot import Snapshot, SnapshotHolder, build_snapshot, declare_series
 from proxy.observability.metrics import Metrics
 from proxy.observability.tracing import TRACING, Tracing
+from proxy.pipeline.fetch import Fetcher
 from proxy.pipeline.identify import Identifier
+from proxy.pipeline.transcribe import Transcriber
 from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import json_response
 from proxy.protocol.http_errors import http_error
@@ -32,10 +34,11 @@ from proxy.resources import (
     RELOADER,
     SERVER_CONFIG,
     STATE_LAYER,
+    TRANSCRIBERS,
     UPSTREAMS,
     VERDICT_CACHE,
     Background,
-    Fetchers,
+    PerConfig,
     Readiness,
     Upstreams,
 )
@@ -59,7 +62,8 @@ def create_app(loaded: LoadedConfig, *, config_path: Path | None = None,
     app[METRICS] = metrics_registry or Metrics()
     app[READINESS] = Readiness()
     app[UPSTREAMS] = Upstreams()
-    app[FETCHERS] = Fetchers()
+    app[FETCHERS] = PerConfig(Fetcher)
+    app[TRANSCRIBERS] = PerConfig(Transcriber)
     app[BACKGROUND] = Background()
     app[SERVER_CONFIG] = loaded.config.server
     app[TRACING] = Tracing()  # off until _tracing_ctx reads OTEL_* (or a test installs one)
@@ -171,6 +175,7 @@ async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[UPSTREAMS].close()
     await app[FETCHERS].close()
+    await app[TRANSCRIBERS].close()
 
 
 @web.middleware

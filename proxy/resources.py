@@ -6,19 +6,27 @@ sits on another floor: ``TRACING`` (observability/tracing.py reads it, below thi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from classifiers.tasks import spawn
 from proxy.config.reload import ConfigReloader
-from proxy.config.schema import FetchConfig, ServerConfig, UpstreamConfig
+from proxy.config.schema import (
+    FetchConfig,
+    ServerConfig,
+    TranscriptionConfig,
+    UpstreamConfig,
+)
 from proxy.config.snapshot import SnapshotHolder
+from proxy.config.strict import Strict
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.fetch import Fetcher
 from proxy.pipeline.identify import Identifier
+from proxy.pipeline.transcribe import Transcriber
 from proxy.pipeline.upstream import Upstream
 from proxy.protocol.dialect import Dialect
 from proxy.state.factory import StateLayer
@@ -63,23 +71,36 @@ class Upstreams:
             await client.close()
 
 
-class Fetchers:
-    """One fetcher per distinct fetch config (pipeline/fetch.py): a reload that changes it
-    gets a new one while requests in flight finish on the old (closed at shutdown)."""
+class _Client(Protocol):
+    async def close(self) -> None: ...
 
-    def __init__(self) -> None:
-        self._fetchers: dict[str, Fetcher] = {}
 
-    def get(self, config: FetchConfig) -> Fetcher:
-        identity = config.model_dump_json()
-        fetcher = self._fetchers.get(identity)
-        if fetcher is None:
-            fetcher = self._fetchers[identity] = Fetcher(config)
-        return fetcher
+C = TypeVar("C", bound=Strict)
+T = TypeVar("T", bound=_Client)
+
+
+class PerConfig(Generic[C, T]):
+    """One client per distinct config section (``make(config)``: a fetcher, a
+    transcriber): a reload that changes the section gets a new client while requests in
+    flight finish on the old one (every one closed at shutdown). A key in the section
+    counts: its JSON dump masks secrets, so they are added back."""
+
+    def __init__(self, make: Callable[[C], T]) -> None:
+        self._make = make
+        self._clients: dict[tuple[str, tuple[str, ...]], T] = {}
+
+    def get(self, config: C) -> T:
+        secrets = tuple(value.get_secret_value() for value in config.__dict__.values()
+                        if isinstance(value, SecretStr))
+        identity = (config.model_dump_json(), secrets)
+        client = self._clients.get(identity)
+        if client is None:
+            client = self._clients[identity] = self._make(config)
+        return client
 
     async def close(self) -> None:
-        for fetcher in self._fetchers.values():
-            await fetcher.close()
+        for client in self._clients.values():
+            await client.close()
 
 
 @dataclass(slots=True)
@@ -102,7 +123,8 @@ class Background:
 METRICS = web.AppKey("metrics", Metrics)
 READINESS = web.AppKey("readiness", Readiness)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
-FETCHERS = web.AppKey("fetchers", Fetchers)
+FETCHERS = web.AppKey("fetchers", PerConfig[FetchConfig, Fetcher])
+TRANSCRIBERS = web.AppKey("transcribers", PerConfig[TranscriptionConfig, Transcriber])
 BACKGROUND = web.AppKey("background", Background)
 # The config's server section the app was created with (proxy/server.py reads the live one
 # once a snapshot is in place).

@@ -79,6 +79,34 @@ class FetchConfig(Strict):
         return value
 
 
+class TranscriptionConfig(Strict):
+    """Speech in audio sent inline with a request (Chat Completions and Responses
+    ``input_audio`` parts), read as text by a speech-to-text service that speaks OpenAI's
+    ``/v1/audio/transcriptions`` (OpenAI, Azure OpenAI, or a self-hosted Whisper server:
+    faster-whisper-server, whisper.cpp's server, vLLM): pipeline/transcribe.py."""
+
+    # The service's full URL, e.g. https://api.openai.com/v1/audio/transcriptions; "" reads
+    # no audio (it stays unreadable: policy.unreadable_content decides).
+    url: str = ""
+    model: str = "whisper-1"
+    api_key: SecretStr | None = None  # sent as a Bearer token; ${ENV} interpolation applies
+    # An ISO-639-1 hint ("en"); "" lets the service detect the language.
+    language: str = Field("", pattern=r"^([a-z]{2,3})?$")
+    # A clip not transcribed within this stays unread (the call is abandoned).
+    timeout_s: float = Field(30.0, gt=0)
+    # Clips transcribed per request, side by side, in order; the rest stay unread.
+    max_per_request: int = Field(4, ge=0)
+    # A larger clip is not sent (OpenAI's own limit is 25 MB) and stays unread.
+    max_bytes: int = Field(25 * 1024 * 1024, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be empty or start with http:// or https://")
+        return value
+
+
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -92,6 +120,8 @@ class ServerConfig(Strict):
     max_attachment_pages: int = Field(50, ge=0)
     ocr: OcrConfig = Field(default_factory=OcrConfig)  # type: ignore[arg-type]
     fetch: FetchConfig = Field(default_factory=FetchConfig)  # type: ignore[arg-type]
+    transcription: TranscriptionConfig = Field(
+        default_factory=TranscriptionConfig)  # type: ignore[arg-type]
     # Slow clients: the request line and headers, then the whole body, must arrive within
     # these; a client that is slower is closed and counted.
     header_read_timeout_s: float = Field(10.0, gt=0)

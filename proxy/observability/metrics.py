@@ -71,6 +71,13 @@ OCR_OUTCOMES = ("text", "empty", "failed", "timeout", "unavailable", "skipped")
 # or fetching, OCR or file reading switched off).
 FETCH_OUTCOMES = ("fetched", "refused", "failed", "timeout", "too_large", "unsupported",
                   "skipped")
+# What became of an audio clip a request sent inline (proxy/pipeline/transcribe.py):
+# transcribed (speech found), empty (none), cached (heard before: not sent again), failed
+# (the service errored or answered nonsense), timed out, too large (past
+# server.transcription.max_bytes, not sent), unsupported (not audio this proxy knows), or
+# skipped (past max_per_request, or transcription switched off).
+TRANSCRIPTION_OUTCOMES = ("transcribed", "empty", "cached", "failed", "timeout",
+                          "too_large", "unsupported", "skipped")
 # Where a slow client was when it was closed: its request line and headers, or its body.
 SLOW_CLIENT_PHASES = ("headers", "body")
 # Why a client key was refused (auth.mode: keys).
@@ -202,6 +209,11 @@ class Metrics:
             "Images and PDFs given by URL, fetched to be read and sent upstream inline "
             "(server.fetch), by outcome; all but fetched stay URLs, unread.",
             ["outcome"], registry=r)
+        self.transcriptions = Counter(
+            "safety_proxy_transcriptions",
+            "Audio clips sent inline, given to the speech-to-text service to be read "
+            "(server.transcription), by outcome; all but transcribed, empty and cached "
+            "stay unread.", ["outcome"], registry=r)
         self.unscanned_parts = Counter(
             "safety_proxy_unscanned_parts", "Content parts passed through unscanned (images...).",
             ["direction"], registry=r)
@@ -313,6 +325,7 @@ class Metrics:
                 (self.blocked_answers_deleted, DELETION_RESULTS),
                 (self.withdrawn_requests, WITHDRAWAL_REASONS),
                 (self.ocr_reads, OCR_OUTCOMES), (self.url_fetches, FETCH_OUTCOMES),
+                (self.transcriptions, TRANSCRIPTION_OUTCOMES),
                 (self.strikes, ("flag", "block")), (self.cache_lookups, ("hit", "miss")),
                 (self.store_errors, STORE_OPERATIONS), (self.store_duration, STORE_OPERATIONS))
 
@@ -325,6 +338,11 @@ class Metrics:
         """Adds a request's fetch outcomes (proxy/pipeline/fetch.py)."""
         for outcome, count in outcomes.items():
             self.url_fetches.labels(outcome).inc(count)
+
+    def count_transcriptions(self, outcomes: Mapping[str, int]) -> None:
+        """Adds a request's transcription outcomes (proxy/pipeline/transcribe.py)."""
+        for outcome, count in outcomes.items():
+            self.transcriptions.labels(outcome).inc(count)
 
     def declare_checks(self, checks: Iterable[tuple[str, Iterable[str], Iterable[str]]]) -> None:
         """Pre-initialises per-check series for (check name, labels, directions)."""

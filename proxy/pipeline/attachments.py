@@ -1,8 +1,14 @@
-"""Files and images sent inline with a request, read as text: a PDF (its pages' text), a
-text file (UTF-8) or an image (the text in it, by OCR: proxy/pipeline/ocr.py), given as
-base64 or as a ``data:`` URL (Chat Completions ``file`` and ``image_url`` parts, Responses
-``input_file`` and ``input_image``, Anthropic base64 ``document`` and ``image`` sources). A
-document or a picture must not carry what a message may not.
+"""Files, images and audio sent inline with a request, read as text: a PDF (its pages'
+text), a text file (UTF-8), an image (the text in it, by OCR: proxy/pipeline/ocr.py) or an
+audio clip (the speech in it, by a transcription service: proxy/pipeline/transcribe.py),
+given as base64 or as a ``data:`` URL (Chat Completions ``file``, ``image_url`` and
+``input_audio`` parts, Responses ``input_file``, ``input_image`` and ``input_audio``,
+Anthropic base64 ``document`` and ``image`` sources). A document, a picture or a clip must
+not carry what a message may not.
+
+A clip's speech becomes a request text of kind ``audio`` the same way as an image's text
+(below): the clip stays counted as unreadable (its sound is not judged), at most
+``server.transcription.max_per_request`` clips are read, and none when no service is set.
 
 An image's text becomes a request text of kind ``image`` the same way (below); the image
 itself stays counted as unreadable (its picture is not judged), and at most
@@ -44,7 +50,14 @@ from urllib.parse import unquote_to_bytes
 
 from proxy.config.schema import ServerConfig
 from proxy.pipeline.ocr import Outcomes, image_kind, read_image, read_pdf_page
+from proxy.pipeline.transcribe import (
+    Transcriber,
+    TranscriptionOutcomes,
+    audio_kind,
+    transcripts,
+)
 from proxy.protocol.dialect import (
+    AUDIO_KIND,
     FILE_KIND,
     IMAGE_KIND,
     KEY,
@@ -62,22 +75,31 @@ logging.getLogger("pypdf").setLevel(logging.CRITICAL + 1)  # its warnings quote 
 
 
 async def read_attachments(parsed: ParsedRequest, server: ServerConfig,
-                           outcomes: Outcomes | None = None) -> None:
+                           outcomes: Outcomes | None = None,
+                           transcriber: Transcriber | None = None,
+                           heard: TranscriptionOutcomes | None = None) -> None:
     """Adds the text of each of ``parsed``'s inline files (none when
-    ``server.max_attachment_pages`` is 0) and images (``server.ocr``), read side by side;
-    ``outcomes`` counts what became of each image and PDF page given to OCR."""
+    ``server.max_attachment_pages`` is 0), images (``server.ocr``) and audio clips (by
+    ``transcriber``: ``server.transcription``), read side by side; ``outcomes`` counts what
+    became of each image and PDF page given to OCR, ``heard`` of each clip."""
     if not parsed.attachments:
         return
     files: list[Attachment] = []
     images: list[Attachment] = []
+    clips: list[Attachment] = []
     for attachment in parsed.attachments:
-        (images if _is_image(attachment.data) else files).append(attachment)
-    file_texts, texts = await asyncio.gather(
+        head = _head(attachment.data)
+        (images if image_kind(head) else clips if audio_kind(head) else files
+         ).append(attachment)
+    file_texts, texts, speech = await asyncio.gather(
         _read_files(files, server, outcomes),
-        image_texts([image.data for image in images], server, outcomes))
+        image_texts([image.data for image in images], server, outcomes),
+        transcripts([_decode(clip.data) or b"" for clip in clips], transcriber, heard))
     found = dict(zip(map(id, files), file_texts, strict=True))
     found.update((id(image), (IMAGE_KIND, text or "", False))  # its picture is never read
                  for image, text in zip(images, texts, strict=True))
+    found.update((id(clip), (AUDIO_KIND, text or "", False))  # nor a clip's sound, only speech
+                 for clip, text in zip(clips, speech, strict=True))
     for attachment in parsed.attachments:
         kind, text, whole = found[id(attachment)]
         if text:
@@ -174,16 +196,21 @@ def _skipped(outcomes: Outcomes | None, count: int) -> None:
 
 
 def _is_image(data: str) -> bool:
-    """Whether ``data`` (base64 or a data: URL) starts with an image's header: only its
-    first bytes are decoded."""
+    """Whether ``data`` (base64 or a data: URL) starts with an image's header."""
+    return image_kind(_head(data)) is not None
+
+
+def _head(data: str) -> bytes:
+    """The first bytes of ``data`` (base64, or a base64 data: URL; b"" for anything else):
+    only they are decoded."""
     found = _DATA_URL.match(data)
     if found and ";base64" not in found.group("params").lower():
-        return False
+        return b""
     head = "".join(data[found.end() if found else 0:][:64].split())[:32]
     try:
-        return image_kind(base64.b64decode(head, validate=True)) is not None
+        return base64.b64decode(head, validate=True)
     except (binascii.Error, ValueError):
-        return False
+        return b""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ tool results, tool and function definitions, the response format's schema, predi
 output, and any string in a field this module does not know (vendor extensions such as a
 chat template): unknown fields are scored as ``extension`` texts, never skipped. Content
 parts no text classifier can read (images, audio, files) are counted as unreadable (the text
-in an inline file or image is read: proxy/pipeline/attachments.py); a part
-of an unknown type is a 400 unless ``forward_unknown`` is set.
+in an inline file or image, and the speech in an inline audio clip, is read:
+proxy/pipeline/attachments.py); a part of an unknown type is a 400 unless
+``forward_unknown`` is set.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from proxy.protocol.chat_answer import ChatStreamCodec, answer_texts, block_answer
 from proxy.protocol.dialect import (
+    AUDIO_KIND,
     FILE_KIND,
     IMAGE_KIND,
     KEY,
@@ -46,7 +48,7 @@ REQUEST_KINDS = frozenset({
     "message.content", "message.name", "message.refusal", "message.reasoning",
     "message.tool_call.arguments", "message.tool_call.name", "message.function_call",
     "message.extension", "tool.definition", "response_format.schema", "prediction",
-    "extension", FILE_KIND, IMAGE_KIND,
+    "extension", FILE_KIND, IMAGE_KIND, AUDIO_KIND,
 })
 # Top-level fields that carry no text the model reads (settings, ids, enums, numbers).
 _SETTINGS = frozenset({
@@ -151,6 +153,8 @@ def _read_part(request: ParsedRequest, role: str, path: JsonPath, part: Any,
             request.attach(role, where, url)
         else:
             request.link(role, where, url)
+    elif kind == "input_audio" and isinstance(part.get("input_audio"), dict):  # speech read
+        request.attach(role, (*path, "input_audio", "data"), part["input_audio"].get("data"))
     elif kind in _UNREADABLE_PARTS:
         request.unreadable += 1
     elif forward_unknown:

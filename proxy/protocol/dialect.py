@@ -42,6 +42,9 @@ KEY = "<key>"  # last element of the path of a text that is a JSON object's key
 FILE_KIND = "file"
 # The kind of the text in an inline image, read by OCR (proxy/pipeline/ocr.py), the same way.
 IMAGE_KIND = "image"
+# The kind of the speech in an inline audio clip, read by a transcription service
+# (proxy/pipeline/transcribe.py), the same way.
+AUDIO_KIND = "audio"
 
 
 @dataclass(frozen=True, slots=True)

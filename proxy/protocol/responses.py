@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.protocol.dialect import (
+    AUDIO_KIND,
     FILE_KIND,
     IMAGE_KIND,
     AnswerText,
@@ -75,7 +76,7 @@ _ITEM_KINDS = frozenset({
     "text_format_name", "text_format_description", "text_format_schema", "extension",
 })
 REQUEST_KINDS = _ITEM_KINDS | {"instructions", "input", "prompt_variable", FILE_KIND,
-                               IMAGE_KIND}
+                               IMAGE_KIND, AUDIO_KIND}
 # a generated image (read by OCR); the texts a part's log-probabilities spell
 ANSWER_KINDS = _ITEM_KINDS | {IMAGE_KIND, LOGPROBS_KIND}
 STREAM_EVENTS = STREAMED_TEXT | ADDED_TEXT | ITEM_EVENTS

@@ -204,6 +204,9 @@ def read_part(part: Any, kind: str | None, role: str, path: JsonPath, sink: Sink
         sink.attachment(role, (*path, "image_url"), part["image_url"])  # its text is read
     elif part_type in _IMAGE_PARTS and is_web_url(part.get("image_url")):
         sink.link(role, (*path, "image_url"), part["image_url"])  # read once fetched
+    elif part_type == "input_audio" and isinstance(part.get("input_audio"), dict):
+        sink.attachment(role, (*path, "input_audio", "data"),  # its speech is read
+                        part["input_audio"].get("data"))
     elif part_type in UNREADABLE_PARTS:
         sink.unreadable()
     else:

@@ -20,13 +20,14 @@ from proxy.pipeline.input_checks import check_input
 from proxy.pipeline.ocr import Outcomes
 from proxy.pipeline.output_checks import moderate_answer, read_pictures, scored_texts
 from proxy.pipeline.stream_relay import StreamRelay
+from proxy.pipeline.transcribe import TranscriptionOutcomes
 from proxy.pipeline.upstream import Upstream, response_headers
 from proxy.protocol.dialect import Dialect, ParsedRequest
 from proxy.protocol.errors import BadRequest, ProxyError, UpstreamBadResponse, json_response
 from proxy.protocol.safety import DECISION_HEADER, safety_object
 from proxy.protocol.side_effects import acts_upstream
 from proxy.protocol.stored import stored_answer, stored_stream
-from proxy.resources import FETCHERS, UPSTREAMS
+from proxy.resources import FETCHERS, TRANSCRIBERS, UPSTREAMS
 from proxy.routes.body import check_text_limits, read_body
 from proxy.routes.common import charge_input, end_stream, identify, serve
 from proxy.routes.forget import forget
@@ -75,9 +76,9 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
 
 async def _read_inline(request: web.Request, ctx: RequestContext, parsed: ParsedRequest
                        ) -> None:
-    """The text in the request's files and images, those given by URL fetched first (and
-    then sent upstream inline): it costs CPU and the network, so only for a caller
-    identified and admitted."""
+    """The text in the request's files and images (those given by URL fetched first, and
+    then sent upstream inline) and the speech in its audio: it costs CPU and the network,
+    so only for a caller identified and admitted."""
     server = ctx.snapshot.config.server
     adopt_images(parsed)
     if parsed.linked:
@@ -86,8 +87,11 @@ async def _read_inline(request: web.Request, ctx: RequestContext, parsed: Parsed
         ctx.metrics.count_fetches(fetched)
     if parsed.attachments:
         outcomes: Outcomes = Counter()
-        await read_attachments(parsed, server, outcomes)
+        heard: TranscriptionOutcomes = Counter()
+        await read_attachments(parsed, server, outcomes,
+                               request.app[TRANSCRIBERS].get(server.transcription), heard)
         ctx.metrics.count_ocr(outcomes)
+        ctx.metrics.count_transcriptions(heard)
         check_text_limits([field.text for field in parsed.texts], server)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.support.image import image_url, scanned_pdf, text_png
 from tests.support.pdf import data_url, text_pdf
+from tests.support.transcriber import wav
 from tests.support.upstream import SSEEvent, chat_chunk, chat_completion
 
 BAD = "BADWORD"
@@ -72,6 +73,15 @@ PDF = text_pdf(f"Quarterly notes.\nThe plan: {BAD} on Monday.", "Page two.")
 PNG = text_png(f"The plan: {BAD} on Monday.")
 # A PDF whose page is a picture of the same (a scan: no text layer), read by OCR (kind "file").
 SCAN = scanned_pdf(f"The plan: {BAD} on Monday.")
+# An inline audio clip saying the same, heard by the suite's fake speech-to-text service
+# (tests/support/transcriber.py; kind "audio").
+CLIP = wav(523.25)
+SPOKEN = {CLIP: f"The plan: {BAD} on Monday."}
+
+
+def audio_part(fmt: str = "wav") -> dict[str, Any]:
+    return {"type": "input_audio",
+            "input_audio": {"data": base64.b64encode(CLIP).decode(), "format": fmt}}
 
 
 def _chat_file(data: str) -> dict[str, Any]:
@@ -80,6 +90,10 @@ def _chat_file(data: str) -> dict[str, Any]:
 
 
 CHAT_INPUT = [
+    InputRow("chat_completions", "audio", chat(user([
+        {"type": "text", "text": "Answer what I ask."}, audio_part()]))),
+    InputRow("chat_completions", "audio", chat(user([audio_part("mp3")])),
+             note="declared as another format"),
     InputRow("chat_completions", "file", _chat_file(data_url(PDF)), note="pdf"),
     InputRow("chat_completions", "file", _chat_file(data_url(SCAN)), note="scanned pdf"),
     InputRow("chat_completions", "image", chat(user([
@@ -590,6 +604,13 @@ def responses_rows() -> tuple[list[InputRow], list[OutputRow]]:
         "role": "user", "content": [
             {"type": "computer_screenshot", "image_url": image_url(PNG)}]}]},
         note="a screenshot part"))
+    inputs.append(InputRow("responses", "audio", {"model": "m", "input": [{
+        "role": "user", "content": [
+            {"type": "input_text", "text": "Answer what I ask."}, audio_part()]}]}))
+    inputs.append(InputRow("responses", "audio", {"model": "m", "input": [
+        {"type": "function_call", "call_id": "c3", "name": "record", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c3", "output": [audio_part()]}]},
+        note="in a tool output"))
     inputs.append(InputRow("responses", "image", {"model": "m", "input": [{
         "role": "user", "content": [
             {"type": "input_file", "filename": "plan.png", "file_data": image_url(PNG)}]}]},

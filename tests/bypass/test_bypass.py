@@ -17,6 +17,7 @@ from tests.bypass.rows import (
     EMBEDDINGS_INPUT,
     MESSAGES_INPUT,
     MESSAGES_OUTPUT,
+    SPOKEN,
     STREAM_ERROR_OUTPUT,
     UNPARSED_OUTPUT,
     InputRow,
@@ -24,6 +25,7 @@ from tests.bypass.rows import (
     completions_rows,
     responses_rows,
 )
+from tests.support.transcriber import FakeTranscriber, serve_transcriber
 from tests.support.upstream import Raw, Stream, sse_events
 
 RESPONSES_INPUT, RESPONSES_OUTPUT = responses_rows()
@@ -55,8 +57,10 @@ CLEAN_REQUESTS = {
 @pytest.mark.parametrize("row", INPUT_ROWS, ids=lambda row: row.id)
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 async def test_offensive_input_in_any_field_never_reaches_the_upstream(
-        start_proxy, fake_upstream, row: InputRow, stream: bool):
-    base, _ = await start_proxy()
+        start_proxy, fake_upstream, serve_app, row: InputRow, stream: bool):
+    # audio is heard by a speech-to-text service: a fake one that hears SPOKEN
+    base, _ = await start_proxy(server=await serve_transcriber(
+        serve_app, FakeTranscriber(heard=dict(SPOKEN))))
     body = {**row.body, "stream": True} if stream else row.body
     path = row.path or API_PATHS[row.dialect]
     async with aiohttp.ClientSession() as session:

@@ -23,7 +23,15 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_create_params import ResponseCreateParamsNonStreaming
 
-from proxy.protocol.dialect import FILE_KIND, IMAGE_KIND, KEY, AnswerText, ParsedRequest, TextField
+from proxy.protocol.dialect import (
+    AUDIO_KIND,
+    FILE_KIND,
+    IMAGE_KIND,
+    KEY,
+    AnswerText,
+    ParsedRequest,
+    TextField,
+)
 from proxy.protocol.errors import BadRequest, UpstreamTimeout
 from proxy.protocol.responses import (
     ANSWER_KINDS,
@@ -1073,12 +1081,12 @@ def test_declared_kinds_are_the_emitted_kinds() -> None:
     request_kinds = {t.kind for s in REQUEST_SAMPLES for t in parse(s.body).texts}
     answer_kinds = {t.kind for _, output, _, _ in ANSWER_SAMPLES
                     for t in DIALECT.answer_texts(response_body(output))}
-    assert request_kinds | {FILE_KIND, IMAGE_KIND} == REQUEST_KINDS  # read by the pipeline
+    assert request_kinds | {FILE_KIND, IMAGE_KIND, AUDIO_KIND} == REQUEST_KINDS  # the pipeline's
     assert answer_kinds == ANSWER_KINDS
     # images: shape "image"; log-probabilities: read apart (logprobs.py)
     assert table_kinds() | {"extension", IMAGE_KIND, "logprobs"} == ANSWER_KINDS
     assert ANSWER_KINDS - {"logprobs"} | {"instructions", "input", "prompt_variable",
-                                          FILE_KIND, IMAGE_KIND} == REQUEST_KINDS
+                                          FILE_KIND, IMAGE_KIND, AUDIO_KIND} == REQUEST_KINDS
 
 
 def test_declared_stream_events_are_the_scored_ones() -> None:
