@@ -14,6 +14,10 @@ texts it is given with texts of the context (classifiers/prompt_leak) fold text 
 - a run of Unicode tag characters (U+E0020-E007E, invisible, each the tag of an ASCII
   character: "ASCII smuggling") reads as that ASCII text, as words of their own; an emoji's
   tag sequence (a subdivision flag after U+1F3F4) is removed;
+- a run of two or more variation selectors (U+FE00-FE0F, U+E0100-E01EF: one after an emoji
+  picks its glyph; a run of them hides bytes, one each, "emoji smuggling") reads as the
+  UTF-8 text those bytes spell, as words of their own, when it spells printable text with
+  a letter or digit;
 - format characters (category Cf: zero-width space, word joiner, soft hyphen, bidi controls)
   are removed. ZWJ and ZWNJ stay, but next to an ASCII letter or digit: they join emoji
   sequences and Persian or Indic letters;
@@ -56,6 +60,11 @@ _JOINER_BY_ASCII = re.compile("(?<![\u200c\u200d])(?:(?<=[A-Za-z0-9])[\u200c\u20
 
 
 _TAG_RUN = re.compile("(\U0001f3f4?)([\U000e0000-\U000e007f]+)")
+# The 256 variation selectors (VS1-16, then VS17-256 in the supplement): one after an emoji
+# or an ideograph picks its glyph; a run of them is bytes in hiding, one selector a byte.
+_SELECTORS = frozenset(chr(code) for code in (*range(0xFE00, 0xFE10),
+                                               *range(0xE0100, 0xE01F0)))
+_SELECTOR_RUN = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 _MARKS = ("Mn", "Me")  # the categories of combining marks (nonspacing, enclosing)
 
 
@@ -66,6 +75,8 @@ def skeleton(text: str) -> str:
     text = _OVERRIDE_RUN.sub(lambda run: run[1][::-1], text)
     if text and max(text) >= "\U000e0000":
         text = _TAG_RUN.sub(_tag_text, text)
+    if not _SELECTORS.isdisjoint(text):
+        text = _SELECTOR_RUN.sub(_selector_text, text)
     if any(unicodedata.category(char) in _MARKS for char in set(text)):
         text = _without_zalgo(text)
     chars = set(text)
@@ -102,6 +113,17 @@ def _tag_text(run: re.Match[str]) -> str:
     message = "".join(chr(ord(tag) - 0xE0000) for tag in run[2]
                       if "\U000e0020" <= tag <= "\U000e007e")
     return f" {message} " if message.strip() else ""
+
+
+def _selector_text(run: re.Match[str]) -> str:
+    """A run of variation selectors as the UTF-8 text its bytes spell (VS1-16: bytes 0-15,
+    VS17-256: 16-255), apart from the words around it; a run that spells no word (a
+    selector typed twice) stays as it was."""
+    data = bytes(ord(c) - 0xFE00 if c <= "\ufe0f" else ord(c) - 0xE0100 + 16 for c in run[0])
+    message = data.decode("utf-8", "ignore")
+    if not message.isprintable() or not any(c.isalnum() for c in message):
+        return run[0]
+    return f" {message} "
 
 
 def _fold_lookalikes(text: str, table: dict[int, str], chars: set[str]) -> str:

@@ -14,6 +14,7 @@ import pytest
 from proxy.pipeline import normalize
 from proxy.pipeline.normalize import canonical_views, deciphered, decoded, skeleton
 from proxy.pipeline.normalize_cipher import ciphers_in
+from tests.evasion.disguises import selectors
 
 
 def b64(text: str) -> str:
@@ -44,6 +45,8 @@ DISGUISES = [
     ("\u202etoidi na era uoy", "you are an idiot"),  # right-to-left override
     ("hello" + "".join(chr(0xE0000 + ord(c)) for c in "you are an idiot"),
      "you are an idiot"),  # tag characters: invisible ASCII
+    ("Read this: " + selectors("you are an idiot"),
+     "you are an idiot"),  # variation selectors: a byte each ("emoji smuggling")
     ("".join(c + "\u0337\u0336" for c in "idiot"), "idiot"),  # strike-through marks
     ("i\u0301\u0316\u0353d\u0350\u036ci\u0489o\u0300\u0300t", "idiot"),  # zalgo
     # leetspeak
@@ -147,6 +150,13 @@ def test_the_skeleton_keeps_accents_and_latin_letters(text):
     ("re\u0301sume\u0301", "r\u00e9sum\u00e9")])
 def test_decomposed_accents_compose_and_stay(text, composed):
     assert skeleton(text) == composed
+
+
+@pytest.mark.parametrize("text", [
+    "I \u2764\ufe0f you", "\u2764\ufe0f\ufe0f twice", "\u845b\U000e0100 and \u845b\U000e0101",
+    "\u263a\ufe0e text style"])
+def test_a_variation_selector_that_picks_a_glyph_is_not_a_message(text):
+    assert skeleton(text) == text
 
 
 def test_a_subdivision_flags_tags_are_not_a_message():
