@@ -18,6 +18,10 @@ texts it is given with texts of the context (classifiers/prompt_leak) fold text 
   picks its glyph; a run of them hides bytes, one each, "emoji smuggling") reads as the
   UTF-8 text those bytes spell, as words of their own, when it spells printable text with
   a letter or digit;
+- a run of invisible times and invisible plus signs (U+2062, U+2064: binary 0 and 1, words
+  apart by a zero-width space, "sneaky bits") reads as the text those bits spell (8-bit
+  UTF-8 bytes, or 7-bit ASCII letters), as words of their own, before format characters
+  are removed;
 - format characters (category Cf: zero-width space, word joiner, soft hyphen, bidi controls)
   are removed. ZWJ and ZWNJ stay, but next to an ASCII letter or digit: they join emoji
   sequences and Persian or Indic letters;
@@ -65,6 +69,9 @@ _TAG_RUN = re.compile("(\U0001f3f4?)([\U000e0000-\U000e007f]+)")
 _SELECTORS = frozenset(chr(code) for code in (*range(0xFE00, 0xFE10),
                                                *range(0xE0100, 0xE01F0)))
 _SELECTOR_RUN = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
+# Invisible times (U+2062) and invisible plus (U+2064) as binary 0 and 1, words apart by a
+# zero-width space ("sneaky bits"): 6 bits at least, or it is no character.
+_BITS_RUN = re.compile("[\u2062\u2064]{6,}+(?:\u200b[\u2062\u2064]{6,}+)*+")
 _MARKS = ("Mn", "Me")  # the categories of combining marks (nonspacing, enclosing)
 
 
@@ -77,6 +84,8 @@ def skeleton(text: str) -> str:
         text = _TAG_RUN.sub(_tag_text, text)
     if not _SELECTORS.isdisjoint(text):
         text = _SELECTOR_RUN.sub(_selector_text, text)
+    if "\u2062" in text or "\u2064" in text:
+        text = _BITS_RUN.sub(_bits_text, text)
     if any(unicodedata.category(char) in _MARKS for char in set(text)):
         text = _without_zalgo(text)
     chars = set(text)
@@ -124,6 +133,36 @@ def _selector_text(run: re.Match[str]) -> str:
     if not message.isprintable() or not any(c.isalnum() for c in message):
         return run[0]
     return f" {message} "
+
+
+def _bits_text(run: re.Match[str]) -> str:
+    """A run of invisible bits as the text they spell, apart from the words around it: each
+    word (between zero-width spaces) as 8-bit UTF-8 bytes, or as 7-bit characters (ASCII
+    letters written in as few bits as they take); a run that spells no word stays."""
+    words = []
+    for word in run[0].translate(_BIT_DIGITS).split("\u200b"):
+        readings = [spelled for width in (8, 7) if (spelled := _spelled(word, width))]
+        if not readings:
+            return run[0]
+        words.append(max(readings, key=lambda spelled: sum(c.isalpha() for c in spelled)
+                         / len(spelled)))  # a word of 8 7-bit letters is 7 bytes too
+    return f" {' '.join(words)} "
+
+
+def _spelled(bits: str, width: int) -> str | None:
+    """``bits`` read ``width`` to a character (UTF-8 bytes at 8), when they spell printable
+    text with a letter or digit."""
+    if len(bits) % width:
+        return None
+    try:
+        spelled = bytes(int(bits[i:i + width], 2)
+                        for i in range(0, len(bits), width)).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return spelled if spelled.isprintable() and any(c.isalnum() for c in spelled) else None
+
+
+_BIT_DIGITS = str.maketrans("\u2062\u2064", "01")
 
 
 def _fold_lookalikes(text: str, table: dict[int, str], chars: set[str]) -> str:

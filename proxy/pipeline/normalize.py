@@ -22,15 +22,15 @@ without duplicates (``[]`` when there is nothing to fold, the common case):
    view keeps it apart ("I hate"), a second one, when it differs, joins it ("asshole");
 4. decoded, on the skeleton: each run of 16+ base64 characters (valid padding, length a
    multiple of 4), of 16+ hex digits (even length), of %XX escapes, of backslash escapes
-   or HTML character references, of binary octets or decimal character codes, or of Morse
-   code is replaced by its decoding when that is text (normalize_decode.py says exactly
-   when); then the skeleton, deleet and
+   or HTML character references, of binary octets or decimal character codes, of Morse
+   code, Braille or base32 is replaced by its decoding when that is text
+   (normalize_decode.py says exactly when); then the skeleton, deleet and
    joined views of that decoded text. A run is decoded once: what a decoding yields is never
    decoded again, and a decoding is never longer than its run;
 5. deciphered, on the skeleton: a text written in a simple cipher (a Caesar shift such as
    ROT13, Atbash, letters reversed in each word or in the whole text) read back, when it
-   holds enciphered spellings of common English words (normalize_cipher.py says which and
-   how many).
+   holds enciphered spellings of common English words, and a text spelled out in the NATO
+   alphabet read as its letters (normalize_cipher.py says which and how many).
 
 Contract: the views are only scored (the pipeline keeps, per label, the highest score over
 the text and its views); the upstream never sees them. The function is pure, deterministic
@@ -145,6 +145,7 @@ _LEET_CLASSES = _byte_classes({_LETTERS: b"a", b"0123456789@$": b"1"})
 _MASK_CLASSES = _byte_classes({_LETTERS: b"a", b"!*": b"!"})
 _SPACED_CLASSES = _byte_classes({_LETTERS + b"013457@$": b"a"})
 _BASE64_CLASSES = _byte_classes({_LETTERS + b"0123456789+/=": b"b"})
+_BRAILLE_LEADS = tuple(chr(first).encode()[:2] for first in range(0x2800, 0x2900, 0x40))
 
 
 class _Signs(NamedTuple):
@@ -160,16 +161,18 @@ def _signs(text: str, ciphers: bool = False) -> _Signs:
     in non-ASCII text take the regex). Leet: with the other token characters deleted
     (_ ! * and non-ASCII), a letter meets a digit. Encoded: a % or backslash, "&#", a
     dot-dash code (a Morse run holds one, normalize_decode), numbers one or two
-    separators apart, a long base64 run. The ciphers only when asked."""
+    separators apart, a long base64 run, a Braille cell. The ciphers only when asked."""
     data = text.encode("utf-8")
     leet = data.translate(_LEET_CLASSES, _NON_ASCII + b"_!*")
     masks = data.translate(_MASK_CLASSES) if b"!" in data or b"*" in data else b""
-    spaced = (b" a a a " in b" " + data.translate(_SPACED_CLASSES) + b" " if data.isascii()
+    ascii = data.isascii()
+    spaced = (b" a a a " in b" " + data.translate(_SPACED_CLASSES) + b" " if ascii
               else _SPACED.search(text) is not None)
     encoded = (b"%" in data or b"\\" in data  # one byte first: memchr, the pairs are slower
                or (b"&" in data and b"&#" in data)
                or (b"-" in data and (b".-" in data or b"-." in data))
                or (b"1" in leet and (b"1 1" in leet or b"1  1" in leet))
-               or b"b" * 16 in data.translate(_BASE64_CLASSES))
+               or b"b" * 16 in data.translate(_BASE64_CLASSES)
+               or (not ascii and any(lead in data for lead in _BRAILLE_LEADS)))
     return _Signs(b"a!a" in masks or (b"1" in leet and (b"a1" in leet or b"1a" in leet)),
                   spaced, encoded, ciphers_in(data) if ciphers else [])

@@ -17,8 +17,16 @@ text of a dozen words or fewer. Undoing it is applied to the whole text: a reque
 mixes plain instructions with an enciphered question gets a view where the question reads
 plainly (and the instructions turn to gibberish, which scores nothing).
 
+A text spelled out in the NATO spelling alphabet ("Bravo Oscar Mike Bravo") is read the
+same way (``SPELLED``): three distinct code words in it are its witness, and each run of
+three or more code words in a row becomes the letters they stand for, words apart where
+the run breaks them (``/``, ``|``, ``,`` or two spaces); a run with no break, 8 to 256
+letters long, is cut into words of the vocabulary (``_segmented``: "youareastupididiot"
+reads "you are a stupid idiot").
+
 Bounded: at most ``MOST_CIPHERS`` ciphers undone per text, each view the text's length;
-a reversal gives two views (each word reversed, and the whole text reversed).
+a reversal gives two views (each word reversed, and the whole text reversed); the spelled
+view is one more, never longer than the text.
 """
 
 from __future__ import annotations
@@ -110,11 +118,18 @@ def _ciphers() -> dict[str, Cipher]:
 CIPHERS = _ciphers()
 
 
+# Words: the common ones and the profanity model's vocabulary (letters only)
+_WORDS = COMMON_WORDS | {"a", "i"} | {
+    term for term in read_vocabulary((_VOCABULARY / "vocabulary.txt").read_text(
+        encoding="utf-8")) if term.isalpha()}
+_LONGEST_WORD = 20
+_COMMON = COMMON_WORDS | {"a", "i"}
+
+
 def _witnesses() -> dict[bytes, str]:
     """Each witness (an enciphered common word that is no word itself) -> its cipher; a
     spelling two ciphers share is none (5 ms, once, at import)."""
-    vocabulary = read_vocabulary((_VOCABULARY / "vocabulary.txt").read_text(encoding="utf-8"))
-    words = COMMON_WORDS | {term for term in vocabulary if term.isalpha()}
+    words = _WORDS
     found: dict[bytes, str] = {}
     ambiguous: set[bytes] = set()
     for name, cipher in CIPHERS.items():
@@ -133,23 +148,87 @@ WITNESSES = _witnesses()
 _WITNESS_SET = frozenset(WITNESSES)
 
 
+# The spelling alphabet: a text spelled out in it ("Bravo Oscar Mike Bravo") reads as the
+# letters its code words stand for. Three distinct code words in a text are its witness.
+SPELLED = "nato"
+_CODE_WORDS = {
+    "alfa": "a", "alpha": "a", "bravo": "b", "charlie": "c", "delta": "d", "echo": "e",
+    "foxtrot": "f", "golf": "g", "hotel": "h", "india": "i", "juliett": "j", "juliet": "j",
+    "kilo": "k", "lima": "l", "mike": "m", "november": "n", "oscar": "o", "papa": "p",
+    "quebec": "q", "romeo": "r", "sierra": "s", "tango": "t", "uniform": "u", "victor": "v",
+    "whiskey": "w", "whisky": "w", "x-ray": "x", "xray": "x", "yankee": "y", "zulu": "z"}
+_CODE_WORD_SET = frozenset(word.encode() for word in _CODE_WORDS)
+_ANY_WITNESS = _WITNESS_SET | _CODE_WORD_SET
+_CODE_WORD = "|".join(sorted(_CODE_WORDS, key=len, reverse=True))
+# 3+ code words in a row: apart by a space or a dash within a word; by / | , or more
+# spaces between words
+_SPELLED_RUN = re.compile(rf"(?i)(?<![\w-])(?:{_CODE_WORD})(?:(?:[ \t]*[/|,][ \t]*|[ \t]+|-)"
+                          rf"(?:{_CODE_WORD})){{2,}}+(?![\w-])")
+_SPELLED_PIECE = re.compile(rf"(?i)(?P<word>{_CODE_WORD})|(?P<gap>[ \t]*[/|,][ \t]*|[ \t]{{2,}})")
+# A run spelled with no word breaks, of 8 letters or more, is cut into words (up to 256
+# letters: the cut costs about 20 lookups a letter)
+_SEGMENTED_LETTERS = range(8, 257)
+
+
 def ciphers_in(data: bytes) -> list[str]:
     """The ciphers ``data`` (a text's UTF-8) holds enough witnesses of, the best first (at
-    most MOST_CIPHERS); [] at once when it holds none."""
+    most MOST_CIPHERS), then SPELLED when it holds three distinct code words of the
+    spelling alphabet; [] at once when it holds neither."""
     if _CURLY_APOSTROPHE in data:
         data = data.replace(_CURLY_APOSTROPHE, b"'")
     words = data.translate(_WORD_BYTES, b"'").split()  # "they're" is one word
-    if _WITNESS_SET.isdisjoint(words):
+    if _ANY_WITNESS.isdisjoint(words):  # the common case: one C-speed pass
         return []
+    spelled = [SPELLED] if len(_CODE_WORD_SET.intersection(words)) >= 3 else []
+    if _WITNESS_SET.isdisjoint(words):
+        return spelled
     seen: dict[str, set[bytes]] = {}
     for word in _WITNESS_SET.intersection(words):
         seen.setdefault(WITNESSES[word], set()).add(word)
     enough = 1 if len(words) <= _SHORT_TEXT_WORDS else 2
     ranked = sorted((name for name, found in seen.items() if len(found) >= enough),
                     key=lambda name: (-len(seen[name]), name))  # ties: the same every run
-    return ranked[:MOST_CIPHERS]
+    return ranked[:MOST_CIPHERS] + spelled
 
 
 def deciphered(text: str, ciphers: list[str]) -> list[str]:
     """``text`` read back from each of ``ciphers`` (names from ciphers_in)."""
-    return [view for name in ciphers for view in CIPHERS[name].undone(text)]
+    return [view for name in ciphers for view in (
+        [_SPELLED_RUN.sub(_spelled_out, text)] if name == SPELLED else CIPHERS[name].undone(text))]
+
+
+def _spelled_out(run: re.Match[str]) -> str:
+    """A run of code words as the letters they spell, words apart where the run breaks
+    them; a long run with no break cut into words (``_segmented``)."""
+    words = [""]
+    for piece in _SPELLED_PIECE.finditer(run[0]):
+        if piece["word"]:
+            words[-1] += _CODE_WORDS[piece["word"].lower()]
+        elif words[-1]:
+            words.append("")
+    if len(words) == 1 and len(words[0]) in _SEGMENTED_LETTERS:
+        return _segmented(words[0])
+    return " ".join(filter(None, words))
+
+
+def _segmented(letters: str) -> str:
+    """Letters with no spaces cut into the cheapest words: a common word costs 0.4 of a word
+    of the vocabulary, a letter that is no word stands alone at three ("youareastupididiot":
+    "you are a stupid idiot", where the fewest words read "you area ..."). Words that come
+    back, spelled with no breaks and read by canonical_views: 93% on AdvBench's requests
+    (the weights were chosen on them), 86% on XSTest's unsafe prompts and 83% on
+    HateCheck's hateful cases (never read for this)."""
+    cost = [0.0] + [len(letters) * 3.0] * len(letters)
+    cut = [0] * (len(letters) + 1)
+    for end in range(1, len(letters) + 1):
+        for start in range(max(0, end - _LONGEST_WORD), end):
+            piece = letters[start:end]
+            step = (0.4 if piece in _COMMON else 1.0 if piece in _WORDS
+                    else 3.0 if end - start == 1 else 0.0)
+            if step and cost[start] + step < cost[end]:
+                cost[end], cut[end] = cost[start] + step, start
+    words, end = [], len(letters)
+    while end:
+        words.append(letters[cut[end]:end])
+        end = cut[end]
+    return " ".join(reversed(words))

@@ -16,7 +16,12 @@ decoding, when that is text:
 - Morse code (``.... --- .--``, 4 or more letters; words apart by ``/``, ``|`` or 2-3
   spaces), in lower case, when every code is one and one of them mixes dots and dashes
   (a run of E, I, S, H, T, M, O and 5 and 0 alone stays: the cheap sign of
-  normalize.py looks for ".-" or "-.").
+  normalize.py looks for ".-" or "-.");
+- Braille (3 or more cells of U+2801-28FF, words apart by spaces or the blank cell), read
+  as uncontracted English Braille (Grade 1: letters, the number and capital signs, common
+  punctuation), when every cell is one of those;
+- base32 (16+ characters of A-Z and 2-7 with its padding, a multiple of 8), when the run
+  is no hex, base64 or binary text.
 
 Any other run stays as it is. Bounded: one linear pass (possessive quantifiers, no
 backtracking); a decoding is never longer than its run, and what a decoding yields is
@@ -31,13 +36,15 @@ import re
 from collections.abc import Iterable
 
 _ENCODED = re.compile(
-    r"(?<![\w+/])(?P<b64>(?=[A-Za-z0-9+/=]{16})[A-Za-z0-9+/]++={0,2})(?![\w+/=])"
+    r"(?<![\w+/])(?P<b64>(?=[A-Za-z0-9+/=]{16})[A-Za-z0-9+/]++={0,6})(?![\w+/=])"
     r"|(?P<pct>(?:%[0-9A-Fa-f]{2})++)"
     r"|(?P<esc>(?:\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}))++)"
     r"|(?P<ent>(?:&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});)++)"
     r"|(?<![\w.])(?P<bin>[01]{8}(?:[ ,]{1,2}[01]{8}){3,}+)(?![\w.])"
     r"|(?<![\w.])(?P<dec>[0-9]{1,3}(?:,? [0-9]{1,3}|,[0-9]{1,3}){5,}+)(?![\w.])"
-    r"|(?<!\S)(?P<morse>[.-]{1,7}(?:(?: {1,3}| ?[/|] ?)[.-]{1,7}){3,}+)(?!\S)")
+    r"|(?<!\S)(?P<morse>[.-]{1,7}(?:(?: {1,3}| ?[/|] ?)[.-]{1,7}){3,}+)(?!\S)"
+    "|(?P<braille>[\u2801-\u28ff](?:[\u2800 ]?+[\u2801-\u28ff]){2,}+(?:[\u2800 ]++"
+    "[\u2801-\u28ff]++)*+)")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 _BITS = re.compile(r"(?:[01]{8})+")
 _ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|U([0-9A-Fa-f]{8}))")
@@ -52,6 +59,19 @@ _MORSE_CODES = (  # International Morse code, in the order of _MORSE_CHARACTERS
     ".-..-. .--.-.")
 _MORSE_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789.,?'!/():;=+-\"@"
 _MORSE = dict(zip(_MORSE_CODES.split(), _MORSE_CHARACTERS, strict=True))
+_BASE32 = re.compile(r"[A-Z2-7]+=*")
+# Grade 1 Braille: each cell's dots (1-6, bit n-1 of the offset from U+2800) -> its letter
+# or sign
+_BRAILLE_DOTS = {
+    "a": "1", "b": "12", "c": "14", "d": "145", "e": "15", "f": "124", "g": "1245",
+    "h": "125", "i": "24", "j": "245", "k": "13", "l": "123", "m": "134", "n": "1345",
+    "o": "135", "p": "1234", "q": "12345", "r": "1235", "s": "234", "t": "2345", "u": "136",
+    "v": "1236", "w": "2456", "x": "1346", "y": "13456", "z": "1356", ",": "2", ";": "23",
+    ":": "25", ".": "256", "!": "235", "?": "236", "'": "3", "-": "36"}
+_BRAILLE = {chr(0x2800 + sum(1 << (int(dot) - 1) for dot in dots)): character
+            for character, dots in _BRAILLE_DOTS.items()}
+_NUMBER_SIGN, _CAPITAL_SIGN = "\u283c", "\u2820"  # dots 3456, dot 6
+_DIGITS = dict(zip("abcdefghij", "1234567890", strict=True))
 
 
 def decoded(text: str) -> str:
@@ -76,11 +96,42 @@ def _decode_run(match: re.Match[str]) -> str:
         payload = _character_codes(run)
     elif match["morse"]:
         payload = _morse(run)
+    elif match["braille"]:
+        payload = _braille(run)
     else:
         payload = _as_text(bytes.fromhex(run)) if _HEX.fullmatch(run) else None
         payload = payload if payload is not None else _base64_text(run)
         payload = payload if payload is not None else _as_text(_octets(run))
+        payload = payload if payload is not None else _base32_text(run)
     return run if payload is None else payload
+
+
+def _base32_text(run: str) -> str | None:
+    if len(run) % 8 or not _BASE32.fullmatch(run):
+        return None
+    try:
+        return _as_text(base64.b32decode(run))
+    except binascii.Error:
+        return None
+
+
+def _braille(run: str) -> str | None:
+    """Grade 1 (uncontracted) English Braille as letters: a number sign makes the letters
+    a-j after it digits up to the next space; a capital sign is dropped. None when a cell is
+    no letter, digit or punctuation of it (contracted Braille stays as it is)."""
+    out, digits = [], False
+    for cell in run:
+        if cell in " \u2800":
+            out.append(" ")
+            digits = False
+        elif cell == _NUMBER_SIGN:
+            digits = True
+        elif cell != _CAPITAL_SIGN:
+            letter = _BRAILLE.get(cell)
+            if letter is None:
+                return None
+            out.append(_DIGITS.get(letter, letter) if digits else letter)
+    return "".join(out)
 
 
 def _base64_text(run: str) -> str | None:

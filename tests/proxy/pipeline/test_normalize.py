@@ -14,7 +14,7 @@ import pytest
 from proxy.pipeline import normalize
 from proxy.pipeline.normalize import canonical_views, deciphered, decoded, skeleton
 from proxy.pipeline.normalize_cipher import ciphers_in
-from tests.evasion.disguises import selectors
+from tests.evasion.disguises import braille, selectors, sneaky_bits, spelled
 
 
 def b64(text: str) -> str:
@@ -87,6 +87,17 @@ DISGUISES = [
     (".. -.. .. --- - / -.-- --- ..-", "idiot you"),
     ("..  -..  ..  ---  -", "i d i o t"),  # two spaces: words of a letter each
     (".. -.. .. --- - | ... -.-. ..- --", "idiot scum"),
+    # Braille, base32, the spelling alphabet, invisible bits
+    (braille("you are an idiot"), "you are an idiot"),
+    ("\u2820\u283d\u2815\u2825 \u283c\u2801\u2803 \u280a\u2819\u280a\u2815\u281e\u280e",
+     "you 12 idiots"),  # capital and number signs
+    (base64.b32encode(b"you are an idiot").decode(), "you are an idiot"),
+    (spelled("you are an idiot"), "you are an idiot"),
+    ("Bravo Oscar Mike Bravo", "bomb"),
+    (spelled("you are a stupid idiot", between=" "), "stupid idiot"),  # no breaks: cut
+    ("Hotel-Oscar-Whiskey  Tango-Oscar  Kilo-India-Lima-Lima", "how to kill"),
+    ("read " + sneaky_bits("you are an idiot") + " now", "you are an idiot"),
+    ("read " + sneaky_bits("you are an idiot", width=7) + " now", "you are an idiot"),
     # combinations
     ("y\u043eu \u0430re \u0430n \u0456\u200bd\u200b1\u200b0\u200bt", "you are an idiot"),
     ("\uff53\uff48\uff11\uff54", "shit"),  # fullwidth leet
@@ -132,6 +143,7 @@ UNCHANGED = [
     "Call 555 123 4567; scores 12, 45, 67, 89, 90, 100; build 1.2.3 on 10 01 2024.",
     "The path C:\\Users\\me\\new and \\n, \\t in a string, and \\d+ in a regex.",
     "Wait... -- it's -- over. - Item - item - item.",
+    "Mike and Juliet stayed at the Hotel Lima with Oscar, then played golf.",
 ]
 
 
@@ -214,6 +226,10 @@ def test_the_function_is_pure_and_deterministic():
     ".- -... / ",
     "104, 97 ",
     "\\u0068&#104;",
+    "Alfa Bravo Charlie ",  # one run of a million characters, no word break
+    "\u2801\u2803\u2809 \u283c",
+    "\u2062\u2064\u2062\u2062\u2064\u2062\u2062\u2064\u200b",
+    "\U0001f600\ufe00\U000e0100",
 ])
 def test_a_one_megabyte_text_completes(piece):
     text = piece * (1_000_000 // len(piece) + 1)
