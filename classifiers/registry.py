@@ -42,6 +42,8 @@ _TYPES: dict[str, ClassifierType] = {
                                    options="classifiers.hf.options:TransformersOptions"),
     "rules": ClassifierType("classifiers.rules", "RulesClassifier",
                             options="classifiers.rules.options:RulesOptions"),
+    "language": ClassifierType("classifiers.language", "LanguageClassifier", "language",
+                               options="classifiers.language_options:LanguageOptions"),
     "prompt_leak": ClassifierType("classifiers.prompt_leak", "PromptLeakClassifier",
                                   options="classifiers.prompt_leak.options:PromptLeakOptions"),
     "semantic": ClassifierType("classifiers.semantic", "SemanticClassifier", "semantic",

@@ -11,7 +11,7 @@ python3 -m venv "$work/venv"
 PIP="$work/venv/bin/python -m pip"
 $PIP install -q "pip==26.3"
 $PIP install -q "torch==2.13.0"
-$PIP install -q ".[dev,tune,semantic,detoxify,onnx,otel,serve]"
+$PIP install -q ".[dev,tune,semantic,detoxify,onnx,otel,serve,language]"
 {
   echo "# The test environment's lock (constraints for pip -c), made by tests/lock.sh on $(date -u +%F)."
   echo "# Users installing the project do not need it; tests/run.sh installs with it."

@@ -32,7 +32,7 @@ fi
 
 VENV=${VENV:-.venv}
 LOCK=tests/constraints.txt
-EXTRAS="dev,tune,semantic,detoxify,onnx,otel,serve"
+EXTRAS="dev,tune,semantic,detoxify,onnx,otel,serve,language"
 PIP_VERSION=26.3
 want=$(cat pyproject.toml "$LOCK" <(echo "$EXTRAS $PIP_VERSION") | sha256sum | cut -c1-16)
 stamp="$VENV/.safety-proxy-installed"
