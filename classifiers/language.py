@@ -54,10 +54,12 @@ def _accepted(char: re.Match[str]) -> str:
     point = ord(char[0])
     return char[0] if point > 0xFFFF and point & 0xFFFE != 0xFFFE else " "
 _LETTER = re.compile(r"[^\W\d_]")
-# Latin letters: Basic Latin, Latin-1, Extended-A and -B, IPA, Extended Additional, C, D
-# and E, fullwidth
-_LATIN = re.compile("[A-Za-z\u00aa\u00b5\u00ba\u00c0-\u02af\u1d00-\u1dbf\u1e00-\u1eff"
-                    "\u2c60-\u2c7f\ua720-\ua7ff\uab30-\uab6f\uff21-\uff3a\uff41-\uff5a]")
+_LETTERS = re.compile(r"[^\W\d_]+")
+# Runs of letters that are not Latin (Basic Latin, Latin-1, Extended-A and -B, IPA,
+# Extended Additional, C, D and E, fullwidth): counted by runs, as words come
+_NOT_LATIN = re.compile("[^\\W\\d_A-Za-z\u00aa\u00b5\u00ba\u00c0-\u02af\u1d00-\u1dbf"
+                        "\u1e00-\u1eff\u2c60-\u2c7f\ua720-\ua7ff\uab30-\uab6f\uff21-\uff3a"
+                        "\uff41-\uff5a]+")
 # Languages written in Latin letters, as CLD2 names them: when every language read is one,
 # letters of another script are another language however short the text (CLD2 cannot tell
 # a short Russian sentence from Ukrainian or Bulgarian, and then names none).
@@ -113,5 +115,6 @@ class LanguageClassifier(Classifier):
         share: float = sum(percent for _, code, percent, _ in found
                            if code != "un" and code not in self._allowed) / 100.0
         if self._latin_only and not text.isascii():
-            share = max(share, 1.0 - len(_LATIN.findall(text)) / len(_LETTER.findall(text)))
+            share = max(share, sum(map(len, _NOT_LATIN.findall(text)))
+                        / sum(map(len, _LETTERS.findall(text))))
         return min(share, 1.0)
