@@ -42,20 +42,14 @@ import base64
 import binascii
 import io
 import logging
-import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from proxy.config.schema import ServerConfig
 from proxy.pipeline.ocr import Outcomes, image_kind, read_image, read_pdf_page
-from proxy.pipeline.transcribe import (
-    Transcriber,
-    TranscriptionOutcomes,
-    audio_kind,
-    transcripts,
-)
+from proxy.pipeline.transcribe import Transcriber, TranscriptionOutcomes, transcripts
 from proxy.protocol.dialect import (
     AUDIO_KIND,
     FILE_KIND,
@@ -65,12 +59,12 @@ from proxy.protocol.dialect import (
     ParsedRequest,
     TextField,
 )
+from proxy.protocol.media import DATA_URL, audio_kind, head_bytes, is_inline_clip
 
 # The base64 of the smallest image worth reading (a few dozen bytes of PNG or GIF): shorter
 # texts are never decoded to look for an image's header.
 _SMALLEST_IMAGE = 64
 _EXTENSIONS = frozenset({"extension", "message.extension"})  # the dialects' vendor fields
-_DATA_URL = re.compile(r"(?i:data):(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),", re.ASCII)
 logging.getLogger("pypdf").setLevel(logging.CRITICAL + 1)  # its warnings quote the file
 
 
@@ -88,13 +82,13 @@ async def read_attachments(parsed: ParsedRequest, server: ServerConfig,
     images: list[Attachment] = []
     clips: list[Attachment] = []
     for attachment in parsed.attachments:
-        head = _head(attachment.data)
+        head = head_bytes(attachment.data)
         (images if image_kind(head) else clips if audio_kind(head) else files
          ).append(attachment)
     file_texts, texts, speech = await asyncio.gather(
         _read_files(files, server, outcomes),
         image_texts([image.data for image in images], server, outcomes),
-        transcripts([_decode(clip.data) or b"" for clip in clips], transcriber, heard))
+        clip_texts([clip.data for clip in clips], transcriber, heard))
     found = dict(zip(map(id, files), file_texts, strict=True))
     found.update((id(image), (IMAGE_KIND, text or "", False))  # its picture is never read
                  for image, text in zip(images, texts, strict=True))
@@ -167,6 +161,23 @@ async def image_texts(images: Sequence[str], server: ServerConfig,
     return texts
 
 
+async def clip_texts(clips: Sequence[str], transcriber: Transcriber | None,
+                     heard: TranscriptionOutcomes | None = None) -> list[str | None]:
+    """The speech in each audio clip of ``clips`` (base64 or data: URLs, in order; None
+    for one not heard: transcribe.transcripts)."""
+    return await transcripts([_decode(clip) or b"" for clip in clips], transcriber, heard)
+
+
+async def read_inline_clips(texts: list[tuple[int, str]], transcriber: Transcriber | None,
+                            heard: TranscriptionOutcomes | None = None
+                            ) -> tuple[list[tuple[int, str]], int]:
+    """``texts`` ((output index, text) pairs of an answer) with each inline audio clip
+    replaced by the speech heard in it, dropped when it holds none or was not heard (its
+    base64 is never scored as words); and how many were not heard."""
+    return await _read_inline(texts, is_inline_clip,
+                              lambda clips: clip_texts(clips, transcriber, heard))
+
+
 def is_inline_image(text: str) -> bool:
     """Whether ``text`` is a whole image given inline (base64, or a data: URL): an answer
     text that a client shows as a picture, not as words."""
@@ -179,14 +190,23 @@ async def read_inline_images(texts: list[tuple[int, str]], server: ServerConfig,
     """``texts`` ((output index, text) pairs of an answer) with each inline image replaced
     by the text read in it, dropped when it holds none or could not be read; and how many
     could not be read (OCR off, missing, failed or past ``server.ocr.max_images``)."""
-    images = [position for position, (_, text) in enumerate(texts) if is_inline_image(text)]
-    if not images:
+    return await _read_inline(texts, is_inline_image,
+                              lambda images: image_texts(images, server, outcomes))
+
+
+async def _read_inline(texts: list[tuple[int, str]], holds: Callable[[str], bool],
+                       read: Callable[[list[str]], Awaitable[list[str | None]]]
+                       ) -> tuple[list[tuple[int, str]], int]:
+    """``texts`` with each one that ``holds`` an inline payload replaced by what ``read``
+    finds in it (None: not read), dropped when that is nothing; and how many were not
+    read."""
+    positions = [position for position, (_, text) in enumerate(texts) if holds(text)]
+    if not positions:
         return texts, 0
-    found = dict(zip(images, await image_texts([texts[p][1] for p in images], server, outcomes),
-                     strict=True))
-    read = [(index, found[p] or "") if p in found else (index, text)
-            for p, (index, text) in enumerate(texts)]
-    return [pair for pair in read if pair[1]], sum(text is None for text in found.values())
+    found = dict(zip(positions, await read([texts[p][1] for p in positions]), strict=True))
+    replaced = [(index, found[p] or "") if p in found else (index, text)
+                for p, (index, text) in enumerate(texts)]
+    return [pair for pair in replaced if pair[1]], sum(text is None for text in found.values())
 
 
 def _skipped(outcomes: Outcomes | None, count: int) -> None:
@@ -197,20 +217,7 @@ def _skipped(outcomes: Outcomes | None, count: int) -> None:
 
 def _is_image(data: str) -> bool:
     """Whether ``data`` (base64 or a data: URL) starts with an image's header."""
-    return image_kind(_head(data)) is not None
-
-
-def _head(data: str) -> bytes:
-    """The first bytes of ``data`` (base64, or a base64 data: URL; b"" for anything else):
-    only they are decoded."""
-    found = _DATA_URL.match(data)
-    if found and ";base64" not in found.group("params").lower():
-        return b""
-    head = "".join(data[found.end() if found else 0:][:64].split())[:32]
-    try:
-        return base64.b64decode(head, validate=True)
-    except (binascii.Error, ValueError):
-        return b""
+    return image_kind(head_bytes(data)) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +250,7 @@ def read_file(data: str, max_pages: int) -> FileRead:
 
 
 def _decode(data: str) -> bytes | None:
-    found = _DATA_URL.match(data)
+    found = DATA_URL.match(data)
     payload = data[found.end():] if found else data
     if found and ";base64" not in found.group("params").lower():
         return unquote_to_bytes(payload)  # a data: URL of plain (percent-encoded) text

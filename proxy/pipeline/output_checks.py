@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from classifiers.base import ClassifyContext
 from proxy.config.snapshot import Snapshot
 from proxy.observability.metrics import Metrics
-from proxy.pipeline.attachments import read_inline_images
+from proxy.pipeline.attachments import read_inline_clips, read_inline_images
 from proxy.pipeline.checks import run_checks
 from proxy.pipeline.decision import decide
 from proxy.pipeline.moderation import Moderation
+from proxy.pipeline.transcribe import Transcriber
 from proxy.pipeline.views import Windowing, seams
 from proxy.protocol.dialect import AnswerText
 from proxy.state.ports import VerdictCache
@@ -36,6 +37,23 @@ async def read_pictures(snapshot: Snapshot, texts: list[tuple[int, str]],
     outcomes: Counter[str] = Counter()
     texts, unread = await read_inline_images(texts, snapshot.config.server, outcomes)
     metrics.count_ocr(outcomes)
+    if unread:
+        metrics.unscanned_parts.labels("output").inc(unread)
+    return texts
+
+
+async def hear_clips(snapshot: Snapshot, texts: list[tuple[int, str]],
+                     transcriber: Transcriber | None,
+                     metrics: Metrics) -> list[tuple[int, str]]:
+    """``texts`` with each spoken answer (a whole audio clip, as base64) replaced by the
+    speech heard in it (``server.transcription``), when answers are checked at all. A clip
+    not heard is dropped from the texts and counted unscanned; its sound is never
+    judged."""
+    if not snapshot.checks_for("output"):
+        return texts
+    heard: Counter[str] = Counter()
+    texts, unread = await read_inline_clips(texts, transcriber, heard)
+    metrics.count_transcriptions(heard)
     if unread:
         metrics.unscanned_parts.labels("output").inc(unread)
     return texts

@@ -33,6 +33,7 @@ import aiohttp
 import structlog
 
 from proxy.config.schema import TranscriptionConfig
+from proxy.protocol.media import audio_kind
 from proxy.state.memory import ExpiringMap
 
 log = structlog.get_logger("safety_proxy.transcribe")
@@ -42,24 +43,6 @@ TranscriptionOutcomes = Counter[str]
 # (header test, the clip's format: its file name's extension, and its media type)
 _FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
             "webm": "audio/webm", "m4a": "audio/mp4"}
-
-
-def audio_kind(raw: bytes) -> str | None:
-    """The audio format ``raw`` starts with (a key of ``_FORMATS``), or None."""
-    if raw[:4] == b"RIFF" and raw[8:12] == b"WAVE":
-        return "wav"
-    if raw[:3] == b"ID3" or (len(raw) > 1 and raw[0] == 0xFF and raw[1] & 0xE0 == 0xE0
-                             and raw[1] & 0x06):  # an MPEG audio frame (layer set)
-        return "mp3"
-    if raw[:4] == b"fLaC":
-        return "flac"
-    if raw[:4] == b"OggS":
-        return "ogg"
-    if raw[:4] == b"\x1a\x45\xdf\xa3":
-        return "webm"
-    if raw[4:8] == b"ftyp":
-        return "m4a"
-    return None
 
 
 class Transcriber:

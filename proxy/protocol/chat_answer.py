@@ -23,6 +23,7 @@ from proxy.protocol import sse
 from proxy.protocol.dialect import AnswerText, EventView
 from proxy.protocol.fields import completion_extras, string_leaves, unknown_field_texts
 from proxy.protocol.logprobs import LOGPROBS_KIND, alternatives
+from proxy.protocol.media import is_inline_clip
 from proxy.protocol.safety import (
     block_extras,
     broken_chunk_stream,
@@ -84,6 +85,11 @@ def answer_texts(body: dict[str, Any]) -> list[AnswerText]:
         message = choice.get("message")
         if isinstance(message, dict):
             texts += [AnswerText(index, kind, text) for kind, text in message_texts(message)]
+            spoken = message.get("audio")
+            if isinstance(spoken, dict) and is_inline_clip(spoken.get("data") or ""):
+                # a whole clip (a file format, not raw PCM): the pipeline hears it
+                # (output_checks.hear_clips), for a server's transcript may be missing
+                texts.append(AnswerText(index, "audio.transcript", spoken["data"]))
         # a completions-style "text" beside the message, vLLM's stop_reason, ...
         texts += [AnswerText(index, "extension", text)
                   for text in unknown_field_texts(choice, _CHOICE_FIELDS, _SHAPES)]

@@ -18,9 +18,14 @@ from proxy.pipeline.context import RequestContext
 from proxy.pipeline.fetch import FetchOutcomes, fetch_linked
 from proxy.pipeline.input_checks import check_input
 from proxy.pipeline.ocr import Outcomes
-from proxy.pipeline.output_checks import moderate_answer, read_pictures, scored_texts
+from proxy.pipeline.output_checks import (
+    hear_clips,
+    moderate_answer,
+    read_pictures,
+    scored_texts,
+)
 from proxy.pipeline.stream_relay import StreamRelay
-from proxy.pipeline.transcribe import TranscriptionOutcomes
+from proxy.pipeline.transcribe import Transcriber, TranscriptionOutcomes
 from proxy.pipeline.upstream import Upstream, response_headers
 from proxy.protocol.dialect import Dialect, ParsedRequest
 from proxy.protocol.errors import BadRequest, ProxyError, UpstreamBadResponse, json_response
@@ -68,7 +73,8 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     if parsed.stream and answer.content_type == "text/event-stream":
         return await _relay_stream(request, ctx, upstream, answer, started)
     body = await read_upstream_json(answer, ctx, started)
-    response = await _complete(ctx, body, response_headers(answer.headers))
+    response = await _complete(ctx, body, response_headers(answer.headers),
+                               request.app[TRANSCRIBERS].get(config.server.transcription))
     if ctx.stored is not None:  # blocked: nobody may continue from it (forget.py)
         await asyncio.shield(forget(upstream, request, ctx, ctx.stored))
     return response
@@ -133,10 +139,10 @@ async def _withdraw(sending: asyncio.Future[aiohttp.ClientResponse]) -> None:
         sending.result().close()
 
 
-async def _complete(ctx: RequestContext, body: dict[str, Any],
-                    headers: dict[str, str]) -> web.Response:
-    """``headers``: the upstream's (rate limits, processing time), relayed. A blocked
-    answer's stored parts are noted in ``ctx.stored``."""
+async def _complete(ctx: RequestContext, body: dict[str, Any], headers: dict[str, str],
+                    transcriber: Transcriber) -> web.Response:
+    """``headers``: the upstream's (rate limits, processing time), relayed; ``transcriber``
+    hears spoken answers. A blocked answer's stored parts are noted in ``ctx.stored``."""
     note_answer(body)  # its model, finish reasons and usage on the trace, when traced
     try:
         texts = scored_texts(ctx.dialect.answer_texts(body))
@@ -144,6 +150,7 @@ async def _complete(ctx: RequestContext, body: dict[str, Any],
         raise UpstreamBadResponse("the upstream's answer is nested too deeply to be checked"
                                   ) from None
     texts = await read_pictures(ctx.snapshot, texts, ctx.metrics)  # generated images' text
+    texts = await hear_clips(ctx.snapshot, texts, transcriber, ctx.metrics)  # spoken answers
     moderation, blocked = await moderate_answer(ctx.snapshot, texts, ctx.classify_context("output"),
                                                 ctx.metrics, ctx.cache, ctx.tenant)
     ctx.moderations["output"] = moderation

@@ -222,6 +222,9 @@ def _hidden_chunk(chosen: str, alternative: str) -> dict[str, Any]:
 
 
 CHAT_OUTPUT = [
+    OutputRow("chat_completions", "audio.transcript", note="the clip's own speech",
+              answer=_chat_message(content=None, audio={
+                  "id": "a", "data": base64.b64encode(CLIP).decode(), "transcript": "Hi."})),
     OutputRow("chat_completions", "logprobs", note="top_logprobs", answer=_with_choice_fields(
         _chat_message(content="Hi there"), logprobs={
             "content": [_position(*pair) for pair in _HIDDEN], "refusal": None})),

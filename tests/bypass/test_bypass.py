@@ -74,8 +74,9 @@ async def test_offensive_input_in_any_field_never_reaches_the_upstream(
 
 @pytest.mark.parametrize("row", OUTPUT_ROWS, ids=lambda row: row.id)
 async def test_offensive_output_in_any_field_never_reaches_the_client(
-        start_proxy, fake_upstream, row: OutputRow):
-    base, _ = await start_proxy()
+        start_proxy, fake_upstream, serve_app, row: OutputRow):
+    base, _ = await start_proxy(server=await serve_transcriber(  # a spoken answer is heard
+        serve_app, FakeTranscriber(heard=dict(SPOKEN))))
     if row.events:
         fake_upstream.answer = lambda body: Stream(sse_events(row.events))
     else:

@@ -14,7 +14,8 @@ from structlog.testing import capture_logs
 
 from proxy.config.schema import FetchConfig, TranscriptionConfig
 from proxy.pipeline.fetch import Fetcher
-from proxy.pipeline.transcribe import Transcriber, audio_kind
+from proxy.pipeline.transcribe import Transcriber
+from proxy.protocol.media import audio_kind
 from proxy.resources import PerConfig
 from tests.proxy.routes.test_bad_input import metric
 from tests.support.image import text_png
@@ -195,3 +196,43 @@ async def test_a_clip_sent_again_is_heard_once(start_proxy, fake_upstream, trans
     assert (await _post(base, second))[0] == 400  # the cached speech is checked all the same
     assert [sent["file"] for sent in fake.requests] == [CLEAN_CLIP, BAD_CLIP]
     assert await metric(base, 'safety_proxy_transcriptions_total{outcome="cached"}') == 3
+
+
+def _spoken_answer(clip: bytes | str, transcript: str = "Sure, here you go.") -> dict[str, Any]:
+    data = clip if isinstance(clip, str) else base64.b64encode(clip).decode()
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                "role": "assistant", "content": None, "refusal": None,
+                "audio": {"id": "audio_1", "expires_at": 2, "data": data,
+                          "transcript": transcript}}}]}
+
+
+async def test_a_spoken_answer_is_heard(start_proxy, fake_upstream, transcriber) -> None:
+    """An answer's audio is what the user hears: a transcript a server leaves out, or one
+    that says something else, must not let its speech through."""
+    fake, server = transcriber
+    base, _ = await start_proxy(server=server)
+    fake_upstream.answer = lambda body: _spoken_answer(BAD_CLIP)
+    status, text = await _post(base, _chat(CLEAN_CLIP))
+    assert status == 200 and "content_filter" in text
+    assert base64.b64encode(BAD_CLIP).decode() not in text  # the clip is gone with its choice
+    fake_upstream.answer = lambda body: _spoken_answer(CLEAN_CLIP, transcript="")
+    status, text = await _post(base, _chat(CLEAN_CLIP))
+    assert status == 200 and base64.b64encode(CLEAN_CLIP).decode() in text
+    assert [sent["file"] for sent in fake.requests] == [CLEAN_CLIP, BAD_CLIP]  # one each
+
+
+async def test_a_spoken_answer_not_heard_is_counted_never_scored_as_words(
+        start_proxy, fake_upstream) -> None:
+    base, _ = await start_proxy()  # no transcription service
+    fake_upstream.answer = lambda body: _spoken_answer(BAD_CLIP)
+    status, text = await _post(base, {"model": "m", "messages": [
+        {"role": "user", "content": "Say something."}]})
+    assert status == 200 and base64.b64encode(BAD_CLIP).decode() in text
+    assert await metric(base, 'safety_proxy_unscanned_parts_total{direction="output"}') == 1
+    # raw PCM (no header, as a pcm16 answer sends it) is no clip: neither heard nor scored
+    pcm = base64.b64encode(bytes(range(256)) * 64).decode()
+    fake_upstream.answer = lambda body: _spoken_answer(pcm)
+    status, text = await _post(base, {"model": "m", "messages": [
+        {"role": "user", "content": "Say something."}]})
+    assert status == 200 and pcm in text

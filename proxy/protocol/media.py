@@ -1,0 +1,51 @@
+"""What an inline payload (base64, or a ``data:`` URL) holds, by its first bytes. Sans-IO.
+
+The dialects read it to tell a whole audio clip from other base64 (protocol/chat_answer.py),
+the pipeline to route inline files (pipeline/attachments.py) and to name a clip's format
+for the speech-to-text service (pipeline/transcribe.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+DATA_URL = re.compile(r"(?i:data):(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),", re.ASCII)
+SMALLEST_CLIP = 64  # base64 characters: shorter texts are never taken for a whole clip
+
+
+def head_bytes(data: str) -> bytes:
+    """The first bytes of ``data`` (base64, or a base64 data: URL; b"" for anything else):
+    only they are decoded."""
+    found = DATA_URL.match(data)
+    if found and ";base64" not in found.group("params").lower():
+        return b""
+    head = "".join(data[found.end() if found else 0:][:64].split())[:32]
+    try:
+        return base64.b64decode(head, validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def audio_kind(raw: bytes) -> str | None:
+    """The audio format ``raw`` starts with (wav, mp3, flac, ogg, webm, m4a), or None."""
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WAVE":
+        return "wav"
+    if raw[:3] == b"ID3" or (len(raw) > 1 and raw[0] == 0xFF and raw[1] & 0xE0 == 0xE0
+                             and raw[1] & 0x06):  # an MPEG audio frame (layer set)
+        return "mp3"
+    if raw[:4] == b"fLaC":
+        return "flac"
+    if raw[:4] == b"OggS":
+        return "ogg"
+    if raw[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    if raw[4:8] == b"ftyp":
+        return "m4a"
+    return None
+
+
+def is_inline_clip(text: str) -> bool:
+    """Whether ``text`` is a whole audio clip given inline: a text a client plays."""
+    return len(text) >= SMALLEST_CLIP and audio_kind(head_bytes(text)) is not None
