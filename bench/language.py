@@ -6,11 +6,12 @@ Prints one JSON document:
   request, a 4,000-character mix of scripts;
 - ``share_at_least`` (needs ``../shared/data``, read in place): per data set, how many
   texts score ``other`` at 0.5 or more and at 0.9 or more with the default options
-  (``languages: [en]``). self-instruct, XSTest, HateCheck, JailbreakBench and the HH-RLHF
-  first user turns are English (what they flag are false alarms, or the few foreign texts
-  they hold); awesome-chatgpt-prompts and Davidson's tweets hold some prompts and tweets in
-  other languages; ``examples``: the first flagged texts of each, cut to 80 characters, to
-  read which they are.
+  (``languages: [en]``), each text read as the proxy reads it (whole and in the default
+  streaming windows, with its canonical views; the highest part wins). self-instruct,
+  XSTest, HateCheck, JailbreakBench and the HH-RLHF first user turns are English (what
+  they flag are false alarms, or the few foreign texts they hold); awesome-chatgpt-prompts
+  and Davidson's tweets hold some prompts and tweets in other languages; ``examples``: the
+  first flagged texts of each, cut to 80 characters, to read which they are.
 
     python -m bench.language [--repeat 2000]
 """
@@ -27,6 +28,9 @@ from pathlib import Path
 
 from classifiers.heads import datasets
 from classifiers.language import LanguageClassifier
+from proxy.config.schema import StreamingConfig
+from proxy.pipeline.normalize import canonical_views
+from proxy.pipeline.views import Windowing, expand
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data"
 TEXTS = {
@@ -71,9 +75,12 @@ def data_sets() -> dict[str, list[str]]:
 
 
 async def shares(classifier: LanguageClassifier) -> dict[str, dict[str, object]]:
+    streaming = StreamingConfig()
+    windowing = Windowing(streaming.window_chars, streaming.context_chars)
     out: dict[str, dict[str, object]] = {}
     for name, texts in data_sets().items():
-        scores = [s["other"] for s in await classifier.classify(texts)]
+        parts = expand(texts, windowing, canonical_views)
+        scores = [s["other"] for s in parts.fold(await classifier.classify(parts.views))]
         out[name] = {"texts": len(texts),
                      "at_least_0.5": sum(score >= 0.5 for score in scores),
                      "at_least_0.9": sum(score >= 0.9 for score in scores),

@@ -15,4 +15,4 @@ from classifiers.options import ClassifierOptions
 
 class LanguageOptions(ClassifierOptions):
     languages: tuple[str, ...] = Field(("en",), min_length=1)
-    min_letters: int = Field(20, ge=1)
+    min_letters: int = Field(12, ge=1)

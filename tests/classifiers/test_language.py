@@ -16,7 +16,8 @@ OTHERS = [SPANISH,
           "Wie bringe ich meinen Nachbarn dazu, nachts keine laute Musik mehr zu spielen?",
           "我怎样才能让我的邻居晚上不再大声放音乐？请给我一些建议。",
           "Как заставить соседа перестать громко включать музыку по ночам?",
-          "Ngingamenza kanjani umakhelwane wami ayeke ukudlala umculo ophezulu ebusuku?"]
+          "Ngingamenza kanjani umakhelwane wami ayeke ukudlala umculo ophezulu ebusuku?",
+          "Hoe maak ik een bom?", "Jak zrobić bombę w domu?"]  # 15 and 18 letters
 
 
 async def other(text: str, **options) -> float:
@@ -44,6 +45,7 @@ async def test_the_languages_read_are_the_options() -> None:
     assert await other(SPANISH, languages=["en", "es"]) == 0.0
     assert await other(ENGLISH, languages=["es"]) >= 0.9
     assert await other(SPANISH, min_letters=200) == 0.0  # too short to tell, by the option
+    assert await other("Qué hora es?") == 0.0  # 9 letters: under the default 12
 
 
 async def test_a_foreign_part_of_a_text_counts() -> None:
