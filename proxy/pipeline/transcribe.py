@@ -74,21 +74,13 @@ class Transcriber:
 
     async def transcribe(self, raw: bytes, outcomes: TranscriptionOutcomes | None = None
                          ) -> str | None:
-        digest = hashlib.sha256(raw).hexdigest()
-        text: str | None = self._heard.get(digest, self._now_ms())
-        outcome = "cached"
-        if text is None:
-            text, outcome = await self._transcribe(raw)
-            if text is not None:
-                self._heard.set(digest, text, self._now_ms() + HEARD_TTL_S * 1000)
+        text, outcome = await self._transcribe(raw)
         if outcomes is not None:
             outcomes[outcome] += 1
         return text
 
-    def _now_ms(self) -> int:
-        return int(self.clock() * 1000)
-
     async def _transcribe(self, raw: bytes) -> tuple[str | None, str]:
+        """The clip's transcript (None: not heard) and its outcome."""
         kind = audio_kind(raw)
         if not self.config.url:
             return None, "skipped"
@@ -96,6 +88,19 @@ class Transcriber:
             return None, "unsupported"
         if len(raw) > self.config.max_bytes:
             return None, "too_large"
+        digest = hashlib.sha256(raw).hexdigest()
+        heard = self._heard.get(digest, self._now_ms())
+        if heard is not None:
+            return heard, "cached"
+        text, outcome = await self._post(raw, kind)
+        if text is not None:
+            self._heard.set(digest, text, self._now_ms() + HEARD_TTL_S * 1000)
+        return text, outcome
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    async def _post(self, raw: bytes, kind: str) -> tuple[str | None, str]:
         form = aiohttp.FormData()
         form.add_field("file", raw, filename=f"audio.{kind}", content_type=_FORMATS[kind])
         form.add_field("model", self.config.model)
