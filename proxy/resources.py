@@ -88,14 +88,18 @@ class PerConfig(Generic[C, T]):
     def __init__(self, make: Callable[[C], T]) -> None:
         self._make = make
         self._clients: dict[tuple[str, tuple[str, ...]], T] = {}
+        self._last: tuple[C, T] | None = None  # the hot path's answer: the same section
 
     def get(self, config: C) -> T:
+        if self._last is not None and self._last[0] is config:
+            return self._last[1]
         secrets = tuple(value.get_secret_value() for value in config.__dict__.values()
                         if isinstance(value, SecretStr))
         identity = (config.model_dump_json(), secrets)
         client = self._clients.get(identity)
         if client is None:
             client = self._clients[identity] = self._make(config)
+        self._last = (config, client)
         return client
 
     async def close(self) -> None:
