@@ -20,6 +20,7 @@ from proxy.observability.tracing import TRACING, Tracing
 from proxy.pipeline.fetch import Fetcher
 from proxy.pipeline.identify import Identifier
 from proxy.pipeline.transcribe import Transcriber
+from proxy.pipeline.upstream import Upstream
 from proxy.protocol.dialect import Dialect
 from proxy.protocol.errors import json_response
 from proxy.protocol.http_errors import http_error
@@ -40,7 +41,6 @@ from proxy.resources import (
     Background,
     PerConfig,
     Readiness,
-    Upstreams,
 )
 from proxy.routes.dispatch import dispatch
 from proxy.routes.health import healthz, metrics, readyz
@@ -61,7 +61,7 @@ def create_app(loaded: LoadedConfig, *, config_path: Path | None = None,
     app = web.Application(client_max_size=1 << 40, middlewares=[_unexpected_errors])
     app[METRICS] = metrics_registry or Metrics()
     app[READINESS] = Readiness()
-    app[UPSTREAMS] = Upstreams()
+    app[UPSTREAMS] = PerConfig(Upstream)
     app[FETCHERS] = PerConfig(Fetcher)
     app[TRANSCRIBERS] = PerConfig(Transcriber)
     app[BACKGROUND] = Background()

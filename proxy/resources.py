@@ -45,32 +45,6 @@ class Readiness:
     draining: bool = False
 
 
-class Upstreams:
-    """One pooled client per distinct upstream config; a reload that changes the upstream
-    gets a new client while requests in flight finish on the old one (closed at shutdown)."""
-
-    def __init__(self) -> None:
-        self._clients: dict[tuple[str, str | None], Upstream] = {}
-        self._last: tuple[UpstreamConfig, Upstream] | None = None  # the hot path's answer
-
-    async def get(self, config: UpstreamConfig) -> Upstream:
-        if self._last is not None and self._last[0] is config:
-            return self._last[1]
-        secret = config.api_key.get_secret_value() if config.api_key else None
-        identity = (config.model_dump_json(), secret)  # the dump masks the key; add it back
-        client = self._clients.get(identity)
-        if client is None:
-            client = Upstream(config)
-            await client.start()
-            self._clients[identity] = client
-        self._last = (config, client)
-        return client
-
-    async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
-
-
 class _Client(Protocol):
     async def close(self) -> None: ...
 
@@ -80,8 +54,8 @@ T = TypeVar("T", bound=_Client)
 
 
 class PerConfig(Generic[C, T]):
-    """One client per distinct config section (``make(config)``: a fetcher, a
-    transcriber): a reload that changes the section gets a new client while requests in
+    """One client per distinct config section (``make(config)``: the upstream's, a
+    fetcher, a transcriber): a reload that changes the section gets a new client while requests in
     flight finish on the old one (every one closed at shutdown). A key in the section
     counts: its JSON dump masks secrets, so they are added back."""
 
@@ -126,7 +100,7 @@ class Background:
 
 METRICS = web.AppKey("metrics", Metrics)
 READINESS = web.AppKey("readiness", Readiness)
-UPSTREAMS = web.AppKey("upstreams", Upstreams)
+UPSTREAMS = web.AppKey("upstreams", PerConfig[UpstreamConfig, Upstream])
 FETCHERS = web.AppKey("fetchers", PerConfig[FetchConfig, Fetcher])
 TRANSCRIBERS = web.AppKey("transcribers", PerConfig[TranscriptionConfig, Transcriber])
 BACKGROUND = web.AppKey("background", Background)

@@ -59,11 +59,14 @@ from proxy.protocol.dialect import (
     ParsedRequest,
     TextField,
 )
-from proxy.protocol.media import DATA_URL, audio_kind, head_bytes, is_inline_clip
+from proxy.protocol.media import (
+    DATA_URL,
+    SMALLEST_INLINE,
+    audio_kind,
+    head_bytes,
+    is_inline_clip,
+)
 
-# The base64 of the smallest image worth reading (a few dozen bytes of PNG or GIF): shorter
-# texts are never decoded to look for an image's header.
-_SMALLEST_IMAGE = 64
 _EXTENSIONS = frozenset({"extension", "message.extension"})  # the dialects' vendor fields
 logging.getLogger("pypdf").setLevel(logging.CRITICAL + 1)  # its warnings quote the file
 
@@ -181,7 +184,7 @@ async def read_inline_clips(texts: list[tuple[int, str]], transcriber: Transcrib
 def is_inline_image(text: str) -> bool:
     """Whether ``text`` is a whole image given inline (base64, or a data: URL): an answer
     text that a client shows as a picture, not as words."""
-    return len(text) >= _SMALLEST_IMAGE and _is_image(text)
+    return len(text) >= SMALLEST_INLINE and _is_image(text)
 
 
 async def read_inline_images(texts: list[tuple[int, str]], server: ServerConfig,

@@ -39,15 +39,20 @@ class Upstream:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
 
-    async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self.config.max_connections, keepalive_timeout=30)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout_s,
-                                        sock_read=self.config.read_timeout_s)
-        # No cookie jar: the pool serves every client, so a cookie the upstream set on one
-        # client's answer would ride along on the next client's request.
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",),
-            cookie_jar=aiohttp.DummyCookieJar())
+    def _client(self) -> aiohttp.ClientSession:
+        """The pooled session, made on first use (in the running loop)."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self.config.max_connections,
+                                             keepalive_timeout=30)
+            timeout = aiohttp.ClientTimeout(total=None,
+                                            sock_connect=self.config.connect_timeout_s,
+                                            sock_read=self.config.read_timeout_s)
+            # No cookie jar: the pool serves every client, so a cookie the upstream set on
+            # one client's answer would ride along on the next client's request.
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",),
+                cookie_jar=aiohttp.DummyCookieJar())
+        return self._session
 
     async def close(self) -> None:
         if self._session is not None:
@@ -93,9 +98,8 @@ class Upstream:
         ``client_credentials``: see ``request_headers``.
         Redirects are never followed: a 3xx is the upstream's answer, relayed as it is
         (following one would re-send the body, and the operator's key, elsewhere)."""
-        assert self._session is not None, "start() was not awaited"
         url = yarl.URL(self.url(segments) + (f"?{query}" if query else ""), encoded=True)
-        session = self._session
+        session = self._client()
         try:
             return await traced_upstream(  # a span, and its trace context in the headers
                 method, url, self.request_headers(headers, client_credentials=client_credentials),

@@ -12,7 +12,9 @@ import binascii
 import re
 
 DATA_URL = re.compile(r"(?i:data):(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),", re.ASCII)
-SMALLEST_CLIP = 64  # base64 characters: shorter texts are never taken for a whole clip
+# Base64 characters: a shorter text is never taken for a whole inline image or clip (the
+# smallest worth reading is a few dozen bytes).
+SMALLEST_INLINE = 64
 
 
 def head_bytes(data: str) -> bytes:
@@ -48,4 +50,4 @@ def audio_kind(raw: bytes) -> str | None:
 
 def is_inline_clip(text: str) -> bool:
     """Whether ``text`` is a whole audio clip given inline: a text a client plays."""
-    return len(text) >= SMALLEST_CLIP and audio_kind(head_bytes(text)) is not None
+    return len(text) >= SMALLEST_INLINE and audio_kind(head_bytes(text)) is not None

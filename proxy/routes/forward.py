@@ -35,7 +35,7 @@ async def _forward(request: web.Request, ctx: RequestContext,
     ctx.unchecked = True
     body = await read_body(request, config.server)
     await identify(request, ctx, None)
-    upstream = await request.app[UPSTREAMS].get(config.upstream)
+    upstream = request.app[UPSTREAMS].get(config.upstream)
     started = time.perf_counter()
     answer = await upstream.open(request.method, route.segments, data=body or None,
                                  headers=request.headers, query=raw_query(request),

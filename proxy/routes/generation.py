@@ -53,7 +53,7 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
     ctx.unchecked = parsed.unknown > 0
     await identify(request, ctx, parsed.body)
     await _read_inline(request, ctx, parsed)  # once the caller is known and admitted
-    upstream = await request.app[UPSTREAMS].get(config.upstream)
+    upstream = request.app[UPSTREAMS].get(config.upstream)
     started = time.perf_counter()
     if config.upstream.send_during_input_checks and not acts_upstream(ctx.dialect.name,
                                                                       parsed.body):
