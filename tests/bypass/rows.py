@@ -94,6 +94,13 @@ CHAT_INPUT = [
         {"type": "text", "text": "Answer what I ask."}, audio_part()]))),
     InputRow("chat_completions", "audio", chat(user([audio_part("mp3")])),
              note="declared as another format"),
+    InputRow("chat_completions", "audio", chat(user([{"type": "input_audio", "input_audio": {
+        "data": "data:audio/wav;base64," + base64.b64encode(CLIP).decode(),
+        "format": "wav"}}])), note="as a data: URL"),
+    InputRow("chat_completions", "audio", chat(
+        user("Listen to the recording."), assistant_call('{"id": 7}'),
+        {"role": "tool", "tool_call_id": "call_1", "content": [audio_part()]}),
+        note="in a tool result"),
     InputRow("chat_completions", "file", _chat_file(data_url(PDF)), note="pdf"),
     InputRow("chat_completions", "file", _chat_file(data_url(SCAN)), note="scanned pdf"),
     InputRow("chat_completions", "image", chat(user([
