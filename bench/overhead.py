@@ -1,12 +1,12 @@
 """Overhead benchmark: the proxy against the demo upstream, per API route, measured with wrk.
 
 Six servers, each its own process: ``safety-proxy demo-upstream``, and in front of it the
-floor (bench/floor_proxy.py: aiohttp's server and client relaying bytes, nothing else), a
-proxy with checks off, one with the ``fast`` preset, the same with ``streaming.mode:
-low_latency``, and one with the embedded defaults. For
-each route (Chat Completions, Responses, Anthropic Messages by default; legacy Completions
-on request), each target (the demo upstream directly, and each proxy), non-streamed and
-streamed, and each concurrency, wrk (Debian package ``wrk``) drives load for ``--duration`` seconds.
+floor (bench/floor_proxy.py: aiohttp's server and the proxy's upstream client relaying
+bytes, nothing else), a proxy with checks off, one with the ``fast`` preset, the same with
+``streaming.mode: low_latency``, and one with the embedded defaults. For each route (Chat
+Completions, Responses, Anthropic Messages by default; legacy Completions on request), each
+target (the demo upstream directly, and each proxy), non-streamed and streamed, and each
+concurrency, wrk (Debian package ``wrk``) drives load for ``--duration`` seconds.
 
 The runs are interleaved in rounds: round r runs every (route, target, mode, concurrency)
 once, always in the same order, so a slow patch of the machine hits every route alike.
@@ -62,9 +62,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "(%s-%d) Please summarise the plot of a detective novel in two sentences."
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 MODES = {"non_streamed": False, "streamed": True}
-# The reference under every proxy: bench/floor_proxy.py, aiohttp's server and client relaying
-# bytes and nothing else. A proxy's added latency minus the floor's is the proxy's own work.
-FLOOR = "floor_aiohttp"
+# The reference under every proxy: bench/floor_proxy.py, aiohttp's server and the proxy's
+# upstream client relaying bytes and nothing else. A proxy's added latency minus the
+# floor's is the proxy's own work.
+FLOOR = "floor"
 PROXIES = ("proxy_checks_off", "proxy_fast_preset", "proxy_fast_low_latency",
            "proxy_default_checks")
 TARGETS = ("direct", FLOOR, *PROXIES)

@@ -13,10 +13,12 @@ cd "$(dirname "$0")/.."
 # missing tools are installed (another package may already provide kubectl, e.g. Google
 # Cloud's, which would conflict with kubernetes-client). kubectl renders the Kubernetes
 # manifests (`kubectl kustomize`, tests/deploy); tesseract reads the text in images and
-# pdftoppm renders PDF pages to be read (proxy/pipeline/ocr.py).
+# pdftoppm renders PDF pages to be read (proxy/pipeline/ocr.py); openssl makes the
+# certificates of the upstream client's TLS tests.
 declare -A APT_PACKAGES=([redis-server]=redis-server [prometheus]=prometheus
                          [promtool]=prometheus [kubectl]=kubernetes-client
-                         [tesseract]=tesseract-ocr [pdftoppm]=poppler-utils)
+                         [tesseract]=tesseract-ocr [pdftoppm]=poppler-utils
+                         [openssl]=openssl)
 missing=()
 for tool in "${!APT_PACKAGES[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")

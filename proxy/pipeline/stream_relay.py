@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import time
 
-import aiohttp
 import structlog
 from aiohttp import web
 
@@ -40,6 +39,7 @@ from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import combine
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.output_checks import moderate_answer, read_pictures
+from proxy.pipeline.upstream_http import Answer, UpstreamHTTPError
 from proxy.pipeline.windows import Window, WindowTracker
 from proxy.protocol import sse
 from proxy.protocol.errors import BadRequest
@@ -77,7 +77,7 @@ class StreamRelay:
         self.open_choices: set[int] = set()
         self.first_byte_at: float | None = None
 
-    async def relay(self, upstream: aiohttp.ClientResponse) -> None:
+    async def relay(self, upstream: Answer) -> None:
         try:
             if not self.ctx.snapshot.checks_for("output"):
                 await self._pass_through(upstream)  # nothing to check: bytes as they come
@@ -90,16 +90,16 @@ class StreamRelay:
         finally:
             if self.pending_check is not None:
                 self.pending_check.cancel()
-            upstream.close()
+            upstream.release()  # closes it unless it was read to its end
 
-    async def _pass_through(self, upstream: aiohttp.ClientResponse) -> None:
+    async def _pass_through(self, upstream: Answer) -> None:
         try:
             async for chunk in upstream.content.iter_any():
                 await self._send(chunk)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (UpstreamHTTPError, TimeoutError) as exc:
             await self._broken(f"the upstream stream broke: {type(exc).__name__}")
 
-    async def _pump(self, upstream: aiohttp.ClientResponse) -> bool:
+    async def _pump(self, upstream: Answer) -> bool:
         """Reads the upstream to its end; False when the stream was cut or broke."""
         decoder = sse.SSEDecoder()
         try:
@@ -111,7 +111,7 @@ class StreamRelay:
             for event in decoder.close():
                 if not await self._on_event(event):
                     return False
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (UpstreamHTTPError, TimeoutError) as exc:
             await self._broken(f"the upstream stream broke: {type(exc).__name__}")
             return False
         return True

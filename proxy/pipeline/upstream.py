@@ -1,4 +1,5 @@
-"""The upstream model API: one pooled client per app, explicit timeouts, error mapping.
+"""The upstream model API: one pooled client per app (``upstream_http.Pool``), explicit
+timeouts, error mapping.
 
 Contract: ``open()`` returns the upstream's response with its body not yet read, or raises
 a ProxyError (502 unreachable, 504 timeout) whose message never names the upstream's
@@ -9,15 +10,24 @@ caller (client gone) closes the upstream connection.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Mapping, Sequence
 
-import aiohttp
 import structlog
 import yarl
 from multidict import CIMultiDict
 
 from proxy.config.schema import UpstreamConfig
 from proxy.observability.tracing import traced_upstream
+from proxy.pipeline.upstream_http import (
+    Answer,
+    BadAnswer,
+    ConnectFailed,
+    Disconnected,
+    Pool,
+    UpstreamHTTPError,
+)
 from proxy.protocol.errors import UpstreamTimeout, UpstreamUnreachable
 
 log = structlog.get_logger("safety_proxy.upstream")
@@ -37,26 +47,14 @@ _CREDENTIALS = frozenset({"authorization", "x-api-key", "api-key"})
 class Upstream:
     def __init__(self, config: UpstreamConfig) -> None:
         self.config = config
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        """The pooled session, made on first use (in the running loop)."""
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self.config.max_connections,
-                                             keepalive_timeout=30)
-            timeout = aiohttp.ClientTimeout(total=None,
-                                            sock_connect=self.config.connect_timeout_s,
-                                            sock_read=self.config.read_timeout_s)
-            # No cookie jar: the pool serves every client, so a cookie the upstream set on
-            # one client's answer would ride along on the next client's request.
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",),
-                cookie_jar=aiohttp.DummyCookieJar())
-        return self._session
+        # No cookie jar: the pool serves every client, so a cookie the upstream set on one
+        # client's answer would ride along on the next client's request.
+        self._pool = Pool(limit=config.max_connections,
+                          connect_timeout_s=config.connect_timeout_s,
+                          read_timeout_s=config.read_timeout_s, keepalive_s=30.0)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._pool.close()
 
     def url(self, segments: Sequence[str]) -> str:
         """``base_url`` + the validated path segments (routes/paths.py): no segment is
@@ -93,22 +91,21 @@ class Upstream:
 
     async def open(self, method: str, segments: Sequence[str], *, data: bytes | None,
                    headers: Mapping[str, str], query: str = "",
-                   client_credentials: bool = True) -> aiohttp.ClientResponse:
+                   client_credentials: bool = True) -> Answer:
         """``query``: the raw (still encoded) query string, passed on as it came.
         ``client_credentials``: see ``request_headers``.
         Redirects are never followed: a 3xx is the upstream's answer, relayed as it is
         (following one would re-send the body, and the operator's key, elsewhere)."""
         url = yarl.URL(self.url(segments) + (f"?{query}" if query else ""), encoded=True)
-        session = self._client()
         try:
             return await traced_upstream(  # a span, and its trace context in the headers
                 method, url, self.request_headers(headers, client_credentials=client_credentials),
-                lambda sent: session.request(method, url, data=data, allow_redirects=False,
-                                             headers=sent))
+                lambda sent: self._pool.request(method, url, sent, data))
         except TimeoutError:
             raise UpstreamTimeout("the upstream model API did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            log.warning("upstream_unreachable", detail=f"{type(exc).__name__}: {exc}")
+        except UpstreamHTTPError as exc:
+            log.warning("upstream_unreachable", detail=_detail(exc), host=url.host,
+                        port=url.port)
             raise UpstreamUnreachable(
                 f"cannot reach the upstream model API: {_failure(exc)}") from None
 
@@ -123,19 +120,27 @@ def response_headers(upstream: Mapping[str, str]) -> dict[str, str]:
             if k.lower() not in HOP_BY_HOP and k.lower() not in _OWN}
 
 
-# What went wrong, as a client reads it: never aiohttp's text, which names the upstream's
-# host, port or URL (those go to the log line only). Subclasses first.
-_FAILURES: tuple[tuple[type[aiohttp.ClientError], str], ...] = (
-    (aiohttp.ClientConnectorCertificateError, "its TLS certificate was refused"),
-    (aiohttp.ClientSSLError, "the TLS handshake failed"),
-    (aiohttp.ClientConnectorDNSError, "its host name does not resolve"),
-    (aiohttp.ClientConnectorError, "the connection was refused or failed"),
-    (aiohttp.ServerDisconnectedError, "it closed the connection"),
-)
-
-
-def _failure(exc: aiohttp.ClientError) -> str:
-    for kind, failure in _FAILURES:
-        if isinstance(exc, kind):
-            return failure
+# What went wrong, as a client reads it: never the OS's or TLS library's text, which may
+# name the upstream's host, port or URL (the log line has them).
+def _failure(exc: UpstreamHTTPError) -> str:
+    cause = exc.__cause__
+    if isinstance(exc, ConnectFailed):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return "its TLS certificate was refused"
+        if isinstance(cause, ssl.SSLError):
+            return "the TLS handshake failed"
+        if isinstance(cause, socket.gaierror):
+            return "its host name does not resolve"
+        return "the connection was refused or failed"
+    if isinstance(exc, Disconnected):
+        return "it closed the connection"
+    if isinstance(exc, BadAnswer):
+        return "its answer was not HTTP/1.1"
     return type(exc).__name__
+
+
+def _detail(exc: UpstreamHTTPError) -> str:
+    """For the log line: the error and what caused it."""
+    cause = exc.__cause__
+    return f"{type(exc).__name__}: {exc}" + (f" ({type(cause).__name__}: {cause})" if cause
+                                               else "")

@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import re
 
-import aiohttp
 import structlog
 from aiohttp import web
 
 from classifiers.tasks import spawn
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.upstream import Upstream
+from proxy.pipeline.upstream_http import UpstreamHTTPError
 from proxy.protocol.errors import ProxyError
 from proxy.protocol.stored import StoredAnswer
 from proxy.routes.upstream_io import forwards_client_key
@@ -66,8 +66,8 @@ async def _delete(upstream: Upstream, request: web.Request, ctx: RequestContext,
                                      client_credentials=forwards_client_key(ctx))
         status = answer.status
         answer.release()
-    except (ProxyError, aiohttp.ClientError, TimeoutError, ValueError):
-        status = None  # ValueError: a URL or header aiohttp refuses
+    except (ProxyError, UpstreamHTTPError, TimeoutError, ValueError):
+        status = None  # ValueError: a header the client refuses to send
     result = ("deleted" if status is not None and status < 300 else
               "not_found" if status == 404 else "failed")
     _count(ctx, result)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 
-import aiohttp
 from aiohttp import web
 
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.upstream import response_headers
+from proxy.pipeline.upstream_http import Answer, UpstreamHTTPError
 from proxy.protocol.safety import DECISION_HEADER
 from proxy.resources import UPSTREAMS
 from proxy.routes.body import read_body
@@ -50,7 +50,7 @@ async def _forward(request: web.Request, ctx: RequestContext,
 
 
 async def _stream_back(request: web.Request, ctx: RequestContext,
-                       answer: aiohttp.ClientResponse) -> web.StreamResponse:
+                       answer: Answer) -> web.StreamResponse:
     headers = {**response_headers(answer.headers), DECISION_HEADER: ctx.outcome_label,
                "x-request-id": ctx.request_id}
     if answer.content_type:
@@ -60,7 +60,7 @@ async def _stream_back(request: web.Request, ctx: RequestContext,
     try:
         async for chunk in answer.content.iter_any():
             await response.write(chunk)
-    except (aiohttp.ClientError, TimeoutError):
+    except (UpstreamHTTPError, TimeoutError):
         ctx.error_kind = "upstream_stream_broken"
     except ConnectionError:
         ctx.error_kind = "client_disconnected"

@@ -8,7 +8,6 @@ import time
 from collections import Counter
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from classifiers.tasks import owned
@@ -27,6 +26,7 @@ from proxy.pipeline.output_checks import (
 from proxy.pipeline.stream_relay import StreamRelay
 from proxy.pipeline.transcribe import Transcriber, TranscriptionOutcomes
 from proxy.pipeline.upstream import Upstream, response_headers
+from proxy.pipeline.upstream_http import Answer
 from proxy.protocol.dialect import Dialect, ParsedRequest
 from proxy.protocol.errors import BadRequest, ProxyError, UpstreamBadResponse, json_response
 from proxy.protocol.safety import DECISION_HEADER, safety_object
@@ -102,7 +102,7 @@ async def _read_inline(request: web.Request, ctx: RequestContext, parsed: Parsed
 
 
 async def _sent_during_checks(request: web.Request, ctx: RequestContext, upstream: Upstream,
-                              route: Route) -> aiohttp.ClientResponse | None:
+                              route: Route) -> Answer | None:
     """Sends the request upstream while its input checks run: the upstream's answer, its
     body unread, once they pass and its strike is charged; None when they block it. An
     answer not taken (blocked, the principal refused at its charge, the client gone, an
@@ -111,8 +111,7 @@ async def _sent_during_checks(request: web.Request, ctx: RequestContext, upstrea
     assert ctx.parsed is not None
     sending = owned(open_upstream(upstream, request, route, ctx.parsed.body, ctx),
                     name=f"send-{ctx.request_id}")
-    for _ in range(2):  # the request on the wire before the checks take the loop: aiohttp
-        await asyncio.sleep(0)  # writes a body in a task of its own, a turn after the call's
+    await asyncio.sleep(0)  # the request on the wire (one write) before the checks take the loop
     withdrawn = "abandoned"  # why, if this ends before the answer is taken
     try:
         if (await check_input(ctx)).decision.blocked:
@@ -131,12 +130,12 @@ async def _sent_during_checks(request: web.Request, ctx: RequestContext, upstrea
             await _withdraw(sending)
 
 
-async def _withdraw(sending: asyncio.Future[aiohttp.ClientResponse]) -> None:
+async def _withdraw(sending: asyncio.Future[Answer]) -> None:
     if not sending.done():
         sending.cancel()  # open_upstream's contract: cancelling it closes the connection
         await asyncio.wait([sending])
     if not sending.cancelled() and sending.exception() is None:
-        sending.result().close()
+        sending.result().release()  # unread: its connection is closed
 
 
 async def _complete(ctx: RequestContext, body: dict[str, Any], headers: dict[str, str],
@@ -163,7 +162,7 @@ async def _complete(ctx: RequestContext, body: dict[str, Any], headers: dict[str
 
 
 async def _relay_stream(request: web.Request, ctx: RequestContext, upstream: Upstream,
-                        answer: aiohttp.ClientResponse, started: float) -> web.StreamResponse:
+                        answer: Answer, started: float) -> web.StreamResponse:
     response = web.StreamResponse(headers={
         **response_headers(answer.headers),
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",

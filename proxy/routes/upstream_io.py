@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.output_checks import moderate_answer
 from proxy.pipeline.upstream import Upstream, response_headers
+from proxy.pipeline.upstream_http import Answer, UpstreamHTTPError
 from proxy.protocol.errors import (
     BadRequest,
     UpstreamAnswered,
@@ -36,7 +36,7 @@ def forwards_client_key(ctx: RequestContext) -> bool:
 
 
 async def open_upstream(upstream: Upstream, request: web.Request, route: Route,
-                        body: dict[str, Any], ctx: RequestContext) -> aiohttp.ClientResponse:
+                        body: dict[str, Any], ctx: RequestContext) -> Answer:
     answer = await upstream.open("POST", route.segments, data=orjson.dumps(body),
                                  headers=request.headers, query=raw_query(request),
                                  client_credentials=forwards_client_key(ctx))
@@ -45,12 +45,12 @@ async def open_upstream(upstream: Upstream, request: web.Request, route: Route,
     return answer
 
 
-async def read_all(answer: aiohttp.ClientResponse, ctx: RequestContext, started: float) -> bytes:
+async def read_all(answer: Answer, ctx: RequestContext, started: float) -> bytes:
     try:
         return await answer.read()
     except TimeoutError:
         raise UpstreamTimeout("the upstream model API stopped answering") from None
-    except aiohttp.ClientError as exc:
+    except UpstreamHTTPError as exc:
         raise UpstreamUnreachable(f"the upstream answer broke off: {type(exc).__name__}") from None
     finally:
         answer.release()
@@ -59,7 +59,7 @@ async def read_all(answer: aiohttp.ClientResponse, ctx: RequestContext, started:
         ctx.metrics.upstream_duration.observe(elapsed)
 
 
-async def read_upstream_json(answer: aiohttp.ClientResponse, ctx: RequestContext,
+async def read_upstream_json(answer: Answer, ctx: RequestContext,
                              started: float) -> dict[str, Any]:
     raw = await read_all(answer, ctx, started)
     body = _json_or_none(raw)
@@ -70,7 +70,7 @@ async def read_upstream_json(answer: aiohttp.ClientResponse, ctx: RequestContext
     return body
 
 
-async def relay_upstream_error(answer: aiohttp.ClientResponse, ctx: RequestContext,
+async def relay_upstream_error(answer: Answer, ctx: RequestContext,
                                started: float) -> web.Response:
     """An upstream error status (4xx, 5xx) is relayed with its status and headers
     (``Retry-After``, rate limits): a JSON object body as it is once the output checks

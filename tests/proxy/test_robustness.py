@@ -14,11 +14,13 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 from multidict import CIMultiDict
 from structlog.testing import capture_logs
 
 from tests.proxy.routes.test_bad_input import CLEAN, metric, still_serves
 from tests.support.ports import free_port
+from tests.support.tls import self_signed, server_context
 from tests.support.upstream import Raw, Stream, sse_chunks
 
 MARKER = "QQMARKERQQ"  # sent in the bad part of a request; must never come back
@@ -429,3 +431,27 @@ async def test_an_unreachable_upstream_is_a_502_that_names_no_address(start_prox
     assert "/v1" not in message and "http" not in message
     detail = [entry for entry in logs if entry["event"] == "upstream_unreachable"]
     assert str(port) in detail[0]["detail"]  # the operator's log has it
+
+
+async def test_an_upstream_certificate_nobody_trusts_is_a_502_and_a_trusted_one_serves(
+        start_proxy, fake_upstream, tmp_path, monkeypatch):
+    # TLS to the upstream is verified against the system's CAs: an unknown certificate (a
+    # man in the middle, or a private CA the operator has not installed) carries no prompt.
+    cert, key = self_signed(tmp_path)
+    runner = web.AppRunner(fake_upstream.app())
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_context(cert, key)).start()
+    try:
+        upstream = {"base_url": f"https://127.0.0.1:{port}/v1"}
+        base, _ = await start_proxy(upstream=upstream)
+        status, body, _ = await post(base, "/v1/chat/completions", orjson.dumps(CLEAN))
+        assert status == 502 and not fake_upstream.requests
+        assert body["error"]["message"] == ("cannot reach the upstream model API: its TLS "
+                                            "certificate was refused")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the operator trusts its CA
+        base, _ = await start_proxy(upstream=upstream)
+        status, body, _ = await post(base, "/v1/chat/completions", orjson.dumps(CLEAN))
+        assert status == 200 and len(fake_upstream.requests) == 1
+    finally:
+        await runner.cleanup()
