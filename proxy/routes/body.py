@@ -24,7 +24,7 @@ async def read_body(request: web.Request, server: ServerConfig) -> bytes:
         raise BodyTooLarge(f"request body is {request.content_length} bytes; the limit is {limit}")
     try:
         if request.content.is_eof():  # all of it arrived with the headers: nothing to wait for
-            return await _read(request.content, limit)
+            return _whole(request.content.read_nowait(), limit)
         async with asyncio.timeout(server.body_read_timeout_s):
             return await _read(request.content, limit)
     except TimeoutError:
@@ -34,6 +34,12 @@ async def read_body(request: web.Request, server: ServerConfig) -> bytes:
     except web.RequestPayloadError:
         raise BadRequest("the request body cannot be read: its length, chunked encoding or "
                          "Content-Encoding is not valid") from None
+
+
+def _whole(body: bytes, limit: int) -> bytes:
+    if len(body) > limit:
+        raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+    return body
 
 
 async def _read(content: StreamReader, limit: int) -> bytes:

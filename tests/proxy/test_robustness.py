@@ -455,3 +455,17 @@ async def test_an_upstream_certificate_nobody_trusts_is_a_502_and_a_trusted_one_
         assert status == 200 and len(fake_upstream.requests) == 1
     finally:
         await runner.cleanup()
+
+
+async def test_a_chunked_body_past_the_limit_in_one_write_is_a_413(start_proxy, fake_upstream):
+    # A body that arrived whole with its headers is taken at once (no wait, no deadline):
+    # its size is still checked, chunked bodies carrying no Content-Length to refuse early.
+    base, _ = await start_proxy(server={"max_body_bytes": 1000})
+    body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 2000}]})
+    raw = await exchange(base, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                         b"Connection: close\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    status, _, answer = parse_response(raw)
+    assert status == 413 and "limit of 1000 bytes" in answer["error"]["message"]
+    assert fake_upstream.requests == []
+    await still_serves(base)
