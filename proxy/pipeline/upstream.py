@@ -135,7 +135,7 @@ def _failure(exc: UpstreamHTTPError) -> str:
     if isinstance(exc, Disconnected):
         return "it closed the connection"
     if isinstance(exc, BadAnswer):
-        return "its answer was not HTTP/1.1"
+        return "its answer could not be read"
     return type(exc).__name__
 
 

@@ -469,3 +469,23 @@ async def test_a_chunked_body_past_the_limit_in_one_write_is_a_413(start_proxy, 
     assert status == 413 and "limit of 1000 bytes" in answer["error"]["message"]
     assert fake_upstream.requests == []
     await still_serves(base)
+
+
+async def test_an_upstream_that_does_not_speak_http_is_a_502_that_says_so(start_proxy):
+    async def not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"220 mail.example ESMTP ready\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    port = free_port()
+    server = await asyncio.start_server(not_http, "127.0.0.1", port)
+    try:
+        base, _ = await start_proxy(upstream={"base_url": f"http://127.0.0.1:{port}/v1"})
+        status, body, _ = await post(base, "/v1/chat/completions", orjson.dumps(CLEAN))
+        assert status == 502
+        assert body["error"]["message"] == ("cannot reach the upstream model API: its answer "
+                                            "could not be read")
+    finally:
+        server.close()
