@@ -231,9 +231,6 @@ class _Connection(asyncio.Protocol):
         else:
             answer.fail(Disconnected("the upstream closed the connection"))
 
-    def pause_writing(self) -> None:  # the request is one write; nothing to hold back
-        pass
-
     # httptools callbacks
 
     def on_header(self, name: bytes, value: bytes) -> None:

@@ -21,7 +21,7 @@ from structlog.testing import capture_logs
 from tests.proxy.routes.test_bad_input import CLEAN, metric, still_serves
 from tests.support.ports import free_port
 from tests.support.tls import self_signed, server_context
-from tests.support.upstream import Raw, Stream, sse_chunks
+from tests.support.upstream import Raw, Stream, completion, sse_chunks
 
 MARKER = "QQMARKERQQ"  # sent in the bad part of a request; must never come back
 
@@ -489,3 +489,24 @@ async def test_an_upstream_that_does_not_speak_http_is_a_502_that_says_so(start_
                                             "could not be read")
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_compressed_answer_is_decoded_and_scored(start_proxy, fake_upstream, stream):
+    # An upstream (or a hop before it) may compress though the proxy asked for identity:
+    # read raw, the answer's words would reach the client unscored.
+    if stream:
+        packed = gzip.compress(b"".join(sse_chunks(["Sure: ", "BADWORD ", "done."])))
+        fake_upstream.answer = lambda body: Stream([packed[:20], packed[20:]])
+    else:
+        packed = gzip.compress(orjson.dumps(completion("Sure: BADWORD done.")))
+        fake_upstream.answer = lambda body: Raw(200, packed)
+    fake_upstream.response_headers = {"Content-Encoding": "gzip"}
+    base, _ = await start_proxy()
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/chat/completions", json={**CLEAN, "stream": stream}) as response:
+        assert response.status == 200
+        if not stream:  # a stream's headers leave before its answer is read
+            assert response.headers["x-safety-decision"] == "block"
+        text = await response.text()
+    assert "BADWORD" not in text and "content_filter" in text
