@@ -54,9 +54,15 @@ class Snapshot:
         return self.loaded.config
 
     _tenant_policies: dict[tuple[str | None, str], DirectionPolicy] = field(default_factory=dict)
+    # direction -> its checks, in config order (several steps of every request ask)
+    _by_direction: dict[str, tuple[Check, ...]] = field(default_factory=dict)
 
     def checks_for(self, direction: Direction) -> tuple[Check, ...]:
-        return tuple(check for check in self.checks if direction in check.config.directions)
+        checks = self._by_direction.get(direction)
+        if checks is None:
+            checks = self._by_direction[direction] = tuple(
+                check for check in self.checks if direction in check.config.directions)
+        return checks
 
     def tenant_of(self, headers: Mapping[str, str]) -> str | None:
         """The request's tenant: a declared name, ``other``, or None when tenants are off."""

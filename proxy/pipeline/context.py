@@ -84,7 +84,10 @@ class RequestContext:
                    for failure in moderation.run.failures)
 
     def classify_context(self, direction: str) -> ClassifyContext:
+        """What the direction's checks may read besides the texts (bare when it has none)."""
         parsed = self.parsed
+        if not self.snapshot.checks_for(direction):  # type: ignore[arg-type]
+            return ClassifyContext(direction=direction)  # type: ignore[arg-type]
         return ClassifyContext(
             direction=direction,  # type: ignore[arg-type]
             prompt=parsed.last_user_text() if parsed else None,

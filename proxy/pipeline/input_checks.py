@@ -22,16 +22,20 @@ async def check_input(ctx: RequestContext) -> Moderation:
     if ctx.parsed.unreadable:
         ctx.metrics.unscanned_parts.labels("input").inc(ctx.parsed.unreadable)
     texts = [field.text for field in ctx.parsed.texts]
-    joins = [] if ctx.parsed.independent or len(texts) < 2 else [  # a batch: never joined
-        (0, view) for view in seams(texts, ctx.snapshot.config.streaming.window_chars,
-                                    [whole_of(field.path) for field in ctx.parsed.texts])]
-    moderation = await moderate(ctx.snapshot, "input", texts, ctx.classify_context("input"),
-                                ctx.metrics, ctx.cache, ctx.tenant, joins)
+    if ctx.snapshot.checks_for("input"):
+        joins = [] if ctx.parsed.independent or len(texts) < 2 else [  # a batch: never joined
+            (0, view) for view in seams(texts, ctx.snapshot.config.streaming.window_chars,
+                                        [whole_of(field.path) for field in ctx.parsed.texts])]
+        moderation = await moderate(ctx.snapshot, "input", texts,
+                                    ctx.classify_context("input"), ctx.metrics, ctx.cache,
+                                    ctx.tenant, joins)
+    else:  # nothing to score, nothing to redact; the unreadable parts still count
+        moderation = Moderation("input", texts=[text for text in texts if text.strip()])
     choice = ctx.snapshot.config.policy.unreadable_content.input
     moderation.decision = combine(moderation.decision,
                                   unreadable_decision(ctx.parsed.unreadable, choice))
     ctx.moderations["input"] = moderation
-    if not moderation.decision.blocked:
+    if not moderation.decision.blocked and moderation.decision.redactions():
         ctx.redacted_spans = apply_redactions(ctx, moderation)
     return moderation
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import openai
 import pytest
@@ -223,3 +225,17 @@ async def test_stream_without_output_checks_is_relayed_byte_for_byte(start_proxy
                 "model": "m", "stream": True,
                 "messages": [{"role": "user", "content": "hi"}]}) as response:
             assert await response.read() == b"".join(chunks)
+
+
+async def test_a_missing_or_unsafe_request_id_is_replaced_by_a_fresh_one(start_proxy):
+    base, _ = await start_proxy()
+    seen = []
+    async with aiohttp.ClientSession() as session:
+        for sent in ({}, {"x-request-id": "two words"}, {}):
+            async with session.post(f"{base}/v1/chat/completions", headers=sent,
+                                    json={"model": "m", "messages": [
+                                        {"role": "user", "content": "hi"}]}) as response:
+                assert response.status == 200
+                seen.append(response.headers["x-request-id"])
+    assert all(re.fullmatch(r"[0-9a-f]{32}", one) for one in seen), seen
+    assert len(set(seen)) == 3

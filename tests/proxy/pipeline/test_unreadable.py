@@ -16,11 +16,16 @@ def policy(choice: str) -> dict:
     return {**base, "unreadable_content": {"input": choice}}
 
 
+@pytest.mark.parametrize("checks", ["configured", "none"])  # none: no input check to run
 @pytest.mark.parametrize(("choice", "status", "decision", "forwarded"), [
     ("allow", 200, "allow", 1), ("flag", 200, "flag", 1), ("block", 400, "block", 0)])
 async def test_an_image_follows_the_configured_choice(start_proxy, fake_upstream, choice,
-                                                      status, decision, forwarded):
-    base, _ = await start_proxy(policy=policy(choice))
+                                                      status, decision, forwarded, checks):
+    chosen = {"policy": policy(choice)}
+    if checks == "none":
+        chosen = {"checks": [], "policy": {"input": {}, "output": {}, "toxic_labels": [],
+                                           "unreadable_content": {"input": choice}}}
+    base, _ = await start_proxy(**chosen)
     body = {"model": "m", "messages": [{"role": "user", "content": [
         {"type": "text", "text": "what is this?"}, IMAGE]}]}
     async with aiohttp.ClientSession() as session:

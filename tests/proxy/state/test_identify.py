@@ -3,6 +3,8 @@ it names; keyed hashes only, never the raw value stored."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -175,6 +177,18 @@ def test_hashes_are_keyed_hex_and_separate_sources() -> None:
     assert digest == one.hash("api_key", API_KEY), "stable across replicas"
 
 
+def test_kept_hashes_are_the_keyed_hashes_and_their_number_is_bounded() -> None:
+    fresh = Identifier(SECRET)
+    fresh.HASHES_KEPT = 3  # type: ignore[misc]
+    expected = {value: hmac.new(SECRET, f"user:{value}".encode(), hashlib.sha256).hexdigest()
+                for value in ("a", "b", "c", "d")}
+    for value, digest in expected.items():
+        assert fresh.hash("user", value) == digest
+        assert fresh.hash("user", value) == digest, "the kept one is the same"
+        assert fresh.hash("api_key", value) != digest, "kept per source"
+    assert len(fresh._hashes) <= 3  # emptied when full, never past the bound
+
+
 def test_bearer_parsing() -> None:
     assert bearer_token("bearer  abc ") == "abc"
     assert bearer_token("Bearer") is None
@@ -249,3 +263,10 @@ def test_two_authorization_headers_are_refused_and_one_key_twice_is_fine() -> No
         caller(config(), twice, None)
     same = CIMultiDict([("Authorization", f"Bearer {API_KEY}"), ("x-api-key", API_KEY)])
     assert caller(config(), same, None).principal.source == "api_key"
+    blank = CIMultiDict([("Authorization", "Bearer "), ("x-api-key", API_KEY), ("api-key", "")])
+    assert caller(config(), blank, None).principal == caller(config(), {"x-api-key": API_KEY},
+                                                             None).principal, "blank ones: none"
+    third = CIMultiDict([("x-api-key", API_KEY), ("api-key", API_KEY),
+                         ("Authorization", "Bearer sk-third")])
+    with pytest.raises(BadRequest):
+        caller(config(), third, None)
