@@ -53,6 +53,15 @@ class ClientGone(Exception):
     """The client disconnected; the upstream request is abandoned."""
 
 
+class RelayedStream(web.StreamResponse):
+    """The client's side of a relayed stream. ``StreamRelay`` prepares it right before its
+    first write, so its status line and headers leave with the first event, in one write
+    (one TCP segment, one wakeup of the client) rather than in a write of their own:
+    aiohttp's class attribute for this, as its ``web.Response`` sets it."""
+
+    _send_headers_immediately = False
+
+
 class StreamRelay:
     def __init__(self, ctx: RequestContext, response: web.StreamResponse,
                  request: web.Request) -> None:
@@ -107,6 +116,8 @@ class StreamRelay:
                 for event in decoder.feed(chunk):
                     if not await self._on_event(event):
                         return False
+                    if self.outbox and self.first_byte_at is None:
+                        await self._send()  # low latency: the first event leaves at once
                 await self._send()  # this read's relayed events, in one write
             for event in decoder.close():
                 if not await self._on_event(event):

@@ -23,7 +23,7 @@ from proxy.pipeline.output_checks import (
     read_pictures,
     scored_texts,
 )
-from proxy.pipeline.stream_relay import StreamRelay
+from proxy.pipeline.stream_relay import RelayedStream, StreamRelay
 from proxy.pipeline.transcribe import Transcriber, TranscriptionOutcomes
 from proxy.pipeline.upstream import Upstream, response_headers
 from proxy.pipeline.upstream_http import Answer
@@ -163,7 +163,7 @@ async def _complete(ctx: RequestContext, body: dict[str, Any], headers: dict[str
 
 async def _relay_stream(request: web.Request, ctx: RequestContext, upstream: Upstream,
                         answer: Answer, started: float) -> web.StreamResponse:
-    response = web.StreamResponse(headers={
+    response = RelayedStream(headers={
         **response_headers(answer.headers),
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         DECISION_HEADER: ctx.outcome_label, "x-request-id": ctx.request_id})

@@ -183,3 +183,18 @@ async def test_an_image_in_an_anthropic_answer_is_read(start_proxy, fake_upstrea
     fake_upstream.answer = lambda body: message(CLEAN_PICTURE)
     status, text, decision = await ask(base, "messages", request)
     assert (status, decision) == (200, "allow") and payload(CLEAN_PICTURE) in text
+
+
+async def test_in_low_latency_the_first_event_does_not_wait_for_those_read_with_it(
+        start_proxy, fake_upstream) -> None:
+    """One upstream read brings the answer's first words and a picture: the words leave
+    at once, the picture only once its text was read and passed."""
+    base, _ = await start_proxy(streaming={"mode": "low_latency"})
+    first, *rest = sse_events(chat_stream(CLEAN_PICTURE))
+    fake_upstream.answer = lambda body: Stream([first + rest[0], *rest[1:]])
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/chat/completions", json={**CHAT, "stream": True}) as response:
+        received = [chunk async for chunk in response.content.iter_any()]
+    assert b"Here is your sign." in received[0]
+    assert payload(CLEAN_PICTURE).encode() not in received[0], "the words waited for OCR"
+    assert payload(CLEAN_PICTURE).encode() in b"".join(received)
