@@ -1,5 +1,5 @@
 """The one way to start a background task: ``spawn``; ``owned``, a task its caller holds
-and waits for; and ``gather_few``, the request path's gather.
+and waits for; ``gather_few``, the request path's gather; and ``within``, its timeout.
 
 The event loop keeps only a weak reference to a task, so a task nobody holds may be
 garbage-collected before it finishes; and an exception in a task nobody awaits is reported,
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Coroutine
+import types
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -78,3 +79,45 @@ async def gather_few(*awaitables: Awaitable[T]) -> list[T]:
     if len(others) == 1:
         return [head, await others[0]]
     return [head, *await asyncio.gather(*others)]
+
+
+async def within(coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
+    """``coro``'s result, or TimeoutError once ``timeout_s`` has passed since the call: as
+    ``async with asyncio.timeout(timeout_s): return await coro``, in the caller's task, but
+    with the timer armed only when ``coro`` suspends. A coroutine that ends in its first
+    step (an in-process classifier) costs no timer, and a timeout could not have cut it
+    anyway: it only ever interrupts a suspension. One that suspends is cut at the same
+    deadline, counted from the call, its cancellation delivered as asyncio.timeout's."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    try:
+        waiting_on = coro.send(None)
+    except StopIteration as finished:
+        result: T = finished.value
+        return result
+    async with asyncio.timeout_at(deadline):
+        return await _resumed(coro, waiting_on)
+
+
+@types.coroutine
+def _resumed(coro: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any, T]:
+    """Drives ``coro``, suspended on ``waiting_on``, to its end as its task would: what it
+    waits on goes to the task, what the task sends or throws in (a cancellation) goes to
+    it. ``yield from`` cannot: it would resume ``coro`` before what it waits on is done."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # every throw goes on into it, as with yield from
+            try:
+                waiting_on = coro.throw(exc)
+            except StopIteration as finished:
+                result: T = finished.value
+                return result
+            continue
+        try:
+            waiting_on = coro.send(sent)
+        except StopIteration as finished:
+            result = finished.value
+            return result

@@ -8,7 +8,6 @@ from the verdict cache where present; only the texts it misses reach the classif
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from classifiers.base import Classifier, ClassifyContext, Direction, Overloaded, Scores
-from classifiers.tasks import gather_few
+from classifiers.tasks import gather_few, within
 from proxy.config.snapshot import Check
 from proxy.observability.metrics import Metrics
 from proxy.observability.tracing import note_cache_hits, traced_check
@@ -83,8 +82,9 @@ async def _run_one(check: Check, expansion: Expansion, context: ClassifyContext,
     """Per text, the highest scores over its views; or the check's failure."""
     started = time.perf_counter()
     try:
-        async with asyncio.timeout(check.config.timeout_s):  # no extra task, as wait_for
-            scores = expansion.fold(await _scored(check, expansion.views, context, cache))
+        # no extra task, and no timer for a classifier that scores in its first step
+        scores = expansion.fold(await within(_scored(check, expansion.views, context, cache),
+                                             check.config.timeout_s))
     except TimeoutError:
         return _failed(check, "timeout", metrics, "timed out")
     except Overloaded as exc:  # other requests fill its queue: backpressure, not a fault

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 import warnings
 import weakref
 
 import pytest
 
-from classifiers.tasks import gather_few, spawn
+from classifiers.tasks import gather_few, spawn, within
 
 
 def _collect() -> None:
@@ -132,3 +133,58 @@ async def test_gather_few_raises_what_an_awaitable_raises() -> None:
         await gather_few(fail())
     with pytest.raises(LookupError):
         await gather_few(asyncio.sleep(0), fail())
+
+
+async def _answers(value: str, *, pause_s: float | None = None, busy_s: float = 0.0,
+                   ended: list[str] | None = None) -> str:
+    """``value``, after ``busy_s`` seconds in its first step and a suspension of
+    ``pause_s`` (none when None); its end, however it ends, noted in ``ended``."""
+    try:
+        time.sleep(busy_s)  # the classifier's own CPU, no suspension
+        if pause_s is not None:
+            await asyncio.sleep(pause_s)
+        if value == "fail":
+            raise ValueError("scoring failed")
+        return value
+    finally:
+        if ended is not None:
+            ended.append(value)
+
+
+async def test_within_returns_a_coroutine_that_ends_in_its_first_step_without_a_timer() -> None:
+    loop = asyncio.get_running_loop()
+    armed = []
+    real_call_at = loop.call_at
+    loop.call_at = lambda *args, **kwargs: armed.append(args) or real_call_at(  # type: ignore
+        *args, **kwargs)
+    try:
+        assert await within(_answers("scores"), 0.5) == "scores"
+        with pytest.raises(ValueError, match="scoring failed"):
+            await within(_answers("fail"), 0.5)
+        assert armed == [], "no timer for a coroutine that never suspended"
+        assert await within(_answers("later", pause_s=0.0), 0.5) == "later"
+        assert len(armed) == 1, "a suspension arms the deadline"
+    finally:
+        del loop.call_at
+
+
+async def test_within_cuts_a_coroutine_at_its_deadline_counted_from_the_call() -> None:
+    ended: list[str] = []
+    with pytest.raises(TimeoutError):
+        await within(_answers("slow", pause_s=5.0, ended=ended), 0.05)
+    assert ended == ["slow"], "it was cancelled and ran its finally"
+    with pytest.raises(TimeoutError):  # 60 ms in its first step, then any suspension
+        await within(_answers("busy", pause_s=0.0, busy_s=0.06), 0.03)
+    assert await within(_answers("quick", pause_s=0.01), 1.0) == "quick"
+    with pytest.raises(ValueError, match="scoring failed"):  # after a suspension too
+        await within(_answers("fail", pause_s=0.0), 1.0)
+
+
+async def test_within_passes_a_cancellation_of_its_caller_on_as_a_cancellation() -> None:
+    ended: list[str] = []
+    waiting = asyncio.ensure_future(within(_answers("left", pause_s=5.0, ended=ended), 10.0))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert ended == ["left"]
