@@ -1,5 +1,6 @@
 """The one way to start a background task: ``spawn``; ``owned``, a task its caller holds
-and waits for; ``gather_few``, the request path's gather; and ``within``, its timeout.
+and waits for; ``gather_few``, the request path's gather; ``within``, its timeout; and
+``first_step`` / ``resumed``, a coroutine run in its caller up to its first wait, then on.
 
 The event loop keeps only a weak reference to a task, so a task nobody holds may be
 garbage-collected before it finishes; and an exception in a task nobody awaits is reported,
@@ -89,20 +90,30 @@ async def within(coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
     anyway: it only ever interrupts a suspension. One that suspends is cut at the same
     deadline, counted from the call, its cancellation delivered as asyncio.timeout's."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    try:
-        waiting_on = coro.send(None)
-    except StopIteration as finished:
-        result: T = finished.value
+    ended, outcome = first_step(coro)
+    if ended:
+        result: T = outcome
         return result
     async with asyncio.timeout_at(deadline):
-        return await _resumed(coro, waiting_on)
+        return await resumed(coro, outcome)
+
+
+def first_step(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
+    """Runs ``coro`` in the caller up to its first suspension: (True, its result) when it
+    ended without one, else (False, what it waits on), to be passed to ``resumed`` (or the
+    coroutine closed). Its exception, if it raised in that step, propagates."""
+    try:
+        return False, coro.send(None)
+    except StopIteration as finished:
+        return True, finished.value
 
 
 @types.coroutine
-def _resumed(coro: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any, T]:
-    """Drives ``coro``, suspended on ``waiting_on``, to its end as its task would: what it
-    waits on goes to the task, what the task sends or throws in (a cancellation) goes to
-    it. ``yield from`` cannot: it would resume ``coro`` before what it waits on is done."""
+def resumed(coro: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any, T]:
+    """``await resumed(coro, waiting_on)``: drives ``coro``, suspended on ``waiting_on``
+    (``first_step``), to its end as its task would: what it waits on goes to the task, what
+    the task sends or throws in (a cancellation) goes to it. ``yield from`` cannot: it
+    would resume ``coro`` before what it waits on is done."""
     while True:
         try:
             sent = yield waiting_on

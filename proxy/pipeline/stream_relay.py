@@ -7,11 +7,19 @@ own terminal events when a stream is cut.
 Modes (``streaming.mode``):
 - ``buffered``: events are held until the window holding their text has passed, so no
   blocked window ever reaches the client. Added latency: one window.
-- ``low_latency``: events are relayed at once (those of one upstream read in one write, so
-  a burst of small events costs one write, not one each); windows are checked concurrently,
-  one at a time, and the stream is cut at the first blocked window. At most the blocked window plus
-  the text relayed while its check ran (under one more window, since a full window waits
-  for the check before it) can reach the client: under ``2 * window_chars`` characters.
+- ``low_latency``: events are relayed at once (the stream's first as soon as it is read,
+  then those of one upstream read in one write, so a burst of small events costs one
+  write, not one each); windows are checked concurrently, one at a time, and the stream
+  is cut at the first blocked window. At most the blocked window plus the text relayed
+  while its check ran (under one more window, since a full window waits for the check
+  before it) can reach the client: under ``2 * window_chars`` characters. Relayed events
+  never wait on a check, nor on the upstream. An answer already complete when its first
+  event is read (the upstream wrote it faster than the proxy reads, as under load) is a
+  burst like any other: its events, read with its end, go in the end's write once the
+  whole answer's check finishes without waiting (in-process classifiers), and are
+  written before it waits otherwise. Under load that is one write per stream, as in
+  buffered mode (at 16 connections 97% of the demo's answers were complete at their
+  first event, at one connection none).
 
 An event carrying an image (a generated image, whole or partial) is read by OCR first, its
 text standing for it, and reaches the client only once every text before it and in it has
@@ -29,11 +37,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
 
-from classifiers.tasks import spawn
+from classifiers.tasks import first_step, resumed, spawn
 from proxy.pipeline.attachments import is_inline_image
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import combine
@@ -47,6 +57,7 @@ from proxy.protocol.safety import safety_object
 from proxy.verdict import Decision
 
 log = structlog.get_logger("safety_proxy.stream")
+T = TypeVar("T")
 
 
 class ClientGone(Exception):
@@ -116,9 +127,10 @@ class StreamRelay:
                 for event in decoder.feed(chunk):
                     if not await self._on_event(event):
                         return False
-                    if self.outbox and self.first_byte_at is None:
+                    if self.outbox and self.first_byte_at is None and not upstream.complete:
                         await self._send()  # low latency: the first event leaves at once
-                await self._send()  # this read's relayed events, in one write
+                if not (self.tail and upstream.complete):  # else _finish writes them
+                    await self._send()  # this read's relayed events, in one write
             for event in decoder.close():
                 if not await self._on_event(event):
                     return False
@@ -136,7 +148,8 @@ class StreamRelay:
         encoded = sse.encode(event.data, event.event)
         pictured = any(is_inline_image(text) for _, text in view.texts)
         if pictured:  # a generated image: the text in it, read, stands for it
-            view.texts = await read_pictures(self.ctx.snapshot, view.texts, self.ctx.metrics)
+            view.texts = await self._unhindered(
+                read_pictures(self.ctx.snapshot, view.texts, self.ctx.metrics))
         for index, text in view.texts:
             self.open_choices.add(index)
             self.windows.add(index, text)
@@ -183,13 +196,29 @@ class StreamRelay:
             return False
         windows = self.windows.take(final=True)
         if windows:
-            decision = await self._check_windows(windows)
+            decision = await self._unhindered(self._check_windows(windows))
             if decision.blocked:
                 await self._cut(decision)
                 return False
         if self.held:
             await self._release_held()
         return True
+
+    async def _unhindered(self, step: Coroutine[Any, Any, T]) -> T:
+        """``await step`` (a check, reading a picture), the relayed events written first if
+        it must wait (a model's queue, OCR): they never wait on one. One that finishes in
+        its first step (in-process classifiers) delays them by its CPU time only, and they
+        go with the next write."""
+        ended, outcome = first_step(step)
+        if ended:
+            result: T = outcome
+            return result
+        try:
+            await self._send()
+        except BaseException:
+            step.close()
+            raise
+        return await resumed(step, outcome)
 
     async def _release_held(self, then: bytes = b"") -> None:
         """Sends the held events, then ``then`` (in the same write)."""
@@ -224,9 +253,9 @@ class StreamRelay:
         if not await self._settle_pending():
             return
         answers = sorted(self.windows.answers().items())
-        moderation, _ = await moderate_answer(
+        moderation, _ = await self._unhindered(moderate_answer(
             self.ctx.snapshot, answers, self.ctx.classify_context("output"),
-            self.ctx.metrics, self.ctx.cache, self.ctx.tenant)
+            self.ctx.metrics, self.ctx.cache, self.ctx.tenant))
         decision = combine(*(m.decision for m in self.window_moderations), moderation.decision)
         self.ctx.moderations["output"] = Moderation(
             "output", decision, moderation.scores, moderation.texts, moderation.run)

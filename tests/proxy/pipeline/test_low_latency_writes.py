@@ -1,0 +1,57 @@
+"""Low-latency streaming's writes when the upstream's answer arrives whole in one read: the
+events after the first never wait on the whole answer's check (written before it when it
+waits), and go with the answer's end, in one write, when it finishes in its first step.
+(The first event leaving at once: tests/proxy/pipeline/test_answer_images.py.)"""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+
+from tests.conftest import proxy_config
+from tests.support.upstream import Stream, sse_chunks
+
+PIECES = ["Hello ", "there, ", "friend."]
+CHAT = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+OUTPUT_ONLY = {**proxy_config("http://unused")["policy"], "input": {}}
+
+
+def output_check(delay_s: float = 0.0) -> dict:
+    options = {"labels": ["bad", "meh"], **({"delay_s": delay_s} if delay_s else {})}
+    return {"name": "script", "type": "scripted", "directions": ["output"], "options": options}
+
+
+async def received(base: str) -> list[tuple[float, bytes]]:
+    """Each piece of the body as the client read it, with the time it was read."""
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/chat/completions", json=CHAT) as response:
+        assert response.status == 200
+        return [(time.perf_counter(), chunk) async for chunk in response.content.iter_any()]
+
+
+def arrival(pieces: list[tuple[float, bytes]], needle: bytes) -> float:
+    return next(at for at, chunk in pieces if needle in chunk)
+
+
+async def test_text_read_with_the_end_is_written_before_a_check_that_waits(
+        start_proxy, fake_upstream) -> None:
+    base, _ = await start_proxy(checks=[output_check(delay_s=0.3)], policy=OUTPUT_ONLY,
+                                streaming={"mode": "low_latency"})
+    fake_upstream.answer = lambda body: Stream([b"".join(sse_chunks(PIECES))])
+    pieces = await received(base)
+    assert arrival(pieces, b"[DONE]") - arrival(pieces, b"friend.") >= 0.2, \
+        "the answer's last words waited for its check"
+
+
+async def test_text_read_with_the_end_goes_with_it_after_a_check_that_does_not_wait(
+        start_proxy, fake_upstream) -> None:
+    base, _ = await start_proxy(checks=[output_check()], policy=OUTPUT_ONLY,
+                                streaming={"mode": "low_latency"})
+    fake_upstream.answer = lambda body: Stream([b"".join(sse_chunks(PIECES))])
+    pieces = await received(base)
+    last = next(chunk for _, chunk in pieces if b"[DONE]" in chunk)
+    assert b"there, " in last and b"friend." in last and b'"finish_reason":"stop"' in last
+    assert b"".join(chunk for _, chunk in pieces).count(b"friend.") == 1
