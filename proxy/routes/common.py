@@ -68,7 +68,7 @@ async def serve(request: web.Request, route: str, handle: Handler,
         ctx = RequestContext(new_request_id(request, snapshot), route, snapshot,
                              request.app[METRICS], cache=request.app[VERDICT_CACHE],
                              dialect=dialect)
-        response: web.StreamResponse = web.Response(status=500)
+        response: web.StreamResponse | None = None  # None: an unexpected error (a 500)
         tickets: list[Ticket] = []
         held = _TICKETS.set(tickets)
         # bound_contextvars' own work without its generator: bound, and reset as it was
@@ -84,7 +84,8 @@ async def serve(request: web.Request, route: str, handle: Handler,
                 raise
             finally:
                 _TICKETS.reset(held)
-                _stamp(response, ctx)
+                if response is not None:
+                    _stamp(response, ctx)
                 span.finish(status := _recorded_status(response, ctx))
                 # Recorded once the answer is on its way: aiohttp writes a response right
                 # after its handler returns, in the same step of this task, and this
@@ -93,13 +94,17 @@ async def serve(request: web.Request, route: str, handle: Handler,
                 # stream was written by the handler itself.
                 asyncio.get_running_loop().call_soon(_record, request, ctx, status, tickets)
                 structlog.contextvars.reset_contextvars(**logged)
+        assert response is not None  # else what the handler raised went on
         return response
 
 
-def _recorded_status(response: web.StreamResponse, ctx: RequestContext) -> int:
+def _recorded_status(response: web.StreamResponse | None, ctx: RequestContext) -> int:
     """The status a request is recorded with: 499 (nginx's "client closed request") when
-    the client left before its answer was complete, whatever was sent until then."""
-    return _CLIENT_CLOSED_REQUEST if ctx.error_kind == _CLIENT_DISCONNECTED else response.status
+    the client left before its answer was complete, whatever was sent until then; 500
+    for an unexpected error (the app's middleware answers it)."""
+    if ctx.error_kind == _CLIENT_DISCONNECTED:
+        return _CLIENT_CLOSED_REQUEST
+    return 500 if response is None else response.status
 
 
 def _stamp(response: web.StreamResponse, ctx: RequestContext) -> None:
