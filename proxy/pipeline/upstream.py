@@ -42,6 +42,7 @@ HOP_BY_HOP = frozenset({
 # The headers clients authenticate with: OpenAI (Authorization), Anthropic (x-api-key),
 # Azure OpenAI (api-key).
 _CREDENTIALS = frozenset({"authorization", "x-api-key", "api-key"})
+_DROPPED = HOP_BY_HOP | _CREDENTIALS  # with the operator's key, or the proxy's own client keys
 
 
 class Upstream:
@@ -71,9 +72,8 @@ class Upstream:
         beside the operator's. ``client_credentials`` False drops them too (they are the
         proxy's own client keys, auth.mode: keys, never the upstream's business)."""
         api_key = self._api_key()
-        drop_credentials = api_key is not None or not client_credentials
-        dropped = HOP_BY_HOP | (_CREDENTIALS if drop_credentials else frozenset())
-        headers = CIMultiDict((k, v) for k, v in incoming.items() if k.lower() not in dropped)
+        dropped = _DROPPED if api_key is not None or not client_credentials else HOP_BY_HOP
+        headers = CIMultiDict([(k, v) for k, v in incoming.items() if k.lower() not in dropped])
         if api_key is not None:
             name = self.config.api_key_header
             headers[name] = f"Bearer {api_key}" if name == "Authorization" else api_key

@@ -16,6 +16,7 @@ from proxy.pipeline.attachments import adopt_images, read_attachments
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.fetch import FetchOutcomes, fetch_linked
 from proxy.pipeline.input_checks import check_input
+from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.ocr import Outcomes
 from proxy.pipeline.output_checks import (
     hear_clips,
@@ -143,6 +144,10 @@ async def _complete(ctx: RequestContext, body: dict[str, Any], headers: dict[str
     """``headers``: the upstream's (rate limits, processing time), relayed; ``transcriber``
     hears spoken answers. A blocked answer's stored parts are noted in ``ctx.stored``."""
     note_answer(body)  # its model, finish reasons and usage on the trace, when traced
+    config = ctx.snapshot.config
+    if not ctx.snapshot.checks_for("output") and config.logging.text == config.events.text == "off":
+        ctx.moderations["output"] = Moderation("output")  # nothing reads the answer's texts
+        return json_response(body, headers=headers)
     try:
         texts = scored_texts(ctx.dialect.answer_texts(body))
     except BadRequest:  # the readers refuse JSON nested past MAX_DEPTH: not the client's fault

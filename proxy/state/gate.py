@@ -153,6 +153,8 @@ class StoreAbuseGate:
                 standing = await self.store.standing(principal, now_ms)
         except StoreError:
             return self._store_down()
+        if not standing.banned_until_ms and not standing.throttled_until_ms:
+            return ADMIT  # the common answer, without a reservation to read it from
         return self._admission(Reservation(standing, False, 0, 0.0), None, now_ms)
 
     def _release_later(self, ticket: Ticket) -> None:

@@ -151,3 +151,27 @@ async def test_records_mask_personal_data_and_secrets_whatever_the_policy_did(
     events = await app[ABUSE_GATE].store.recent_events(10)
     assert events and secret not in str(events) and email not in str(events)
     assert "[REDACTED:secret]" in events[-1].fields["text"]
+
+
+@pytest.mark.parametrize("text", ["off", "full"])
+async def test_an_answer_without_output_checks_is_read_only_for_a_record_that_keeps_it(
+        start_proxy, fake_upstream, text):
+    """With no output check the answer's texts are read only when the log line (or the
+    review event) keeps conversation text; the answer is relayed unchanged either way."""
+    from structlog.testing import capture_logs
+
+    from tests.support.upstream import completion
+
+    fake_upstream.answer = lambda body: completion("An answer worth keeping.")
+    base, _ = await start_proxy(checks=[], logging={"text": text},
+                                policy={"input": {}, "output": {}, "toxic_labels": [],
+                                        "refusal_label": None})
+    with capture_logs() as logs:
+        status, body, decision = await chat(base, "a question")
+    assert (status, decision) == (200, "allow")
+    assert body["choices"][0]["message"]["content"] == "An answer worth keeping."
+    (line,) = [entry for entry in logs if entry["event"] == "request"]
+    if text == "full":
+        assert line["texts"] == {"input": ["a question"], "output": ["An answer worth keeping."]}
+    else:
+        assert "texts" not in line
