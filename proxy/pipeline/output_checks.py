@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from classifiers.base import ClassifyContext
 from proxy.config.snapshot import Snapshot
 from proxy.observability.metrics import Metrics
-from proxy.pipeline.attachments import read_inline_clips, read_inline_images
+from proxy.pipeline.attachments import is_inline_image, read_inline_clips, read_inline_images
 from proxy.pipeline.checks import run_checks
 from proxy.pipeline.decision import decide
 from proxy.pipeline.moderation import Moderation
 from proxy.pipeline.transcribe import Transcriber
 from proxy.pipeline.views import Windowing, seams
 from proxy.protocol.dialect import AnswerText
+from proxy.protocol.media import is_inline_clip
 from proxy.state.ports import VerdictCache
 
 
@@ -32,7 +33,7 @@ async def read_pictures(snapshot: Snapshot, texts: list[tuple[int, str]],
     """``texts`` with each image in them (a generated image, as base64 or a data: URL)
     replaced by the text read in it (``server.ocr``), when answers are checked at all. An
     image not read is counted unscanned; its picture is never judged."""
-    if not snapshot.checks_for("output"):
+    if not snapshot.checks_for("output") or not any(is_inline_image(t) for _, t in texts):
         return texts
     outcomes: Counter[str] = Counter()
     texts, unread = await read_inline_images(texts, snapshot.config.server, outcomes)
@@ -49,7 +50,7 @@ async def hear_clips(snapshot: Snapshot, texts: list[tuple[int, str]],
     speech heard in it (``server.transcription``), when answers are checked at all. A clip
     not heard is dropped from the texts and counted unscanned; its sound is never
     judged."""
-    if not snapshot.checks_for("output"):
+    if not snapshot.checks_for("output") or not any(is_inline_clip(t) for _, t in texts):
         return texts
     heard: Counter[str] = Counter()
     texts, unread = await read_inline_clips(texts, transcriber, heard)

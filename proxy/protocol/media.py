@@ -15,6 +15,7 @@ DATA_URL = re.compile(r"(?i:data):(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),", re
 # Base64 characters: a shorter text is never taken for a whole inline image or clip (the
 # smallest worth reading is a few dozen bytes).
 SMALLEST_INLINE = 64
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 def head_bytes(data: str) -> bytes:
@@ -24,9 +25,11 @@ def head_bytes(data: str) -> bytes:
     if found and ";base64" not in found.group("params").lower():
         return b""
     head = "".join(data[found.end() if found else 0:][:64].split())[:32]
+    if not _BASE64.fullmatch(head):  # words, the common case: no exception to raise
+        return b""
     try:
         return base64.b64decode(head, validate=True)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError):  # a misplaced "=", a length b64decode refuses
         return b""
 
 

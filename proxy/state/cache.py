@@ -47,26 +47,30 @@ class StoreVerdictCache:
 
     async def get_many(self, check: str, version: str, texts: Sequence[str]) -> list[Scores | None]:
         keys = [self.keys.verdict(check, version, text) for text in texts]
-        found = [self._local_get(key) for key in keys]
+        local, now_ms = self._local, self._now_ms()
+        found = [local.get(key, now_ms) for key in keys]
         missing = [i for i, scores in enumerate(found) if scores is None]
         if missing and self._shared:
             remote = await self._remote_get([keys[i] for i in missing])
             for position, scores in zip(missing, remote, strict=True):
                 found[position] = scores
                 if scores is not None:
-                    self._local_put(keys[position], scores)
+                    self._local_put(keys[position], scores, self._expiry())
         hits = sum(scores is not None for scores in found)
-        self._hits.inc(hits)
-        self._misses.inc(len(found) - hits)
+        if hits:  # each inc takes the metric's lock
+            self._hits.inc(hits)
+        if hits < len(found):
+            self._misses.inc(len(found) - hits)
         return found
 
     async def put_many(self, check: str, version: str, texts: Sequence[str],
                        scores: Sequence[Scores]) -> None:
         store = self._shared and self.health.up and len(self._writes) < MAX_BACKGROUND_WRITES
         items = {}
+        expires_ms = self._expiry()
         for text, text_scores in zip(texts, scores, strict=True):
             key = self.keys.verdict(check, version, text)
-            self._local_put(key, dict(text_scores))
+            self._local_put(key, dict(text_scores), expires_ms)
             if store:  # serialised only for a shared store to write
                 items[key] = orjson.dumps(text_scores).decode()
         if items:
@@ -74,12 +78,13 @@ class StoreVerdictCache:
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
 
-    def _local_get(self, key: str) -> Scores | None:
-        return self._local.get(key, self._now_ms())
-
-    def _local_put(self, key: str, scores: Scores) -> None:
+    def _local_put(self, key: str, scores: Scores, expires_ms: int) -> None:
         if self._size > 0:  # 0: no local copies at all
-            self._local.set(key, scores, self._now_ms() + int(self._ttl_s * 1000))
+            self._local.set(key, scores, expires_ms)
+
+    def _expiry(self) -> int:
+        """When an entry written now expires (epoch ms)."""
+        return self._now_ms() + int(self._ttl_s * 1000)
 
     async def _remote_get(self, keys: list[str]) -> list[Scores | None]:
         if not self.health.up:
