@@ -23,9 +23,10 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import types
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Coroutine, Generator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -61,25 +62,54 @@ def owned(coro: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
     return asyncio.create_task(coro, name=name)
 
 
-async def gather_few(*awaitables: Awaitable[T]) -> list[T]:
-    """``asyncio.gather`` for the request path: the first awaitable runs in the caller's
-    task (no task to create and schedule, about a loop turn saved), each other one in a
-    task of its own, started first, so all run concurrently; results in order. An
-    exception from the first cancels the others and propagates; one from another
-    propagates as gather's; cancelling the caller cancels them all."""
-    first, *rest = awaitables
-    if not rest:
-        return [await first]
-    others = [asyncio.ensure_future(awaitable) for awaitable in rest]
+async def gather_few(*coros: Coroutine[Any, Any, T]) -> list[T]:
+    """``asyncio.gather`` for the request path, without a task for what never waits. Each
+    coroutine runs as if in a task of its own (in its own copy of the caller's context),
+    but in the caller's task up to its first wait, one after the other: one that ends there
+    (an in-process check, a memory-store read) costs no task and no loop turn. Those that
+    wait go on concurrently: the first in the caller's task, each other in a task of its
+    own. Results in order. An exception from any cancels the others still running and
+    propagates; cancelling the caller cancels them all."""
+    results: list[Any] = [None] * len(coros)
+    waiting: list[tuple[int, Coroutine[Any, Any, T], Any, contextvars.Context]] = []
+    for index, coro in enumerate(coros):
+        context = contextvars.copy_context()
+        try:
+            ended, outcome = context.run(first_step, coro)
+        except BaseException:
+            for later in coros[index + 1:]:
+                later.close()  # never started: nothing of it ran
+            for _, suspended, _, its_context in waiting:
+                _cancel(suspended, its_context)
+            raise
+        if ended:
+            results[index] = outcome
+        else:
+            waiting.append((index, coro, outcome, context))
+    if not waiting:
+        return results
+    (head, coro, waiting_on, context), *rest = waiting
+    others = [asyncio.create_task(resumed(other, on), context=its_context)  # steps in it
+              for _, other, on, its_context in rest]
     try:
-        head = await first
+        results[head] = await resumed(coro, waiting_on, context)
+        for (index, *_), task in zip(rest, others, strict=True):
+            results[index] = await task
     except BaseException:
         for task in others:
             task.cancel()
         raise
-    if len(others) == 1:
-        return [head, await others[0]]
-    return [head, *await asyncio.gather(*others)]
+    return results
+
+
+def _cancel(coro: Coroutine[Any, Any, Any], context: contextvars.Context) -> None:
+    """Cancels ``coro``, suspended: the cancellation thrown in where it waits, as a task's
+    would be; a coroutine that waits again while it unwinds finishes in a task."""
+    try:
+        waiting_on = context.run(_throw, coro, asyncio.CancelledError())
+    except BaseException:  # it ended: the cancellation, or what it raised instead
+        return
+    spawn(resumed(coro, waiting_on, context), name="cancelled-unwinding")
 
 
 async def within(coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
@@ -109,11 +139,19 @@ def first_step(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
 
 
 @types.coroutine
-def resumed(coro: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any, T]:
+def resumed(coro: Coroutine[Any, Any, T], waiting_on: Any,
+            context: contextvars.Context | None = None) -> Generator[Any, Any, T]:
     """``await resumed(coro, waiting_on)``: drives ``coro``, suspended on ``waiting_on``
     (``first_step``), to its end as its task would: what it waits on goes to the task, what
-    the task sends or throws in (a cancellation) goes to it. ``yield from`` cannot: it
-    would resume ``coro`` before what it waits on is done."""
+    the task sends or throws in (a cancellation) goes to it, each step in ``context`` when
+    given (the one its first step ran in). ``yield from`` cannot: it would resume ``coro``
+    before what it waits on is done."""
+    def send(value: Any) -> Any:
+        return coro.send(value) if context is None else context.run(coro.send, value)
+
+    def throw(exc: BaseException) -> Any:
+        return coro.throw(exc) if context is None else context.run(_throw, coro, exc)
+
     while True:
         try:
             sent = yield waiting_on
@@ -122,13 +160,17 @@ def resumed(coro: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any
             raise
         except BaseException as exc:  # every throw goes on into it, as with yield from
             try:
-                waiting_on = coro.throw(exc)
+                waiting_on = throw(exc)
             except StopIteration as finished:
                 result: T = finished.value
                 return result
             continue
         try:
-            waiting_on = coro.send(sent)
+            waiting_on = send(sent)
         except StopIteration as finished:
             result = finished.value
             return result
+
+
+def _throw(coro: Coroutine[Any, Any, Any], exc: BaseException) -> Any:
+    return coro.throw(exc)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -335,7 +335,7 @@ def answer_attributes(body: dict[str, Any]) -> dict[str, Any]:
 # -- INTERNAL spans per check -------------------------------------------------------------
 
 def traced_check(name: str, check_type: str, direction: str, texts: int,
-                 run: Awaitable[T]) -> Awaitable[T]:
+                 run: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
     """``run`` (one check's run: its scores or its CheckFailure) inside a ``check <name>``
     span. Untraced: ``run`` itself."""
     trace = _ACTIVE.get()

@@ -207,8 +207,9 @@ async def _stored_key(layer: StateLayer, key_hash: str | None) -> ClientKey | No
 async def admit(gate: AbuseGate, *principals: Principal) -> None:
     """Refuses the request when any of its principals is banned or throttled (a banned key
     stays banned whatever user it names): raises the error to answer."""
-    # Without in-flight slots admission only reads, and the first admission runs in the
-    # request's own task (gather_few: no task to create and schedule). With slots, each is
+    # Without in-flight slots admission only reads, and the admissions run in the
+    # request's own task up to their first wait (gather_few: a memory-store read needs no
+    # task and no loop turn at all). With slots, each is
     # a task of its own (asyncio.gather): a request charged at input counts twice until it
     # ends (slot and strike), so how many of a burst get through depends on whether the
     # burst's admissions run before its first charge; in the request's own task a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 import time
@@ -20,6 +21,9 @@ def _collect() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
+
+
+_CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("current", default="none")
 
 
 async def _waits_forever() -> None:
@@ -85,7 +89,8 @@ async def test_gather_few_runs_one_awaitable_in_the_callers_task() -> None:
 
 
 async def test_gather_few_runs_several_concurrently_results_in_order() -> None:
-    """The first in the caller's task, each other one in a task of its own."""
+    """Each in the caller's task up to its first wait; then the first that waits goes on
+    in the caller's task, each other one in a task of its own."""
     all_started = asyncio.Barrier(3)  # only met when the three run at the same time
 
     async def meet(value: int) -> tuple[int, asyncio.Task[object] | None]:
@@ -98,31 +103,74 @@ async def test_gather_few_runs_several_concurrently_results_in_order() -> None:
     assert tasks[0] is asyncio.current_task() and len(set(tasks)) == 3
 
 
-async def test_gather_few_cancels_the_others_when_the_first_fails_or_the_caller_goes() -> None:
-    started: list[asyncio.Task[object] | None] = []
+async def test_gather_few_makes_no_task_for_what_ends_without_waiting() -> None:
+    async def whose(value: int) -> tuple[int, asyncio.Task[object] | None]:
+        return value, asyncio.current_task()
 
-    async def wait_forever() -> None:
-        started.append(asyncio.current_task())
-        await _waits_forever()
+    before = len(asyncio.all_tasks())
+    results = await gather_few(whose(1), whose(2), asyncio.sleep(0, 3), whose(4))
+    assert [r if isinstance(r, int) else r[0] for r in results] == [1, 2, 3, 4]
+    assert {r[1] for r in results if not isinstance(r, int)} == {asyncio.current_task()}
+    assert len(asyncio.all_tasks()) == before
+
+
+async def test_gather_few_runs_each_in_a_context_of_its_own() -> None:
+    """As in tasks: what one sets (a tracing span made current) is seen neither by the
+    caller nor by the others, before or after a wait."""
+    seen: dict[str, list[str]] = {}
+
+    async def sets(name: str, pause: bool) -> str:
+        seen[name] = [_CURRENT.get()]
+        _CURRENT.set(name)
+        if pause:
+            await asyncio.sleep(0)
+        seen[name].append(_CURRENT.get())
+        return name
+
+    _CURRENT.set("caller")
+    assert await gather_few(sets("a", True), sets("b", False), sets("c", True)) == ["a", "b",
+                                                                                     "c"]
+    assert seen == {"a": ["caller", "a"], "b": ["caller", "b"], "c": ["caller", "c"]}
+    assert _CURRENT.get() == "caller"
+
+
+async def test_gather_few_cancels_the_others_when_one_fails_or_the_caller_goes() -> None:
+    cancelled: list[str] = []
+
+    async def wait_forever(name: str) -> None:
+        try:
+            await _waits_forever()
+        except asyncio.CancelledError:
+            cancelled.append(name)
+            raise
 
     async def fail_soon() -> None:
         await asyncio.sleep(0.01)
         raise LookupError("x")
 
-    with pytest.raises(LookupError):
-        await gather_few(fail_soon(), wait_forever(), wait_forever())
-    await asyncio.sleep(0)
-    assert len(started) == 2 and all(task is not None and task.cancelled() for task in started)
+    async def fail_at_once() -> None:
+        raise LookupError("x")
 
-    started.clear()
-    caller = asyncio.ensure_future(gather_few(wait_forever(), wait_forever()))
+    with pytest.raises(LookupError):
+        await gather_few(fail_soon(), wait_forever("a"), wait_forever("b"))
+    await asyncio.sleep(0)
+    assert sorted(cancelled) == ["a", "b"]
+
+    cancelled.clear()
+    never = wait_forever("never started")
+    with pytest.raises(LookupError):  # in its first step: the one waiting is cancelled
+        await gather_few(wait_forever("a"), fail_at_once(), never)
+    assert cancelled == ["a"]
+    assert never.cr_frame is None, "the one after it was closed, never started"
+
+    cancelled.clear()
+    caller = asyncio.ensure_future(gather_few(wait_forever("a"), wait_forever("b")))
     await asyncio.sleep(0.01)
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
     await asyncio.sleep(0)
-    assert len(started) == 2 and started[0] is caller
-    assert started[1] is not None and started[1].cancelled()
+    assert sorted(cancelled) == ["a", "b"]
 
 
 async def test_gather_few_raises_what_an_awaitable_raises() -> None:
