@@ -1,6 +1,7 @@
 """The one way to start a background task: ``spawn``; ``owned``, a task its caller holds
 and waits for; ``gather_few``, the request path's gather; ``within``, its timeout; and
-``first_step`` / ``resumed``, a coroutine run in its caller up to its first wait, then on.
+``first_step`` / ``resumed`` / ``cancel_suspended``, a coroutine run in its caller up to
+its first wait, then on (or cancelled there).
 
 The event loop keeps only a weak reference to a task, so a task nobody holds may be
 garbage-collected before it finishes; and an exception in a task nobody awaits is reported,
@@ -80,7 +81,7 @@ async def gather_few(*coros: Coroutine[Any, Any, T]) -> list[T]:
             for later in coros[index + 1:]:
                 later.close()  # never started: nothing of it ran
             for _, suspended, _, its_context in waiting:
-                _cancel(suspended, its_context)
+                cancel_suspended(suspended, its_context)
             raise
         if ended:
             results[index] = outcome
@@ -102,11 +103,14 @@ async def gather_few(*coros: Coroutine[Any, Any, T]) -> list[T]:
     return results
 
 
-def _cancel(coro: Coroutine[Any, Any, Any], context: contextvars.Context) -> None:
-    """Cancels ``coro``, suspended: the cancellation thrown in where it waits, as a task's
-    would be; a coroutine that waits again while it unwinds finishes in a task."""
+def cancel_suspended(coro: Coroutine[Any, Any, Any],
+                     context: contextvars.Context | None = None) -> None:
+    """Cancels ``coro``, suspended after ``first_step`` (in ``context``, if it ran in one):
+    the cancellation thrown in where it waits, as a task's would be; one that waits again
+    while it unwinds (an ``await`` in its cleanup) finishes in a task."""
     try:
-        waiting_on = context.run(_throw, coro, asyncio.CancelledError())
+        waiting_on = (_throw(coro, asyncio.CancelledError()) if context is None
+                      else context.run(_throw, coro, asyncio.CancelledError()))
     except BaseException:  # it ended: the cancellation, or what it raised instead
         return
     spawn(resumed(coro, waiting_on, context), name="cancelled-unwinding")

@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 import structlog
 from aiohttp import web
 
-from classifiers.tasks import first_step, resumed, spawn
+from classifiers.tasks import cancel_suspended, first_step, resumed, spawn
 from proxy.pipeline.attachments import is_inline_image
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import combine
@@ -216,7 +216,7 @@ class StreamRelay:
         try:
             await self._send()
         except BaseException:
-            step.close()
+            cancel_suspended(step)
             raise
         return await resumed(step, outcome)
 

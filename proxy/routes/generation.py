@@ -73,8 +73,8 @@ async def _handle(request: web.Request, ctx: RequestContext, route: Route) -> we
         return await relay_upstream_error(answer, ctx, started)
     if parsed.stream and answer.content_type == "text/event-stream":
         return await _relay_stream(request, ctx, upstream, answer, started)
-    body = await read_upstream_json(answer, ctx, started)
-    response = await _complete(ctx, body, response_headers(answer.headers),
+    raw, body = await read_upstream_json(answer, ctx, started)
+    response = await _complete(ctx, raw, body, response_headers(answer.headers),
                                request.app[TRANSCRIBERS].get(config.server.transcription))
     if ctx.stored is not None:  # blocked: nobody may continue from it (forget.py)
         await asyncio.shield(forget(upstream, request, ctx, ctx.stored))
@@ -139,15 +139,18 @@ async def _withdraw(sending: asyncio.Future[Answer]) -> None:
         sending.result().release()  # unread: its connection is closed
 
 
-async def _complete(ctx: RequestContext, body: dict[str, Any], headers: dict[str, str],
-                    transcriber: Transcriber) -> web.Response:
-    """``headers``: the upstream's (rate limits, processing time), relayed; ``transcriber``
-    hears spoken answers. A blocked answer's stored parts are noted in ``ctx.stored``."""
+async def _complete(ctx: RequestContext, raw: bytes, body: dict[str, Any],
+                    headers: dict[str, str], transcriber: Transcriber) -> web.Response:
+    """``raw``: the answer as it came, ``body`` parsed; ``headers``: the upstream's (rate
+    limits, processing time), relayed; ``transcriber`` hears spoken answers. A blocked
+    answer's stored parts are noted in ``ctx.stored``."""
     note_answer(body)  # its model, finish reasons and usage on the trace, when traced
     config = ctx.snapshot.config
     if not ctx.snapshot.checks_for("output") and config.logging.text == config.events.text == "off":
-        ctx.moderations["output"] = Moderation("output")  # nothing reads the answer's texts
-        return json_response(body, headers=headers)
+        # Nothing reads the answer's texts: relayed as it came, untouched (and unreadable
+        # past orjson's depth to write again, which the readers would have refused).
+        ctx.moderations["output"] = Moderation("output")
+        return web.Response(body=raw, headers=headers, content_type="application/json")
     try:
         texts = scored_texts(ctx.dialect.answer_texts(body))
     except BadRequest:  # the readers refuse JSON nested past MAX_DEPTH: not the client's fault

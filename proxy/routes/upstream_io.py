@@ -60,14 +60,15 @@ async def read_all(answer: Answer, ctx: RequestContext, started: float) -> bytes
 
 
 async def read_upstream_json(answer: Answer, ctx: RequestContext,
-                             started: float) -> dict[str, Any]:
+                             started: float) -> tuple[bytes, dict[str, Any]]:
+    """The answer's body as it came and as the JSON object it must be."""
     raw = await read_all(answer, ctx, started)
     body = _json_or_none(raw)
     if not isinstance(body, dict):
         raise UpstreamBadResponse(
             f"the upstream answered {answer.status} with a non-JSON body "
             f"(content-type {answer.content_type!r}, {len(raw)} bytes)")
-    return body
+    return raw, body
 
 
 async def relay_upstream_error(answer: Answer, ctx: RequestContext,

@@ -12,7 +12,7 @@ import weakref
 
 import pytest
 
-from classifiers.tasks import gather_few, spawn, within
+from classifiers.tasks import cancel_suspended, first_step, gather_few, spawn, within
 
 
 def _collect() -> None:
@@ -236,3 +236,26 @@ async def test_within_passes_a_cancellation_of_its_caller_on_as_a_cancellation()
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert ended == ["left"]
+
+
+async def test_a_suspended_coroutine_is_cancelled_where_it_waits_and_may_unwind() -> None:
+    cleaned: list[str] = []
+
+    async def waits(name: str, unwinding_waits: bool) -> None:
+        try:
+            await _waits_forever()
+        except asyncio.CancelledError:
+            if unwinding_waits:
+                await asyncio.sleep(0)  # cleanup that waits: finished in a task
+            cleaned.append(name)
+            raise
+
+    quick, slow = waits("quick", False), waits("slow", True)
+    for coro in (quick, slow):
+        ended, _ = first_step(coro)
+        assert not ended
+        cancel_suspended(coro)
+    assert cleaned == ["quick"]
+    await asyncio.sleep(0.01)
+    assert cleaned == ["quick", "slow"]
+    assert quick.cr_frame is None and slow.cr_frame is None, "both ended"

@@ -9,7 +9,7 @@ import pytest
 
 from proxy.protocol import sse
 from tests.bypass.rows import chat_delta_events, message_events
-from tests.support.upstream import Stream, chat_chunk, chat_completion, sse_events
+from tests.support.upstream import Raw, Stream, chat_chunk, chat_completion, sse_events
 
 CASES = {  # dialect: (API path, request, events of a healthy stream, the error it must end in)
     "chat_completions": ("chat/completions",
@@ -135,3 +135,21 @@ async def test_an_answer_too_deep_to_check_is_a_502(start_proxy, fake_upstream):
     assert response.status == 502 and body["error"]["type"] == "upstream_error"
     assert "nested too deeply" in body["error"]["message"]
     assert "BADWORD" not in str(body)
+
+
+async def test_an_answer_nobody_reads_is_relayed_as_it_came_however_deep(start_proxy,
+                                                                         fake_upstream):
+    """With no output check and no record of texts, the answer is not read: relayed byte
+    for byte, even nested past what orjson writes again (a 500 if it were re-serialised)."""
+    deep = b'{"a":' * 300 + b'"deep"' + b"}" * 300
+    sent = orjson.dumps(chat_completion({"role": "assistant", "content": "ok"})).replace(
+        b'"content":"ok"', b'"content":"ok",  "vendor": ' + deep)
+    fake_upstream.answer = lambda body: Raw(200, sent)
+    base, _ = await start_proxy(checks=[], policy={"input": {}, "output": {},
+                                                   "toxic_labels": [], "refusal_label": None})
+    path, request, _, _ = CASES["chat_completions"]
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/v1/{path}", json=request) as response:
+        relayed = await response.read()
+    assert response.status == 200 and response.headers["x-safety-decision"] == "allow"
+    assert relayed == sent
