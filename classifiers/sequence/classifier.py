@@ -90,7 +90,7 @@ class SequenceClassifier(Classifier):
         self.batcher = TokenBatcher(
             engine, name=self.name,
             bounds=BatchBounds(s.max_batch, s.max_batch_tokens, overdue_s=s.stall_after_s / 4,
-                               pad_multiple=s.pad_multiple),
+                               pad_multiple=s.pad_multiple, pipelined=s.pipeline),
             max_wait_ms=s.max_wait_ms, max_queue=s.max_queue,
             request_timeout_s=s.request_timeout_s, stall_after_s=s.stall_after_s,
             on_batch=self.observe_batch,

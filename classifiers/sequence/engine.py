@@ -53,6 +53,14 @@ def build_engine(options: ServingOptions, load: Callable[[], LoadedModel],
     encoder = Encoder(loaded.tokenizer, loaded.model.config, options,
                       accepted=forward_inputs(loaded.model))
     scorer: Scorer = TorchScorer(loaded.model, options.device, chosen)
+    if options.cuda_graphs:
+        from classifiers.sequence.cuda_graphs import Buckets, GraphedScorer
+
+        buckets = Buckets(max_rows=options.max_batch, max_tokens=options.max_batch_tokens,
+                          window=encoder.plan.size, pad_id=encoder.pad_id)
+        scorer = GraphedScorer(loaded.model, options.device, chosen, buckets,
+                               encoder.input_names)
+        scorer.capture_all()
     if options.runtime == "onnx":
         from classifiers.sequence.onnx_runtime import onnx_scorer
 

@@ -27,10 +27,12 @@ Device = Literal["cpu", "cuda"]
 # one; a GPU pays a fixed launch cost per pass, so it needs wide batches to be busy, and rows
 # padded to a multiple of 8 keep its tensor cores on their fast path and the shapes few.
 DEVICE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cpu": {"max_batch": 32, "max_batch_tokens": 2048, "pad_multiple": 1, "dtype": "float32"},
+    "cpu": {"max_batch": 32, "max_batch_tokens": 2048, "pad_multiple": 1, "dtype": "float32",
+            "pipeline": False, "cuda_graphs": False},
     "cuda": {"max_batch": 256, "max_batch_tokens": 65536, "pad_multiple": 8,
-             "dtype": "float16"},
+             "dtype": "float16", "pipeline": True, "cuda_graphs": True},
 }
+TORCH_ONLY = ("dtype", "cuda_graphs")  # defaults that do not apply to other runtimes
 
 
 class ServingOptions(ClassifierOptions):
@@ -44,6 +46,10 @@ class ServingOptions(ClassifierOptions):
     # cuda float32 only: matrix products in TF32 (10-bit mantissa, as float16's), several
     # times faster on Ampere and newer; process-wide, like every torch setting.
     allow_tf32: bool = False
+    # cuda, torch (unset: true there): each forward pass replayed from a CUDA graph captured
+    # at start-up per bucketed shape (classifiers/sequence/cuda_graphs.py) instead of
+    # launched op by op from Python.
+    cuda_graphs: bool = False
     # Intra-op threads for inference (torch's setting is process-wide); None: library default.
     threads: int | None = Field(None, ge=1)
     # 0: the model runs in this process, on two threads (tokenizer, model); N: in N worker
@@ -60,6 +66,10 @@ class ServingOptions(ClassifierOptions):
     max_batch_tokens: int = Field(2048, ge=16)
     pad_multiple: int = Field(1, ge=1, le=128)
     max_wait_ms: float = Field(1.0, ge=0)
+    # Unset: true on cuda. A pass starts as soon as the last one ends, with the rows that
+    # are ready, while the next texts are tokenized (classifiers/sequence/pool.py); false:
+    # a pass also takes the texts being tokenized when it starts (best on a CPU).
+    pipeline: bool = False
     max_queue: int = Field(1024, ge=1)  # texts waiting; beyond it classify fails at once
     # A text is tokenized whole, then only its first max_tokens_per_text tokens are scored, as
     # windows of window_tokens (capped at the model's limit) sharing window_overlap tokens.
@@ -84,7 +94,7 @@ class ServingOptions(ClassifierOptions):
         if defaults is None:
             return data  # a bad device name: its own error says so
         if data.get("runtime", "torch") != "torch":
-            defaults = {k: v for k, v in defaults.items() if k != "dtype"}  # torch only
+            defaults = {k: v for k, v in defaults.items() if k not in TORCH_ONLY}
         return {**defaults, **data}
 
     @model_validator(mode="after")
@@ -93,6 +103,8 @@ class ServingOptions(ClassifierOptions):
             raise ValueError("window_overlap must be less than half of window_tokens")
         if self.quantize == "int8" and self.runtime != "onnx":
             raise ValueError("quantize: int8 needs runtime: onnx")
+        if self.cuda_graphs and (self.device != "cuda" or self.runtime != "torch"):
+            raise ValueError("cuda_graphs needs device: cuda and runtime: torch")
         if self.dtype != "float32" and self.runtime == "onnx":
             raise ValueError(f"dtype: {self.dtype} needs runtime: torch (runtime: onnx runs "
                              "float32, or int8 with quantize: int8)")

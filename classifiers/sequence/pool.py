@@ -2,12 +2,15 @@
 
 The preparing thread announces the texts it has taken (``expect``), tokenizes them and adds
 their windows (``add``); the model thread takes each pass's rows with :func:`next_batch`
-(shortest first, bounded rows and padded tokens). A pass waits for texts being tokenized
-(they would have been in it had one thread done both), and after an idle spell the model
-thread also gathers for up to ``gather_s`` (or until a full batch waits), so requests
-arriving together share a pass. Rows of finished requests (cancelled, failed) are dropped
-as a batch is taken. One lock, held for list operations and the ``live`` check only, never
-while tokenizing or running the model.
+(shortest first, bounded rows and padded tokens). Unless the bounds are ``pipelined``, a
+pass waits for texts being tokenized (they would have been in it had one thread done both:
+on a CPU, where a pass costs per row and tokenizing competes for the same cores); a
+pipelined pass (a GPU, which costs per pass and sits idle while it waits) takes the rows
+ready when the last pass ends. After an idle spell the model thread also gathers for up to
+``gather_s`` (or until a full batch waits), so requests arriving together share a pass.
+Rows of finished requests (cancelled, failed) are dropped as a batch is taken. One lock,
+held for list operations and the ``live`` check only, never while tokenizing or running the
+model.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class WindowPool:
         with self._cond:
             while True:
                 if self._rows:
-                    self._await_preparing()
+                    if not self._bounds.pipelined:
+                        self._await_preparing()
                 else:
                     self._gather()
                 if self._stopping:
@@ -62,13 +66,13 @@ class WindowPool:
 
     def _gather(self) -> None:
         """Waits for a first row, then up to gather_s for a full batch, and past it for the
-        texts being tokenized (lock held)."""
+        texts being tokenized unless pipelined (lock held)."""
         self._cond.wait_for(lambda: self._rows or self._stopping)
         deadline = time.monotonic() + self._gather_s
         while not self._stopping and len(self._rows) < self._bounds.max_rows:
             if (left := deadline - time.monotonic()) > 0:
                 self._cond.wait(left)
-            elif self._preparing:
+            elif self._preparing and not self._bounds.pipelined:
                 self._cond.wait()
             else:
                 return

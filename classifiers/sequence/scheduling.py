@@ -31,6 +31,11 @@ class BatchBounds:
     max_tokens: int
     overdue_s: float
     pad_multiple: int = 1  # rows are padded to a multiple of it (the encoder's pad_multiple)
+    # False (a CPU): a pass waits for the texts being tokenized when it starts, as if one
+    # thread did both. True (a GPU): a pass starts as soon as the last one ends and rows
+    # wait, and texts are tokenized in chunks, so the device runs one part of a burst
+    # while the next is tokenized (classifiers/sequence/pool.py).
+    pipelined: bool = False
 
     def width(self, longest: int) -> int:
         """The padded width of a pass whose longest row has ``longest`` tokens (an upper

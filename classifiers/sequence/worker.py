@@ -18,7 +18,7 @@ import sys
 from collections import deque
 from typing import Any
 
-from classifiers import registry
+from classifiers import heap, registry
 from classifiers.base import ClassifierError, Overloaded
 from classifiers.sequence.batcher import TokenBatcher
 from classifiers.sequence.classifier import SequenceClassifier
@@ -44,6 +44,7 @@ async def serve(sock: socket.socket) -> int:
         writer.close()
         return 1
     assert classifier.engine is not None and classifier.batcher is not None
+    heap.settle()  # the model out of the collector's way, as in the proxy
     engine = classifier.engine
     batches: deque[int] = deque()  # each forward pass's rows, reported with the next answer
     classifier.batch_listener = batches.append  # called on the model thread

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from classifiers import registry
+from classifiers import heap, registry
 from classifiers.base import Classifier, ClassifierConfigError, Direction
 from classifiers.tasks import spawn
 from proxy.config.loader import ConfigError, LoadedConfig
@@ -219,7 +219,14 @@ class SnapshotHolder:
         task = spawn(snapshot.close(), name=f"snapshot-close-{id(snapshot)}")
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+        task.add_done_callback(_release_soon)
 
     async def close(self) -> None:
         await asyncio.gather(*self._closing, return_exceptions=True)
         await self._current.close()
+
+
+def _release_soon(_closed: asyncio.Task[None]) -> None:
+    """A retired snapshot has closed: once the loop has let go of its task, its objects
+    (frozen at the last settle) are collected and the running ones frozen again."""
+    asyncio.get_running_loop().call_soon(heap.release)

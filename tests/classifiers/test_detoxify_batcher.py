@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from classifiers.base import ClassifierError
-from classifiers.sequence.batcher import TokenBatcher
+from classifiers.sequence.batcher import PIPELINE_CHUNK, TokenBatcher
 from classifiers.sequence.scheduling import BatchBounds
 from classifiers.sequence.windows import WindowPlan
 
@@ -237,6 +237,20 @@ async def test_requests_that_arrive_together_are_tokenized_in_one_call(model_and
     assert model.tokenized == [["first"], texts]
 
 
+async def test_requests_of_several_texts_that_arrive_together_share_one_call(model_and_batcher):
+    model, batcher = model_and_batcher
+    model.tokenizer_gate.clear()
+    first = asyncio.create_task(batcher.submit(["first"]))
+    await asyncio.to_thread(model.tokenizer_entered.wait, 2)
+    calls = [["a b", "c idiot", "d"], ["e", "f g"]]
+    waiting = [asyncio.create_task(batcher.submit(texts)) for texts in calls]
+    await asyncio.sleep(0.02)
+    model.tokenizer_gate.set()
+    await first
+    assert [[s[0] for s in await task] for task in waiting] == [[0.0, 1.0, 0.0], [0.0, 0.0]]
+    assert model.tokenized == [["first"], calls[0] + calls[1]]
+
+
 async def test_the_next_texts_are_tokenized_while_the_model_runs(model_and_batcher):
     model, batcher = model_and_batcher
     running = await model_busy(model, batcher)  # the model holds "warm"
@@ -282,3 +296,49 @@ async def test_a_pass_waits_for_texts_being_tokenized_when_it_starts(model_and_b
     model.slow_gate.set()
     assert (await quick)[0][0] == 0.0 and (await slow)[0][0] == 0.0
     assert model.batches[1:] == [[4, 5]]  # one pass for both, not [[4], [5]]
+
+
+async def test_a_pipelined_pass_takes_the_rows_ready_and_leaves_the_tokenizer_working():
+    """On a GPU (``pipelined``) the device should not idle while the tokenizer works: the
+    pass after "warm" takes the one text ready, and the one still being tokenized goes
+    in the pass after it (compare the test above)."""
+    model = ScriptedModel()
+    batcher = make(model, bounds=BatchBounds(max_rows=16, max_tokens=512, overdue_s=5.0,
+                                             pipelined=True))
+    try:
+        running = await model_busy(model, batcher)
+        quick = asyncio.create_task(batcher.submit(["quick one"]))
+        await tokenized(model, ["quick one"])
+        model.slow_gate.clear()
+        slow = asyncio.create_task(batcher.submit(["slow one here"]))
+        await asyncio.to_thread(model.slow_entered.wait, 2)
+        model.gate.set()
+        await running
+        assert (await quick)[0][0] == 0.0 and not slow.done()  # scored, "slow" still held
+        model.slow_gate.set()
+        assert (await slow)[0][0] == 0.0
+        assert model.batches[1:] == [[4], [5]]
+    finally:
+        model.gate.set()
+        model.slow_gate.set()
+        await batcher.close()
+
+
+async def test_a_pipelined_burst_is_tokenized_in_parts():
+    model = ScriptedModel()
+    batcher = make(model, max_queue=256, bounds=BatchBounds(
+        max_rows=256, max_tokens=4096, overdue_s=5.0, pipelined=True))
+    try:
+        model.tokenizer_gate.clear()
+        first = asyncio.create_task(batcher.submit(["first"]))
+        await asyncio.to_thread(model.tokenizer_entered.wait, 2)
+        burst = [f"text {n}" + (" idiot" if n == 50 else "") for n in range(70)]
+        waiting = [asyncio.create_task(batcher.submit([text])) for text in burst]
+        await asyncio.sleep(0.02)
+        model.tokenizer_gate.set()
+        await first
+        scores = [(await task)[0][0] for task in waiting]
+        assert scores == [1.0 if n == 50 else 0.0 for n in range(70)]
+        assert [len(call) for call in model.tokenized] == [1, PIPELINE_CHUNK, PIPELINE_CHUNK, 6]
+    finally:
+        await batcher.close()

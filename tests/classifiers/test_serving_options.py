@@ -74,8 +74,12 @@ def test_unset_serving_options_follow_the_device():
     mine = options(device="cuda", max_batch=64, dtype="bfloat16", pad_multiple=1)
     assert (mine.max_batch, mine.max_batch_tokens, mine.dtype, mine.pad_multiple) == (
         64, 65536, "bfloat16", 1)
-    # ONNX Runtime serves the float32 export (or int8): no half-precision default for it.
-    assert options(device="cuda", runtime="onnx").dtype == "float32"
+    # A GPU's passes are replayed CUDA graphs, pipelined with the tokenizer; a CPU's not.
+    assert (cuda.cuda_graphs, cuda.pipeline, cpu.cuda_graphs, cpu.pipeline) == (
+        True, True, False, False)
+    # ONNX Runtime serves the float32 export (or int8): no half-precision or graph default.
+    onnx = options(device="cuda", runtime="onnx")
+    assert (onnx.dtype, onnx.cuda_graphs, onnx.pipeline) == ("float32", False, True)
 
 
 def test_the_runtime_tag_names_the_precision():

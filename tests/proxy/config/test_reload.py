@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
+import weakref
 
 import aiohttp
 import yaml
 
+from proxy.resources import READINESS
 from tests.support.scripted import ScriptedClassifier
 
 MEH = {"model": "m", "messages": [{"role": "user", "content": "a MEHWORD prompt"}]}
@@ -119,3 +122,28 @@ async def test_abuse_settings_follow_a_reload(start_proxy, tmp_path):
     async def updated() -> bool:
         return gate.abuse.throttle_at == 2
     await wait_for(updated)
+
+
+async def test_the_loaded_heap_is_frozen_and_a_retired_snapshot_still_freed(start_proxy, tmp_path):
+    """At start the loaded checks are frozen out of the cycle collector's walks
+    (classifiers/heap.py); a snapshot frozen with them and retired by a reload is still
+    freed once closed, even in a reference cycle (which only a collection that looks at
+    frozen objects can free)."""
+    base, app = await start_proxy(reload={"watch": False})
+    assert gc.get_freeze_count() > 0
+    closed = app[READINESS].holder.current._closed  # an object of the snapshot, frozen
+    closed.itself = closed  # a cycle: refcounts alone never free it
+    gone = weakref.ref(closed)
+    del closed
+    set_meh_block(tmp_path / "proxy.yaml", 0.55)
+    os.kill(os.getpid(), signal.SIGHUP)
+
+    async def blocked() -> bool:
+        return await decision_for(base) == "block"
+    await wait_for(blocked)
+    gc.collect()  # an ordinary collection passes over frozen objects
+
+    async def freed() -> bool:
+        return gone() is None
+    await wait_for(freed)
+    assert gc.get_freeze_count() > 0  # the running snapshot frozen again
