@@ -81,7 +81,7 @@ def canonical_views(text: str) -> list[str]:
         return []
     views = _folds(shape, signs)
     plain = deciphered(shape, signs.ciphers)
-    unpacked = decoded(shape) if signs.encoded else shape
+    unpacked = decoded(shape, signs.encoded) if signs.encoded else shape
     if unpacked != shape:
         shape = skeleton(unpacked)
         views += [unpacked, *_folds(shape, _signs(shape))]
@@ -151,7 +151,7 @@ _BRAILLE_LEADS = tuple(chr(first).encode()[:2] for first in range(0x2800, 0x2900
 class _Signs(NamedTuple):
     leet: bool
     spaced: bool
-    encoded: bool
+    encoded: frozenset[str]  # the kinds of encoded run it may hold (normalize_decode)
     ciphers: list[str]  # the ciphers it seems written in (normalize_cipher.ciphers_in)
 
 
@@ -161,18 +161,31 @@ def _signs(text: str, ciphers: bool = False) -> _Signs:
     in non-ASCII text take the regex). Leet: with the other token characters deleted
     (_ ! * and non-ASCII), a letter meets a digit. Encoded: a % or backslash, "&#", a
     dot-dash code (a Morse run holds one, normalize_decode), numbers one or two
-    separators apart, a long base64 run, a Braille cell. The ciphers only when asked."""
+    separators apart (twice), a long base64 run, a Braille cell. The ciphers only when asked."""
     data = text.encode("utf-8")
     leet = data.translate(_LEET_CLASSES, _NON_ASCII + b"_!*")
     masks = data.translate(_MASK_CLASSES) if b"!" in data or b"*" in data else b""
     ascii = data.isascii()
     spaced = (b" a a a " in b" " + data.translate(_SPACED_CLASSES) + b" " if ascii
               else _SPACED.search(text) is not None)
-    encoded = (b"%" in data or b"\\" in data  # one byte first: memchr, the pairs are slower
-               or (b"&" in data and b"&#" in data)
-               or (b"-" in data and (b".-" in data or b"-." in data))
-               or (b"1" in leet and (b"1 1" in leet or b"1  1" in leet))
-               or b"b" * 16 in data.translate(_BASE64_CLASSES)
-               or (not ascii and any(lead in data for lead in _BRAILLE_LEADS)))
     return _Signs(b"a!a" in masks or (b"1" in leet and (b"a1" in leet or b"1a" in leet)),
-                  spaced, encoded, ciphers_in(data) if ciphers else [])
+                  spaced, _encodings(data, leet, ascii), ciphers_in(data) if ciphers else [])
+
+
+def _encodings(data: bytes, leet: bytes, ascii: bool) -> frozenset[str]:
+    """The kinds of encoded run ``data`` may hold (each test a superset of its run's
+    pattern in normalize_decode; one byte first: memchr, the pairs are slower)."""
+    kinds = [kind for kind, present in (
+        ("percent", b"%" in data), ("escape", b"\\" in data),
+        ("entity", b"&" in data and b"&#" in data),
+        ("morse", b"-" in data and (b".-" in data or b"-." in data)),
+        # 4+ octets or 6+ codes: four numbers 1-2 separators apart make two such pairs
+        # even counted without overlaps (checked for every digit and separator length)
+        ("numbers", b"1" in leet and leet.count(b"1 1") + leet.count(b"1  1") >= 2),
+        ("braille", not ascii and any(lead in data for lead in _BRAILLE_LEADS))) if present]
+    if b"b" * 16 in data.translate(_BASE64_CLASSES):
+        kinds.append("base64")
+    return frozenset(kinds) if kinds else _NONE
+
+
+_NONE: frozenset[str] = frozenset()

@@ -32,19 +32,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Iterable
 
-_ENCODED = re.compile(
-    r"(?<![\w+/])(?P<b64>(?=[A-Za-z0-9+/=]{16})[A-Za-z0-9+/]++={0,6})(?![\w+/=])"
-    r"|(?P<pct>(?:%[0-9A-Fa-f]{2})++)"
-    r"|(?P<esc>(?:\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}))++)"
-    r"|(?P<ent>(?:&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});)++)"
-    r"|(?<![\w.])(?P<bin>[01]{8}(?:[ ,]{1,2}[01]{8}){3,}+)(?![\w.])"
-    r"|(?<![\w.])(?P<dec>[0-9]{1,3}(?:,? [0-9]{1,3}|,[0-9]{1,3}){5,}+)(?![\w.])"
-    r"|(?<!\S)(?P<morse>[.-]{1,7}(?:(?: {1,3}| ?[/|] ?)[.-]{1,7}){3,}+)(?!\S)"
-    "|(?P<braille>[\u2801-\u28ff](?:[\u2800 ]?+[\u2801-\u28ff]){2,}+(?:[\u2800 ]++"
-    "[\u2801-\u28ff]++)*+)")
+# Each encoding's run, in the order they are tried at a position; ``decoded`` compiles the
+# alternation of the kinds it is asked for (a kind whose sign is absent cannot match
+# anywhere, so leaving it out changes no match: normalize.py's signs say which may).
+_RUNS = {
+    "base64": r"(?<![\w+/])(?P<b64>(?=[A-Za-z0-9+/=]{16})[A-Za-z0-9+/]++={0,6})(?![\w+/=])",
+    "percent": r"(?P<pct>(?:%[0-9A-Fa-f]{2})++)",
+    "escape": r"(?P<esc>(?:\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}))++)",
+    "entity": r"(?P<ent>(?:&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});)++)",
+    # The first digit before the look-behind: a pattern that starts with a character set
+    # lets the engine skip to the next digit instead of trying every position.
+    "numbers": r"(?P<bin>[01](?<=(?<![\w.])[01])[01]{7}(?:[ ,]{1,2}[01]{8}){3,}+)(?![\w.])"
+               r"|(?P<dec>[0-9](?<=(?<![\w.])[0-9])[0-9]{0,2}(?:,? [0-9]{1,3}|,[0-9]{1,3}){5,}+)"
+               r"(?![\w.])",
+    "morse": r"(?<!\S)(?P<morse>[.-]{1,7}(?:(?: {1,3}| ?[/|] ?)[.-]{1,7}){3,}+)(?!\S)",
+    "braille": "(?P<braille>[\u2801-\u28ff](?:[\u2800 ]?+[\u2801-\u28ff]){2,}+(?:[\u2800 ]++"
+               "[\u2801-\u28ff]++)*+)",
+}
+ENCODINGS = frozenset(_RUNS)
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 _BITS = re.compile(r"(?:[01]{8})+")
 _ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|U([0-9A-Fa-f]{8}))")
@@ -74,31 +83,37 @@ _NUMBER_SIGN, _CAPITAL_SIGN = "\u283c", "\u2820"  # dots 3456, dot 6
 _DIGITS = dict(zip("abcdefghij", "1234567890", strict=True))
 
 
-def decoded(text: str) -> str:
-    """Each encoded run replaced by the text it encodes (once, never deeper)."""
-    return _ENCODED.sub(_decode_run, text)
+def decoded(text: str, kinds: frozenset[str] = ENCODINGS) -> str:
+    """Each encoded run replaced by the text it encodes (once, never deeper); only runs of
+    ``kinds`` (of ENCODINGS) are looked for."""
+    return _runs_of(kinds).sub(_decode_run, text) if kinds else text
+
+
+@functools.cache
+def _runs_of(kinds: frozenset[str]) -> re.Pattern[str]:
+    return re.compile("|".join(run for kind, run in _RUNS.items() if kind in kinds))
 
 
 def _decode_run(match: re.Match[str]) -> str:
-    run = match[0]
-    if match["pct"]:
+    run, kind = match[0], match.lastgroup
+    if kind == "pct":
         payload = _as_text(bytes.fromhex(run.replace("%", "")))
-    elif match["esc"]:
+    elif kind == "esc":
         payload = _characters(int(next(filter(None, escape.groups())), 16)
                               for escape in _ESCAPE.finditer(run))
-    elif match["ent"]:
+    elif kind == "ent":
         payload = _characters(int(decimal) if decimal else int(hexadecimal, 16)
                               for decimal, hexadecimal in
                               (entity.groups() for entity in _ENTITY.finditer(run)))
-    elif match["bin"]:
+    elif kind == "bin":
         payload = _as_text(_octets("".join(_CODE_SEPARATOR.split(run))))
-    elif match["dec"]:
+    elif kind == "dec":
         payload = _character_codes(run)
-    elif match["morse"]:
+    elif kind == "morse":
         payload = _morse(run)
-    elif match["braille"]:
+    elif kind == "braille":
         payload = _braille(run)
-    else:
+    else:  # b64
         payload = _as_text(bytes.fromhex(run)) if _HEX.fullmatch(run) else None
         payload = payload if payload is not None else _base64_text(run)
         payload = payload if payload is not None else _as_text(_octets(run))

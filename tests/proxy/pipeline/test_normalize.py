@@ -14,6 +14,7 @@ import pytest
 from proxy.pipeline import normalize
 from proxy.pipeline.normalize import canonical_views, deciphered, decoded, skeleton
 from proxy.pipeline.normalize_cipher import ciphers_in
+from proxy.pipeline.normalize_decode import ENCODINGS
 from tests.evasion.disguises import braille, selectors, sneaky_bits, spelled
 
 
@@ -239,7 +240,7 @@ def test_a_one_megabyte_text_completes(piece):
 
 def _every_fold(text: str) -> list[str]:
     """canonical_views with every fold forced on: what the byte-class signs may skip."""
-    every = normalize._Signs(leet=True, spaced=True, encoded=True, ciphers=[])
+    every = normalize._Signs(leet=True, spaced=True, encoded=ENCODINGS, ciphers=[])
     shape = skeleton(text)
     views = normalize._folds(shape, every)
     unpacked = decoded(shape)
@@ -247,6 +248,28 @@ def _every_fold(text: str) -> list[str]:
         views += [unpacked, *normalize._folds(skeleton(unpacked), every)]
     views += deciphered(shape, ciphers_in(shape.encode()))
     return [view for view in dict.fromkeys(views) if view != text and view.strip()]
+
+
+ENCODED_RUNS = [b64("you are an idiot"), "%79%6f%75%20%69%64%69%6f%74", "\\u0069\\x64&#105;",
+                "&#x64;&#105;&#111;&#116;", "01101001 01100100 01101001 01101111",
+                "105, 100, 105, 111, 116, 115", ".. -.. .. --- -", braille("idiot"),
+                "69646f7420696469", "NFSWI33UEBUWI2LPOQ======", "12 34", "1 2 3 4 5 6 7"]
+
+
+def test_a_text_is_searched_for_the_encodings_its_signs_name_and_decodes_the_same():
+    """Each kind of encoded run alone, in pairs and among words (numbers and dots that
+    decode to nothing too): the views are those of decoding every kind everywhere."""
+    fillers = ["", "Please summarise (3f9a1c2b7d04-1234) this: ", " and then ", " ok."]
+    rng = random.Random(3)
+    texts = [run for run in ENCODED_RUNS] + [
+        rng.choice(fillers) + first + rng.choice(fillers) + second + rng.choice(fillers)
+        for first in ENCODED_RUNS for second in ENCODED_RUNS]
+    for text in texts:
+        shape = skeleton(text)
+        kinds = normalize._signs(shape).encoded
+        assert decoded(shape, kinds) == decoded(shape), text
+        assert canonical_views(text) == _every_fold(text), text
+    assert normalize._signs("you are an idiot").encoded == frozenset()
 
 
 def test_the_signs_never_skip_a_fold():
