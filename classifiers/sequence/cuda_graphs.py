@@ -12,8 +12,8 @@ its rows to a power of two (the extra rows are one-token rows whose outputs nobo
 its width to one of a few lengths (the extra positions masked, as the encoder's own padding
 is). Every bucket's graph is captured at start-up (:meth:`GraphedScorer.capture_all`: about
 ninety for a 512-token model, each one eager pass and its capture); all graphs share one
-memory pool, which is safe because one thread replays them one
-at a time and copies each output out before the next replay. A model whose pass cannot be
+memory pool, which is safe because one thread replays them one at a time and copies each
+output out before the next replay. A model whose pass cannot be
 captured (it reads a tensor's value on the host) runs eagerly from then on, with a warning.
 """
 
@@ -95,8 +95,8 @@ class _Graph:
 class GraphedScorer:
     """Padded inputs -> probabilities like TorchScorer, each pass a CUDA graph replay.
 
-    Called by one thread at a time (the batcher's model thread); ``graphs`` and
-    ``captured_shapes`` may be read from others.
+    Called by one thread at a time (the batcher's model thread); ``captured_shapes`` may
+    be read from others.
     """
 
     def __init__(self, model: Any, device: str, activation: Activation, buckets: Buckets,
