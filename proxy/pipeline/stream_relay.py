@@ -145,7 +145,7 @@ class StreamRelay:
         except BadRequest:  # nested past MAX_DEPTH: cannot be checked, so never relayed
             await self._broken("the upstream stream sent an event nested too deeply to check")
             return False
-        encoded = sse.encode(event.data, event.event)
+        encoded = sse.relayed(event)  # what the codec read, not the bytes as they came
         pictured = any(is_inline_image(text) for _, text in view.texts)
         if pictured:  # a generated image: the text in it, read, stands for it
             view.texts = await self._unhindered(

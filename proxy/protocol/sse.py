@@ -8,12 +8,13 @@ ends at a blank line. ``close()`` returns a last event that had no trailing blan
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 DONE = "[DONE]"
+_UNREAD = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class SSEEvent:
     data: str
     event: str | None = None
     id: str | None = None
+    _parsed: Any = field(default=_UNREAD, compare=False, repr=False)  # json_object's, once
 
     @property
     def is_done(self) -> bool:
@@ -33,12 +35,16 @@ class SSEEvent:
 
     def json_object(self) -> dict[str, Any] | None:
         """The data as a JSON object, or None (not JSON, or not an object): stream codecs
-        never raise on what an upstream sends."""
-        try:
-            value = orjson.loads(self.data)
-        except orjson.JSONDecodeError:
-            return None
-        return value if isinstance(value, dict) else None
+        never raise on what an upstream sends. Parsed once; the same object every call
+        (read-only: ``relayed`` writes it out)."""
+        if self._parsed is _UNREAD:
+            try:
+                value = orjson.loads(self.data)
+            except orjson.JSONDecodeError:
+                value = None
+            object.__setattr__(self, "_parsed", value if isinstance(value, dict) else None)
+        parsed: dict[str, Any] | None = self._parsed
+        return parsed
 
 
 class SSEDecoder:
@@ -107,6 +113,18 @@ def encode(data: str | bytes, event: str | None = None) -> bytes:
     head = f"event: {event}\n" if event else ""
     body = "".join(f"data: {line}\n" for line in text.split("\n"))
     return (head + body + "\n").encode("utf-8")
+
+
+def relayed(event: SSEEvent) -> bytes:
+    """The event as the proxy passes it on: a JSON object written again from its parsed
+    form, the one the stream codecs read, so the client is sent what was checked (JSON
+    readers differ on a repeated key: the proxy's keeps the last copy, some clients the
+    first); any other data as it came, which the codecs read whole."""
+    parsed = event.json_object()
+    if parsed is None:
+        return encode(event.data, event.event)
+    data = orjson.dumps(parsed)  # one line: orjson never writes a newline
+    return b"data: " + data + b"\n\n" if event.event is None else encode(data, event.event)
 
 
 DONE_EVENT = encode(DONE)

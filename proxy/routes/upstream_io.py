@@ -74,11 +74,11 @@ async def read_upstream_json(answer: Answer, ctx: RequestContext,
 async def relay_upstream_error(answer: Answer, ctx: RequestContext,
                                started: float) -> web.Response:
     """An upstream error status (4xx, 5xx) is relayed with its status and headers
-    (``Retry-After``, rate limits): a JSON object body as it is once the output checks
-    allowed its strings (an error can quote what the model wrote: an upstream guard's
-    message, a failed tool-call parse), any other body, or one they block, replaced by the
-    API's error format with a fixed message (never echoed). A 3xx is a 502: redirects are
-    never followed."""
+    (``Retry-After``, rate limits): a JSON object body, once the output checks allowed its
+    strings (an error can quote what the model wrote: an upstream guard's message, a failed
+    tool-call parse), written again from what they read (a repeated key's other copy never
+    passes); any other body, or one they block, replaced by the API's error format with a
+    fixed message (never echoed). A 3xx is a 502: redirects are never followed."""
     raw = await read_all(answer, ctx, started)
     if answer.status < 400:
         raise UpstreamBadResponse(f"the upstream model API answered a redirect "
@@ -88,8 +88,7 @@ async def relay_upstream_error(answer: Answer, ctx: RequestContext,
     if not isinstance(body, dict) or not await _error_allowed(ctx, body):
         return json_response(ctx.dialect.error_body(UpstreamAnswered(answer.status)),
                              status=answer.status, headers=headers)
-    return web.Response(body=raw, status=answer.status, headers=headers,
-                        content_type="application/json")
+    return json_response(body, status=answer.status, headers=headers)
 
 
 async def _error_allowed(ctx: RequestContext, body: dict[str, Any]) -> bool:

@@ -140,6 +140,76 @@ async def test_an_upstream_error_quoting_offensive_text_is_not_relayed(
     assert "the upstream model API answered 400" in text
 
 
+# JSON readers differ on a repeated key (the proxy's keeps the last copy, some clients the
+# first): what was read is written again from what was scored, so the copy that was not
+# scored never reaches the client, whichever of the two it is.
+def repeated(bad_first: bool) -> str:
+    """Two copies of "content": the offensive one first or last."""
+    bad, clean = f'"{BAD} here"', '"hello there"'
+    first, last = (bad, clean) if bad_first else (clean, bad)
+    return f'"content":{first},"content":{last}'
+
+
+@pytest.mark.parametrize("bad_first", [True, False], ids=["first", "last"])
+async def test_an_answer_with_a_repeated_key_reaches_the_client_as_it_was_scored(
+        start_proxy, fake_upstream, bad_first: bool):
+    raw = ('{"id":"c1","object":"chat.completion","created":0,"model":"m","choices":[{'
+           f'"index":0,"message":{{"role":"assistant",{repeated(bad_first)}}},'
+           '"finish_reason":"stop"}]}')
+    fake_upstream.answer = lambda body: Raw(200, raw.encode())
+    base, _ = await start_proxy()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/chat/completions",
+                                json=CLEAN_REQUESTS["chat_completions"]) as response:
+            text = await response.text()
+            decision = response.headers["x-safety-decision"]
+    assert response.status == 200 and BAD not in text
+    assert decision == ("allow" if bad_first else "block")
+    if bad_first:  # scored "hello there", and only that is sent
+        assert text.count('"content"') == 1 and "hello there" in text
+
+
+@pytest.mark.parametrize(("bad_first", "mode"), [
+    (True, "buffered"), (True, "low_latency"),
+    # Offensive last is the copy read: buffered mode never sends it (low-latency mode may
+    # send a blocked window before its cut, as for any text: README, Streaming modes).
+    (False, "buffered")])
+async def test_a_stream_event_with_a_repeated_key_reaches_the_client_as_it_was_scored(
+        start_proxy, fake_upstream, bad_first: bool, mode: str):
+    head = '"id":"c1","object":"chat.completion.chunk","created":0,"model":"m"'
+    events = [f'{{{head},"choices":[{{"index":0,"delta":{{"role":"assistant",'
+              f'{repeated(bad_first)}}},"finish_reason":null}}]}}',
+              f'{{{head},"choices":[{{"index":0,"delta":{{}},"finish_reason":"stop"}}]}}',
+              "[DONE]"]
+    fake_upstream.answer = lambda body: Stream([f"data: {e}\n\n".encode() for e in events])
+    base, _ = await start_proxy(streaming={"mode": mode})
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/chat/completions", json={
+                **CLEAN_REQUESTS["chat_completions"], "stream": True}) as response:
+            text = await response.text()
+    assert BAD not in text
+    if bad_first:  # scored and sent: "hello there" alone, and the stream's end
+        assert "hello there" in text and text.count('"content"') == 1
+        assert '"finish_reason":"stop"' in text and text.endswith("data: [DONE]\n\n")
+    else:
+        assert '"finish_reason":"content_filter"' in text
+
+
+async def test_an_upstream_error_with_a_repeated_key_is_relayed_as_it_was_scored(
+        start_proxy, fake_upstream):
+    bad, clean = f'"tool call did not parse: {BAD}"', '"max_tokens: too large"'
+    raw = f'{{"error":{{"message":{bad},"message":{clean},"type":"invalid_request_error"}}}}'
+    fake_upstream.answer = lambda body: Raw(400, raw.encode())
+    base, _ = await start_proxy()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/chat/completions",
+                                json=CLEAN_REQUESTS["chat_completions"]) as response:
+            text = await response.text()
+    assert response.status == 400 and BAD not in text
+    assert orjson.loads(text) == {"error": {"message": "max_tokens: too large",
+                                            "type": "invalid_request_error"}}
+
+
 async def test_fragments_join_within_a_request_but_never_across_a_batch(start_proxy,
                                                                        fake_upstream):
     """BAD and WORD are innocent alone (the scripted check blocks BADWORD): a prompt and
