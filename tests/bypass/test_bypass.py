@@ -150,6 +150,15 @@ def repeated(bad_first: bool) -> str:
     return f'"content":{first},"content":{last}'
 
 
+async def post_chat(base: str, **extra: object) -> tuple[int, str, str]:
+    """A clean chat request: the answer's status, text and decision header."""
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/chat/completions",
+                                json={**CLEAN_REQUESTS["chat_completions"], **extra}) as response:
+            return (response.status, await response.text(),
+                    response.headers["x-safety-decision"])
+
+
 @pytest.mark.parametrize("bad_first", [True, False], ids=["first", "last"])
 async def test_an_answer_with_a_repeated_key_reaches_the_client_as_it_was_scored(
         start_proxy, fake_upstream, bad_first: bool):
@@ -158,12 +167,8 @@ async def test_an_answer_with_a_repeated_key_reaches_the_client_as_it_was_scored
            '"finish_reason":"stop"}]}')
     fake_upstream.answer = lambda body: Raw(200, raw.encode())
     base, _ = await start_proxy()
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{base}/v1/chat/completions",
-                                json=CLEAN_REQUESTS["chat_completions"]) as response:
-            text = await response.text()
-            decision = response.headers["x-safety-decision"]
-    assert response.status == 200 and BAD not in text
+    status, text, decision = await post_chat(base)
+    assert status == 200 and BAD not in text
     assert decision == ("allow" if bad_first else "block")
     if bad_first:  # scored "hello there", and only that is sent
         assert text.count('"content"') == 1 and "hello there" in text
@@ -183,10 +188,7 @@ async def test_a_stream_event_with_a_repeated_key_reaches_the_client_as_it_was_s
               "[DONE]"]
     fake_upstream.answer = lambda body: Stream([f"data: {e}\n\n".encode() for e in events])
     base, _ = await start_proxy(streaming={"mode": mode})
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{base}/v1/chat/completions", json={
-                **CLEAN_REQUESTS["chat_completions"], "stream": True}) as response:
-            text = await response.text()
+    _, text, _ = await post_chat(base, stream=True)
     assert BAD not in text
     if bad_first:  # scored and sent: "hello there" alone, and the stream's end
         assert "hello there" in text and text.count('"content"') == 1
@@ -201,11 +203,8 @@ async def test_an_upstream_error_with_a_repeated_key_is_relayed_as_it_was_scored
     raw = f'{{"error":{{"message":{bad},"message":{clean},"type":"invalid_request_error"}}}}'
     fake_upstream.answer = lambda body: Raw(400, raw.encode())
     base, _ = await start_proxy()
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{base}/v1/chat/completions",
-                                json=CLEAN_REQUESTS["chat_completions"]) as response:
-            text = await response.text()
-    assert response.status == 400 and BAD not in text
+    status, text, _ = await post_chat(base)
+    assert status == 400 and BAD not in text
     assert orjson.loads(text) == {"error": {"message": "max_tokens: too large",
                                             "type": "invalid_request_error"}}
 
