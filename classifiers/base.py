@@ -5,7 +5,10 @@ label it declares. Thresholds and actions belong to the policy, never to a class
 
 Heavy classifiers load their model in :meth:`Classifier.start` (called once, before the
 proxy reports ready) and run inference off the event loop. ``classify`` may be called
-concurrently from many requests.
+concurrently from many requests. A classifier whose scoring is a few microseconds of CPU
+a text (a regex reader, a linear model) is an :class:`InProcessClassifier`: the proxy calls
+it as a plain function in the request's own step (``classify_now``), with no coroutine,
+task or timer around it.
 """
 
 from __future__ import annotations
@@ -84,6 +87,9 @@ class Classifier:
     # leetspeak...) when the check's config does not say: a pattern or small model is
     # blind to disguises; an LLM judge is not.
     normalize_by_default: ClassVar[bool] = True
+    # True for an InProcessClassifier: its verdicts are kept in this process only (a round
+    # trip to a shared store costs more than scoring the text again).
+    in_process: ClassVar[bool] = False
     # Labels whose matches are personal data or secrets (a classifier that can ``redact``):
     # the proxy never stores their spans raw in a log line or a review event, whatever the
     # policy does with them.
@@ -121,6 +127,36 @@ class Classifier:
         self, texts: Sequence[str], context: ClassifyContext | None = None
     ) -> list[Scores]:
         raise NotImplementedError
+
+    def scores_now(self, texts: Sequence[str]) -> bool:
+        """Whether ``classify_now`` would score ``texts`` (or any of them) at once, in the
+        caller. False here: every call goes through ``classify``."""
+        return False
+
+    def classify_now(
+        self, texts: Sequence[str], context: ClassifyContext | None = None
+    ) -> list[Scores]:
+        """``classify``'s scores, computed synchronously in the caller. Called only with
+        texts ``scores_now`` accepted, in the same step (nothing ran between the two)."""
+        raise NotImplementedError
+
+
+class InProcessClassifier(Classifier):
+    """A classifier whose scoring is plain CPU work in the caller, microseconds a text:
+    subclasses implement ``classify_now``; ``classify`` is the same call. A long request's
+    texts are scored in the caller's step too, as ``classify`` always did for these types
+    (they are linear in the text). A subclass whose model can be busy elsewhere (a batcher's
+    thread) overrides ``scores_now`` and ``classify``."""
+
+    in_process: ClassVar[bool] = True
+
+    def scores_now(self, texts: Sequence[str]) -> bool:
+        return True
+
+    async def classify(
+        self, texts: Sequence[str], context: ClassifyContext | None = None
+    ) -> list[Scores]:
+        return self.classify_now(texts, context)
 
 
 def content_key(*parts: str | None) -> str:

@@ -91,8 +91,8 @@ class MicroBatcher(Generic[R]):
             return []
         if self._worker is None:
             raise ClassifierError(f"{self._name}: batcher not started")
-        if self._runs_inline(texts):
-            return self._score_inline(list(texts))
+        if self.runs_inline(texts):
+            return self.score_inline(texts)
         if self._queued_texts + len(texts) > self._max_queue:
             raise Overloaded(f"{self._name}: queue full ({self._queued_texts} texts waiting)")
         # A long call is queued in parts of max_batch: a caller that gives up (a check's
@@ -111,14 +111,19 @@ class MicroBatcher(Generic[R]):
             for future in futures:  # cancelled or failed: nothing left to score for it
                 future.cancel()
 
-    def _runs_inline(self, texts: Sequence[str]) -> bool:
-        return (not self._busy and not self._queue
+    def runs_inline(self, texts: Sequence[str]) -> bool:
+        """Whether a call with ``texts`` would be scored inline (module docstring): the
+        batcher started and idle, and the texts short enough."""
+        return (not self._busy and not self._queue and self._worker is not None
                 and sum(map(len, texts)) <= self._inline_max_chars)
 
-    def _score_inline(self, texts: list[str]) -> list[R]:
+    def score_inline(self, texts: Sequence[str]) -> list[R]:
+        """``texts`` scored now on the calling thread, as one model call; only right after
+        ``runs_inline`` said so (``submit`` does both). A model's error is this call's
+        ClassifierError."""
         self._observe(len(texts))
         try:
-            return self._score_batch(texts)
+            return self._score_batch(list(texts))
         except Exception as exc:  # as a failed batch: this call only
             raise self._failure(exc) from exc
 

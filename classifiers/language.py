@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import Any
 
-from classifiers.base import Classifier, ClassifierConfigError, ClassifyContext, Scores
+from classifiers.base import ClassifierConfigError, ClassifyContext, InProcessClassifier, Scores
 from classifiers.language_options import LanguageOptions
 from classifiers.options import ClassifierOptions, settings_of
 
@@ -70,7 +70,7 @@ yo zu"""
 LATIN_SCRIPT = frozenset(_LATIN_SCRIPT_CODES.split())
 
 
-class LanguageClassifier(Classifier):
+class LanguageClassifier(InProcessClassifier):
     type_name = "language"
     labels = ("other",)
 
@@ -100,7 +100,7 @@ class LanguageClassifier(Classifier):
                 f"check {self.name!r}: options.languages: {', '.join(unknown)} is no language "
                 "code CLD2 reports (ISO 639-1 such as en, fr, de; zh and zh-Hant)")
 
-    async def classify(
+    def classify_now(
         self, texts: Sequence[str], context: ClassifyContext | None = None
     ) -> list[Scores]:
         return [{"other": self._other(text)} for text in texts]

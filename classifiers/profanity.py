@@ -5,7 +5,8 @@ The package's model is a TF-IDF vectorizer and a 5-fold ``CalibratedClassifierCV
 into this package's data (:mod:`classifiers.profanity_model`, MIT notice beside them) and
 evaluated in NumPy: the folds become one matrix product whose sigmoids are averaged,
 which gives ``predict_proba``'s scores (tested equal on thousands of texts) without
-importing scikit-learn, SciPy or joblib; concurrent calls are micro-batched onto one thread.
+importing scikit-learn, SciPy or joblib; concurrent calls are micro-batched onto one thread,
+and a short call that finds that thread idle is scored in the caller (``classify_now``).
 
 Label: ``profane`` (probability that the text is offensive). Options: profanity_options.py.
 """
@@ -16,7 +17,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from classifiers.base import Classifier, ClassifyContext, Scores
+from classifiers.base import ClassifyContext, InProcessClassifier, Scores
 from classifiers.batching import MicroBatcher
 from classifiers.options import ClassifierOptions, settings_of
 from classifiers.profanity_model import CalibratedLinearTfidf, packaged_data
@@ -39,7 +40,7 @@ class LinearProfanityModel:
         return probabilities
 
 
-class ProfanityClassifier(Classifier):
+class ProfanityClassifier(InProcessClassifier):
     type_name = "profanity"
     labels = ("profane",)
 
@@ -68,6 +69,16 @@ class ProfanityClassifier(Classifier):
     async def close(self) -> None:
         if self._batcher is not None:
             await self._batcher.close()
+
+    def scores_now(self, texts: Sequence[str]) -> bool:
+        """A short call while the model's thread is idle (``inline_max_chars``)."""
+        return self._batcher is not None and self._batcher.runs_inline(texts)
+
+    def classify_now(
+        self, texts: Sequence[str], context: ClassifyContext | None = None
+    ) -> list[Scores]:
+        assert self._batcher is not None, "start() was not awaited"
+        return [{"profane": p} for p in self._batcher.score_inline(texts)]
 
     async def classify(
         self, texts: Sequence[str], context: ClassifyContext | None = None

@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from classifiers.base import Classifier, ClassifyContext, Direction, Scores
+from classifiers.base import ClassifyContext, Direction, InProcessClassifier, Scores
 from classifiers.options import ClassifierOptions, settings_of
 from classifiers.prompt_leak.options import PromptLeakOptions
 from classifiers.prompt_leak.runs import Instructions, instruction_texts
@@ -42,7 +42,7 @@ __all__ = ["PromptLeakClassifier"]
 RECENT_INSTRUCTIONS = 32  # requests in flight at once whose index is kept
 
 
-class PromptLeakClassifier(Classifier):
+class PromptLeakClassifier(InProcessClassifier):
     type_name = "prompt_leak"
     labels = ("verbatim", "canary")
     reads_context: ClassVar[bool] = True
@@ -71,7 +71,7 @@ class PromptLeakClassifier(Classifier):
     def labels_for(self, direction: Direction) -> tuple[str, ...]:
         return self.labels if direction == "output" else ()
 
-    async def classify(
+    def classify_now(
         self, texts: Sequence[str], context: ClassifyContext | None = None
     ) -> list[Scores]:
         if context is not None and context.direction != "output":

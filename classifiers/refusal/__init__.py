@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from classifiers.base import Classifier, ClassifyContext, Scores
+from classifiers.base import ClassifyContext, InProcessClassifier, Scores
 from classifiers.options import ClassifierOptions, settings_of
 from classifiers.refusal.options import RefusalOptions
 from classifiers.refusal.scoring import refusal_scores
@@ -32,7 +32,7 @@ from classifiers.refusal.scoring import refusal_scores
 __all__ = ["RefusalClassifier", "refusal_scores"]
 
 
-class RefusalClassifier(Classifier):
+class RefusalClassifier(InProcessClassifier):
     type_name = "refusal"
     labels = ("compliance", "refusal", "partial_refusal")
 
@@ -45,7 +45,7 @@ class RefusalClassifier(Classifier):
     def version(self) -> str:
         return "refusal:structure:3"
 
-    async def classify(
+    def classify_now(
         self, texts: Sequence[str], context: ClassifyContext | None = None
     ) -> list[Scores]:
         return [refusal_scores(text) for text in texts]

@@ -18,7 +18,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from classifiers.base import Classifier, ClassifyContext, Scores
+from classifiers.base import ClassifyContext, InProcessClassifier, Scores
 from classifiers.options import ClassifierOptions, settings_of
 from classifiers.rules.builtin import BUILT_IN
 from classifiers.rules.categories import category_detectors
@@ -38,7 +38,7 @@ def _built_in(settings: RulesOptions) -> dict[str, tuple[Detector, ...]]:
     return chosen
 
 
-class RulesClassifier(Classifier):
+class RulesClassifier(InProcessClassifier):
     type_name = "rules"
 
     def __init__(self, name: str,
@@ -82,7 +82,7 @@ class RulesClassifier(Classifier):
         """
         return mask(text, self.spans(text, labels))
 
-    async def classify(
+    def classify_now(
         self, texts: Sequence[str], context: ClassifyContext | None = None
     ) -> list[Scores]:
         return [self.scores(text) for text in texts]

@@ -344,23 +344,45 @@ def traced_check(name: str, check_type: str, direction: str, texts: int,
     return _check_span(trace, name, check_type, direction, texts, run)
 
 
+def traced_check_now(name: str, check_type: str, direction: str, texts: int,
+                     run: Callable[..., T], *args: Any) -> T:
+    """``traced_check`` for a check run as a plain call (an in-process classifier's):
+    ``run(*args)`` inside the same span. Untraced: ``run(*args)``."""
+    trace = _ACTIVE.get()
+    if trace is None:
+        return run(*args)
+    with _check_span_opened(trace, name, check_type, direction, texts) as span:
+        return _check_span_ended(span, run(*args))
+
+
 async def _check_span(trace: _RequestTrace, name: str, check_type: str, direction: str,
                       texts: int, run: Awaitable[T]) -> T:
-    from opentelemetry.trace import SpanKind, StatusCode
+    with _check_span_opened(trace, name, check_type, direction, texts) as span:
+        return _check_span_ended(span, await run)
 
-    with trace.tracer.start_as_current_span(
-            f"check {name}", kind=SpanKind.INTERNAL, record_exception=False,
-            set_status_on_exception=False, attributes={
-                "safety_proxy.check.name": name, "safety_proxy.check.type": check_type,
-                "safety_proxy.direction": direction, "safety_proxy.check.texts": texts,
-            }) as span:
-        outcome = await run
-        kind = outcome.kind if isinstance(outcome, CheckFailure) else "ok"
-        span.set_attribute("safety_proxy.check.outcome", kind)
-        if kind != "ok":
-            span.set_attribute("error.type", kind)
-            span.set_status(StatusCode.ERROR)
-        return outcome
+
+def _check_span_opened(trace: _RequestTrace, name: str, check_type: str, direction: str,
+                       texts: int) -> contextlib.AbstractContextManager[Span]:
+    from opentelemetry.trace import SpanKind
+
+    return trace.tracer.start_as_current_span(
+        f"check {name}", kind=SpanKind.INTERNAL, record_exception=False,
+        set_status_on_exception=False, attributes={
+            "safety_proxy.check.name": name, "safety_proxy.check.type": check_type,
+            "safety_proxy.direction": direction, "safety_proxy.check.texts": texts,
+        })
+
+
+def _check_span_ended(span: Span, outcome: T) -> T:
+    """``outcome`` (scores or a CheckFailure) noted on the check's span."""
+    from opentelemetry.trace import StatusCode
+
+    kind = outcome.kind if isinstance(outcome, CheckFailure) else "ok"
+    span.set_attribute("safety_proxy.check.outcome", kind)
+    if kind != "ok":
+        span.set_attribute("error.type", kind)
+        span.set_status(StatusCode.ERROR)
+    return outcome
 
 
 def note_cache_hits(hits: int) -> None:

@@ -7,7 +7,9 @@ store (another replica); only new messages reach a classifier.
 
 Contract: never raises. A store failure is a miss (counted as a store error); writes to the
 store happen in the background, off the request's path. A cached value that does not
-parse as scores is a miss.
+parse as scores is a miss. An in-process check's verdicts (``Classifier.in_process``: a
+regex reader, a linear model) stay in the LRU (``local``, ``put_many(shared=False)``): a
+round trip to the store costs more than scoring the text again.
 """
 
 from __future__ import annotations
@@ -45,10 +47,13 @@ class StoreVerdictCache:
         self._shared = store.kind != "memory"
         self._hits, self._misses = (metrics.cache_lookups.labels(r) for r in ("hit", "miss"))
 
+    def local(self, check: str, version: str, texts: Sequence[str]) -> list[Scores | None]:
+        found, _ = self._looked_up(check, version, texts)
+        self._count(found)
+        return found
+
     async def get_many(self, check: str, version: str, texts: Sequence[str]) -> list[Scores | None]:
-        keys = [self.keys.verdict(check, version, text) for text in texts]
-        local, now_ms = self._local, self._now_ms()
-        found = [local.get(key, now_ms) for key in keys]
+        found, keys = self._looked_up(check, version, texts)
         missing = [i for i, scores in enumerate(found) if scores is None]
         if missing and self._shared:
             remote = await self._remote_get([keys[i] for i in missing])
@@ -56,16 +61,13 @@ class StoreVerdictCache:
                 found[position] = scores
                 if scores is not None:
                     self._local_put(keys[position], scores, self._expiry())
-        hits = sum(scores is not None for scores in found)
-        if hits:  # each inc takes the metric's lock
-            self._hits.inc(hits)
-        if hits < len(found):
-            self._misses.inc(len(found) - hits)
+        self._count(found)
         return found
 
-    async def put_many(self, check: str, version: str, texts: Sequence[str],
-                       scores: Sequence[Scores]) -> None:
-        store = self._shared and self.health.up and len(self._writes) < MAX_BACKGROUND_WRITES
+    def put_many(self, check: str, version: str, texts: Sequence[str],
+                 scores: Sequence[Scores], *, shared: bool = True) -> None:
+        store = (shared and self._shared and self.health.up
+                 and len(self._writes) < MAX_BACKGROUND_WRITES)
         items = {}
         expires_ms = self._expiry()
         for text, text_scores in zip(texts, scores, strict=True):
@@ -77,6 +79,20 @@ class StoreVerdictCache:
             task = spawn(self._remote_put(items), name="verdict-cache-write")
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
+
+    def _looked_up(self, check: str, version: str, texts: Sequence[str]
+                   ) -> tuple[list[Scores | None], list[str]]:
+        """The LRU's copies, and the texts' keys."""
+        keys = [self.keys.verdict(check, version, text) for text in texts]
+        local, now_ms = self._local, self._now_ms()
+        return [local.get(key, now_ms) for key in keys], keys
+
+    def _count(self, found: list[Scores | None]) -> None:
+        hits = sum(scores is not None for scores in found)
+        if hits:  # each inc takes the metric's lock
+            self._hits.inc(hits)
+        if hits < len(found):
+            self._misses.inc(len(found) - hits)
 
     def _local_put(self, key: str, scores: Scores, expires_ms: int) -> None:
         if self._size > 0:  # 0: no local copies at all

@@ -139,20 +139,31 @@ class AbuseGate(Protocol):
 
 
 class VerdictCache(Protocol):
-    async def get_many(self, check: str, version: str, texts: Sequence[str]) -> list[Scores | None]:
+    """Scores by (check, classifier version, text). ``texts`` are what a check keys on
+    (checks.py's cache keys). Never raises."""
+
+    def local(self, check: str, version: str, texts: Sequence[str]) -> list[Scores | None]:
+        """This process's copies only: no I/O, no wait."""
         ...
 
-    async def put_many(
-        self, check: str, version: str, texts: Sequence[str], scores: Sequence[Scores]
-    ) -> None:
+    async def get_many(self, check: str, version: str, texts: Sequence[str]) -> list[Scores | None]:
+        """This process's copies, then the shared store (if any) for the texts missed."""
+        ...
+
+    def put_many(self, check: str, version: str, texts: Sequence[str],
+                 scores: Sequence[Scores], *, shared: bool = True) -> None:
+        """Kept in this process, and when ``shared`` written to the shared store (if any)
+        in the background, off the caller's path."""
         ...
 
 
 class NoVerdictCache:
+    def local(self, check: str, version: str, texts: Sequence[str]) -> list[Scores | None]:
+        return [None] * len(texts)
+
     async def get_many(self, check: str, version: str, texts: Sequence[str]) -> list[Scores | None]:
         return [None] * len(texts)
 
-    async def put_many(
-        self, check: str, version: str, texts: Sequence[str], scores: Sequence[Scores]
-    ) -> None:
+    def put_many(self, check: str, version: str, texts: Sequence[str],
+                 scores: Sequence[Scores], *, shared: bool = True) -> None:
         return None

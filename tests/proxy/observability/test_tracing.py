@@ -178,6 +178,26 @@ async def test_a_repeated_prompt_is_a_cache_hit_on_its_check_span(
             for span in inputs] == [0, 1]
 
 
+async def test_an_in_process_check_has_its_span_too(traced: StartTraced) -> None:
+    """A check scored as a plain call in the request's step (checks.py) is traced as an
+    awaited one: its span, outcome and cache hits."""
+    refusal = {"name": "refusal", "type": "refusal", "directions": ["output"], "timeout_s": 1.0}
+    proxy = await traced(checks=[refusal], policy={
+        "input": {}, "output": {"refusal": {"refusal": {"flag": 0.5}}},
+        "toxic_labels": [], "refusal_label": "refusal.refusal"})
+    await proxy.post(chat("hello"))
+    await proxy.post(chat("hello"))  # the same answer: a cache hit
+    spans = checks(proxy.exporter.get_finished_spans())
+    server = proxy.server_spans()
+    assert [span.name for span in spans] == ["check refusal"] * 2
+    assert [parent_id(span) for span in spans] == [s.context.span_id for s in server]
+    assert [dict(span.attributes or {}) for span in spans] == [{
+        "safety_proxy.check.name": "refusal", "safety_proxy.check.type": "refusal",
+        "safety_proxy.direction": "output", "safety_proxy.check.texts": 1,
+        "safety_proxy.check.cache_hits": hits, "safety_proxy.check.outcome": "ok"}
+        for hits in (0, 1)]
+
+
 async def test_a_failing_check_is_an_error_span_with_its_kind(traced: StartTraced) -> None:
     failing = {"name": "script", "type": "scripted", "timeout_s": 1.0,
                "options": {"labels": ["bad", "meh"], "fail": "raise"}}

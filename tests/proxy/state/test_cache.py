@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from classifiers.base import Classifier, ClassifyContext, Scores
+from classifiers.base import Classifier, ClassifyContext, InProcessClassifier, Scores
 from proxy.config.schema import CheckConfig
 from proxy.config.snapshot import Check
 from proxy.observability.metrics import Metrics
@@ -44,7 +44,7 @@ async def test_hits_misses_and_versions(clock: Clock) -> None:
     metrics = Metrics()
     cache = (await start_state(settings(), metrics, clock=clock)).cache
     assert await cache.get_many("tox", "v1", ["a", "b"]) == [None, None]
-    await cache.put_many("tox", "v1", ["a"], [{"bad": 0.25}])
+    cache.put_many("tox", "v1", ["a"], [{"bad": 0.25}])
     assert await cache.get_many("tox", "v1", ["a", "b"]) == [{"bad": 0.25}, None]
     assert await cache.get_many("tox", "v2", ["a"]) == [None], "another version never reuses"
     assert await cache.get_many("other", "v1", ["a"]) == [None], "another check never reuses"
@@ -53,7 +53,7 @@ async def test_hits_misses_and_versions(clock: Clock) -> None:
 
 async def test_entries_expire_after_the_ttl(clock: Clock) -> None:
     cache = (await start_state(settings(cache={"ttl_s": 30}), Metrics(), clock=clock)).cache
-    await cache.put_many("tox", "v1", ["a"], [{"bad": 0.25}])
+    cache.put_many("tox", "v1", ["a"], [{"bad": 0.25}])
     clock.advance(29)
     assert await cache.get_many("tox", "v1", ["a"]) == [{"bad": 0.25}]
     clock.advance(2)
@@ -65,7 +65,7 @@ async def test_the_local_lru_is_bounded_and_redis_backs_it(redis_server: RedisSe
     cache, store = layer.cache, layer.store
     assert isinstance(cache, StoreVerdictCache) and isinstance(store, RedisStore)
     try:
-        await cache.put_many("tox", "v1", ["a", "b", "c"], [{"bad": 0.1}] * 3)
+        cache.put_many("tox", "v1", ["a", "b", "c"], [{"bad": 0.1}] * 3)
         await cache.close()
         assert len(cache._local) == 2
         trips = store.pipeline.round_trips
@@ -79,7 +79,7 @@ async def test_the_local_lru_is_bounded_and_redis_backs_it(redis_server: RedisSe
 
 async def test_with_the_memory_store_the_lru_is_the_cache(clock: Clock) -> None:
     layer = await start_state(settings(cache={"local_entries": 2}), Metrics(), clock=clock)
-    await layer.cache.put_many("tox", "v1", ["a", "b", "c"], [{"bad": 0.1}] * 3)
+    layer.cache.put_many("tox", "v1", ["a", "b", "c"], [{"bad": 0.1}] * 3)
     assert await layer.cache.get_many("tox", "v1", ["a", "b", "c"]) == [None, {"bad": 0.1},
                                                                           {"bad": 0.1}]
 
@@ -89,13 +89,50 @@ async def test_replicas_share_verdicts_through_redis(redis_server: RedisServer) 
     second_metrics = Metrics()
     second = await start_state(settings(redis_server.url), second_metrics)
     try:
-        await first.cache.put_many("tox", "v1", ["shared text"], [{"bad": 0.5}])
+        first.cache.put_many("tox", "v1", ["shared text"], [{"bad": 0.5}])
         await eventually(lambda: redis_server.client().dbsize() > 0)
         assert await second.cache.get_many("tox", "v1", ["shared text"]) == [{"bad": 0.5}]
         assert lookups(second_metrics, "hit") == 1
     finally:
         await first.close()
         await second.close()
+
+
+class CountingInProcess(InProcessClassifier):
+    type_name = "counting_in_process"
+    labels = ("bad",)
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.texts_scored: list[str] = []
+
+    def classify_now(self, texts, context=None) -> list[Scores]:
+        self.texts_scored.extend(texts)
+        return [{"bad": 0.1} for _ in texts]
+
+
+async def test_an_in_process_checks_verdicts_stay_in_its_replica(
+        redis_server: RedisServer) -> None:
+    """Scoring a text again in-process costs less than a round trip to Redis: such a
+    check's verdicts stay in each replica's LRU; an awaited check's are shared."""
+    layers = [await start_state(settings(redis_server.url), Metrics()) for _ in range(2)]
+    try:
+        in_process = [CountingInProcess("quick") for _ in layers]
+        awaited = [CountingClassifier("slow") for _ in layers]
+        for layer, quick, slow in zip(layers, in_process, awaited, strict=True):
+            for _ in range(2):
+                run = await run_checks(
+                    [Check(CheckConfig(name=c.name, type=c.type_name), c) for c in (quick, slow)],
+                    ["the same text"], ClassifyContext("input"), Metrics(), layer.cache)
+                assert run.scores == {"quick": [{"bad": 0.1}], "slow": [{"bad": 0.1}]}
+            await eventually(lambda: redis_server.client().dbsize() > 0)
+        assert [quick.texts_scored for quick in in_process] == [["the same text"]] * 2
+        assert [slow.texts_scored for slow in awaited] == [["the same text"], []]
+        stored = redis_server.client().keys("*verdict*")
+        assert len(stored) == 1 and ":slow:" in stored[0]
+    finally:
+        for layer in layers:
+            await layer.close()
 
 
 async def test_a_corrupt_stored_verdict_is_a_miss(redis_server: RedisServer) -> None:
@@ -176,9 +213,9 @@ def test_the_context_fingerprint_tells_every_part_apart() -> None:
 
 async def test_a_read_keeps_a_verdict_in_the_local_lru(clock: Clock) -> None:
     layer = await start_state(settings(cache={"local_entries": 2}), Metrics(), clock=clock)
-    await layer.cache.put_many("tox", "v1", ["a", "b"], [{"bad": 0.1}] * 2)
+    layer.cache.put_many("tox", "v1", ["a", "b"], [{"bad": 0.1}] * 2)
     await layer.cache.get_many("tox", "v1", ["a"])  # "a" is now the most recently used
-    await layer.cache.put_many("tox", "v1", ["c"], [{"bad": 0.1}])
+    layer.cache.put_many("tox", "v1", ["c"], [{"bad": 0.1}])
     assert await layer.cache.get_many("tox", "v1", ["a", "b", "c"]) == [{"bad": 0.1}, None,
                                                                           {"bad": 0.1}]
 

@@ -115,7 +115,7 @@ async def test_cache_and_record_keep_working_on_memory_with_no_errors() -> None:
     metrics = Metrics()
     layer = await start_state(settings("memory"), metrics)
     await layer.gate.record(outcome(ALICE, "block"))
-    await layer.cache.put_many("c", "v1", ["t"], [{"bad": 0.1}])
+    layer.cache.put_many("c", "v1", ["t"], [{"bad": 0.1}])
     assert await layer.cache.get_many("c", "v1", ["t"]) == [{"bad": 0.1}]
     assert not layer.degraded
     for operation in ("admission", "record", "cache_get", "cache_set"):

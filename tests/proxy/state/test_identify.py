@@ -212,7 +212,7 @@ async def test_the_api_key_never_reaches_redis(redis_server: RedisServer) -> Non
             await layer.gate.record(outcome(principal.key_hash, "block",
                                             texts={"input": ["a rude message"]}))
             await layer.gate.admit(principal)
-        await layer.cache.put_many("tox", "v1", ["a rude message"], [{"bad": 1.0}])
+        layer.cache.put_many("tox", "v1", ["a rude message"], [{"bad": 1.0}])
         await layer.flush()
         stored = redis_server.dump()
         assert len(stored) >= 3, stored.keys()
@@ -232,7 +232,7 @@ async def test_every_redis_key_has_a_ttl_or_a_bound(redis_server: RedisServer) -
                 await layer.gate.record(outcome(principal, "flag"))
         for _ in range(2):  # throttled, not banned
             await layer.gate.record(outcome("c3" * 32, "flag"))
-        await layer.cache.put_many("tox", "v1", ["x"], [{"bad": 0.0}])
+        layer.cache.put_many("tox", "v1", ["x"], [{"bad": 0.0}])
         await layer.flush()
         client = redis_server.client()
         kinds = {key: client.type(key) for key in client.scan_iter()}

@@ -196,7 +196,7 @@ async def test_every_cluster_key_is_tagged_and_has_a_ttl_or_a_bound(
         for principal in PRINCIPALS[:6]:
             for _ in range(4):
                 await layer.gate.record(outcome(principal, "flag"))
-        await layer.cache.put_many("tox", "v1", ["x", "y", "z"], [{"bad": 0.0}] * 3)
+        layer.cache.put_many("tox", "v1", ["x", "y", "z"], [{"bad": 0.0}] * 3)
         await layer.flush()
         for server in redis_cluster.servers:
             client = server.client()
