@@ -70,11 +70,16 @@ class WordAnalyzer:
                    ngram_range=(int(low), int(high)))
 
     def __call__(self, text: str) -> list[str]:
+        tokens = self.tokens(text)
+        if self.stop_words is not None:
+            tokens = [t for t in tokens if t not in self.stop_words]
+        return word_ngrams(tokens, self.ngram_range)
+
+    def tokens(self, text: str) -> list[str]:
+        """The text's tokens, stop words included: lowercase, accents, the token pattern."""
         if self.lowercase:
             text = text.lower()
         if self.strip_accents is not None:
             text = self.strip_accents(text)
         tokens: list[str] = self.token_pattern.findall(text)
-        if self.stop_words is not None:
-            tokens = [t for t in tokens if t not in self.stop_words]
-        return word_ngrams(tokens, self.ngram_range)
+        return tokens

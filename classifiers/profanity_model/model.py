@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -68,19 +68,24 @@ class CalibratedLinearTfidf:
     binary: bool
     sublinear_tf: bool
     norm: str | None
-    # The arrays as Python floats, per term (read by ``probability``).
+    # The arrays as Python floats (read by ``probability``): idf per term, each fold's
+    # weights per term, and each fold's (intercept, slope, offset).
     _idf: list[float] = field(init=False, repr=False)
-    _weight_rows: list[tuple[float, ...]] = field(init=False, repr=False)
-    _bias: list[float] = field(init=False, repr=False)
-    _slope: list[float] = field(init=False, repr=False)
-    _offset: list[float] = field(init=False, repr=False)
-    _folds: int = field(init=False, repr=False)
+    _fold_weights: list[list[float]] = field(init=False, repr=False)
+    _calibration: list[tuple[float, float, float]] = field(init=False, repr=False)
+    # What the vocabulary is looked up with: the analyzer, or its bare tokens when the
+    # features are single words and no stop word is a term (a stop word would be dropped
+    # by the lookup anyway: the same counts, one pass less).
+    _features: Callable[[str], list[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        derived = {"_idf": self.idf.tolist(),
-                   "_weight_rows": list(map(tuple, self.weights.tolist())),
-                   "_bias": self.bias.tolist(), "_slope": self.slope.tolist(),
-                   "_offset": self.offset.tolist(), "_folds": len(self.bias)}
+        analyzer = self.analyzer
+        words_only = analyzer.ngram_range == (1, 1) and not any(
+            word in self.vocabulary for word in analyzer.stop_words or ())
+        derived = {"_idf": self.idf.tolist(), "_fold_weights": self.weights.T.tolist(),
+                   "_calibration": list(zip(self.bias.tolist(), self.slope.tolist(),
+                                            self.offset.tolist(), strict=True)),
+                   "_features": analyzer.tokens if words_only else analyzer}
         for name, value in derived.items():
             object.__setattr__(self, name, value)
 
@@ -131,30 +136,33 @@ class CalibratedLinearTfidf:
         divided."""
         counter = self.count_columns(text)
         columns = sorted(counter)
-        idf = self._idf
-        values = [(1.0 if self.binary else float(counter[column])) for column in columns]
-        if self.sublinear_tf:
-            values = [math.log(value) + 1.0 for value in values]
-        values = [value * idf[column] for value, column in zip(values, columns, strict=True)]
+        values = self._tf_idf(counter, columns)
         if self.norm is not None:
             norm = self._row_norm(values)
             values = [value / norm for value in values]
-        margins = [0.0] * self._folds
-        rows = self._weight_rows
-        for value, column in zip(values, columns, strict=True):
-            weights = rows[column]
-            for fold in range(self._folds):
-                margins[fold] += value * weights[fold]
         total = 0.0
-        for margin, bias, slope, offset in zip(margins, self._bias, self._slope, self._offset,
-                                               strict=True):
+        for weights, (bias, slope, offset) in zip(self._fold_weights, self._calibration,
+                                                  strict=True):
+            margin = 0.0
+            for value, column in zip(values, columns, strict=True):
+                margin += value * weights[column]
             total += 1.0 / (1.0 + _exp(slope * (margin + bias) + offset))
-        return total / self._folds
+        return total / len(self._calibration)
+
+    def _tf_idf(self, counter: dict[int, int], columns: list[int]) -> list[float]:
+        """Each column's term frequency (binary, sublinear or the count) times its idf."""
+        idf = self._idf
+        if not (self.binary or self.sublinear_tf):  # the common case, in one pass
+            return [float(counter[column]) * idf[column] for column in columns]
+        values = [(1.0 if self.binary else float(counter[column])) for column in columns]
+        if self.sublinear_tf:
+            values = [math.log(value) + 1.0 for value in values]
+        return [value * idf[column] for value, column in zip(values, columns, strict=True)]
 
     def count_columns(self, text: str) -> dict[int, int]:
         """column -> how many of the text's features fall on it."""
         counter: dict[int, int] = {}
-        for column in map(self.vocabulary.get, self.analyzer(text)):
+        for column in map(self.vocabulary.get, self._features(text)):
             if column is not None:
                 counter[column] = counter.get(column, 0) + 1
         return counter

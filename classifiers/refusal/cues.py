@@ -183,7 +183,10 @@ LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+\S", re.MULTILINE)
 QUOTED = re.compile(r"\"[^\"\n]{0,200}\"|\u201c[^\u201d\n]{0,200}\u201d")
 
 # A turn of a several-persona answer ("[Name]:", "(Name):", "As Name,") or of a dialogue
-# ("Name:" at the start of a line). Only the shape counts, never the name.
+# ("Name:" at the start of a line). Only the shape counts, never the name. Each starts at
+# the text's start or at a newline and never reaches the next newline: reading.turns tries
+# them only at line starts (tests/classifiers/test_refusal_basic.py checks it does not
+# change what finditer finds).
 PERSONA_TURN = re.compile(
     r"(?:^|\n)[ \t]*(?:\*\*)?(?:\[[^\]\n]{1,40}\]|\([^)\n]{1,40}\))(?:\*\*)?:?[ \t]*(?=\S)"
     r"|(?:^|\n)[ \t]*As [A-Z][\w\-]{0,30}(?: [A-Z][\w\-]{0,30})?,",

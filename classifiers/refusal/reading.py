@@ -9,6 +9,7 @@ the request ("However, here are some general tips").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -82,10 +83,23 @@ def turns(answer: str) -> list[str]:
     turns need two headers, the first near the start, so a heading later in an ordinary
     answer ("Note: ...") does not cut it."""
     text = answer[:MAX_CHARS]
-    starts = [m.start() for m in cues.PERSONA_TURN.finditer(text)]
+    starts = _line_starts(cues.PERSONA_TURN, text)
     if not starts:
-        starts = [m.start() for m in cues.SPEAKER_TURN.finditer(text)]
+        starts = _line_starts(cues.SPEAKER_TURN, text)
         if len(starts) < 2 or starts[0] > 200:
             return [text]
     bounds = [0, *(s for s in starts if s > 0), len(text)]
     return [text[a:b] for a, b in pairwise(bounds) if text[a:b].strip()]
+
+
+def _line_starts(header: re.Pattern[str], text: str) -> list[int]:
+    """Where ``header`` matches in ``text``, as ``finditer`` finds it, for a turn header
+    (cues.py): one starts at the text's start or at a newline and never reaches the next,
+    so it is tried only there, not at every character (an answer of one line: once)."""
+    starts = []
+    position = 0
+    while position >= 0:
+        if header.match(text, position):
+            starts.append(position)
+        position = text.find("\n", position + 1)
+    return starts

@@ -79,13 +79,14 @@ async def moderate_answer(snapshot: Snapshot, texts: Sequence[tuple[int, str]],
     run = await run_checks(checks, [text for _, text in texts], context, metrics, cache,
                            windowing, joins)
     policy = snapshot.policy_for("output", tenant)
-    blocked: set[int] = set()
-    for index in {index for index, _ in texts}:
-        positions = [p for p, (i, _) in enumerate(texts) if i == index]
-        if decide(policy, run.max_by_check(positions), run.failures).blocked:
-            blocked.add(index)
     scores = run.max_by_check()
     decision = decide(policy, scores, run.failures)
+    outputs = {index for index, _ in texts}
+    if len(outputs) == 1:  # one choice (most answers): the answer's decision is its own
+        blocked = outputs if decision.blocked else set()
+    else:
+        blocked = {index for index in outputs if decide(policy, run.max_by_check(
+            [p for p, (i, _) in enumerate(texts) if i == index]), run.failures).blocked}
     return Moderation("output", decision, scores, [t for _, t in texts], run), blocked
 
 

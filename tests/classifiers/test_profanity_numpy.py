@@ -118,6 +118,22 @@ def test_out_of_vocabulary_text_scores_from_the_bias_alone(model) -> None:
     assert model.predict_proba([text, ""]).tolist() == pytest.approx([from_bias] * 2, abs=1e-15)
 
 
+def test_the_stop_word_pass_is_skipped_only_where_it_changes_no_count(model) -> None:
+    """The packaged model's features are single words and no stop word is a term: the
+    vocabulary lookup drops stop words anyway, so its tokens are looked up as they come.
+    A model where a stop word is a term keeps the analyzer's pass."""
+    assert model._features == model.analyzer.tokens
+    text = "the idiot and THE idiot"
+    assert model.count_columns(text) == {model.vocabulary["idiot"]: 2}
+    settings = json.loads((packaged_data() / "settings.json").read_text(encoding="utf-8"))
+    folds = len(model.bias)
+    odd = CalibratedLinearTfidf.build(settings, ["idiot", "the"], {
+        "idf": np.ones(2), "weights": np.ones((2, folds)),
+        **{name: np.zeros(folds) for name in ("bias", "slope", "offset")}})
+    assert odd._features == odd.analyzer
+    assert odd.count_columns(text) == {0: 2}, "'the' is a stop word: never counted"
+
+
 def test_case_whitespace_and_word_characters(model) -> None:
     upper, lower, spaced, joined = model.predict_proba(
         ["FUCK YOU IDIOT", "fuck you idiot", "fuck\t you\n\nidiot", "fuck_you_idiot"])

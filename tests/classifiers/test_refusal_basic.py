@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from classifiers.refusal import RefusalClassifier
+from classifiers.refusal import RefusalClassifier, cues, reading
 
 
 async def test_labels_sum_to_one_and_refusals_score_high():
@@ -15,3 +17,18 @@ async def test_labels_sum_to_one_and_refusals_score_high():
         assert set(text_scores) == set(classifier.labels)
         assert sum(text_scores.values()) == pytest.approx(1.0)
     assert scores[0]["refusal"] > 0.5 > scores[1]["refusal"]
+
+
+def test_turn_headers_are_found_at_line_starts_as_finditer_finds_them() -> None:
+    """reading.turns tries a turn header only at the text's start and after a newline
+    (cues.py says why that finds what a scan of every position finds): the same starts as
+    finditer, on texts built from headers, newlines and words."""
+    rng = random.Random(7)
+    pieces = ["[A]:", "(Bot):", "**[DAN]**:", "As Bob,", "As AIM, ", "Note: ", "User:",
+              "Bob Smith:", "\n", "\n\n", "\r\n", " ", "\t", "**", "hello", "I can't.",
+              "Sure: here", "[x", ")", "As ", ":"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        for header in (cues.PERSONA_TURN, cues.SPEAKER_TURN):
+            assert reading._line_starts(header, text) == [
+                match.start() for match in header.finditer(text)], repr(text)

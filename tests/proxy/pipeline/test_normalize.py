@@ -291,3 +291,15 @@ def test_the_signs_never_skip_a_fold():
         text = separator.join(rng.choice(["97", "104", "32", "9", "01101000", "300"])
                               for _ in range(rng.randint(1, 10)))
         assert canonical_views(text) == _every_fold(text), text
+
+
+def test_deleet_reads_exactly_the_tokens_its_pattern_names() -> None:
+    """deleet finds the tokens holding a leet digit or sign with a scan of one character
+    class, and reads only those _LEET_TOKEN names: the same text as substituting
+    _LEET_TOKEN's own matches (fails when the scan misses a kind of token)."""
+    rng = random.Random(11)
+    alphabet = "aAbBzZsT0123456789@$!*_ .-\n,'\"\u00e9\u65e5"
+    for _ in range(50_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        assert normalize.deleet(text) == normalize._LEET_TOKEN.sub(
+            normalize._deleet_token, text), repr(text)
