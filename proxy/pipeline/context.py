@@ -84,14 +84,18 @@ class RequestContext:
                    for failure in moderation.run.failures)
 
     def classify_context(self, direction: str) -> ClassifyContext:
-        """What the direction's checks may read besides the texts (bare when it has none)."""
+        """What the direction's checks may read besides the texts: the prompt and the
+        conversation when one of them reads them (``Classifier.reads_context``, which also
+        keys its cached verdicts on them), else the direction alone (nothing is copied out
+        of a long conversation twice a request for checks that never look)."""
         parsed = self.parsed
-        if not self.snapshot.checks_for(direction):  # type: ignore[arg-type]
+        checks = self.snapshot.checks_for(direction)  # type: ignore[arg-type]
+        if parsed is None or not any(check.classifier.reads_context for check in checks):
             return ClassifyContext(direction=direction)  # type: ignore[arg-type]
         return ClassifyContext(
             direction=direction,  # type: ignore[arg-type]
-            prompt=parsed.last_user_text() if parsed else None,
-            conversation=parsed.conversation() if parsed else (),
+            prompt=parsed.last_user_text(),
+            conversation=parsed.conversation(),
         )
 
     def elapsed(self) -> float:
