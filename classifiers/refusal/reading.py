@@ -10,8 +10,8 @@ the request ("However, here are some general tips").
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from itertools import pairwise
+from typing import NamedTuple
 
 from classifiers.refusal import cues
 
@@ -20,16 +20,14 @@ OPENING = 2  # a refusing sentence among the first OPENING sentences opens the a
 REFUSING = frozenset({"decline", "ai", "premise"})
 
 
-@dataclass(frozen=True, slots=True)
-class Sentence:
+class Sentence(NamedTuple):  # a tuple: several per answer, made as cheaply as Python can
     family: str
     pivot: bool
     offer: bool
     chars: int
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     sentences: tuple[Sentence, ...]
     list_items: int  # bulleted or numbered lines: structured content
     suggests: bool  # "you can", "consider", "I suggest": advice of some kind

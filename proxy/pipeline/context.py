@@ -91,7 +91,7 @@ class RequestContext:
         parsed = self.parsed
         checks = self.snapshot.checks_for(direction)  # type: ignore[arg-type]
         if parsed is None or not any(check.classifier.reads_context for check in checks):
-            return ClassifyContext(direction=direction)  # type: ignore[arg-type]
+            return _BARE[direction]
         return ClassifyContext(
             direction=direction,  # type: ignore[arg-type]
             prompt=parsed.last_user_text(),
@@ -100,3 +100,8 @@ class RequestContext:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+
+# A direction alone: the context of checks that read no more (immutable, so shared).
+_BARE: dict[str, ClassifyContext] = {direction: ClassifyContext(direction)
+                                     for direction in ("input", "output")}

@@ -51,6 +51,8 @@ def decide(
                 reasons.append(Reason(check_name, label, score, thresholds.redact, "redact"))
             elif thresholds.flag is not None and score >= thresholds.flag:
                 reasons.append(Reason(check_name, label, score, thresholds.flag, "flag"))
+    if not reasons:  # the common case: no new object
+        return ALLOW
     return Decision(strongest(reason.action for reason in reasons), tuple(reasons))
 
 

@@ -51,6 +51,8 @@ _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF8
 
 def image_kind(raw: bytes) -> str | None:
     """The image format ``raw`` starts with, or None."""
+    if not raw:  # most answer texts: words, no bytes at all
+        return None
     if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
         return "webp"
     return next((kind for signature, kind in _SIGNATURES if raw.startswith(signature)), None)

@@ -24,7 +24,7 @@ Views are cached like any text, so the windows of a growing conversation are mos
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from classifiers.base import Scores, cut_windows
 from proxy.config.schema import ProxyConfig
@@ -33,8 +33,7 @@ from proxy.pipeline.decision import max_scores
 FRAGMENT_CHARS = 24  # a text shorter than this is a fragment: read joined with its neighbours
 
 
-@dataclass(frozen=True, slots=True)
-class Windowing:
+class Windowing(NamedTuple):  # NamedTuples here: made on every request, as cheap as can be
     window_chars: int
     context_chars: int
 
@@ -44,15 +43,14 @@ class Windowing:
         return cls(config.streaming.window_chars, config.streaming.context_chars)
 
 
-@dataclass(frozen=True, slots=True)
-class Expansion:
+class Expansion(NamedTuple):
     views: list[str]  # the texts to score
     owners: list[int]  # owners[i]: the index of the text views[i] was made from
-    count: int  # how many texts were expanded
+    texts: int  # how many texts were expanded
 
     def fold(self, scores: Sequence[Scores]) -> list[Scores]:
         """Per text, the highest score per label over its views."""
-        per_text: list[list[Scores]] = [[] for _ in range(self.count)]
+        per_text: list[list[Scores]] = [[] for _ in range(self.texts)]
         for owner, view_scores in zip(self.owners, scores, strict=True):
             per_text[owner].append(view_scores)
         return [max_scores(views) for views in per_text]

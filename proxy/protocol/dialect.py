@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeGuard
+from typing import Any, Literal, NamedTuple, Protocol, TypeGuard
 
 from proxy.protocol.errors import ProxyError
 from proxy.protocol.sse import SSEEvent
@@ -192,8 +192,7 @@ class ParsedRequest:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerText:
+class AnswerText(NamedTuple):  # one per text of every answer: a tuple, made cheaply
     output: int  # choice index (chat, completions); 0 for one-output APIs
     kind: str  # from the dialect's ANSWER_KINDS
     text: str

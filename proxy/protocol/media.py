@@ -24,8 +24,9 @@ def head_bytes(data: str) -> bytes:
     found = DATA_URL.match(data)
     if found and ";base64" not in found.group("params").lower():
         return b""
-    head = "".join(data[found.end() if found else 0:][:64].split())[:32]
-    if not _BASE64.fullmatch(head):  # words, the common case: no exception to raise
+    start = found.end() if found else 0
+    head = "".join(data[start:start + 64].split())[:32]  # never a copy of the whole text
+    if not head or not _BASE64.fullmatch(head):  # words, the common case: no exception
         return b""
     try:
         return base64.b64decode(head, validate=True)
