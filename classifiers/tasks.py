@@ -37,9 +37,11 @@ log = logging.getLogger("safety_proxy.tasks")
 _RUNNING: set[asyncio.Task[Any]] = set()
 
 
-def spawn(coro: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
-    """Starts ``coro`` as a task on the running loop, kept alive until it is done."""
-    task = asyncio.create_task(coro, name=name)
+def spawn(coro: Coroutine[Any, Any, T], *, name: str,
+          context: contextvars.Context | None = None) -> asyncio.Task[T]:
+    """Starts ``coro`` as a task on the running loop (in ``context``, when given), kept
+    alive until it is done."""
+    task = asyncio.create_task(coro, name=name, context=context)
     _RUNNING.add(task)
     task.add_done_callback(_finished)
     return task
@@ -54,6 +56,19 @@ def _finished(task: asyncio.Task[Any]) -> None:
         # In the message itself, not as arguments: the proxy's log renderer keeps a library
         # record's format string only (proxy/observability/logging.py).
         log.error(f"background task {task.get_name()} failed: {type(exc).__qualname__}")
+
+
+def ended_or_spawned(coro: Coroutine[Any, Any, T], *, name: str
+                     ) -> tuple[T | None, asyncio.Task[T] | None]:
+    """Runs ``coro`` up to its first wait in a copy of the caller's context, as a task
+    would: (its result, None) when it ended there (an in-process check: no task, no loop
+    turn), else (None, a task, ``spawn``, that goes on with it in that context). An
+    exception it raises in that first step propagates."""
+    context = contextvars.copy_context()
+    ended, outcome = context.run(first_step, coro)
+    if ended:
+        return outcome, None
+    return None, spawn(resumed(coro, outcome), name=name, context=context)
 
 
 def owned(coro: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:

@@ -12,7 +12,9 @@ Modes (``streaming.mode``):
   write, not one each); windows are checked concurrently, one at a time, and the stream
   is cut at the first blocked window. At most the blocked window plus the text relayed
   while its check ran (under one more window, since a full window waits for the check
-  before it) can reach the client: under ``2 * window_chars`` characters. Relayed events
+  before it) can reach the client: under ``2 * window_chars`` characters. A window whose
+  checks all score in-process is decided at once, before the event that filled it is
+  relayed (no task): then under one window reaches the client. Relayed events
   never wait on a check, nor on the upstream. An answer already complete when its first
   event is read (the upstream wrote it faster than the proxy reads, as under load) is a
   burst like any other: its events, read with its end, go in the end's write once the
@@ -43,7 +45,7 @@ from typing import Any, TypeVar
 import structlog
 from aiohttp import web
 
-from classifiers.tasks import cancel_suspended, first_step, resumed, spawn
+from classifiers.tasks import cancel_suspended, ended_or_spawned, first_step, resumed
 from proxy.pipeline.attachments import is_inline_image
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.decision import combine
@@ -160,14 +162,16 @@ class StreamRelay:
             return False  # an image reaches the client only once its text has passed
         if view.ends:
             self.tail.append(encoded)
-        elif self.low_latency:
+        elif not self.low_latency:
+            self.held.append(encoded)
+            self.held_text |= bool(view.texts)
+        if not await self._check_if_full():
+            return False
+        if self.low_latency and not view.ends:  # relayed once no decision already cut it
             self.text_sent |= bool(view.texts)
             self.relayed += 1
             self.outbox.append(encoded)
-        else:
-            self.held.append(encoded)
-            self.held_text |= bool(view.texts)
-        return await self._check_if_full()
+        return True
 
     async def _check_if_full(self) -> bool:
         if self.low_latency:
@@ -177,9 +181,12 @@ class StreamRelay:
             if self.windows.full():
                 if not await self._settle_pending():
                     return False
-                self.pending_check = spawn(
+                decision, self.pending_check = ended_or_spawned(
                     self._check_windows(self.windows.take()),
-                    name=f"window-check-{self.ctx.request_id}")
+                    name=f"window-check-{self.ctx.request_id}")  # a task when it waits
+                if decision is not None and decision.blocked:  # decided at once: in-process
+                    await self._cut(decision)
+                    return False
             return True
         if self.windows.full():
             decision = await self._check_windows(self.windows.take())

@@ -12,7 +12,14 @@ import weakref
 
 import pytest
 
-from classifiers.tasks import cancel_suspended, first_step, gather_few, spawn, within
+from classifiers.tasks import (
+    cancel_suspended,
+    ended_or_spawned,
+    first_step,
+    gather_few,
+    spawn,
+    within,
+)
 
 
 def _collect() -> None:
@@ -259,3 +266,29 @@ async def test_a_suspended_coroutine_is_cancelled_where_it_waits_and_may_unwind(
     await asyncio.sleep(0.01)
     assert cleaned == ["quick", "slow"]
     assert quick.cr_frame is None and slow.cr_frame is None, "both ended"
+
+
+async def test_ended_or_spawned_makes_a_task_only_for_what_waits() -> None:
+    """What ends in its first step gives its result at once, with no task; what waits goes
+    on as a task; each in its own copy of the caller's context, before and after a wait."""
+    async def sets(name: str, pause: bool) -> tuple[str, str, asyncio.Task[object] | None]:
+        _CURRENT.set(name)
+        if pause:
+            await asyncio.sleep(0)
+        return name, _CURRENT.get(), asyncio.current_task()
+
+    _CURRENT.set("caller")
+    before = len(asyncio.all_tasks())
+    result, task = ended_or_spawned(sets("now", False), name="now")
+    assert task is None and result == ("now", "now", asyncio.current_task())
+    assert len(asyncio.all_tasks()) == before and _CURRENT.get() == "caller"
+    result, task = ended_or_spawned(sets("later", True), name="later")
+    assert result is None and task is not None and task.get_name() == "later"
+    assert _CURRENT.get() == "caller", "its first step set the variable in its own context"
+    assert await task == ("later", "later", task)
+    with pytest.raises(ZeroDivisionError):
+        ended_or_spawned(_divides(), name="fails")
+
+
+async def _divides() -> float:
+    return 1 / 0

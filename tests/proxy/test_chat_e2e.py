@@ -128,6 +128,31 @@ async def test_stream_is_cut_at_blocked_window(start_proxy, openai_client, fake_
     assert "word59" not in text
 
 
+async def test_an_in_process_check_cuts_a_low_latency_stream_within_one_window(
+        start_proxy, openai_client, fake_upstream):
+    """An in-process check decides a full window at once, before the event that filled
+    it is relayed (stream_relay.py): under one window of text after the clean part reaches
+    the client, where a check that waits lets up to one more through."""
+    insult = ["fuck ", "you ", "idiot "]
+    fake_upstream.answer = lambda body: Stream(sse_chunks([*LONG_CLEAN[:30], *insult,
+                                                           *LONG_CLEAN[30:]]))
+    base, _ = await start_proxy(
+        checks=[{"name": "toxicity", "type": "profanity", "directions": ["output"],
+                 "timeout_s": 1.0}],
+        policy={"input": {}, "output": {"toxicity": {"profane": {"block": 0.8}}},
+                "toxic_labels": [], "refusal_label": None},
+        streaming={"mode": "low_latency", "window_chars": 40, "context_chars": 16})
+    text, finish, chunks = await collect(await openai_client(base).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert finish == "content_filter"
+    assert chunks[-1].model_extra["safety"]["decision"] == "block"
+    clean = "".join(LONG_CLEAN[:30])
+    assert text.startswith(clean[:len(clean) - 40])
+    # "idiot " fills the window that holds the insult: decided before it is relayed (a
+    # check that waits let it through, and "word30 " after it)
+    assert text.endswith("fuck you ") and "idiot" not in text
+
+
 async def test_phrase_split_across_windows_is_caught(start_proxy, openai_client, fake_upstream):
     # 'BADWORD' straddles the 40-char window boundary; the carried context sees it whole.
     text = "x" * 37 + "BADWORD" + " tail" * 20
