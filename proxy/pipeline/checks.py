@@ -8,7 +8,7 @@ from the verdict cache where present; only the texts it misses reach the classif
 An in-process check (``Classifier.in_process``) that can score its texts now
 (``scores_now``) runs as a plain call in the caller's step, before the others start: the
 same cache, metrics, span and failures, without the coroutines, context copy and timer
-around an awaited check (about a third of a short text's cost, measured). Its timeout
+around an awaited check (18 -> 7.5 us of machinery per check run, microbenchmark). Its timeout
 cannot cut it, as it never could cut a classifier that does not wait. Its verdicts stay in
 this process's cache (cache.py).
 """
