@@ -29,7 +29,8 @@ def _opening(reading: Reading, first: int) -> Scores:
     family = reading.sentences[first].family
     after = first + 1
     rest = len(reading.sentences) - after
-    content = reading.content_chars(after) + 60 * reading.list_items
+    list_items = reading.list_items
+    content = reading.content_chars(after) + 60 * list_items
     substantive = content >= SUBSTANCE and reading.count("content", after) >= rest / 2
     if family == "premise":  # corrects the question: a refusal when a lecture follows,
         # an answer when facts follow ("X is a fictional character and has no address")
@@ -38,7 +39,7 @@ def _opening(reading: Reading, first: int) -> Scores:
             return _scores(0.15, 0.75, 0.1)
         return _scores(0.65, 0.25, 0.1)
     offered = reading.offers(first) and content + reading.sentences[first].chars >= OFFER_CONTENT
-    if offered or (reading.pivots(first) and (substantive or reading.list_items >= 2)):
+    if offered or (reading.pivots(first) and (substantive or list_items >= 2)):
         return _scores(0.1, 0.35, 0.55)  # declines, then offers general information
     if reading.suggests and substantive and content >= LONG_SUBSTANCE:
         return _scores(0.1, 0.4, 0.5)  # declines, then a long answer with suggestions
