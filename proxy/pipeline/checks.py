@@ -116,16 +116,18 @@ def _run_now(check: Check, expansion: Expansion, context: ClassifyContext,
              metrics: Metrics, cache: VerdictCache) -> list[Scores] | CheckFailure:
     """``_run_one`` for a classifier that scores now, in the caller (``scores_now``)."""
     started = time.perf_counter()
+    classifier, views = check.classifier, expansion.views
+
+    def score(missing: list[int]) -> list[Scores]:
+        fresh = classifier.classify_now([views[i] for i in missing], context)
+        _validate(check, fresh, len(missing))
+        return fresh
+
     try:
-        classifier = check.classifier
-        keys = _cache_keys(classifier, expansion.views, context)
-        cached = cache.local(check.name, classifier.version, keys)
-        missing = [i for i, hit in enumerate(cached) if hit is None]
-        note_cache_hits(len(cached) - len(missing))
-        if missing:
-            fresh = classifier.classify_now([expansion.views[i] for i in missing], context)
-            _keep(check, cache, keys, cached, missing, fresh)
-        scores = expansion.fold([scores or {} for scores in cached])
+        scores, hits = cache.scored_here(check.name, classifier.version,
+                                         _cache_keys(classifier, views, context), score)
+        note_cache_hits(hits)
+        scores = expansion.fold(scores)
     except Exception as exc:  # any classifier fault is contained here
         return _failure(check, exc, metrics)
     finally:

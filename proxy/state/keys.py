@@ -80,4 +80,9 @@ class Keys:
 
     def verdict(self, check: str, version: str, text: str) -> str:
         """String: JSON scores of one text by one classifier version, PX = cache TTL."""
-        return f"{self.prefix}:verdict:{check}:{version}:{text_digest(text)}"
+        return f"{self.verdict_head(check, version)}{text_digest(text)}"
+
+    def verdict_head(self, check: str, version: str) -> str:
+        """What every ``verdict`` key of a check and version starts with (the text's
+        digest follows)."""
+        return f"{self.prefix}:verdict:{check}:{version}:"

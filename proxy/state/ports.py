@@ -9,7 +9,7 @@ cache when ``cache.enabled`` is false, and offline scoring (``score``, ``tune``)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -156,6 +156,13 @@ class VerdictCache(Protocol):
         in the background, off the caller's path."""
         ...
 
+    def scored_here(self, check: str, version: str, texts: Sequence[str],
+                    score: Callable[[list[int]], Sequence[Scores]]) -> tuple[list[Scores], int]:
+        """``local``, then ``score`` (the positions of the texts missed: their scores, in
+        order) for the rest, kept here as ``put_many(shared=False)``; with the hits. No
+        I/O, no wait. ``score``'s exceptions propagate, nothing of them kept."""
+        ...
+
 
 class NoVerdictCache:
     def local(self, check: str, version: str, texts: Sequence[str]) -> list[Scores | None]:
@@ -167,3 +174,7 @@ class NoVerdictCache:
     def put_many(self, check: str, version: str, texts: Sequence[str],
                  scores: Sequence[Scores], *, shared: bool = True) -> None:
         return None
+
+    def scored_here(self, check: str, version: str, texts: Sequence[str],
+                    score: Callable[[list[int]], Sequence[Scores]]) -> tuple[list[Scores], int]:
+        return list(score(list(range(len(texts))))) if texts else [], 0

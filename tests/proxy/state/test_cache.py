@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from classifiers.base import Classifier, ClassifyContext, InProcessClassifier, Scores
 from proxy.config.schema import CheckConfig
 from proxy.config.snapshot import Check
@@ -12,6 +14,7 @@ from proxy.pipeline.checks import run_checks
 from proxy.state.cache import StoreVerdictCache
 from proxy.state.factory import start_state
 from proxy.state.keys import Keys
+from proxy.state.ports import NoVerdictCache
 from proxy.state.redis_store import RedisStore
 from tests.proxy.state.conftest import Clock
 from tests.proxy.state.helpers import eventually, sample, settings
@@ -219,3 +222,45 @@ async def test_a_read_keeps_a_verdict_in_the_local_lru(clock: Clock) -> None:
     assert await layer.cache.get_many("tox", "v1", ["a", "b", "c"]) == [{"bad": 0.1}, None,
                                                                           {"bad": 0.1}]
 
+
+
+async def test_scored_here_scores_only_what_it_lacks_and_keeps_it_local(
+        redis_server: RedisServer) -> None:
+    """An in-process check's one pass: copies found, ``score`` called once with the
+    positions of the others, what it returns kept in the LRU (under the same key as
+    ``put_many``) and never written to Redis; a ``score`` that raises keeps nothing."""
+    metrics = Metrics()
+    layer = await start_state(settings(redis_server.url), metrics)
+    cache = layer.cache
+    asked: list[list[int]] = []
+
+    def score(positions: list[int]) -> list[Scores]:
+        asked.append(positions)
+        return [{"bad": 0.25 * (position + 1)} for position in positions]
+
+    try:
+        cache.put_many("tox", "v1", ["b"], [{"bad": 0.75}], shared=False)
+        found, hits = cache.scored_here("tox", "v1", ["a", "b", "c"], score)
+        assert (found, hits, asked) == ([{"bad": 0.25}, {"bad": 0.75}, {"bad": 0.75}], 1, [[0, 2]])
+        assert (lookups(metrics, "hit"), lookups(metrics, "miss")) == (1, 2)
+        assert cache.local("tox", "v1", ["a", "c"]) == [{"bad": 0.25}, {"bad": 0.75}]
+        assert cache.scored_here("tox", "v2", [], score) == ([], 0) and len(asked) == 1
+        assert cache.scored_here("tox", "v1", ["c", "a"], score) == (
+            [{"bad": 0.75}, {"bad": 0.25}], 2) and len(asked) == 1, "all hits: not called"
+
+        def broken(positions: list[int]) -> list[Scores]:
+            raise ValueError("bad score")
+
+        with pytest.raises(ValueError, match="bad score"):
+            cache.scored_here("tox", "v1", ["d"], broken)
+        assert cache.local("tox", "v1", ["d"]) == [None]
+        await asyncio.sleep(0.05)  # a background write would have landed by now
+        assert redis_server.client().keys("*verdict*") == []
+    finally:
+        await layer.close()
+
+
+async def test_without_a_cache_scored_here_scores_every_text() -> None:
+    assert NoVerdictCache().scored_here("tox", "v1", ["a", "b"], lambda positions: [
+        {"bad": float(p)} for p in positions]) == ([{"bad": 0.0}, {"bad": 1.0}], 0)
+    assert NoVerdictCache().scored_here("tox", "v1", [], lambda positions: 1 / 0) == ([], 0)
