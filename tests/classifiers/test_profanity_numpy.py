@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import csv
 import json
+import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,7 @@ import numpy as np
 import pytest
 
 from classifiers.profanity_model import CalibratedLinearTfidf, packaged_data
+from classifiers.profanity_model.analyzer import EQUIVALENT_PATTERNS
 from classifiers.profanity_model.model import ARRAYS, SCALAR_BATCH, read_vocabulary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,3 +200,17 @@ def test_loading_refuses_files_that_disagree(model) -> None:
     settings["tfidf"]["norm"] = "l2"
     rebuilt = CalibratedLinearTfidf.build(settings, terms, arrays)
     assert np.array_equal(rebuilt.predict_proba(EDGE_CASES), model.predict_proba(EDGE_CASES))
+
+
+def test_equivalent_token_patterns_find_the_same_tokens(model) -> None:
+    """The analyzer compiles sklearn's default token pattern as its faster equivalent
+    (analyzer.EQUIVALENT_PATTERNS): findall reads the same tokens on 30,000 texts drawn
+    from word characters of several scripts, digits, _, combining marks, spaces and signs."""
+    assert model.analyzer.token_pattern.pattern == EQUIVALENT_PATTERNS[r"(?u)\b\w\w+\b"]
+    rng = random.Random(5)
+    alphabet = "ab zZé_09٣\u0301\u200b-'.!\t\nжя日本ⅷ²"
+    for original, faster in EQUIVALENT_PATTERNS.items():
+        slow, fast = re.compile(original), re.compile(faster)
+        for _ in range(30_000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+            assert fast.findall(text) == slow.findall(text), repr(text)
