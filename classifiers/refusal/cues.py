@@ -198,4 +198,8 @@ PERSONA_TURN = re.compile(
 SPEAKER_TURN = re.compile(r"(?:^|\n)[ \t]*(?:\*\*)?[A-Z][\w.'\-]{0,20}(?: [\w.'\-]{1,20}){0,2}"
                           r"(?:\*\*)?:[ \t]*(?:\*\*)?[ \t]*(?=\S)")
 
-SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"')\]]?\s+|\n+")
+# A sentence's end: ". ! ?" (a closing quote or bracket after it) and whitespace, or a run
+# of newlines. The match starts at the mark or the first newline (reading._sentences keeps the
+# mark in the sentence): a pattern that starts with a class lets re skip to those characters
+# in C, where one that starts with a look-behind is tried at every position.
+SENTENCE_END = re.compile(r"[\n.!?](?:(?<=[.!?])[\"')\]]?\s+|(?<=\n)\n*)")

@@ -51,7 +51,7 @@ class Reading(NamedTuple):
     @classmethod
     def of(cls, answer: str) -> Reading:
         text = cues.QUOTED.sub(" ", answer[:MAX_CHARS].replace("\u2019", "'").lower())
-        parts = [s for s in cues.SENTENCE_BREAK.split(text) if len(s.strip()) > 2]
+        parts = [s for s in _sentences(text) if len(s.strip()) > 2]
         return cls(tuple(_sentence(s, i < OPENING) for i, s in enumerate(parts)), text)
 
     @property
@@ -82,6 +82,18 @@ class Reading(NamedTuple):
 
     def offers(self, start: int = 0) -> bool:
         return any(s.offer for s in self.sentences[start:])
+
+
+def _sentences(text: str) -> list[str]:
+    r"""The text cut at each sentence end (cues.SENTENCE_END), the mark kept, the whitespace
+    (and a closing quote or bracket) dropped: ``re.split(r"(?<=[.!?])[\"')\]]?\s+|\n+")``."""
+    parts = []
+    start = 0
+    for end in cues.SENTENCE_END.finditer(text):
+        parts.append(text[start:end.start() + (text[end.start()] != "\n")])
+        start = end.end()
+    parts.append(text[start:])
+    return parts
 
 
 def _sentence(text: str, opening: bool) -> Sentence:
