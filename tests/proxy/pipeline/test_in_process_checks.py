@@ -72,8 +72,11 @@ async def test_an_in_process_check_scores_as_an_awaited_one_does() -> None:
                       {"classifier": name, "outcome": "ok"}) == 1
         assert sample(metrics, "safety_proxy_classifier_duration_seconds_count",
                       {"classifier": name}) == 1
+    # kept from a text's second miss (cache.SeenOnce): "hello there" came twice already
     again = await run_checks([check(now)], TEXTS, ClassifyContext("input"), metrics, cache)
-    assert again.scores["now"] == marked(TEXTS) and len(now.calls) == 1, "cache hits"
+    assert again.scores["now"] == marked(TEXTS) and now.calls[1:] == [["a BAD word"]]
+    third = await run_checks([check(now)], TEXTS, ClassifyContext("input"), metrics, cache)
+    assert third.scores["now"] == marked(TEXTS) and len(now.calls) == 2, "cache hits"
 
 
 async def test_an_in_process_check_that_raises_fails_alone() -> None:

@@ -11,7 +11,7 @@ from proxy.config.schema import CheckConfig
 from proxy.config.snapshot import Check
 from proxy.observability.metrics import Metrics
 from proxy.pipeline.checks import run_checks
-from proxy.state.cache import StoreVerdictCache
+from proxy.state.cache import SeenOnce, StoreVerdictCache
 from proxy.state.factory import start_state
 from proxy.state.keys import Keys
 from proxy.state.ports import NoVerdictCache
@@ -123,13 +123,13 @@ async def test_an_in_process_checks_verdicts_stay_in_its_replica(
         in_process = [CountingInProcess("quick") for _ in layers]
         awaited = [CountingClassifier("slow") for _ in layers]
         for layer, quick, slow in zip(layers, in_process, awaited, strict=True):
-            for _ in range(2):
+            for _ in range(3):  # an in-process verdict is kept from its text's second miss
                 run = await run_checks(
                     [Check(CheckConfig(name=c.name, type=c.type_name), c) for c in (quick, slow)],
                     ["the same text"], ClassifyContext("input"), Metrics(), layer.cache)
                 assert run.scores == {"quick": [{"bad": 0.1}], "slow": [{"bad": 0.1}]}
             await eventually(lambda: redis_server.client().dbsize() > 0)
-        assert [quick.texts_scored for quick in in_process] == [["the same text"]] * 2
+        assert [quick.texts_scored for quick in in_process] == [["the same text"] * 2] * 2
         assert [slow.texts_scored for slow in awaited] == [["the same text"], []]
         stored = redis_server.client().keys("*verdict*")
         assert len(stored) == 1 and ":slow:" in stored[0]
@@ -239,20 +239,25 @@ async def test_scored_here_scores_only_what_it_lacks_and_keeps_it_local(
         return [{"bad": 0.25 * (position + 1)} for position in positions]
 
     try:
-        cache.put_many("tox", "v1", ["b"], [{"bad": 0.75}], shared=False)
+        for _ in range(2):  # kept from the second miss (SeenOnce)
+            cache.put_many("tox", "v1", ["b"], [{"bad": 0.75}], shared=False)
         found, hits = cache.scored_here("tox", "v1", ["a", "b", "c"], score)
         assert (found, hits, asked) == ([{"bad": 0.25}, {"bad": 0.75}, {"bad": 0.75}], 1, [[0, 2]])
         assert (lookups(metrics, "hit"), lookups(metrics, "miss")) == (1, 2)
+        assert cache.local("tox", "v1", ["a", "c"]) == [None, None], "seen once: not kept"
+        cache.scored_here("tox", "v1", ["a", "b", "c"], score)
+        assert asked[1:] == [[0, 2]]
         assert cache.local("tox", "v1", ["a", "c"]) == [{"bad": 0.25}, {"bad": 0.75}]
-        assert cache.scored_here("tox", "v2", [], score) == ([], 0) and len(asked) == 1
+        assert cache.scored_here("tox", "v2", [], score) == ([], 0) and len(asked) == 2
         assert cache.scored_here("tox", "v1", ["c", "a"], score) == (
-            [{"bad": 0.75}, {"bad": 0.25}], 2) and len(asked) == 1, "all hits: not called"
+            [{"bad": 0.75}, {"bad": 0.25}], 2) and len(asked) == 2, "all hits: not called"
 
         def broken(positions: list[int]) -> list[Scores]:
             raise ValueError("bad score")
 
-        with pytest.raises(ValueError, match="bad score"):
-            cache.scored_here("tox", "v1", ["d"], broken)
+        for _ in range(2):
+            with pytest.raises(ValueError, match="bad score"):
+                cache.scored_here("tox", "v1", ["d"], broken)
         assert cache.local("tox", "v1", ["d"]) == [None]
         await asyncio.sleep(0.05)  # a background write would have landed by now
         assert redis_server.client().keys("*verdict*") == []
@@ -264,3 +269,20 @@ async def test_without_a_cache_scored_here_scores_every_text() -> None:
     assert NoVerdictCache().scored_here("tox", "v1", ["a", "b"], lambda positions: [
         {"bad": float(p)} for p in positions]) == ([{"bad": 0.0}, {"bad": 1.0}], 0)
     assert NoVerdictCache().scored_here("tox", "v1", [], lambda positions: 1 / 0) == ([], 0)
+
+
+def test_seen_once_tells_a_second_sighting_and_forgets_past_its_capacity() -> None:
+    """The admission filter of in-process verdicts: True from a key's second sighting;
+    cleared after its capacity of new keys (one bit per key's hash: a false "seen" is
+    possible, a missed second sighting within a generation is not)."""
+    seen = SeenOnce(capacity=4)
+    assert [seen.again(key) for key in ("a", "b", "a", "b", "a")] == [False, False, True,
+                                                                        True, True]
+    assert [seen.again(key) for key in ("c", "d")] == [False, False]  # 4 new keys: full
+    assert seen.again("e") is False, "a fifth new key clears the bitmap"
+    assert seen.again("a") is False, "forgotten with the rest"
+    assert seen.again("e") is True
+    many = SeenOnce()
+    keys = [f"safety-proxy:verdict:tox:v1:{n:064x}" for n in range(20_000)]
+    assert sum(many.again(key) for key in keys) < 20_000 * 20_000 / SeenOnce.BITS
+    assert all(many.again(key) for key in keys), "every second sighting is told"
