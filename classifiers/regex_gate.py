@@ -40,7 +40,8 @@ def gated(pattern: str) -> re.Pattern[str]:
 
 def first_chars(pattern: str) -> frozenset[str] | None:
     """Every character a non-empty match of ``pattern`` (no flags) can start with, or None
-    when that cannot be told (see the module doc) or a match can be empty."""
+    when that cannot be told (see the module doc), a match can be empty or a class spans
+    more than MAX_GATE_CHARS characters."""
     if _parser is None:
         return None
     parsed = _parser.parse(pattern)
@@ -99,8 +100,8 @@ def _class(members: Iterable[tuple[Any, Any]]) -> set[str] | None:
     for op, value in members:
         if op is _c.LITERAL:
             chars.add(chr(value))
-        elif op is _c.RANGE:
+        elif op is _c.RANGE and value[1] - value[0] < MAX_GATE_CHARS:
             chars.update(map(chr, range(value[0], value[1] + 1)))
-        else:  # a category (\w, \d), a negation
+        else:  # a category (\w, \d), a negation, a range too wide to gate on
             return None
     return chars

@@ -152,8 +152,9 @@ class VerdictCache(Protocol):
 
     def put_many(self, check: str, version: str, texts: Sequence[str],
                  scores: Sequence[Scores], *, shared: bool = True) -> None:
-        """Kept in this process, and when ``shared`` written to the shared store (if any)
-        in the background, off the caller's path."""
+        """Kept in this process (an in-process verdict, not ``shared``: from its text's
+        second miss), and when ``shared`` written to the shared store (if any) in the
+        background, off the caller's path."""
         ...
 
     def scored_here(self, check: str, version: str, texts: Sequence[str],

@@ -48,9 +48,12 @@ def test_no_first_chars_where_it_cannot_tell(pattern: str) -> None:
 
 
 def test_a_gate_open_to_most_characters_is_left_out() -> None:
-    wide = f"[\\x00-{chr(MAX_GATE_CHARS + 1)}]x"
-    assert len(first_chars(wide) or ()) > MAX_GATE_CHARS
-    assert gated(wide).pattern == wide
+    wide, wider = f"[\\x00-{chr(MAX_GATE_CHARS + 1)}]x", "[\\x00-\\U0010ffff]x"
+    for pattern in (wide, wider, f"{wide[:-1]}|[a-z]x"):
+        assert first_chars(pattern) is None
+        assert gated(pattern).pattern == pattern
+    assert len(first_chars("[a-z]|[A-Z]|[0-9]") or ()) == 62, "narrower classes add up"
+    assert gated("[a-z]|[A-Z]|[0-9]|[.,;]").pattern == "[a-z]|[A-Z]|[0-9]|[.,;]", "65: too many"
 
 
 def _inner(pattern: str) -> str:
