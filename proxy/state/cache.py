@@ -71,19 +71,16 @@ class StoreVerdictCache:
         keys = [head + text_digest(text) for text in texts]
         found = [local.get(key, now_ms) for key in keys]
         missing = [position for position, scores in enumerate(found) if scores is None]
-        hits = len(found) - len(missing)
-        if hits:  # each inc takes the metric's lock
-            self._hits.inc(hits)
+        self._count(found)
         if missing:
-            self._misses.inc(len(missing))
             fresh = score(missing)
-            expires_ms = now_ms + int(self._ttl_s * 1000)
+            expires_ms = self._expiry(now_ms)
             again = self._seen_once.again
             for position, scores in zip(missing, fresh, strict=True):
                 found[position] = scores
                 if again(keys[position]):  # kept from its text's second miss
                     self._local_put(keys[position], dict(scores), expires_ms)
-        return found, hits  # type: ignore[return-value]  # every None was filled
+        return found, len(found) - len(missing)  # type: ignore[return-value]  # all filled
 
     async def get_many(self, check: str, version: str, texts: Sequence[str]) -> list[Scores | None]:
         found, keys = self._looked_up(check, version, texts)
@@ -132,9 +129,10 @@ class StoreVerdictCache:
         if self._size > 0:  # 0: no local copies at all
             self._local.set(key, scores, expires_ms)
 
-    def _expiry(self) -> int:
-        """When an entry written now expires (epoch ms)."""
-        return self._now_ms() + int(self._ttl_s * 1000)
+    def _expiry(self, now_ms: int | None = None) -> int:
+        """When an entry written now (``now_ms``, read from the clock if not given) expires
+        (epoch ms)."""
+        return (self._now_ms() if now_ms is None else now_ms) + int(self._ttl_s * 1000)
 
     async def _remote_get(self, keys: list[str]) -> list[Scores | None]:
         if not self.health.up:
