@@ -50,6 +50,8 @@ class Expansion(NamedTuple):
 
     def fold(self, scores: Sequence[Scores]) -> list[Scores]:
         """Per text, the highest score per label over its views."""
+        if len(self.owners) == self.texts == len(scores):  # a view per text: the text itself
+            return [dict(view_scores) for view_scores in scores]
         per_text: list[list[Scores]] = [[] for _ in range(self.texts)]
         for owner, view_scores in zip(self.owners, scores, strict=True):
             per_text[owner].append(view_scores)

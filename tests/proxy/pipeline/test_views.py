@@ -3,6 +3,8 @@ canonical views are added, and per text the highest score per label wins."""
 
 from __future__ import annotations
 
+import pytest
+
 from proxy.pipeline.views import Expansion, Windowing, expand, seams, windows
 
 W = Windowing(window_chars=10, context_chars=3)
@@ -38,6 +40,17 @@ def test_fold_keeps_the_highest_score_per_label_per_text():
     expansion = Expansion(["a", "b", "c"], [0, 0, 1], 2)
     folded = expansion.fold([{"bad": 0.1, "meh": 0.9}, {"bad": 0.8, "meh": 0.2}, {"bad": 0.3}])
     assert folded == [{"bad": 0.8, "meh": 0.9}, {"bad": 0.3}]
+
+
+def test_a_text_with_one_view_folds_to_a_copy_of_its_scores():
+    expansion = expand(["a", "b"], None, None)
+    scores = [{"bad": 0.1, "meh": 0.9}, {}]
+    folded = expansion.fold(scores)
+    assert folded == scores
+    folded[0]["bad"] = 1.0  # the caller's to change: the scores it came from (cached) stay
+    assert scores[0]["bad"] == 0.1
+    with pytest.raises(ValueError):  # one score per view, as with several views
+        expansion.fold(scores[:1])
 
 
 def test_without_windowing_or_normalisation_the_texts_are_the_views():
