@@ -227,11 +227,11 @@ class StreamRelay:
             raise
         return await resumed(step, outcome)
 
-    async def _release_held(self, then: bytes = b"") -> None:
-        """Sends the held events, then ``then`` (in the same write)."""
+    async def _release_held(self, then: bytes = b"", last: bool = False) -> None:
+        """Sends the held events, then ``then`` (in the same write; ``last``: see _send)."""
         self.text_sent |= self.held_text
         self.relayed += len(self.held)
-        await self._send(b"".join((*self.held, then)))
+        await self._send(b"".join((*self.held, then)), last=last)
         self.held.clear()
         self.held_text = False
 
@@ -269,7 +269,8 @@ class StreamRelay:
         if decision.blocked:
             await self._cut(decision, recorded=True)
             return
-        await self._release_held(then=b"".join(self.tail))  # one write: the answer's end
+        # one write: the answer's end, and the stream's (the chunked encoding's last chunk)
+        await self._release_held(then=b"".join(self.tail), last=True)
 
     async def _cut(self, decision: Decision, recorded: bool = False) -> None:
         self.ctx.stream_cut = True
@@ -291,8 +292,10 @@ class StreamRelay:
         with contextlib.suppress(ClientGone):
             await self._send(self.codec.broken(message))
 
-    async def _send(self, data: bytes = b"") -> None:
-        """Writes the outbox's relayed events, then ``data``."""
+    async def _send(self, data: bytes = b"", last: bool = False) -> None:
+        """Writes the outbox's relayed events, then ``data``; ``last``: and ends the
+        response in the same write (nothing is written after it: ``end_stream`` finds it
+        ended), so a stream's end costs no write, nor a wakeup of the client, of its own."""
         if self.outbox:
             data = b"".join((*self.outbox, data))
             self.outbox.clear()
@@ -301,7 +304,10 @@ class StreamRelay:
         try:
             if not self.response.prepared:
                 await self.response.prepare(self.request)
-            await self.response.write(data)
+            if last:
+                await self.response.write_eof(data)
+            else:
+                await self.response.write(data)
         except (ConnectionError, RuntimeError) as exc:
             raise ClientGone() from exc
         if self.first_byte_at is None:

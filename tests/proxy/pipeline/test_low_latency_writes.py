@@ -1,14 +1,19 @@
-"""Low-latency streaming's writes when the upstream's answer arrives whole in one read: the
-events after the first never wait on the whole answer's check (written before it when it
-waits), and go with the answer's end, in one write, when it finishes in its first step.
-(The first event leaving at once: tests/proxy/pipeline/test_answer_images.py.)"""
+"""Streaming's writes when the upstream's answer arrives whole in one read: in low-latency
+mode the events after the first never wait on the whole answer's check (written before it
+when it waits), and go with the answer's end, in one write, when it finishes in its first
+step; in either mode the answer's end and the response's (the chunked encoding's last
+chunk) leave in the same write. (The first event leaving at once:
+tests/proxy/pipeline/test_answer_images.py.)"""
 
 from __future__ import annotations
 
 import time
 
 import aiohttp
+import pytest
+from aiohttp import http_writer
 
+from proxy.server import ProxyConnection
 from tests.conftest import proxy_config
 from tests.support.upstream import Stream, sse_chunks
 
@@ -55,3 +60,27 @@ async def test_text_read_with_the_end_goes_with_it_after_a_check_that_does_not_w
     last = next(chunk for _, chunk in pieces if b"[DONE]" in chunk)
     assert b"there, " in last and b"friend." in last and b'"finish_reason":"stop"' in last
     assert b"".join(chunk for _, chunk in pieces).count(b"friend.") == 1
+
+
+@pytest.mark.parametrize("mode", ["buffered", "low_latency"])
+async def test_a_stream_read_whole_leaves_in_one_write_its_end_included(
+        start_proxy, fake_upstream, monkeypatch, mode: str) -> None:
+    base, _ = await start_proxy(checks=[output_check()], policy=OUTPUT_ONLY,
+                                streaming={"mode": mode})
+    fake_upstream.answer = lambda body: Stream([b"".join(sse_chunks(PIECES))])
+    writes: list[bytes] = []  # what the proxy wrote to its clients, write by write
+
+    def spied(write):  # aiohttp's own writer, observed: every write still happens
+        def observed(self, data):
+            if isinstance(self._protocol, ProxyConnection):
+                writes.append(b"".join(data) if isinstance(data, (list, tuple)) else bytes(data))
+            return write(self, data)
+        return observed
+
+    monkeypatch.setattr(http_writer.StreamWriter, "_write", spied(http_writer.StreamWriter._write))
+    monkeypatch.setattr(http_writer.StreamWriter, "_writelines",
+                        spied(http_writer.StreamWriter._writelines))
+    pieces = await received(base)
+    assert b"friend." in b"".join(chunk for _, chunk in pieces)
+    assert len(writes) == 1, writes  # the status line and headers, every event, the end
+    assert writes[0].startswith(b"HTTP/1.1 200") and writes[0].endswith(b"\r\n0\r\n\r\n")
