@@ -7,7 +7,8 @@ characters (U+200B/C/D, U+2060), a right-to-left override (U+202E), leetspeak, s
 letters, base64, base32, tag characters (U+E0020-E007E), variation selectors (a byte each),
 invisible bits (U+2062/U+2064), zalgo (stacked combining marks), simple ciphers (Caesar
 shifts, Atbash, letters reversed), Morse, Braille, the NATO spelling alphabet, character
-codes (decimal, binary, escapes, HTML references), and padding with harmless text at
+codes (decimal, binary, escapes, HTML references, percent escapes), letters masked
+with ! and *, and padding with harmless text at
 several lengths and positions.
 """
 
@@ -155,4 +156,6 @@ DISGUISES: dict[str, str] = {
     "binary octets": " ".join(f"{ord(c):08b}" for c in PLAIN),
     "unicode escapes": "Read this: " + "".join(f"\\u{ord(c):04x}" for c in PLAIN),
     "html character references": "".join(f"&#{ord(c)};" for c in PLAIN),
+    "percent escapes": "Decode this URL part: " + "".join(f"%{ord(c):02X}" for c in PLAIN),
+    "letters masked with ! and *": "you are a stup!d f*cking id!ot",
 }
