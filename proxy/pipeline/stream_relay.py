@@ -54,6 +54,7 @@ from proxy.pipeline.output_checks import moderate_answer, read_pictures
 from proxy.pipeline.upstream_http import Answer, UpstreamHTTPError
 from proxy.pipeline.windows import Window, WindowTracker
 from proxy.protocol import sse
+from proxy.protocol.dialect import EventView
 from proxy.protocol.errors import BadRequest
 from proxy.protocol.safety import safety_object
 from proxy.verdict import Decision
@@ -148,16 +149,11 @@ class StreamRelay:
             await self._broken("the upstream stream sent an event nested too deeply to check")
             return False
         encoded = sse.relayed(event)  # what the codec read, not the bytes as they came
-        pictured = any(is_inline_image(text) for _, text in view.texts)
+        pictured = _holds_picture(view.texts)
         if pictured:  # a generated image: the text in it, read, stands for it
             view.texts = await self._unhindered(
                 read_pictures(self.ctx.snapshot, view.texts, self.ctx.metrics))
-        for index, text in view.texts:
-            self.open_choices.add(index)
-            self.windows.add(index, text)
-        for index, rank, text in view.alternatives:
-            self.windows.add(_side(index, rank), text)
-        self.open_choices -= view.finished
+        self._window(view)
         if pictured and not view.ends and not await self._check_now():
             return False  # an image reaches the client only once its text has passed
         if view.ends:
@@ -165,7 +161,9 @@ class StreamRelay:
         elif not self.low_latency:
             self.held.append(encoded)
             self.held_text |= bool(view.texts)
-        if not await self._check_if_full():
+        # most events fill no window, and in low-latency mode find no check to settle
+        if ((self.pending_check is not None or self.windows.full())
+                and not await self._check_if_full()):
             return False
         if self.low_latency and not view.ends:  # relayed once no decision already cut it
             self.text_sent |= bool(view.texts)
@@ -173,7 +171,19 @@ class StreamRelay:
             self.outbox.append(encoded)
         return True
 
+    def _window(self, view: EventView) -> None:
+        """The event's texts added to their windows; the outputs it opens and closes noted."""
+        for index, text in view.texts:
+            self.open_choices.add(index)
+            self.windows.add(index, text)
+        for index, rank, text in view.alternatives:
+            self.windows.add(_side(index, rank), text)
+        if view.finished:
+            self.open_choices -= view.finished
+
     async def _check_if_full(self) -> bool:
+        """Checks the full windows (low latency: settles a finished check first); False when
+        that cut the stream. Nothing to do unless a window is full or a check pending."""
         if self.low_latency:
             check_done = self.pending_check is not None and self.pending_check.done()
             if check_done and not await self._settle_pending():
@@ -313,6 +323,14 @@ class StreamRelay:
         if self.first_byte_at is None:
             self.first_byte_at = time.perf_counter()
             self.ctx.metrics.stream_first_byte.observe(self.ctx.elapsed())
+
+
+def _holds_picture(texts: list[tuple[int, str]]) -> bool:
+    """Whether an event's texts hold a generated image (a loop: no generator per event)."""
+    for _, text in texts:  # noqa: SIM110
+        if is_inline_image(text):
+            return True
+    return False
 
 
 def _side(output: int, rank: int) -> int:

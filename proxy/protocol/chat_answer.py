@@ -21,7 +21,12 @@ import orjson
 
 from proxy.protocol import sse
 from proxy.protocol.dialect import AnswerText, EventView
-from proxy.protocol.fields import completion_extras, string_leaves, unknown_field_texts
+from proxy.protocol.fields import (
+    COMPLETION_FIELDS,
+    completion_extras,
+    string_leaves,
+    unknown_field_texts,
+)
 from proxy.protocol.logprobs import LOGPROBS_KIND, alternatives
 from proxy.protocol.media import is_inline_clip
 from proxy.protocol.safety import (
@@ -48,6 +53,10 @@ _CALL_IDS = frozenset({"id", "type", "index"})  # a tool call's keys that hold n
 _CHOICE_FIELDS = frozenset({"index", "message", "delta", "finish_reason", "logprobs",
                             "content_filter_results"})
 _SHAPES = {"message": dict, "delta": dict}  # in another shape, read as an extension
+# The fields of a streamed choice that plain_chunk_view reads (a message beside the delta is
+# the general reader's), and the delta fields whose value message_texts reads apart.
+_PLAIN_CHOICE = _CHOICE_FIELDS - {"message"}
+_READ_APART = frozenset({"audio", "tool_calls", "function_call"})
 
 
 def message_texts(message: dict[str, Any]) -> list[tuple[str, str]]:
@@ -129,10 +138,18 @@ class ChatStreamCodec:
         chunk = event.json_object()
         if chunk is None:
             return EventView(texts=[(0, text) for text in event.unparsed_texts()])
-        model = chunk.get("model")
-        view = EventView(model=model if isinstance(model, str) else None)
+        view = plain_chunk_view(chunk)
+        if view is None:
+            view = self._view(chunk)
         if view.model and not self.model:
             self.model = view.model
+        return view
+
+    def _view(self, chunk: dict[str, Any]) -> EventView:
+        """Any chunk's view: every field read (the reader ``plain_chunk_view`` stands in
+        for on the usual chunk)."""
+        model = chunk.get("model")
+        view = EventView(model=model if isinstance(model, str) else None)
         choices = _choices(chunk)
         for position, choice in enumerate(choices):
             _read_choice(view, _index(choice, position), choice)
@@ -160,6 +177,48 @@ class ChatStreamCodec:
 
     def broken(self, message: str) -> bytes:
         return broken_chunk_stream(message)
+
+
+def plain_chunk_view(chunk: dict[str, Any]) -> EventView | None:
+    """The view of the usual stream chunk, read in one pass: choices of only ``_PLAIN_CHOICE``
+    fields, no log-probabilities, each delta's fields strings or null (``role`` whatever it
+    is), no field beside the choices that holds answer text. None for any other chunk, which
+    ``ChatStreamCodec._view`` reads; on the chunks this reads, the two views are equal
+    (tests/proxy/protocol/test_chat_answer.py compares them on generated chunks). A chunk,
+    parsed and read, costs 2.7 us here against 4.0 through the general reader (timeit): a
+    streamed answer is mostly such chunks, about one per token."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or not choices or not COMPLETION_FIELDS.issuperset(chunk):
+        return None  # no choices: usage, or the general reader's business
+    model = chunk.get("model")
+    view = EventView(model=model if type(model) is str else None)
+    for position, choice in enumerate(choices):
+        if not _read_plain_choice(view, position, choice):
+            return None
+    view.ends = bool(view.finished)
+    return view
+
+
+def _read_plain_choice(view: EventView, position: int, choice: Any) -> bool:
+    """``_read_choice`` for a plain choice (``plain_chunk_view``); False for any other."""
+    if type(choice) is not dict or not _PLAIN_CHOICE.issuperset(choice) or choice.get("logprobs"):
+        return False
+    delta = choice.get("delta")
+    if type(delta) is not dict:
+        return False
+    index = choice.get("index", position)
+    if type(index) is not int:
+        index = position
+    for key, value in delta.items():
+        if key in _NOT_TEXT or value is None:
+            continue
+        if type(value) is not str or key in _READ_APART:
+            return False
+        if value:
+            view.texts.append((index, value))
+    if choice.get("finish_reason"):
+        view.finished.add(index)
+    return True
 
 
 def _read_choice(view: EventView, index: int, choice: dict[str, Any]) -> None:

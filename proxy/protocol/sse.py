@@ -17,8 +17,11 @@ DONE = "[DONE]"
 _UNREAD = object()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SSEEvent:
+    """One event as read. Its fields are never changed once made (not frozen: a frozen
+    dataclass's every field assignment is a call, and a stream makes one event per token)."""
+
     data: str
     event: str | None = None
     id: str | None = None
@@ -26,7 +29,7 @@ class SSEEvent:
 
     @property
     def is_done(self) -> bool:
-        return self.data.strip() == DONE
+        return self.data == DONE or self.data.strip() == DONE
 
     def unparsed_texts(self) -> list[str]:
         """The data as text, for an event whose data is no JSON object: it is relayed as
@@ -42,7 +45,7 @@ class SSEEvent:
                 value = orjson.loads(self.data)
             except orjson.JSONDecodeError:
                 value = None
-            object.__setattr__(self, "_parsed", value if isinstance(value, dict) else None)
+            self._parsed = value if isinstance(value, dict) else None
         parsed: dict[str, Any] | None = self._parsed
         return parsed
 
@@ -61,6 +64,9 @@ class SSEDecoder:
             if not line:  # a blank line ends the event
                 if self._data or self._event:
                     events.append(self._dispatch())
+                continue
+            if line.startswith("data: "):  # most lines: the field and its value, at once
+                self._data.append(line[6:])
                 continue
             if line[0] == ":":  # a comment
                 continue
@@ -100,8 +106,11 @@ class SSEDecoder:
         return data[:end].decode("utf-8", errors="replace").split("\n")
 
     def _dispatch(self) -> SSEEvent:
-        event = SSEEvent("\n".join(self._data), self._event, self._id)
-        self._data, self._event, self._id = [], None, None
+        data = self._data
+        event = SSEEvent(data[0] if len(data) == 1 else "\n".join(data), self._event, self._id)
+        self._data = []
+        if self._event is not None or self._id is not None:
+            self._event = self._id = None
         return event
 
 

@@ -60,3 +60,15 @@ def test_encode_round_trips_multiline_and_json():
     payload = orjson.dumps({"a": "b\nc"}).decode()
     for data, event in (("x\ny", None), (payload, "delta")):
         assert decode_in_pieces([encode(data, event)]) == [SSEEvent(data, event)]
+
+
+def test_field_lines_as_the_spec_reads_them():
+    stream = (b"data:no space\n\n"  # the space after the colon is optional
+              b"data:  two spaces\n\n"  # only one is dropped
+              b"data\n\n"  # a field name alone: an empty value
+              b"event: ping\nid: 9\n\n"  # an event with no data still ends at its blank line
+              b"data: after\n\n")  # an event's type and id are its own, not the next's
+    expected = [SSEEvent("no space"), SSEEvent(" two spaces"), SSEEvent(""),
+                SSEEvent("", "ping", "9"), SSEEvent("after")]
+    for offset in range(1, len(stream)):
+        assert decode_in_pieces([stream[:offset], stream[offset:]]) == expected
