@@ -21,7 +21,13 @@ import orjson
 
 from proxy.protocol.dialect import AnswerText, EventView, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest, ProxyError
-from proxy.protocol.fields import completion_extras, load_object, request_of, unknown_field_texts
+from proxy.protocol.fields import (
+    COMPLETION_FIELDS,
+    completion_extras,
+    load_object,
+    request_of,
+    unknown_field_texts,
+)
 from proxy.protocol.logprobs import LOGPROBS_KIND, alternatives
 from proxy.protocol.safety import (
     block_extras,
@@ -94,6 +100,34 @@ def _choices(body: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
             if (index := _output_index(c, i)) is not None] if isinstance(choices, list) else []
 
 
+def plain_choices(chunk: dict[str, Any]) -> tuple[list[tuple[int, str]], set[int]] | None:
+    """The texts and finished outputs of the usual stream chunk (choices of only
+    ``_CHOICE_FIELDS``, each text a string or null, no log-probabilities, no field beside
+    the choices that holds answer text), read in one pass; None for any other chunk.
+    ``CompletionsStream._read_choices`` reads the same from it (tested on generated chunks):
+    a streamed answer is mostly such chunks, about one per token."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or not choices or not COMPLETION_FIELDS.issuperset(chunk):
+        return None
+    texts: list[tuple[int, str]] = []
+    finished: set[int] = set()
+    for position, choice in enumerate(choices):
+        if (type(choice) is not dict or not _CHOICE_FIELDS.issuperset(choice)
+                or choice.get("logprobs")):
+            return None
+        text = choice.get("text")
+        if text is not None and type(text) is not str:
+            return None  # the general reader reads it as an extension
+        index = choice.get("index")
+        if type(index) is not int:
+            index = position
+        if text:
+            texts.append((index, text))
+        if choice.get("finish_reason") is not None:
+            finished.add(index)
+    return texts, finished
+
+
 def _output_index(choice: Any, position: int) -> int | None:
     """A choice's ``index``, else its position in the list; None when it is no object."""
     if not isinstance(choice, dict):
@@ -158,6 +192,16 @@ class CompletionsStream:
     def _view(self, chunk: dict[str, Any]) -> EventView:
         self._remember(chunk)
         view = EventView(model=self.model if isinstance(chunk.get("model"), str) else None)
+        plain = plain_choices(chunk)
+        if plain is None:
+            self._read_choices(view, chunk)
+        else:
+            view.texts, view.finished = plain
+            view.ends = bool(view.finished)
+        return view
+
+    def _read_choices(self, view: EventView, chunk: dict[str, Any]) -> None:
+        """Any chunk's texts, alternatives and ends into ``view``: every field read."""
         for index, choice in _choices(chunk):
             text = choice.get("text")
             if isinstance(text, str) and text:
@@ -173,7 +217,6 @@ class CompletionsStream:
         # The usage chunk (include_usage: no choices) follows every finish: it is the end.
         view.ends = view.ends or (chunk.get("choices") == [] and isinstance(
             chunk.get("usage"), dict))
-        return view
 
     def _remember(self, chunk: dict[str, Any]) -> None:
         if isinstance(chunk.get("id"), str):

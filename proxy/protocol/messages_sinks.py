@@ -59,6 +59,23 @@ def record_leaves(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
             stack.extend(reversed([((*where, i), v) for i, v in enumerate(item)]))
 
 
+def record_texts(value: Any) -> list[str]:
+    """The strings ``record_leaves`` yields, without their paths. An object whose every
+    field but ``NOT_TEXT`` ones is a string (a stream's usual delta) is read in one pass."""
+    if type(value) is dict:
+        texts = []
+        for key, item in value.items():
+            if key in NOT_TEXT:
+                continue
+            if type(item) is not str:
+                break
+            if item:
+                texts.append(item)
+        else:
+            return texts
+    return [text for _, text in record_leaves(value, ())]
+
+
 def _encrypted(path: JsonPath) -> bool:
     return bool(path) and isinstance(path[-1], str) and path[-1].startswith("encrypted_")
 

@@ -34,7 +34,7 @@ import orjson
 from proxy.protocol.dialect import EventView
 from proxy.protocol.fields import unknown_field_texts
 from proxy.protocol.messages_content import answer_block_texts
-from proxy.protocol.messages_sinks import record_leaves
+from proxy.protocol.messages_sinks import record_texts
 from proxy.protocol.sse import SSEEvent, encode
 
 # A Message object's fields that hold no answer text, or are read apart (``content``,
@@ -108,12 +108,12 @@ class MessagesStream:
         kind = data.get("type")
         reader = _READERS.get(kind) if isinstance(kind, str) else None
         if reader is None:  # a newer or a vendor's event: its strings are read
-            return self._view([text for _, text in record_leaves(data, ())])
+            return self._view(record_texts(data))
         return reader(self, data)
 
     def _message_start(self, data: dict[str, Any]) -> EventView:
         if not isinstance(data.get("message"), dict):  # no Message: whatever it is, read
-            return self._view([text for _, text in record_leaves(data, ())])
+            return self._view(record_texts(data))
         message = _dict(data.get("message"))
         if isinstance(message.get("id"), str):
             self.message_id = message["id"]
@@ -135,7 +135,7 @@ class MessagesStream:
         return self._view([text for _, text in texts])
 
     def _block_delta(self, data: dict[str, Any]) -> EventView:
-        return self._view([text for _, text in record_leaves(data.get("delta"), ())])
+        return self._view(record_texts(data.get("delta")))
 
     def _block_stop(self, data: dict[str, Any]) -> EventView:
         if _is_int(data.get("index")):
@@ -146,8 +146,8 @@ class MessagesStream:
         self._count(data.get("usage"))
         delta = data.get("delta")
         self.separate = self.emitted
-        view = self._view(message_extras(delta) if isinstance(delta, dict) else [
-            text for _, text in record_leaves(delta, ())])  # stop_details, stop_sequence...
+        view = self._view(message_extras(delta) if isinstance(delta, dict)
+                          else record_texts(delta))  # stop_details, stop_sequence...
         view.finished, view.ends = {0}, True
         return view
 
@@ -159,12 +159,12 @@ class MessagesStream:
 
     def _error(self, data: dict[str, Any]) -> EventView:
         """The error's strings are read: one can quote the answer (an upstream guard)."""
-        view = self._view([text for _, text in record_leaves(data.get("error"), ())])
+        view = self._view(record_texts(data.get("error")))
         view.finished, view.ends = {0}, True
         return view
 
     def _view(self, texts: list[str]) -> EventView:
-        text = "\n".join(text for text in texts if text)
+        text = texts[0] if len(texts) == 1 else "\n".join(text for text in texts if text)
         if not text:
             return EventView()
         if self.separate:

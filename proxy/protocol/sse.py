@@ -68,18 +68,26 @@ class SSEDecoder:
             if line.startswith("data: "):  # most lines: the field and its value, at once
                 self._data.append(line[6:])
                 continue
-            if line[0] == ":":  # a comment
+            if line.startswith("event: "):  # the other line of a named event
+                self._event = line[7:]
                 continue
-            field, _, value = line.partition(":")
-            if value[:1] == " ":
-                value = value[1:]
-            if field == "data":
-                self._data.append(value)
-            elif field == "event":
-                self._event = value
-            elif field == "id":
-                self._id = value
+            self._field(line)
         return events
+
+    def _field(self, line: str) -> None:
+        """Any other line: a comment (``:``), a field without the space or with no value,
+        ``id``, or a field this decoder ignores (``retry``, unknown ones)."""
+        if line[0] == ":":
+            return
+        field, _, value = line.partition(":")
+        if value[:1] == " ":
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id":
+            self._id = value
 
     def close(self) -> list[SSEEvent]:
         events = self.feed(b"\n") if self._buffer else []
@@ -115,13 +123,14 @@ class SSEDecoder:
 
 
 def encode(data: str | bytes, event: str | None = None) -> bytes:
-    """One SSE event; multi-line data is split into several ``data:`` lines."""
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
-    if event is None and "\n" not in text:  # most events: one data line
-        return b"data: " + text.encode("utf-8") + b"\n\n"
-    head = f"event: {event}\n" if event else ""
-    body = "".join(f"data: {line}\n" for line in text.split("\n"))
-    return (head + body + "\n").encode("utf-8")
+    """One SSE event (named when ``event`` is not empty); multi-line data is split into
+    several ``data:`` lines. ``data`` as bytes is UTF-8 (a line feed is never part of a
+    multi-byte character, so it splits as the text would)."""
+    raw = data if isinstance(data, bytes) else data.encode("utf-8")
+    head = b"event: " + event.encode("utf-8") + b"\n" if event else b""
+    if raw.find(b"\n") < 0:  # most events: one data line (find: see normalize._signs)
+        return head + b"data: " + raw + b"\n\n"
+    return head + b"".join(b"data: " + line + b"\n" for line in raw.split(b"\n")) + b"\n"
 
 
 def relayed(event: SSEEvent) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import httpx2
@@ -15,10 +16,13 @@ from proxy.protocol.completions import (
     DIALECT,
     REQUEST_KINDS,
     STREAM_EVENTS,
+    CompletionsStream,
+    plain_choices,
 )
 from proxy.protocol.dialect import AnswerText, Dialect, EventView, ParsedRequest
 from proxy.protocol.errors import BadRequest, UpstreamTimeout
 from proxy.protocol.sse import SSEDecoder, SSEEvent, encode
+from tests.support.stand_in import assert_stands_in
 
 SAFETY = {"direction": "output", "decision": "block",
           "reasons": [{"classifier": "scripted", "label": "toxic", "score": 0.99}]}
@@ -383,3 +387,49 @@ def test_the_sdk_reads_every_block() -> None:
     [last] = list(cut.completions.create(model=MODEL, prompt="bad", stream=True))
     assert [c.finish_reason for c in last.choices] == ["content_filter"] * 2
     assert last.model_extra is not None and last.model_extra["safety"] == SAFETY
+
+
+_VALUES: list[Any] = ["", "word ", "toxic", None, 0, True, ["toxic"], {"text": "toxic"}]
+
+
+def _generated_chunk(rng: random.Random) -> dict[str, Any]:
+    """A stream chunk of a random shape: the usual fields and others, in every type."""
+    def choice(position: int) -> Any:
+        if rng.random() < 0.05:
+            return "not a choice"
+        fields: dict[str, Any] = {"index": rng.choice([position, position, 3, "1", True]),
+                                  "text": rng.choice(_VALUES[:4] if rng.random() < 0.8
+                                                     else _VALUES)}
+        ranked = {"tokens": ["a"], "token_logprobs": [-0.1],
+                  "top_logprobs": [{"a": -0.1, "toxic": -1.0}], "text_offset": [0]}
+        for key, values in (("finish_reason", [None, None, "stop", "", {"why": "toxic"}]),
+                            ("logprobs", [None, None, {}, ranked]),
+                            ("content_filter_results", [{}, {"hate": {"filtered": False}}]),
+                            ("stop_reason", ["toxic", None])):
+            if rng.random() < 0.3:
+                fields[key] = rng.choice(values)
+        return dict(rng.sample(list(fields.items()), len(fields)))  # any key order
+
+    chunk: dict[str, Any] = {"id": "cmpl-1", "object": "text_completion", "created": 1,
+                             "model": "m", "choices": [
+                                 choice(p) for p in range(rng.choice([0, 1, 1, 1, 2]))]}
+    for key, value in (("usage", {"total_tokens": 3}), ("system_fingerprint", "fp"),
+                       ("citations", ["https://a.example/toxic"]), ("error", {"message": "x"})):
+        if rng.random() < 0.15:
+            chunk[key] = value
+    return chunk
+
+
+def test_the_usual_chunks_reader_sees_what_the_general_reader_sees():
+    """``plain_choices`` stands in for the general reader on the chunks it takes: on
+    generated chunks it either declines or reads the same texts and ends."""
+    def general(chunk: dict[str, Any]) -> EventView:
+        view = EventView()
+        CompletionsStream(ParsedRequest(body={}), "req")._read_choices(view, chunk)
+        return view
+
+    def fast(chunk: dict[str, Any]) -> EventView | None:
+        plain = plain_choices(chunk)
+        return None if plain is None else EventView(plain[0], [], plain[1], bool(plain[1]))
+
+    assert_stands_in(_generated_chunk, fast, general)

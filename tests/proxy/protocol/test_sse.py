@@ -72,3 +72,14 @@ def test_field_lines_as_the_spec_reads_them():
                 SSEEvent("", "ping", "9"), SSEEvent("after")]
     for offset in range(1, len(stream)):
         assert decode_in_pieces([stream[:offset], stream[offset:]]) == expected
+
+
+def test_encode_writes_text_and_utf8_bytes_alike_named_or_not():
+    for data in ("plain", "two\nlines", "h\u00e9llo \u2713", ""):
+        for event in (None, "", "message_delta"):
+            written = encode(data, event)
+            assert written == encode(data.encode("utf-8"), event)
+            head = f"event: {event}\n" if event else ""
+            lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+            assert written == (head + lines + "\n").encode("utf-8")
+            assert decode_in_pieces([written]) == [SSEEvent(data, event or None)]
