@@ -103,6 +103,31 @@ class ResponsesStream:
             self.seen += texts
             self._seen_joined = None
             return EventView(texts=[(0, text) for text in texts])
+        view = self._text_delta(data)
+        return self._read(event, data) if view is None else view
+
+    def _text_delta(self, data: dict[str, Any]) -> EventView | None:
+        """The usual event, a text delta (``type`` in ``STREAMED_TEXT``, ``delta`` a string,
+        no log-probabilities, no response object, no whole item's log-probabilities
+        waiting), read in one pass; None for any other. ``_read`` reads the same from it
+        and leaves the same state (tested on generated events): a streamed answer is
+        mostly such events, about one per token."""
+        kind, delta = data.get("type"), data.get("delta")
+        if (type(kind) is not str or kind not in STREAMED_TEXT or type(delta) is not str
+                or data.get("logprobs") or "response" in data or self.whole_alternatives):
+            return None
+        if isinstance(data.get("sequence_number"), int):  # as _remember reads them
+            self.last_sequence = max(self.last_sequence, data["sequence_number"])
+        if isinstance(data.get("output_index"), int):
+            self.last_output = max(self.last_output, data["output_index"])
+        if not delta:
+            return EventView()
+        self.seen.append(delta)
+        self._seen_joined = None
+        return EventView([(0, delta)])
+
+    def _read(self, event: SSEEvent, data: dict[str, Any]) -> EventView:
+        """Any event's view: every field read."""
         view = EventView(model=self._remember(data))
         kind = data.get("type")
         kind = kind if isinstance(kind, str) else event.event

@@ -4,6 +4,7 @@ the wire shapes are real."""
 
 from __future__ import annotations
 
+import random
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,7 +48,9 @@ from proxy.protocol.responses_items import (
     TOOL_SPOTS,
     Spot,
 )
+from proxy.protocol.responses_stream import STREAMED_TEXT, ResponsesStream
 from proxy.protocol.sse import SSEDecoder, SSEEvent
+from tests.support.stand_in import assert_stands_in
 
 MODEL = "gpt-4.1"
 SAFETY = {"direction": "output", "decision": "block",
@@ -1236,3 +1239,48 @@ def test_an_event_of_no_text_rule_is_read_but_its_ids_and_audio() -> None:
     assert codec.read(sse(image)).texts == [(0, "iVBORw0KGgo")]
     assert codec.read(sse(audio)).texts == []
     assert [text for _, text in codec.read(sse(cite)).texts] == ["A page", "https://a.b"]
+
+
+def _generated_event(rng: random.Random) -> tuple[dict[str, Any], list[str]]:
+    """An event of a random shape (mostly text deltas, in every type), and the texts of a
+    whole item's log-probabilities waiting in the stream when it comes (usually none)."""
+    kinds = [*sorted(STREAMED_TEXT), "response.output_text.delta", "response.audio.delta",
+             "response.output_text.done", "response.completed", "vendor.event"]
+    data: dict[str, Any] = {"type": rng.choice([*kinds, *kinds, None, 7])}
+    for key, values in (
+            ("delta", ["", "word ", "toxic", None, ["toxic"], {"stdout": "toxic"}]),
+            ("logprobs", [[], [], [{"token": "a", "logprob": -0.1, "bytes": [97],
+                                    "top_logprobs": [{"token": "toxic", "logprob": -1.0,
+                                                      "bytes": []}]}]]),
+            ("sequence_number", [3, 9, True, "4"]), ("output_index", [0, 2, False, None]),
+            ("item_id", ["msg_1"]), ("response", [{"id": "r", "model": "m", "output": []}])):
+        if rng.random() < (0.9 if key == "delta" else 0.1 if key == "response" else 0.5):
+            data[key] = rng.choice(values)
+    return data, (["toxic"] if rng.random() < 0.1 else [])
+
+
+def _state(stream: ResponsesStream) -> tuple[Any, ...]:
+    return (stream.last_sequence, stream.last_output, stream.seen, stream.whole_alternatives,
+            stream.streamed_alternatives, stream.response)
+
+
+def test_the_usual_events_reader_sees_and_leaves_what_the_general_reader_does():
+    """``_text_delta`` stands in for the general reader on the events it takes: on
+    generated events it either declines or gives the same view and leaves the stream in
+    the same state."""
+    def stream(waiting: list[str]) -> ResponsesStream:
+        made = ResponsesStream("req", None)
+        made.seen = ["earlier "]
+        made.whole_alternatives = list(waiting)
+        return made
+
+    def fast(case: tuple[dict[str, Any], list[str]]) -> Any:
+        reader = stream(case[1])
+        view = reader._text_delta(case[0])
+        return None if view is None else (view, _state(reader))
+
+    def general(case: tuple[dict[str, Any], list[str]]) -> Any:
+        reader = stream(case[1])
+        return reader._read(SSEEvent(orjson.dumps(case[0]).decode()), case[0]), _state(reader)
+
+    assert_stands_in(_generated_event, fast, general)
