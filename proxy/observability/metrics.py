@@ -13,6 +13,7 @@ process-wide: every registry of the process loses them).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
@@ -127,7 +128,16 @@ class Gauge(_KeptChildren, prometheus_client.Gauge):
 
 
 class Histogram(_KeptChildren, prometheus_client.Histogram):
-    pass
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        """prometheus_client's ``observe``, its bucket found by bisection rather than by
+        trying each bound in turn (the first bound at or above ``amount``: the same
+        bucket); an exemplar, NaN (no bucket) or a metric with labels but no values (an
+        error) as prometheus_client handles them."""
+        if exemplar or amount != amount or (self._labelnames and not self._labelvalues):
+            super().observe(amount, exemplar)
+            return
+        self._sum.inc(amount)
+        self._buckets[bisect_left(self._upper_bounds, amount)].inc(1)
 
 
 class Metrics:
