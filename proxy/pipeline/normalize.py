@@ -102,13 +102,36 @@ def _folds(shape: str, signs: _Signs) -> list[str]:
 
 def deleet(text: str) -> str:
     """Leetspeak folded in the tokens that mix letters with leet digits or signs."""
-    return _LEET_SIGNED.sub(_deleet_token, text)
+    if not text.isascii():
+        return _LEET_SIGNED.sub(_deleet_token, text)
+    # ASCII: the tokens _LEET_SIGNED matches (each a whole run of token characters holding
+    # a leet one) found from their leet characters by byte-class searches, not by the
+    # regex engine trying every position; the same text (tested against the regex)
+    classes = text.encode("ascii").translate(_TOKEN_CLASSES)
+    pieces: list[str] = []
+    last = 0
+    leet = classes.find(b"l")
+    while leet >= 0:
+        start = classes.rfind(b" ", 0, leet) + 1
+        end = classes.find(b" ", leet)
+        end = len(text) if end < 0 else end
+        # a token of no letter, or too short or long for a word (_NOT_A_WORD), stays
+        if 2 < end - start < 17 and classes.find(b"a", start, end) >= 0:
+            pieces += (text[last:start], _deleeted(text, start, end))
+            last = end
+        leet = classes.find(b"l", end)
+    return "".join((*pieces, text[last:])) if pieces else text
 
 
 def _deleet_token(match: re.Match[str]) -> str:
-    token = match[0]
+    return _deleeted(match.string, match.start(), match.end())
+
+
+def _deleeted(text: str, start: int, end: int) -> str:
+    """The token ``text[start:end]`` deleeted, unless it is no word in disguise."""
+    token = text[start:end]
     if "_" in token or not _LEET_TOKEN.fullmatch(token) or _NOT_A_WORD.fullmatch(token) or (
-            "@" in token and _EMAIL_DOMAIN.match(match.string, match.end())):
+            "@" in token and _EMAIL_DOMAIN.match(text, end)):
         return token
     return _MASK.sub(lambda sign: _MASKED[sign[0]], token).translate(_LEET)
 
@@ -149,6 +172,9 @@ _NON_ASCII = bytes(range(0x80, 0x100))
 _LEET_CLASSES = _byte_classes({_LETTERS: b"a", b"0123456789@$": b"1"})
 _MASK_CLASSES = _byte_classes({_LETTERS: b"a", b"!*": b"!"})
 _SPACED_CLASSES = _byte_classes({_LETTERS + b"013457@$": b"a"})
+# A token's characters (``_TOKEN``): its leet ones (``_LEET_SIGNED``'s) "l", letters "a",
+# the others "w"; anything else a space.
+_TOKEN_CLASSES = _byte_classes({_LETTERS: b"a", b"0123456789_": b"w", b"013457@$!*": b"l"})
 _BASE64_CLASSES = _byte_classes({_LETTERS + b"0123456789+/=": b"b"})
 _BRAILLE_LEADS = tuple(chr(first).encode()[:2] for first in range(0x2800, 0x2900, 0x40))
 
