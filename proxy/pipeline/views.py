@@ -18,7 +18,8 @@ joining whole conversations doubled the default checks' cost and flagged more be
 multi-message requests; and the excerpts are a window long, as short ones read the text
 beside a fragment more keenly than its own windows do (measured).
 
-Views are cached like any text, so the windows of a growing conversation are mostly hits.
+Views are cached like any text, so the windows of a growing conversation are mostly hits;
+and a text's views are made once while it keeps being sent (``RememberedViews``).
 """
 
 from __future__ import annotations
@@ -64,16 +65,70 @@ def expand(texts: Sequence[str], windowing: Windowing | None,
     """Every text's views, in order: the text, its windows, then each canonical view and
     its windows; without windowing and normalisation, the texts themselves. With
     normalisation, each (owner, joined text) of ``joins`` adds the joined text's views to
-    its owner's (see the module's docstring)."""
+    its owner's (see the module's docstring). A long text's views are made once while
+    ``REMEMBERED`` keeps them."""
     views: list[str] = []
     owners: list[int] = []
     extra = joins if canonical else ()
     for index, text in [*enumerate(texts), *extra]:
-        variants = [text, *(canonical(text) if canonical else ())]
-        for view in dict.fromkeys(v for variant in variants for v in windows(variant, windowing)):
-            views.append(view)
-            owners.append(index)
+        made = (REMEMBERED.views(text, windowing, canonical) if len(text) >= LONG_TEXT
+                else views_of(text, windowing, canonical))
+        views += made
+        owners += [index] * len(made)
     return Expansion(views, owners, len(texts))
+
+
+def views_of(text: str, windowing: Windowing | None,
+             canonical: Callable[[str], list[str]] | None) -> tuple[str, ...]:
+    """One text's views, each once: the text, its windows, each canonical view and its
+    windows."""
+    variants = [text, *(canonical(text) if canonical else ())]
+    return tuple(dict.fromkeys(v for variant in variants for v in windows(variant, windowing)))
+
+
+# A text at least this long (most messages) has its views kept: a conversation re-sends its
+# history every turn (a system prompt, earlier messages and answers), and though their
+# verdicts come from the cache, their views were made again each time (a 4,000-character
+# text's canonical views alone take 40-300 us, a short message's 3-10). A text sent once
+# costs the memo under a microsecond; a few words cost less to read again.
+LONG_TEXT = 64
+REMEMBERED_CHARS = 8_000_000  # what the kept views and their texts hold, at most
+
+
+class RememberedViews:
+    """The views of long texts, by text and how they were made (``views_of``'s arguments:
+    its output depends on nothing else), the least recently used dropped first once the
+    texts and views kept hold more than ``max_chars`` characters. One event loop uses it:
+    no lock."""
+
+    def __init__(self, max_chars: int = REMEMBERED_CHARS) -> None:
+        self.max_chars = max_chars
+        self._kept: dict[tuple[str, Windowing | None, object], tuple[str, ...]] = {}
+        self._chars = 0
+
+    def views(self, text: str, windowing: Windowing | None,
+              canonical: Callable[[str], list[str]] | None) -> tuple[str, ...]:
+        key = (text, windowing, canonical)
+        made = self._kept.pop(key, None)  # taken out and put back: now the most recent
+        if made is None:
+            made = views_of(text, windowing, canonical)
+            self._chars += _chars(text, made)
+        self._kept[key] = made
+        while self._chars > self.max_chars:
+            oldest = next(iter(self._kept))
+            self._chars -= _chars(oldest[0], self._kept.pop(oldest))
+        return made
+
+    @property
+    def chars(self) -> int:
+        return self._chars
+
+
+def _chars(text: str, views: tuple[str, ...]) -> int:
+    return len(text) + sum(map(len, views))
+
+
+REMEMBERED = RememberedViews()
 
 
 def seams(texts: Sequence[str], reach: int, wholes: Sequence[Hashable] | None = None,

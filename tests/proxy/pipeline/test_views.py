@@ -3,9 +3,20 @@ canonical views are added, and per text the highest score per label wins."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from proxy.pipeline.views import Expansion, Windowing, expand, seams, windows
+from proxy.pipeline.normalize import canonical_views
+from proxy.pipeline.views import (
+    Expansion,
+    RememberedViews,
+    Windowing,
+    expand,
+    seams,
+    views_of,
+    windows,
+)
 
 W = Windowing(window_chars=10, context_chars=3)
 
@@ -86,3 +97,50 @@ def test_a_join_is_scored_as_one_more_view_of_its_owner_with_normalisation_only(
     assert expansion.views == ["a", "b", "ab"] and expansion.owners == [0, 1, 0]
     assert expansion.fold([{"x": 0.1}, {"x": 0.2}, {"x": 0.9}]) == [{"x": 0.9}, {"x": 0.2}]
     assert expand(["a", "b"], None, None, joins).views == ["a", "b"]  # judges: texts only
+
+
+def _counting(calls: list[str]) -> Callable[[str], list[str]]:
+    def canonical(text: str) -> list[str]:
+        calls.append(text)
+        return canonical_views(text)
+    return canonical
+
+
+def test_a_long_text_s_views_are_made_once_and_are_the_same() -> None:
+    """A conversation re-sends its history: a long text's views come from RememberedViews
+    the next time (its canonical views not made again), equal to those made fresh; a short
+    text's are made each time."""
+    calls: list[str] = []
+    canonical = _counting(calls)
+    windowing = Windowing(240, 64)
+    long = "y0u are an 1d10t. " * 40  # leetspeak: canonical views to make
+    short = "y0u are an 1d10t."
+    first = expand([long, short], windowing, canonical)
+    assert calls == [long, short]
+    again = expand([short, long], windowing, canonical)  # a new request, the texts again
+    assert calls == [long, short, short]  # the long text's views were kept
+    assert again.views[:len(views_of(short, windowing, canonical))] == list(
+        views_of(short, windowing, canonical))
+    assert set(again.views) == set(first.views) and again.owners[-1] == 1
+    fresh = views_of(long, windowing, canonical_views)
+    assert tuple(v for v, owner in zip(again.views, again.owners, strict=True) if owner == 1
+                 ) == fresh and "you are an idiot. " * 3 in "".join(fresh)
+    other_windows = expand([long], Windowing(120, 32), canonical)  # other arguments: made
+    assert calls[-1] == long and len(other_windows.views) > len(fresh)
+
+
+def test_remembered_views_drop_the_least_recently_used_within_their_characters() -> None:
+    kept = RememberedViews(max_chars=20_000)  # seven texts: each 1,400 characters, its view too
+    texts = [f"text {number} " * 200 for number in range(8)]
+    calls: list[str] = []
+    canonical = _counting(calls)
+    for text in texts[:6]:
+        kept.views(text, None, canonical)
+    kept.views(texts[0], None, canonical)  # used again: now the most recent
+    for text in texts[6:8]:
+        kept.views(text, None, canonical)
+    assert kept.chars == 7 * 2 * 1_400 and calls == texts
+    for text in (texts[0], texts[1]):  # 0 was kept, 1 (then the oldest) was dropped
+        kept.views(text, None, canonical)
+    assert calls == [*texts, texts[1]]
+    assert RememberedViews(max_chars=0).views(texts[0], None, None) == (texts[0],)  # none kept
