@@ -58,12 +58,13 @@ __all__ = ["canonical_views", "deciphered", "decoded", "deleet", "joined", "skel
 
 _TOKEN = r"[\w@$!*]"
 # A token deleet reads: it holds a leet digit or sign, or a letter masked between letters,
-# and a Latin letter. Tried whole only on the tokens _LEET_SIGNED finds: those that hold any
-# of 0 1 3 4 5 7 @ $ ! * (the same token, from its first character to its last); finding
-# those is a run of one character class, where this pattern scans each token twice.
+# and a Latin letter. Tried whole only on the tokens _LEET_SIGNED names: those that hold any
+# of 0 1 3 4 5 7 @ $ ! * (the same token, from its first character to its last), which
+# deleet finds by byte classes (tests/proxy/pipeline/test_normalize.py compares the two).
 _LEET_TOKEN = re.compile(rf"(?<!{_TOKEN})(?={_TOKEN}*?(?:[013457@$]|[A-Za-z][!*][A-Za-z]))"
                          rf"(?={_TOKEN}*?[A-Za-z]){_TOKEN}++")
 _LEET_SIGNED = re.compile(rf"(?<!{_TOKEN})[^\W013457]*+[013457@$!*]{_TOKEN}*+")
+_TOKEN_RUN = re.compile(rf"{_TOKEN}*+")
 # Not words in disguise: too short or too long, a number and a word ("24mm", "base64"),
 # a name and a digit ("HTML5", "Person1"), a shell variable, ordinals, hex ids and hashes.
 _NOT_A_WORD = re.compile(r".{,2}|.{17,}|\d{2,}[A-Za-z]+|[A-Za-z]+\d{2,}|[A-Z][A-Za-z]*\d"
@@ -102,12 +103,13 @@ def _folds(shape: str, signs: _Signs) -> list[str]:
 
 def deleet(text: str) -> str:
     """Leetspeak folded in the tokens that mix letters with leet digits or signs."""
-    if not text.isascii():
-        return _LEET_SIGNED.sub(_deleet_token, text)
-    # ASCII: the tokens _LEET_SIGNED matches (each a whole run of token characters holding
-    # a leet one) found from their leet characters by byte-class searches, not by the
-    # regex engine trying every position; the same text (tested against the regex)
-    classes = text.encode("ascii").translate(_TOKEN_CLASSES)
+    # The tokens _LEET_SIGNED matches (each a whole run of token characters holding a leet
+    # one, all of them ASCII) found from their leet characters by byte-class searches, not
+    # by the regex engine trying every position; a token of ASCII and other characters (an
+    # accented letter: a character of its own class here) widened over the others. The
+    # same text as the regex's (tested against it).
+    ascii = text.isascii()
+    classes = text.encode("ascii", "replace").translate(_TOKEN_CLASSES)  # a byte a character
     pieces: list[str] = []
     last = 0
     leet = classes.find(b"l")
@@ -115,12 +117,24 @@ def deleet(text: str) -> str:
         start = classes.rfind(b" ", 0, leet) + 1
         end = classes.find(b" ", leet)
         end = len(text) if end < 0 else end
+        if not ascii:
+            start, end = _widened(text, start, end)
         # a token of no letter, or too short or long for a word (_NOT_A_WORD), stays
         if 2 < end - start < 17 and classes.find(b"a", start, end) >= 0:
             pieces += (text[last:start], _deleeted(text, start, end))
             last = end
         leet = classes.find(b"l", end)
     return "".join((*pieces, text[last:])) if pieces else text
+
+
+def _widened(text: str, start: int, end: int) -> tuple[int, int]:
+    """``text[start:end]``, a run of ASCII token characters, grown to the whole token
+    around it: over the other characters ``_TOKEN`` takes (``\\w``: letters and digits of
+    any script), and the ASCII ones beyond them."""
+    while start and (text[start - 1].isalnum() or text[start - 1] in "_@$!*"):
+        start -= 1  # str.isalnum is the regex engine's own \w test, less the underscore
+    end = _TOKEN_RUN.match(text, end).end()  # type: ignore[union-attr]  # never None
+    return start, end
 
 
 def _deleet_token(match: re.Match[str]) -> str:

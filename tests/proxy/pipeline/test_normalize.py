@@ -294,12 +294,13 @@ def test_the_signs_never_skip_a_fold():
 
 
 def test_deleet_reads_exactly_the_tokens_its_pattern_names() -> None:
-    """deleet finds the tokens holding a leet digit or sign (in ASCII text by byte
-    classes, in other text with a scan of one character class), and reads only those
-    _LEET_TOKEN names: the same text as substituting _LEET_TOKEN's own matches (fails when
-    either finding misses a kind of token, or the byte classes pass over a word)."""
+    """deleet finds the tokens holding a leet digit or sign by byte classes (widened over
+    the letters and digits of other scripts around them), and reads only those _LEET_TOKEN
+    names: the same text as substituting _LEET_TOKEN's own matches, or _LEET_SIGNED's
+    (fails when the search misses a kind of token, or passes over a word)."""
     rng = random.Random(11)
-    alphabet = "aAbBzZsT0123456789@$!*_ .-\n,'\"\u00e9\u65e5"
+    alphabet = ("aAbBzZsT0123456789@$!*_ .-\n,'\"\u00e9\u65e5?\u0131\u0663\u00b2\u2177"
+                "\u2500\u00a0\U0001f600")  # other scripts' letters and digits, and not
     words = ["h3ll0", "sh1t", "f*ck", "@ss", "$ex", "bob@ex4mple.com", "1st", "24mm", "u53r",
              "p@55w0rd", "x", "10", "_a1", "a1b2c3d4e5f6a7b8c", "a1b2c3d4e5f6a7b8", "4b", "ab1"]
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
@@ -307,5 +308,6 @@ def test_deleet_reads_exactly_the_tokens_its_pattern_names() -> None:
     texts += [rng.choice(["", " ", "."]).join(rng.choice(words) for _ in range(rng.randint(0, 6)))
               for _ in range(20_000)]  # ASCII words: tokens either side of 3 and 17 letters
     for text in texts:
-        assert normalize.deleet(text) == normalize._LEET_TOKEN.sub(
-            normalize._deleet_token, text), repr(text)
+        deleeted = normalize.deleet(text)
+        assert deleeted == normalize._LEET_TOKEN.sub(normalize._deleet_token, text), repr(text)
+        assert deleeted == normalize._LEET_SIGNED.sub(normalize._deleet_token, text), repr(text)
