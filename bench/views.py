@@ -10,8 +10,8 @@ request's text is unique (a counter first), so no verdict comes from a cache.
 ``conversation``: what a conversation's later turns cost when its history's verdicts are
 cached (the fast preset's input checks, the verdict cache on the memory store): each
 request re-sends a 4,000-character system prompt and the turns before, and adds one new
-message; with a long text's views kept (``views.RememberedViews``, as the proxy runs) and
-made again each time.
+message; with a text's views kept from its second sighting (``views.RememberedViews``, as
+the proxy runs) and made again each time.
 
     python -m bench.views [--rounds 7] [--requests 200]
 """

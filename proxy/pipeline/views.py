@@ -24,12 +24,14 @@ and a text's views are made once while it keeps being sent (``RememberedViews``)
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import NamedTuple
 
 from classifiers.base import Scores, cut_windows
 from proxy.config.schema import ProxyConfig
 from proxy.pipeline.decision import max_scores
+from proxy.state.cache import SeenOnce
 
 FRAGMENT_CHARS = 24  # a text shorter than this is a fragment: read joined with its neighbours
 
@@ -89,34 +91,41 @@ def views_of(text: str, windowing: Windowing | None,
 # A text at least this long (most messages) has its views kept: a conversation re-sends its
 # history every turn (a system prompt, earlier messages and answers), and though their
 # verdicts come from the cache, their views were made again each time (a 4,000-character
-# text's canonical views alone take 40-300 us, a short message's 3-10). A text sent once
-# costs the memo under a microsecond; a few words cost less to read again.
+# text's canonical views alone take 40-300 us, a short message's 3-10); a few words cost
+# less to read again than to look up.
 LONG_TEXT = 64
 REMEMBERED_CHARS = 8_000_000  # what the kept views and their texts hold, at most
 
 
 class RememberedViews:
-    """The views of long texts, by text and how they were made (``views_of``'s arguments:
-    its output depends on nothing else), the least recently used dropped first once the
-    texts and views kept hold more than ``max_chars`` characters. One event loop uses it:
-    no lock."""
+    """The views of texts sent more than once, by text and how they were made
+    (``views_of``'s arguments: its output depends on nothing else), from a text's second
+    sighting (``SeenOnce``, as the verdict cache's in-process verdicts: a text sent once, a
+    new prompt or an answer, costs a bit in a bitmap, not an entry), the least recently
+    used dropped first once the texts and views kept hold more than ``max_chars``
+    characters. One event loop uses it: no lock."""
 
     def __init__(self, max_chars: int = REMEMBERED_CHARS) -> None:
         self.max_chars = max_chars
-        self._kept: dict[tuple[str, Windowing | None, object], tuple[str, ...]] = {}
+        self._kept: OrderedDict[tuple[str, Windowing | None, object], tuple[str, ...]] = (
+            OrderedDict())  # a dict's oldest entry is found by a scan past those deleted
+        self._seen = SeenOnce()
         self._chars = 0
 
     def views(self, text: str, windowing: Windowing | None,
               canonical: Callable[[str], list[str]] | None) -> tuple[str, ...]:
         key = (text, windowing, canonical)
-        made = self._kept.pop(key, None)  # taken out and put back: now the most recent
-        if made is None:
-            made = views_of(text, windowing, canonical)
+        made = self._kept.get(key)
+        if made is not None:
+            self._kept.move_to_end(key)
+            return made
+        made = views_of(text, windowing, canonical)
+        if self._seen.again(text) and self.max_chars:
+            self._kept[key] = made
             self._chars += _chars(text, made)
-        self._kept[key] = made
-        while self._chars > self.max_chars:
-            oldest = next(iter(self._kept))
-            self._chars -= _chars(oldest[0], self._kept.pop(oldest))
+            while self._chars > self.max_chars:
+                (old, *_), views = self._kept.popitem(last=False)
+                self._chars -= _chars(old, views)
         return made
 
     @property

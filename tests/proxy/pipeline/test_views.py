@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from proxy.pipeline import views
 from proxy.pipeline.normalize import canonical_views
 from proxy.pipeline.views import (
     Expansion,
@@ -106,21 +107,23 @@ def _counting(calls: list[str]) -> Callable[[str], list[str]]:
     return canonical
 
 
-def test_a_long_text_s_views_are_made_once_and_are_the_same() -> None:
-    """A conversation re-sends its history: a long text's views come from RememberedViews
-    the next time (its canonical views not made again), equal to those made fresh; a short
-    text's are made each time."""
+def test_a_resent_text_s_views_are_kept_from_its_second_sighting(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A conversation re-sends its history: a text's views are made at its first sighting
+    and its second (then kept: a text sent once takes no room), and come from
+    RememberedViews afterwards, equal to those made fresh; a few words' are made each
+    time."""
+    monkeypatch.setattr(views, "REMEMBERED", RememberedViews())  # this test's sightings only
     calls: list[str] = []
     canonical = _counting(calls)
     windowing = Windowing(240, 64)
     long = "y0u are an 1d10t. " * 40  # leetspeak: canonical views to make
     short = "y0u are an 1d10t."
     first = expand([long, short], windowing, canonical)
-    assert calls == [long, short]
-    again = expand([short, long], windowing, canonical)  # a new request, the texts again
-    assert calls == [long, short, short]  # the long text's views were kept
-    assert again.views[:len(views_of(short, windowing, canonical))] == list(
-        views_of(short, windowing, canonical))
+    expand([long], windowing, canonical)  # seen again: kept now
+    assert calls == [long, short, long]
+    again = expand([short, long], windowing, canonical)  # a third request with both
+    assert calls == [long, short, long, short]  # the long text's views came from the memo
     assert set(again.views) == set(first.views) and again.owners[-1] == 1
     fresh = views_of(long, windowing, canonical_views)
     assert tuple(v for v, owner in zip(again.views, again.owners, strict=True) if owner == 1
@@ -134,13 +137,23 @@ def test_remembered_views_drop_the_least_recently_used_within_their_characters()
     texts = [f"text {number} " * 200 for number in range(8)]
     calls: list[str] = []
     canonical = _counting(calls)
+
+    def send(text: str) -> None:
+        kept.views(text, None, canonical)
+
     for text in texts[:6]:
-        kept.views(text, None, canonical)
-    kept.views(texts[0], None, canonical)  # used again: now the most recent
+        send(text), send(text)  # seen twice: kept
+    send(texts[0])  # used again: now the most recent
     for text in texts[6:8]:
-        kept.views(text, None, canonical)
-    assert kept.chars == 7 * 2 * 1_400 and calls == texts
-    for text in (texts[0], texts[1]):  # 0 was kept, 1 (then the oldest) was dropped
-        kept.views(text, None, canonical)
-    assert calls == [*texts, texts[1]]
-    assert RememberedViews(max_chars=0).views(texts[0], None, None) == (texts[0],)  # none kept
+        send(text), send(text)
+    assert kept.chars == 7 * 2 * 1_400 and calls == [t for t in texts for _ in (1, 2)]
+    calls.clear()
+    send(texts[0]), send(texts[1])  # 0 was kept, 1 (then the oldest) was dropped
+    assert calls == [texts[1]]
+    once = RememberedViews()
+    once.views(texts[0], None, None)
+    assert once.chars == 0  # a text seen once takes no room
+    never = RememberedViews(max_chars=0)
+    for _ in range(3):
+        assert never.views(texts[0], None, None) == (texts[0],)
+    assert never.chars == 0
