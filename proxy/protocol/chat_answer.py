@@ -7,7 +7,9 @@ the audio transcript, and any other string field of the message or of the choice
 extension); beside the choices, the answer's ``error`` and vendor fields
 (``fields.completion_extras``), read with choice 0. Streamed deltas carry the same fields;
 both paths share one reader, so a streamed answer and a whole one are scored on the same
-texts; and the texts a choice's log-probabilities spell (``logprobs.py``). A blocked choice
+texts (a message in a stream's chunk, or a delta in a whole answer, is read too; so is an
+``index`` or ``finish_reason`` that is no number or string); and the texts a choice's
+log-probabilities spell (``logprobs.py``). A blocked choice
 is replaced whole: nothing of it (log-probabilities, a vendor's fields) reaches the
 client, nor the answer's vendor fields.
 """
@@ -52,7 +54,8 @@ _CALL_IDS = frozenset({"id", "type", "index"})  # a tool call's keys that hold n
 # content-filter verdicts. Any other field is a vendor's: scored as an extension.
 _CHOICE_FIELDS = frozenset({"index", "message", "delta", "finish_reason", "logprobs",
                             "content_filter_results"})
-_SHAPES = {"message": dict, "delta": dict}  # in another shape, read as an extension
+# In another shape, read as an extension (text where a number or a reason belongs too).
+_SHAPES = {"message": dict, "delta": dict, "index": int, "finish_reason": str}
 # The fields of a streamed choice that plain_chunk_view reads (a message beside the delta is
 # the general reader's), and the delta fields whose value message_texts reads apart.
 _PLAIN_CHOICE = _CHOICE_FIELDS - {"message"}
@@ -91,6 +94,9 @@ def answer_texts(body: dict[str, Any]) -> list[AnswerText]:
     texts: list[AnswerText] = []
     for position, choice in enumerate(_choices(body)):
         index = _index(choice, position)
+        delta = choice.get("delta")  # a stream's delta in a whole answer: read as a message
+        if isinstance(delta, dict):
+            texts += [AnswerText(index, kind, text) for kind, text in message_texts(delta)]
         message = choice.get("message")
         if isinstance(message, dict):
             texts += [AnswerText(index, kind, text) for kind, text in message_texts(message)]
@@ -206,8 +212,10 @@ def _read_plain_choice(view: EventView, position: int, choice: Any) -> bool:
     delta = choice.get("delta")
     if type(delta) is not dict:
         return False
-    index = choice.get("index", position)
-    if type(index) is not int:
+    index, reason = choice.get("index", position), choice.get("finish_reason")
+    if not ((index is None or isinstance(index, int)) and (reason is None or type(reason) is str)):
+        return False  # the general reader reads it as an extension
+    if type(index) is not int:  # null, or a bool
         index = position
     for key, value in delta.items():
         if key in _NOT_TEXT or value is None:
@@ -216,15 +224,16 @@ def _read_plain_choice(view: EventView, position: int, choice: Any) -> bool:
             return False
         if value:
             view.texts.append((index, value))
-    if choice.get("finish_reason"):
+    if reason:
         view.finished.add(index)
     return True
 
 
 def _read_choice(view: EventView, index: int, choice: dict[str, Any]) -> None:
-    delta = choice.get("delta")
-    if isinstance(delta, dict):
-        view.texts += [(index, text) for _, text in message_texts(delta)]
+    for key in ("delta", "message"):  # a whole message in a chunk: read as a delta
+        message = choice.get(key)
+        if isinstance(message, dict):
+            view.texts += [(index, text) for _, text in message_texts(message)]
     view.texts += [(index, text) for text in unknown_field_texts(choice, _CHOICE_FIELDS,
                                                                  _SHAPES)]
     if choice.get("logprobs"):

@@ -47,7 +47,8 @@ CONTENT_FILTER = "content_filter"
 # log-probabilities' tokens repeat it); any other field is a vendor's, scored.
 _CHOICE_FIELDS = frozenset({"index", "text", "finish_reason", "logprobs",
                             "content_filter_results"})
-_SHAPES = {"text": str}  # a text in another shape is read as an extension
+# In another shape, read as an extension (text where a number or a reason belongs too).
+_SHAPES = {"text": str, "index": int, "finish_reason": str}
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -115,15 +116,15 @@ def plain_choices(chunk: dict[str, Any]) -> tuple[list[tuple[int, str]], set[int
         if (type(choice) is not dict or not _CHOICE_FIELDS.issuperset(choice)
                 or choice.get("logprobs")):
             return None
-        text = choice.get("text")
-        if text is not None and type(text) is not str:
+        text, index, reason = choice.get("text"), choice.get("index"), choice.get("finish_reason")
+        if not ((text is None or type(text) is str) and (reason is None or type(reason) is str)
+                and (index is None or isinstance(index, int))):
             return None  # the general reader reads it as an extension
-        index = choice.get("index")
-        if type(index) is not int:
+        if type(index) is not int:  # absent, or a bool
             index = position
         if text:
             texts.append((index, text))
-        if choice.get("finish_reason") is not None:
+        if reason is not None:
             finished.add(index)
     return texts, finished
 

@@ -9,7 +9,8 @@ Scored, all as output 0: the texts of a ``content_block_start`` block (and of a
 ``message_start``'s content, empty from Anthropic) as in a whole answer; every string of
 a delta but its ``type`` and ``signature`` (``text_delta.text``,
 ``input_json_delta.partial_json``, ``thinking_delta.thinking``, ``citations_delta``'s
-cited text and titles, the strings of a delta type this module does not know); a
+cited text and titles, the strings of a delta type this module does not know), and of its
+event's fields beside the delta (a vendor's; text where the index belongs); a
 ``message_delta``'s refusal explanation; the strings of the message and of a
 ``message_delta``'s delta outside ``MESSAGE_FIELDS`` (a matched ``stop_sequence``, a
 vendor's field); every string of an event type this module does not know. The first text
@@ -44,6 +45,7 @@ from proxy.protocol.sse import SSEEvent, encode
 MESSAGE_FIELDS = frozenset({"id", "type", "role", "model", "content", "stop_reason", "usage",
                             "container", "context_management", "stop_details", "safety"})
 _DETAILS_ENUMS = frozenset({"type", "category"})
+_DELTA_EVENT = frozenset({"type", "index", "delta"})  # a content_block_delta's own fields
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -135,7 +137,11 @@ class MessagesStream:
         return self._view([text for _, text in texts])
 
     def _block_delta(self, data: dict[str, Any]) -> EventView:
-        return self._view(record_texts(data.get("delta")))
+        texts = record_texts(data.get("delta"))
+        if not (_DELTA_EVENT.issuperset(data) and _is_int(data.get("index", 0))):
+            # a vendor's field beside the delta, or text where the index belongs: read too
+            texts += record_texts({k: v for k, v in data.items() if k not in ("type", "delta")})
+        return self._view(texts)
 
     def _block_stop(self, data: dict[str, Any]) -> EventView:
         if _is_int(data.get("index")):

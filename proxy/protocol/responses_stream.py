@@ -6,7 +6,8 @@ rising ``sequence_number``. One response is one output (index 0) for the moderat
 the events' own ``output_index``. Text comes from:
 
 - delta events (``STREAMED_TEXT``, and any newer ``*.delta`` event but the audio bytes of
-  ``response.audio.delta``): each delta, once;
+  ``response.audio.delta``): each delta, once, and the event's strings outside
+  ``_DELTA_FIELDS`` (a vendor's field);
 - ``response.content_part.added`` / ``reasoning_summary_part.added`` and
   ``response.shell_call_command.added``: an initial text, when not empty;
 - ``response.output_item.added``: every text the item already holds (the fields that never
@@ -64,6 +65,11 @@ NOT_TEXT_DELTAS = frozenset({"response.audio.delta"})  # base64 audio
 DONE_FIELDS = ("text", "refusal", "arguments", "input", "code", "command", "transcript")
 CONTENT_FILTER = {"reason": "content_filter"}
 _EVENT_IDS = frozenset({"type", "item_id", "response_id", "id"})  # an event's non-text keys
+# A delta event's fields read apart or holding no text: the delta, its log-probabilities,
+# and the random characters OpenAI pads events with (``obfuscation``). Any other string is
+# read too (a vendor's field; text where a number belongs).
+_DELTA_FIELDS = _EVENT_IDS | {"delta", "logprobs", "obfuscation"}
+_PLAIN_DELTA = _DELTA_FIELDS | {"output_index", "content_index", "sequence_number"}
 # A response object's fields that hold no answer text, echo the request (checked as input)
 # or are read apart (``output``). Any other string (an ``error``'s message, the
 # ``output_text`` some servers add, a vendor's field) is read too, and a response the proxy
@@ -108,13 +114,14 @@ class ResponsesStream:
 
     def _text_delta(self, data: dict[str, Any]) -> EventView | None:
         """The usual event, a text delta (``type`` in ``STREAMED_TEXT``, ``delta`` a string,
-        no log-probabilities, no response object, no whole item's log-probabilities
-        waiting), read in one pass; None for any other. ``_read`` reads the same from it
-        and leaves the same state (tested on generated events): a streamed answer is
-        mostly such events, about one per token."""
+        no log-probabilities, no field but the API's, its places numbers, no whole item's
+        log-probabilities waiting), read in one pass; None for any other. ``_read`` reads
+        the same from it and leaves the same state (tested on generated events): a
+        streamed answer is mostly such events, about one per token."""
         kind, delta = data.get("type"), data.get("delta")
         if (type(kind) is not str or kind not in STREAMED_TEXT or type(delta) is not str
-                or data.get("logprobs") or "response" in data or self.whole_alternatives):
+                or data.get("logprobs") or self.whole_alternatives
+                or not _PLAIN_DELTA.issuperset(data) or not _numbers(data)):
             return None
         if isinstance(data.get("sequence_number"), int):  # as _remember reads them
             self.last_sequence = max(self.last_sequence, data["sequence_number"])
@@ -168,8 +175,8 @@ class ResponsesStream:
 
     def _texts(self, kind: str | None, data: dict[str, Any]) -> list[str]:
         if kind in STREAMED_TEXT or (isinstance(kind, str) and kind.endswith(".delta")
-                                     and kind not in NOT_TEXT_DELTAS):
-            return _delta_texts(data.get("delta"))
+                                     and kind not in NOT_TEXT_DELTAS):  # and a vendor's field
+            return _delta_texts(data.get("delta")) + _strings(data, _DELTA_FIELDS)
         if kind in ADDED_TEXT:  # a part's initial text and any other key's, a shell command
             return (_strings(data.get("part"), PART_NOT_TEXT)
                     + _delta_texts(data.get("command")))
@@ -276,6 +283,12 @@ def _strings(value: Any, skip: frozenset[str] = frozenset()) -> list[str]:
     another shape than the API's."""
     return [text for path, text in string_leaves(value, ())
             if not path or (path[-1] != "type" and path[0] not in skip)]
+
+
+def _numbers(data: dict[str, Any]) -> bool:
+    """Whether a delta event's places are numbers (or absent), as the API writes them."""
+    return (type(data.get("output_index", 0)) is int and type(data.get("content_index", 0)) is int
+            and type(data.get("sequence_number", 0)) is int)
 
 
 def _delta_texts(delta: Any) -> list[str]:

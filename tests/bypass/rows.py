@@ -281,6 +281,21 @@ CHAT_OUTPUT = [
         (None, {**chat_chunk({}), "choices": [{"index": 0, "delta": BAD,
                                                "finish_reason": None}]}),
         (None, chat_chunk({}, "stop")), (None, "[DONE]")], event="chat.completion.chunk"),
+    OutputRow("chat_completions", "extension", note="a message beside a chunk's delta", events=[
+        (None, chat_chunk({"role": "assistant", "content": ""})),
+        (None, {**chat_chunk({}), "choices": [{"index": 0, "delta": {}, "finish_reason": None,
+                                               "message": {"role": "assistant", "content": BAD}}]}),
+        (None, chat_chunk({}, "stop")), (None, "[DONE]")], event="chat.completion.chunk"),
+    OutputRow("chat_completions", "extension", note="a delta beside a whole answer's message",
+              answer=_with_choice_fields(_chat_message(content="ok"), delta={"content": BAD})),
+    OutputRow("chat_completions", "extension", note="a finish reason that is no string", events=[
+        (None, chat_chunk({"role": "assistant", "content": ""})),
+        (None, chat_chunk({"content": "ok"})),
+        (None, {**chat_chunk({}), "choices": [{"index": 0, "delta": {},
+                                               "finish_reason": {"reason": BAD}}]}),
+        (None, "[DONE]")], event="chat.completion.chunk"),
+    OutputRow("chat_completions", "extension", note="an index that is no number",
+              answer=_with_choice_fields(_chat_message(content="ok"), index=BAD)),
     OutputRow("chat_completions", "extension", note="choices that are no list", answer={
         **_chat_message(content="x"),
         "choices": {"0": {"message": {"role": "assistant", "content": BAD}}}}),
@@ -497,6 +512,11 @@ MESSAGES_OUTPUT = [
           ("extension", _EMPTY_TEXT, [{"type": "hologram_delta", "caption": BAD}],
            "unknown delta"),
       ]),
+    *(OutputRow("messages", "extension", note=note, event="content_block_delta", events=[
+        (name, {**event, **beside} if name == "content_block_delta" else event)
+        for name, event in message_events(_EMPTY_TEXT, {"type": "text_delta", "text": "ok"})])
+      for note, beside in [("a delta event's vendor field", {"vendor_note": BAD}),
+                           ("an index that is no number", {"index": BAD})]),
 ]
 
 
@@ -679,6 +699,8 @@ def _responses_extra_rows(samples: Any) -> list[OutputRow]:
                     **samples.message(samples.text_part(BAD)), "status": "in_progress"}}),
             ("a delta that is no string", {"type": "response.output_text.delta", **where,
                                            "delta": {"text": BAD}}),
+            ("a delta event's vendor field", {"type": "response.output_text.delta", **where,
+                                              "delta": "ok", "vendor_note": BAD}),
             ("a done text that is no string", {"type": "response.output_text.done", **where,
                                                "text": [BAD]}),
             ("an item that is no object", {"type": "response.output_item.added",
@@ -805,7 +827,13 @@ def completions_rows() -> tuple[list[InputRow], list[OutputRow]]:
                      ("a text that is no string", {**_completion_chunk(0, "x", "stop"),
                                                    "choices": [{"index": 0, "text": [BAD]}]}),
                      ("choices that are no list", {**_completion_chunk(0, "x", "stop"),
-                                                   "choices": {"text": BAD}})]]
+                                                   "choices": {"text": BAD}}),
+                     ("a finish reason that is no string", {
+                         **_completion_chunk(0, "x"),
+                         "choices": [{"index": 0, "text": "x", "finish_reason": [BAD]}]}),
+                     ("an index that is no number", {**_completion_chunk(0, "x", "stop"),
+                                                      "choices": [{"index": BAD, "text": "x",
+                                                                   "finish_reason": "stop"}]})]]
     hidden = [(None, {**_completion_chunk(0, chosen), "choices": [{
         **_completion_chunk(0, chosen)["choices"][0], "logprobs": {
             "tokens": [chosen], "token_logprobs": [-0.1], "text_offset": [0],

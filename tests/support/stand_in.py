@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 GENERATED = 20_000
-LEAST_TAKEN = 2_000  # the fast reader took this many at least: else nothing was compared
+LEAST_TAKEN = 1_000  # the fast reader took this many at least: else nothing was compared
 
 
 def assert_stands_in(generate: Callable[[random.Random], Any], fast: Callable[[Any], Any],

@@ -1252,9 +1252,12 @@ def _generated_event(rng: random.Random) -> tuple[dict[str, Any], list[str]]:
             ("logprobs", [[], [], [{"token": "a", "logprob": -0.1, "bytes": [97],
                                     "top_logprobs": [{"token": "toxic", "logprob": -1.0,
                                                       "bytes": []}]}]]),
-            ("sequence_number", [3, 9, True, "4"]), ("output_index", [0, 2, False, None]),
-            ("item_id", ["msg_1"]), ("response", [{"id": "r", "model": "m", "output": []}])):
-        if rng.random() < (0.9 if key == "delta" else 0.1 if key == "response" else 0.5):
+            ("sequence_number", [3, 9, True, "4"]), ("output_index", [0, 2, False, None, "x"]),
+            ("content_index", [0, 0, "toxic"]), ("item_id", ["msg_1"]),
+            ("obfuscation", ["Zq3"]), ("vendor_note", ["toxic", 5]),
+            ("response", [{"id": "r", "model": "m", "output": []}])):
+        if rng.random() < (0.9 if key == "delta" else 0.1 if key in ("response", "vendor_note")
+                           else 0.5):
             data[key] = rng.choice(values)
     return data, (["toxic"] if rng.random() < 0.1 else [])
 
