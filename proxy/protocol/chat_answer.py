@@ -55,7 +55,8 @@ _CALL_IDS = frozenset({"id", "type", "index"})  # a tool call's keys that hold n
 _CHOICE_FIELDS = frozenset({"index", "message", "delta", "finish_reason", "logprobs",
                             "content_filter_results"})
 # In another shape, read as an extension (text where a number or a reason belongs too).
-_SHAPES = {"message": dict, "delta": dict, "index": int, "finish_reason": str}
+_SHAPES = {"message": dict, "delta": dict, "index": int, "finish_reason": str,
+           "logprobs": dict, "content_filter_results": dict}
 # The fields of a streamed choice that plain_chunk_view reads (a message beside the delta is
 # the general reader's), and the delta fields whose value message_texts reads apart.
 _PLAIN_CHOICE = _CHOICE_FIELDS - {"message"}
@@ -213,7 +214,9 @@ def _read_plain_choice(view: EventView, position: int, choice: Any) -> bool:
     if type(delta) is not dict:
         return False
     index, reason = choice.get("index", position), choice.get("finish_reason")
-    if not ((index is None or isinstance(index, int)) and (reason is None or type(reason) is str)):
+    verdicts = choice.get("content_filter_results")
+    if not ((index is None or isinstance(index, int)) and (reason is None or type(reason) is str)
+            and (verdicts is None or type(verdicts) is dict)):
         return False  # the general reader reads it as an extension
     if type(index) is not int:  # null, or a bool
         index = position

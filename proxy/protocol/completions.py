@@ -48,7 +48,8 @@ CONTENT_FILTER = "content_filter"
 _CHOICE_FIELDS = frozenset({"index", "text", "finish_reason", "logprobs",
                             "content_filter_results"})
 # In another shape, read as an extension (text where a number or a reason belongs too).
-_SHAPES = {"text": str, "index": int, "finish_reason": str}
+_SHAPES = {"text": str, "index": int, "finish_reason": str, "logprobs": dict,
+           "content_filter_results": dict}
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -117,8 +118,10 @@ def plain_choices(chunk: dict[str, Any]) -> tuple[list[tuple[int, str]], set[int
                 or choice.get("logprobs")):
             return None
         text, index, reason = choice.get("text"), choice.get("index"), choice.get("finish_reason")
+        verdicts = choice.get("content_filter_results")
         if not ((text is None or type(text) is str) and (reason is None or type(reason) is str)
-                and (index is None or isinstance(index, int))):
+                and (index is None or isinstance(index, int))
+                and (verdicts is None or type(verdicts) is dict)):
             return None  # the general reader reads it as an extension
         if type(index) is not int:  # absent, or a bool
             index = position

@@ -296,6 +296,15 @@ CHAT_OUTPUT = [
         (None, "[DONE]")], event="chat.completion.chunk"),
     OutputRow("chat_completions", "extension", note="an index that is no number",
               answer=_with_choice_fields(_chat_message(content="ok"), index=BAD)),
+    OutputRow("chat_completions", "extension", note="log-probabilities that are no object",
+              answer=_with_choice_fields(_chat_message(content="ok"), logprobs=[BAD])),
+    OutputRow("chat_completions", "extension", note="filter results that are no object",
+              events=[(None, chat_chunk({"role": "assistant", "content": ""})),
+                      (None, {**chat_chunk({"content": "ok"}), "choices": [{
+                          **chat_chunk({"content": "ok"})["choices"][0],
+                          "content_filter_results": BAD}]}),
+                      (None, chat_chunk({}, "stop")), (None, "[DONE]")],
+              event="chat.completion.chunk"),
     OutputRow("chat_completions", "extension", note="choices that are no list", answer={
         **_chat_message(content="x"),
         "choices": {"0": {"message": {"role": "assistant", "content": BAD}}}}),
@@ -831,6 +840,9 @@ def completions_rows() -> tuple[list[InputRow], list[OutputRow]]:
                      ("a finish reason that is no string", {
                          **_completion_chunk(0, "x"),
                          "choices": [{"index": 0, "text": "x", "finish_reason": [BAD]}]}),
+                     ("log-probabilities that are no object", {
+                         **_completion_chunk(0, "x", "stop"),
+                         "choices": [{"index": 0, "text": "x", "logprobs": BAD}]}),
                      ("an index that is no number", {**_completion_chunk(0, "x", "stop"),
                                                       "choices": [{"index": BAD, "text": "x",
                                                                    "finish_reason": "stop"}]})]]

@@ -116,8 +116,9 @@ def _generated_chunk(rng: random.Random) -> dict[str, Any]:
         fields: dict[str, Any] = {"index": rng.choice([position, position, 3, "1", True])}
         fields["delta"] = delta()
         for key, values in (("finish_reason", [None, None, "stop", "", {"why": "toxic"}]),
-                            ("logprobs", [None, None, {}, _ranked("toxic")]),
-                            ("content_filter_results", [{}, {"hate": {"filtered": False}}]),
+                            ("logprobs", [None, None, {}, _ranked("toxic"), "toxic", []]),
+                            ("content_filter_results", [{}, {"hate": {"filtered": False}},
+                                                        "toxic"]),
                             ("message", [{"content": "toxic"}, "toxic"]),
                             ("stop_reason", ["toxic", None])):
             if rng.random() < 0.3:

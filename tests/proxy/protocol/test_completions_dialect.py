@@ -404,8 +404,9 @@ def _generated_chunk(rng: random.Random) -> dict[str, Any]:
         ranked = {"tokens": ["a"], "token_logprobs": [-0.1],
                   "top_logprobs": [{"a": -0.1, "toxic": -1.0}], "text_offset": [0]}
         for key, values in (("finish_reason", [None, None, "stop", "", {"why": "toxic"}]),
-                            ("logprobs", [None, None, {}, ranked]),
-                            ("content_filter_results", [{}, {"hate": {"filtered": False}}]),
+                            ("logprobs", [None, None, {}, ranked, "toxic", []]),
+                            ("content_filter_results", [{}, {"hate": {"filtered": False}},
+                                                        "toxic"]),
                             ("stop_reason", ["toxic", None])):
             if rng.random() < 0.3:
                 fields[key] = rng.choice(values)
