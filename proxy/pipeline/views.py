@@ -67,8 +67,8 @@ def expand(texts: Sequence[str], windowing: Windowing | None,
     """Every text's views, in order: the text, its windows, then each canonical view and
     its windows; without windowing and normalisation, the texts themselves. With
     normalisation, each (owner, joined text) of ``joins`` adds the joined text's views to
-    its owner's (see the module's docstring). A long text's views are made once while
-    ``REMEMBERED`` keeps them."""
+    its owner's (see the module's docstring). The views of a text sent again come from
+    ``REMEMBERED`` while it keeps them."""
     views: list[str] = []
     owners: list[int] = []
     extra = joins if canonical else ()

@@ -8,10 +8,10 @@ extension); beside the choices, the answer's ``error`` and vendor fields
 (``fields.completion_extras``), read with choice 0. Streamed deltas carry the same fields;
 both paths share one reader, so a streamed answer and a whole one are scored on the same
 texts (a message in a stream's chunk, or a delta in a whole answer, is read too; so is an
-``index`` or ``finish_reason`` that is no number or string); and the texts a choice's
-log-probabilities spell (``logprobs.py``). A blocked choice
-is replaced whole: nothing of it (log-probabilities, a vendor's fields) reaches the
-client, nor the answer's vendor fields.
+``index``, ``finish_reason``, ``logprobs`` or ``content_filter_results`` of another shape
+than the API's); and the texts a choice's log-probabilities spell (``logprobs.py``). A
+blocked choice is replaced whole: nothing of it (log-probabilities, a vendor's fields)
+reaches the client, nor the answer's vendor fields.
 """
 
 from __future__ import annotations
