@@ -9,11 +9,12 @@ Scored, all as output 0: the texts of a ``content_block_start`` block (and of a
 ``message_start``'s content, empty from Anthropic) as in a whole answer; every string of
 a delta but its ``type`` and ``signature`` (``text_delta.text``,
 ``input_json_delta.partial_json``, ``thinking_delta.thinking``, ``citations_delta``'s
-cited text and titles, the strings of a delta type this module does not know), and of its
-event's fields beside the delta (a vendor's; text where the index belongs); a
+cited text and titles, the strings of a delta type this module does not know); a
 ``message_delta``'s refusal explanation; the strings of the message and of a
 ``message_delta``'s delta outside ``MESSAGE_FIELDS`` (a matched ``stop_sequence``, a
-vendor's field); every string of an event type this module does not know. The first text
+vendor's field); the strings of an event's fields beside those the API defines for its type
+(``_OWN_FIELDS``: a vendor's field, text where a block's index belongs); every string of an
+event type this module does not know. The first text
 of a block after another block's text starts with a newline, so that words of two blocks
 never run together in a window.
 
@@ -45,7 +46,19 @@ from proxy.protocol.sse import SSEEvent, encode
 MESSAGE_FIELDS = frozenset({"id", "type", "role", "model", "content", "stop_reason", "usage",
                             "container", "context_management", "stop_details", "safety"})
 _DETAILS_ENUMS = frozenset({"type", "category"})
-_DELTA_EVENT = frozenset({"type", "index", "delta"})  # a content_block_delta's own fields
+# Each event type's own fields: what its reader reads, and those that hold no text (a
+# block's index, the usage counts). The strings of any other field are read too (a vendor's
+# field; text where the index belongs).
+_OWN_FIELDS = {
+    "message_start": frozenset({"type", "message"}),
+    "content_block_start": frozenset({"type", "index", "content_block"}),
+    "content_block_delta": frozenset({"type", "index", "delta"}),
+    "content_block_stop": frozenset({"type", "index"}),
+    "message_delta": frozenset({"type", "delta", "usage"}),
+    "message_stop": frozenset({"type"}),
+    "error": frozenset({"type", "error"}),
+    "ping": frozenset({"type"}),
+}
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -108,10 +121,21 @@ class MessagesStream:
         if data is None:
             return self._view(event.unparsed_texts())
         kind = data.get("type")
-        reader = _READERS.get(kind) if isinstance(kind, str) else None
-        if reader is None:  # a newer or a vendor's event: its strings are read
-            return self._view(record_texts(data))
-        return reader(self, data)
+        if not isinstance(kind, str) or kind not in _READERS:  # a newer or a vendor's event:
+            return self._view(record_texts(data))  # its strings are read
+        view = _READERS[kind](self, data)
+        own = _OWN_FIELDS[kind]
+        if not (own.issuperset(data) and _is_int(data.get("index", 0))):
+            self._beside(view, [text for key, value in data.items()
+                                if key not in own or (key == "index" and not _is_int(value))
+                                for text in record_texts({key: value})])
+        return view
+
+    def _beside(self, view: EventView, texts: list[str]) -> None:
+        """``texts`` (an event's fields beside those its reader reads) added to ``view``,
+        apart from its own text."""
+        extra = self._view(texts)
+        view.texts += [(0, f"\n{text}" if view.texts else text) for _, text in extra.texts]
 
     def _message_start(self, data: dict[str, Any]) -> EventView:
         if not isinstance(data.get("message"), dict):  # no Message: whatever it is, read
@@ -137,11 +161,7 @@ class MessagesStream:
         return self._view([text for _, text in texts])
 
     def _block_delta(self, data: dict[str, Any]) -> EventView:
-        texts = record_texts(data.get("delta"))
-        if not (_DELTA_EVENT.issuperset(data) and _is_int(data.get("index", 0))):
-            # a vendor's field beside the delta, or text where the index belongs: read too
-            texts += record_texts({k: v for k, v in data.items() if k not in ("type", "delta")})
-        return self._view(texts)
+        return self._view(record_texts(data.get("delta")))
 
     def _block_stop(self, data: dict[str, Any]) -> EventView:
         if _is_int(data.get("index")):

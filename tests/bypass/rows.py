@@ -521,11 +521,17 @@ MESSAGES_OUTPUT = [
           ("extension", _EMPTY_TEXT, [{"type": "hologram_delta", "caption": BAD}],
            "unknown delta"),
       ]),
-    *(OutputRow("messages", "extension", note=note, event="content_block_delta", events=[
-        (name, {**event, **beside} if name == "content_block_delta" else event)
-        for name, event in message_events(_EMPTY_TEXT, {"type": "text_delta", "text": "ok"})])
-      for note, beside in [("a delta event's vendor field", {"vendor_note": BAD}),
-                           ("an index that is no number", {"index": BAD})]),
+    *(OutputRow("messages", "extension", note=f"{where}'s {note}", event=where, events=[
+        (name, {**event, **beside} if name == where else event)
+        for name, event in [
+            *message_events(_EMPTY_TEXT, {"type": "text_delta", "text": "ok"})[:2],
+            ("ping", {"type": "ping"}),
+            *message_events(_EMPTY_TEXT, {"type": "text_delta", "text": "ok"})[2:]]])
+      for where in ("message_start", "content_block_start", "ping", "content_block_delta",
+                    "content_block_stop", "message_delta", "message_stop")
+      for note, beside in [("vendor field", {"vendor_note": BAD}),
+                           ("index that is no number", {"index": BAD})]
+      if note == "vendor field" or where.startswith("content_block")),
 ]
 
 
