@@ -70,6 +70,12 @@ _EVENT_IDS = frozenset({"type", "item_id", "response_id", "id"})  # an event's n
 # read too (a vendor's field; text where a number belongs).
 _DELTA_FIELDS = _EVENT_IDS | {"delta", "logprobs", "obfuscation"}
 _PLAIN_DELTA = _DELTA_FIELDS | {"output_index", "content_index", "sequence_number"}
+# The same for the other events the readers know (numbers are never read as text).
+_ADDED_FIELDS = _EVENT_IDS | {"part", "command", "obfuscation"}
+_ITEM_FIELDS = _EVENT_IDS | {"item", "obfuscation"}
+_ERROR_FIELDS = _EVENT_IDS | {"message", "code", "param", "obfuscation"}
+_RESPONSE_EVENT_FIELDS = _EVENT_IDS | {"response", "obfuscation"}
+_DONE_EVENT_FIELDS = _EVENT_IDS | {"part", "output", "logprobs", "obfuscation", *DONE_FIELDS}
 # A response object's fields that hold no answer text, echo the request (checked as input)
 # or are read apart (``output``). Any other string (an ``error``'s message, the
 # ``output_text`` some servers add, a vendor's field) is read too, and a response the proxy
@@ -174,27 +180,39 @@ class ResponsesStream:
         return model if isinstance(model, str) else None
 
     def _texts(self, kind: str | None, data: dict[str, Any]) -> list[str]:
+        """The event's texts: what its type's reader reads, then the strings of its other
+        fields (a vendor's; text where a number belongs) not part of what the stream
+        showed."""
+        texts, own = self._read_texts(kind, data)
+        return texts + self._unseen(_strings(data, own)) if own is not None else texts
+
+    def _read_texts(self, kind: str | None, data: dict[str, Any]
+                    ) -> tuple[list[str], frozenset[str] | None]:
+        """What the reader of ``kind`` reads, and the fields it reads or that hold no text
+        (None: it read every string)."""
         if kind in STREAMED_TEXT or (isinstance(kind, str) and kind.endswith(".delta")
-                                     and kind not in NOT_TEXT_DELTAS):  # and a vendor's field
-            return _delta_texts(data.get("delta")) + _strings(data, _DELTA_FIELDS)
+                                     and kind not in NOT_TEXT_DELTAS):
+            return _delta_texts(data.get("delta")), _DELTA_FIELDS
         if kind in ADDED_TEXT:  # a part's initial text and any other key's, a shell command
             return (_strings(data.get("part"), PART_NOT_TEXT)
-                    + _delta_texts(data.get("command")))
+                    + _delta_texts(data.get("command"))), _ADDED_FIELDS
         if kind in ITEM_EVENTS:
-            return self._item_texts(data, done=kind == "response.output_item.done")
+            return (self._item_texts(data, done=kind == "response.output_item.done"),
+                    _ITEM_FIELDS)
         if kind == "error":  # its message can quote the answer (an upstream guard)
-            return [data["message"]] if isinstance(data.get("message"), str) else []
+            return [data["message"]] if isinstance(data.get("message"), str) else [], _ERROR_FIELDS
         response = data.get("response")
         if isinstance(response, dict):  # created, in_progress, ... and the end events
             output = response.get("output") if kind in END_EVENTS else None
             texts = self._apart([text for item in output for text in item_texts(item)]
                                 ) if isinstance(output, list) else []
-            return self._unseen(texts + response_extras(response))  # response.failed's error
+            # response.failed's error too
+            return self._unseen(texts + response_extras(response)), _RESPONSE_EVENT_FIELDS
         if isinstance(kind, str) and kind.endswith(".done"):
-            return self._unseen(_done_texts(data))
+            return self._unseen(_done_texts(data)), _DONE_EVENT_FIELDS
         if kind in NOT_TEXT_DELTAS:
-            return []
-        return self._unseen(_strings(data, _EVENT_IDS))  # annotation.added, a newer event
+            return [], _DELTA_FIELDS
+        return self._unseen(_strings(data, _EVENT_IDS)), None  # annotation.added, a newer event
 
     def _unseen(self, texts: list[str]) -> list[str]:
         """The texts that are not part of what the stream showed so far."""
@@ -281,8 +299,10 @@ def _strings(value: Any, skip: frozenset[str] = frozenset()) -> list[str]:
     rule reads of a whole event (an annotation's title and URL, a partial image's base64,
     which the pipeline reads as the text in it; a newer event), a part, or a field of
     another shape than the API's."""
-    return [text for path, text in string_leaves(value, ())
-            if not path or (path[-1] != "type" and path[0] not in skip)]
+    if not isinstance(value, dict):
+        return [text for path, text in string_leaves(value, ()) if not path or path[-1] != "type"]
+    return [text for key, item in value.items() if key not in skip  # not walked at all
+            for path, text in string_leaves(item, (key,), depth=1) if path[-1] != "type"]
 
 
 def _numbers(data: dict[str, Any]) -> bool:

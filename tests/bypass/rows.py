@@ -727,6 +727,12 @@ def _responses_extra_rows(samples: Any) -> list[OutputRow]:
                                                       "vendor_note": BAD}})]:
         rows.append(OutputRow("responses", "stream", note=note, events=[
             (e["type"], e) for e in (created, event, rest[-1])]))
+    stream = [event for event, _ in samples.STREAM]
+    for kind in dict.fromkeys(event["type"] for event in stream):  # each event type once
+        at = next(i for i, event in enumerate(stream) if event["type"] == kind)
+        rows.append(OutputRow("responses", "stream", note=f"{kind}'s vendor field", events=[
+            (e["type"], {**e, "vendor_note": BAD} if i == at else e)
+            for i, e in enumerate(stream)]))
     for note, event in [
             ("vendor field announced", {**created, "response": {
                 **created["response"], "citations": [BAD]}}),

@@ -1004,7 +1004,7 @@ STRINGS_READ = {'{"type": {"a": 1}, "delta": "x"}': ["x"],
                 '{"type": "response.created", "response": "x", "sequence_number": "x"}':
                     ["x", "x"],
                 '{"type": "response.output_item.done", "item": "x", "output_index": "a"}':
-                    ["x"],
+                    ["x", "a"],  # text where a number belongs: read
                 '{"type": "response.content_part.added", "part": "x"}': ["x"]}
 
 
