@@ -24,8 +24,10 @@ import orjson
 from proxy.protocol import sse
 from proxy.protocol.dialect import AnswerText, EventView
 from proxy.protocol.fields import (
+    CHOICE_SHAPES,
     COMPLETION_FIELDS,
     completion_extras,
+    plain_place,
     string_leaves,
     unknown_field_texts,
 )
@@ -55,8 +57,7 @@ _CALL_IDS = frozenset({"id", "type", "index"})  # a tool call's keys that hold n
 _CHOICE_FIELDS = frozenset({"index", "message", "delta", "finish_reason", "logprobs",
                             "content_filter_results"})
 # In another shape, read as an extension (text where a number or a reason belongs too).
-_SHAPES = {"message": dict, "delta": dict, "index": int, "finish_reason": str,
-           "logprobs": dict, "content_filter_results": dict}
+_SHAPES = {"message": dict, "delta": dict, **CHOICE_SHAPES}
 # The fields of a streamed choice that plain_chunk_view reads (a message beside the delta is
 # the general reader's), and the delta fields whose value message_texts reads apart.
 _PLAIN_CHOICE = _CHOICE_FIELDS - {"message"}
@@ -208,18 +209,11 @@ def plain_chunk_view(chunk: dict[str, Any]) -> EventView | None:
 
 def _read_plain_choice(view: EventView, position: int, choice: Any) -> bool:
     """``_read_choice`` for a plain choice (``plain_chunk_view``); False for any other."""
-    if type(choice) is not dict or not _PLAIN_CHOICE.issuperset(choice) or choice.get("logprobs"):
+    if type(choice) is not dict or not _PLAIN_CHOICE.issuperset(choice):
         return False
-    delta = choice.get("delta")
-    if type(delta) is not dict:
+    delta, index = choice.get("delta"), plain_place(choice, position)
+    if type(delta) is not dict or index is None:
         return False
-    index, reason = choice.get("index", position), choice.get("finish_reason")
-    verdicts = choice.get("content_filter_results")
-    if not ((index is None or isinstance(index, int)) and (reason is None or type(reason) is str)
-            and (verdicts is None or type(verdicts) is dict)):
-        return False  # the general reader reads it as an extension
-    if type(index) is not int:  # null, or a bool
-        index = position
     for key, value in delta.items():
         if key in _NOT_TEXT or value is None:
             continue
@@ -227,7 +221,7 @@ def _read_plain_choice(view: EventView, position: int, choice: Any) -> bool:
             return False
         if value:
             view.texts.append((index, value))
-    if reason:
+    if choice.get("finish_reason"):
         view.finished.add(index)
     return True
 

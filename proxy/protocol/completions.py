@@ -22,9 +22,11 @@ import orjson
 from proxy.protocol.dialect import AnswerText, EventView, ParsedRequest, TextField
 from proxy.protocol.errors import BadRequest, ProxyError
 from proxy.protocol.fields import (
+    CHOICE_SHAPES,
     COMPLETION_FIELDS,
     completion_extras,
     load_object,
+    plain_place,
     request_of,
     unknown_field_texts,
 )
@@ -48,8 +50,7 @@ CONTENT_FILTER = "content_filter"
 _CHOICE_FIELDS = frozenset({"index", "text", "finish_reason", "logprobs",
                             "content_filter_results"})
 # In another shape, read as an extension (text where a number or a reason belongs too).
-_SHAPES = {"text": str, "index": int, "finish_reason": str, "logprobs": dict,
-           "content_filter_results": dict}
+_SHAPES = {"text": str, **CHOICE_SHAPES}
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -114,20 +115,14 @@ def plain_choices(chunk: dict[str, Any]) -> tuple[list[tuple[int, str]], set[int
     texts: list[tuple[int, str]] = []
     finished: set[int] = set()
     for position, choice in enumerate(choices):
-        if (type(choice) is not dict or not _CHOICE_FIELDS.issuperset(choice)
-                or choice.get("logprobs")):
+        if type(choice) is not dict or not _CHOICE_FIELDS.issuperset(choice):
             return None
-        text, index, reason = choice.get("text"), choice.get("index"), choice.get("finish_reason")
-        verdicts = choice.get("content_filter_results")
-        if not ((text is None or type(text) is str) and (reason is None or type(reason) is str)
-                and (index is None or isinstance(index, int))
-                and (verdicts is None or type(verdicts) is dict)):
-            return None  # the general reader reads it as an extension
-        if type(index) is not int:  # absent, or a bool
-            index = position
+        text, index = choice.get("text"), plain_place(choice, position)
+        if index is None or not (text is None or type(text) is str):
+            return None  # the general reader reads it (as an extension when misshapen)
         if text:
             texts.append((index, text))
-        if reason is not None:
+        if choice.get("finish_reason") is not None:
             finished.add(index)
     return texts, finished
 

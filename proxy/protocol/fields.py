@@ -82,6 +82,25 @@ COMPLETION_FIELDS = frozenset({"id", "object", "created", "model", "choices", "u
 
 _CHOICES_SHAPE = {"choices": list}
 
+# A choice's fields that both OpenAI completion APIs define, in the shape they give them: in
+# another, read as an extension (text where a number, a reason or an object belongs).
+CHOICE_SHAPES: dict[str, type] = {"index": int, "finish_reason": str, "logprobs": dict,
+                                  "content_filter_results": dict}
+
+
+def plain_place(choice: dict[str, Any], position: int) -> int | None:
+    """For a stream's one-pass readers: a choice's output index (its ``index``, or its
+    ``position`` when that is absent, null or a bool) when the choice carries no
+    log-probabilities and its ``CHOICE_SHAPES`` fields are in their shapes or null; None
+    otherwise, for the general reader to read."""
+    index, reason = choice.get("index"), choice.get("finish_reason")
+    verdicts = choice.get("content_filter_results")
+    if choice.get("logprobs") or not ((index is None or isinstance(index, int))
+                                      and (reason is None or type(reason) is str)
+                                      and (verdicts is None or type(verdicts) is dict)):
+        return None
+    return index if type(index) is int else position
+
 
 def completion_extras(body: dict[str, Any], seen: set[str] | None = None) -> list[str]:
     """The strings of a completion's ``error`` object and vendor fields, and of choices
