@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 import yaml
 
+from proxy.pipeline import views
 from tests.bypass.rows import chat_delta_events, message_events
 from tests.evasion.disguises import DISGUISES
 from tests.support.upstream import Stream, completion, sse_events
@@ -145,3 +146,23 @@ async def test_an_answer_cut_across_its_fields_never_reaches_the_client(
         raw = await response.text()
     assert "cking idiot" not in raw
     assert "content_filter" in raw
+
+
+@pytest.mark.parametrize("disguise", ["leetspeak", "spaced letters", "cyrillic look-alikes"])
+async def test_a_disguised_text_sent_again_and_again_stays_blocked(
+        default_proxy, fake_upstream, disguise, monkeypatch):
+    """A text's views are kept from its second sighting (views.RememberedViews): the third
+    and later requests read them from there, and still see through the disguise; as an
+    earlier turn of a conversation, and as the new message."""
+    monkeypatch.setattr(views, "REMEMBERED", views.RememberedViews())  # this test's sightings
+    text = " ".join([DISGUISES[disguise]] * 3)  # long enough (views.LONG_TEXT) to be kept
+    assert len(text) >= views.LONG_TEXT
+    for turn in range(4):
+        history = [{"role": "user", "content": text}, {"role": "assistant", "content": "ok"}]
+        messages = [*history * turn, {"role": "user", "content": text if turn % 2 else "hi"}]
+        async with aiohttp.ClientSession() as session, session.post(
+                f"{default_proxy}/v1/chat/completions",
+                json={"model": "m", "messages": messages if turn else history[:1]}) as response:
+            assert response.status == 400, (turn, await response.text())
+    assert fake_upstream.requests == []
+    assert views.REMEMBERED.chars > 0  # the path under test: views were kept and reused
