@@ -117,7 +117,7 @@ class ProxyServer(web.Server):
         return ProxyConnection(self, self.app, loop=self._loop, **self._kwargs)
 
     async def _counted(self, request: web.BaseRequest) -> web.StreamResponse:
-        task = asyncio.current_task()
+        task = asyncio.current_task(self._loop)  # with its loop: no getpid system call
         assert task is not None  # aiohttp runs each request's handler in a task of its own
         self.traffic.enter(task)
         try:
@@ -196,7 +196,7 @@ class ProxyConnection(web.RequestHandler):
                               start_time: float | None) -> tuple[web.StreamResponse, bool]:
         """An HTTP error raised outside the middlewares (a refused ``Expect``) is answered in
         the OpenAI error format too."""
-        if (isinstance(resp, web.HTTPException) and resp.status >= 400
+        if (resp.status >= 400 and isinstance(resp, web.HTTPException)
                 and resp.content_type != "application/json"):
             resp = json_response(http_error(resp.status), status=resp.status)
         return await super().finish_response(request, resp, start_time)

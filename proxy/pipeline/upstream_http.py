@@ -112,7 +112,9 @@ class Pool:
 
     def _idle_connection(self, origin: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(origin)
-        now = asyncio.get_running_loop().time()
+        if not idle:
+            return None
+        now = idle[-1].loop.time()
         while idle:
             connection = idle.pop()  # the most recently used: the least likely closed
             if not connection.lost and now - connection.idle_since < self.keepalive_s:
@@ -142,7 +144,7 @@ class Pool:
         if self._closed or connection.lost:
             connection.abort()
             return
-        connection.idle_since = asyncio.get_running_loop().time()
+        connection.idle_since = connection.loop.time()
         self._idle.setdefault(connection.origin, []).append(connection)
 
     def _free_slot(self) -> None:
@@ -180,6 +182,9 @@ class _Connection(asyncio.Protocol):
     def __init__(self, origin: tuple[str, str, int], read_timeout_s: float) -> None:
         self.origin = origin
         self.read_timeout_s = read_timeout_s
+        # Its loop, looked up once (made by the loop's create_connection): in CPython 3.11
+        # each ``asyncio.get_running_loop()`` is a getpid system call.
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.lost = False
         self.served = False  # an answer came over it before
@@ -206,7 +211,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.answer_started = True
-        self._last_read = asyncio.get_running_loop().time()
+        self._last_read = self.loop.time()
         answer = self.answer
         if answer is None or answer.complete:  # nothing was asked: broken or hostile
             self.abort()
@@ -306,7 +311,7 @@ class _Connection(asyncio.Protocol):
     def resume(self) -> None:
         if self.paused and self.transport is not None and not self.lost:
             self.paused = False
-            self._last_read = asyncio.get_running_loop().time()
+            self._last_read = self.loop.time()
             self.transport.resume_reading()
 
     def _fail(self, exc: Exception) -> None:
@@ -320,7 +325,7 @@ class _Connection(asyncio.Protocol):
     # due (the next exchange arms it again).
 
     def _arm_timer(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         self._last_read = loop.time()
         if self._timer is None:
             self._timer = loop.call_at(self._last_read + self.read_timeout_s,
@@ -331,7 +336,7 @@ class _Connection(asyncio.Protocol):
         answer = self.answer
         if answer is None or answer.complete or self.lost:
             return
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         if self.paused:  # a slow reader of ours is not the upstream's silence
             self._last_read = loop.time()
         due = self._last_read + self.read_timeout_s
@@ -360,6 +365,7 @@ class Answer:
         self.until_eof = False  # the body ends when the connection does
         self._pool = pool
         self._connection: _Connection | None = connection
+        self._loop = connection.loop
         self._head_only = method == "HEAD"
         self._keep_alive = False
         self._chunks: deque[bytes] = deque()
@@ -487,7 +493,7 @@ class Answer:
         return data
 
     async def _wait(self) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self._loop.create_future()
         try:
             await self._waiter
         finally:

@@ -91,8 +91,9 @@ async def serve(request: web.Request, route: str, handle: Handler,
                 # after its handler returns, in the same step of this task, and this
                 # callback runs in the loop's next iteration, before it reads any new
                 # request (a client that asks /metrics next finds this one counted). A
-                # stream was written by the handler itself.
-                asyncio.get_running_loop().call_soon(_record, request, ctx, status, tickets)
+                # stream was written by the handler itself. (The loop from the connection's
+                # task: ``get_running_loop`` is a getpid system call in CPython 3.11.)
+                request.task.get_loop().call_soon(_record, request, ctx, status, tickets)
                 structlog.contextvars.reset_contextvars(**logged)
         assert response is not None  # else what the handler raised went on
         return response
