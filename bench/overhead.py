@@ -9,7 +9,8 @@ target (the demo upstream directly, and each proxy), non-streamed and streamed, 
 concurrency, wrk (Debian package ``wrk``) drives load for ``--duration`` seconds.
 
 The runs are interleaved in rounds: round r runs every (route, target, mode, concurrency)
-once, always in the same order, so a slow patch of the machine hits every route alike.
+once, every other round in the reverse order, so a drift of the machine's speed (a slow
+patch, a warming cache) hits every target alike over the rounds.
 Printed JSON: per run, the median over rounds of requests/s, p50/p99 latency and the
 target process's CPU milliseconds per request (user + system time of all its threads, from
 /proc, over the run's requests; for ``direct`` the demo upstream's own) (and each round's
@@ -19,7 +20,8 @@ adds over the floor (its added p50 minus the floor's: the proxy's own work). The
 ``FIRST_BYTE_REQUESTS`` streamed chat requests one at a time (in slices interleaved across
 targets): the median time to the first byte of the body and to the stream's end, and the
 proxy's added first byte (its median minus the direct one). Last, ``targets``: each
-overhead target (``TARGETS_OF_A_RUN``) as this run measured it on the chat route, with
+overhead target (``TARGETS_OF_A_RUN``) as this run measured it on the chat route (a ratio
+as the median of its rounds' ratios: its two figures measured in the same round), with
 the target and whether it is met (with ``chat`` among the routes and 1 and 16 among the
 concurrencies).
 
@@ -315,7 +317,7 @@ def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int],
             wrk(_url(ports[target], route), scripts[route, "non_streamed"], 16, 1)
     rounds: dict[str, list[dict]] = {}
     for number in range(args.rounds):
-        for key, run in run_round(args, scripts, ports, pids).items():
+        for key, run in run_round(args, scripts, ports, pids, number % 2 == 1).items():
             rounds.setdefault(key, []).append(run)
         print(f"round {number + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     runs = {key: summarise(figures) for key, figures in rounds.items()}
@@ -335,17 +337,17 @@ def run_matrix(args: argparse.Namespace, folder: Path, ports: dict[str, int],
 
 
 def run_round(args: argparse.Namespace, scripts: dict[tuple[str, str], Path],
-              ports: dict[str, int], pids: dict[str, int]) -> dict[str, dict]:
-    """One run of each (route, target, mode, concurrency), in that fixed order; keys are
-    ``route/mode/target/cN``."""
+              ports: dict[str, int], pids: dict[str, int], reverse: bool) -> dict[str, dict]:
+    """One run of each (route, target, mode, concurrency), in that order or (``reverse``)
+    the reverse; keys are ``route/mode/target/cN``."""
+    order = [(route, target, mode, connections) for route in args.routes
+             for target in serving(ports, route) for mode in MODES
+             for connections in args.concurrency]
     figures = {}
-    for route in args.routes:
-        for target in serving(ports, route):
-            for mode in MODES:
-                for connections in args.concurrency:
-                    figures[f"{route}/{mode}/{target}/c{connections}"] = measured(
-                        pids[target], _url(ports[target], route), scripts[route, mode],
-                        connections, args.duration)
+    for route, target, mode, connections in reversed(order) if reverse else order:
+        figures[f"{route}/{mode}/{target}/c{connections}"] = measured(
+            pids[target], _url(ports[target], route), scripts[route, mode], connections,
+            args.duration)
     return figures
 
 
@@ -394,24 +396,25 @@ TARGETS_OF_A_RUN = {
 def targets(runs: dict[str, dict], added: dict[str, float],
             first_byte: dict[str, dict[str, float]]) -> dict[str, dict]:
     """Each of TARGETS_OF_A_RUN on the chat route, as this run measured it: its value, the
-    target and whether it is met (ratios of one run: the machine's speed cancels out)."""
-    def run(mode: str, target: str, connections: int) -> dict:
-        return runs[f"chat/{mode}/{target}/c{connections}"]
+    target and whether it is met. A ratio is the median over rounds of that round's ratio:
+    its two figures were measured minutes apart at most, and the machine's speed in that
+    round cancels out."""
+    def ratio(figure: str, mode: str, target: str, to: str, connections: int) -> float:
+        over, under = (runs[f"chat/{mode}/{name}/c{connections}"]["by_round"]
+                       for name in (target, to))
+        return statistics.median(a[figure] / b[figure] for a, b in zip(over, under, strict=True))
 
     values = {
         "checks_off_added_p50_ms_c1": added["chat/non_streamed/proxy_checks_off"],
-        "checks_off_share_of_direct_req_s_c16":
-            run("non_streamed", "proxy_checks_off", 16)["requests_per_s"]
-            / run("non_streamed", "direct", 16)["requests_per_s"],
+        "checks_off_share_of_direct_req_s_c16": ratio(
+            "requests_per_s", "non_streamed", "proxy_checks_off", "direct", 16),
         "fast_added_p50_ms_c1": added["chat/non_streamed/proxy_fast_preset"],
-        "fast_cpu_per_request_to_checks_off_c1":
-            run("non_streamed", "proxy_fast_preset", 1)["cpu_ms_per_request"]
-            / run("non_streamed", "proxy_checks_off", 1)["cpu_ms_per_request"],
+        "fast_cpu_per_request_to_checks_off_c1": ratio(
+            "cpu_ms_per_request", "non_streamed", "proxy_fast_preset", "proxy_checks_off", 1),
         "low_latency_first_byte_added_ms":
             first_byte["proxy_fast_low_latency"]["first_byte_added_ms"],
-        "low_latency_streams_to_buffered_c16":
-            run("streamed", "proxy_fast_low_latency", 16)["requests_per_s"]
-            / run("streamed", "proxy_fast_preset", 16)["requests_per_s"],
+        "low_latency_streams_to_buffered_c16": ratio(
+            "requests_per_s", "streamed", "proxy_fast_low_latency", "proxy_fast_preset", 16),
     }
     report = {}
     for name, value in values.items():
