@@ -22,11 +22,12 @@ from proxy.state.ports import Outcome, Principal
 log = BoundOnce("safety_proxy.request")
 
 
-def record_request(ctx: RequestContext, status: int) -> None:
-    """The request's metrics and its log line."""
+def record_request(ctx: RequestContext, status: int, outcome: str) -> None:
+    """The request's metrics and its log line (``outcome``: its ``outcome_label``, read
+    once the request is done)."""
     metrics = ctx.metrics
     elapsed = ctx.elapsed()
-    metrics.requests.labels(ctx.route, ctx.outcome_label).inc()
+    metrics.requests.labels(ctx.route, outcome).inc()
     metrics.request_duration.labels(ctx.route).observe(elapsed)
     metrics.overhead.labels(ctx.route).observe(max(0.0, elapsed - ctx.upstream_seconds))
     if ctx.error_kind:
@@ -35,16 +36,16 @@ def record_request(ctx: RequestContext, status: int) -> None:
         record_moderation(metrics, ctx.snapshot, moderation, ctx.tenant)
     if ctx.redacted_spans:
         metrics.redactions.inc(ctx.redacted_spans)
-    _log_line(ctx, status, elapsed)
+    _log_line(ctx, status, outcome, elapsed)
 
 
-def _log_line(ctx: RequestContext, status: int, elapsed: float) -> None:
+def _log_line(ctx: RequestContext, status: int, outcome: str, elapsed: float) -> None:
     logger = log.get()
     if not logger.is_enabled_for(logging.INFO):  # nothing to build
         return
     fields: dict[str, Any] = {
         "request_id": ctx.request_id, "route": ctx.route, "status": status,
-        "decision": ctx.outcome_label,
+        "decision": outcome,
         "reasons": [r.as_dict() for r in ctx.decision.reasons],
         "duration_ms": round(elapsed * 1000, 2),
         "upstream_ms": round(ctx.upstream_seconds * 1000, 2),

@@ -9,7 +9,7 @@ import contextlib
 import contextvars
 import os
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,8 +84,9 @@ async def serve(request: web.Request, route: str, handle: Handler,
                 raise
             finally:
                 _TICKETS.reset(held)
+                outcome = ctx.outcome_label  # final: the handler is done
                 if response is not None:
-                    _stamp(response, ctx)
+                    _stamp(response, ctx, outcome)
                 span.finish(status := _recorded_status(response, ctx))
                 # Recorded once the answer is on its way: aiohttp writes a response right
                 # after its handler returns, in the same step of this task, and this
@@ -93,7 +94,8 @@ async def serve(request: web.Request, route: str, handle: Handler,
                 # request (a client that asks /metrics next finds this one counted). A
                 # stream was written by the handler itself. (The loop from the connection's
                 # task: ``get_running_loop`` is a getpid system call in CPython 3.11.)
-                request.task.get_loop().call_soon(_record, request, ctx, status, tickets)
+                request.task.get_loop().call_soon(_record, request, ctx, status, outcome,
+                                                  tickets)
                 structlog.contextvars.reset_contextvars(**logged)
         assert response is not None  # else what the handler raised went on
         return response
@@ -108,19 +110,20 @@ def _recorded_status(response: web.StreamResponse | None, ctx: RequestContext) -
     return 500 if response is None else response.status
 
 
-def _stamp(response: web.StreamResponse, ctx: RequestContext) -> None:
+def _stamp(response: web.StreamResponse, ctx: RequestContext, outcome: str) -> None:
     if not response.prepared:  # a stream sent its headers itself
-        response.headers[DECISION_HEADER] = ctx.outcome_label
+        response.headers[DECISION_HEADER] = outcome
         response.headers["x-request-id"] = ctx.request_id
 
 
-def _record(request: web.Request, ctx: RequestContext, status: int,
+def _record(request: web.Request, ctx: RequestContext, status: int, outcome: str,
             tickets: list[Ticket]) -> None:
     """Records a flag or block, freeing each slot in the step that strikes its principal;
-    the slots of an allowed, failed or abandoned request are released."""
-    record_request(ctx, status)
+    the slots of an allowed, failed or abandoned request are released. ``outcome``: the
+    request's ``outcome_label``."""
+    record_request(ctx, status, outcome)
     gate = request.app[ABUSE_GATE]
-    if ctx.decision.action != "allow" and ctx.outcome_label != "refused":
+    if ctx.decision.action != "allow" and outcome != "refused":
         # a request refused at its charge was never served and strikes no one
         request.app[BACKGROUND].spawn(gate.record(request_outcome(ctx), *tickets),
                                       f"record-{ctx.request_id}")
@@ -181,7 +184,7 @@ async def identify(request: web.Request, ctx: RequestContext,
                                  ctx.snapshot.config)
     try:
         wanted = identifier.stored_key_wanted(config, request.headers)
-        stored = await _stored_key(layer, wanted)
+        stored = None if wanted is None else await _stored_key(layer, wanted)
         caller = identifier.caller(config, request.headers, body, datetime.now(UTC), stored)
     except Unauthorized as error:
         ctx.metrics.auth_failures.labels(error.reason).inc()
@@ -192,12 +195,10 @@ async def identify(request: web.Request, ctx: RequestContext,
     await admit(request.app[ABUSE_GATE], *caller.principals())
 
 
-async def _stored_key(layer: StateLayer, key_hash: str | None) -> ClientKey | None:
+async def _stored_key(layer: StateLayer, key_hash: str) -> ClientKey | None:
     """The store's client key for the request's credential (``key_hash``: its hash, when
     the config has no key for it): a store that cannot say is a 503 (a key that cannot be
     verified is never let through)."""
-    if key_hash is None:
-        return None
     try:
         return await layer.client_keys.find(key_hash)
     except StoreError:
@@ -215,9 +216,13 @@ async def admit(gate: AbuseGate, *principals: Principal) -> None:
     # ends (slot and strike), so how many of a burst get through depends on whether the
     # burst's admissions run before its first charge; in the request's own task a
     # memory-store admission reaches charge_input first: 50 flagged prompts at once got 3
-    # through instead of 6 (tests/proxy/state/test_race_free_admission).
-    gather = asyncio.gather if gate.takes_slots else gather_few
-    admissions = await gather(*(gate.admit(principal) for principal in principals))
+    # through instead of 6 (tests/proxy/state/test_race_free_admission). One principal
+    # without slots is simply awaited: the request's task is its own.
+    if len(principals) == 1 and not gate.takes_slots:  # the usual caller: a key, no user
+        admissions: Sequence[Admission] = (await gate.admit(principals[0]),)
+    else:
+        gather = asyncio.gather if gate.takes_slots else gather_few
+        admissions = await gather(*(gate.admit(principal) for principal in principals))
     held = _TICKETS.get()
     for admission in admissions:
         if admission.ticket is not None and held is not None:  # serve hands it back

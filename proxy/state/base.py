@@ -102,6 +102,10 @@ class Store(Protocol):
 
     async def standing(self, principal: str, now_ms: int) -> Standing: ...
 
+    def standing_in_process(self, principal: str, now_ms: int) -> Standing | None:
+        """The standing at once where this process holds it (no round trip: nothing to
+        wait for, time or lose); None where it must be asked for (``standing``)."""
+
     async def reserve(self, principal: str, slot: str, policy: Escalation,
                       now_ms: int) -> Reservation:
         """Atomically (one script / one synchronous step): read the standing and, unless the

@@ -148,11 +148,13 @@ class StoreAbuseGate:
 
     async def _admit_by_standing(self, principal: str) -> Admission:
         now_ms = self._now_ms()
-        try:
-            async with self.health.timed("admission"):
-                standing = await self.store.standing(principal, now_ms)
-        except StoreError:
-            return self._store_down()
+        standing = self.store.standing_in_process(principal, now_ms)  # no round trip to time
+        if standing is None:
+            try:
+                async with self.health.timed("admission"):
+                    standing = await self.store.standing(principal, now_ms)
+            except StoreError:
+                return self._store_down()
         if not standing.banned_until_ms and not standing.throttled_until_ms:
             return ADMIT  # the common answer, without a reservation to read it from
         return self._admission(Reservation(standing, False, 0, 0.0), None, now_ms)

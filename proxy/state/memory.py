@@ -91,6 +91,9 @@ class MemoryStore:
     async def standing(self, principal: str, now_ms: int) -> Standing:
         return self._standing(check_principal(principal), now_ms)
 
+    def standing_in_process(self, principal: str, now_ms: int) -> Standing:
+        return self._standing(check_principal(principal), now_ms)
+
     def _standing(self, principal: str, now_ms: int) -> Standing:
         return Standing(self._bans.get(principal, now_ms) or 0,
                         self._throttles.get(principal, now_ms) or 0)

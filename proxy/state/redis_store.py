@@ -144,6 +144,9 @@ class RedisStore:
         return (self.keys.strikes(principal), self.keys.throttle(principal),
                 self.keys.ban(principal))
 
+    def standing_in_process(self, principal: str, now_ms: int) -> None:
+        return None  # in Redis: every read is a round trip
+
     async def standing(self, principal: str, now_ms: int) -> Standing:
         ban, throttle = await self._call("MGET", self.keys.ban(principal),
                                          self.keys.throttle(principal))

@@ -45,6 +45,30 @@ async def test_weighted_strikes_throttle_then_ban(store: Store) -> None:
     assert (await store.standing(BOB, T0 + 2)).banned_until_ms == 0, "others unaffected"
 
 
+async def test_a_standing_read_in_process_is_the_standing(store: Store) -> None:
+    """The memory store answers at once what ``standing`` answers (clear, throttled,
+    banned, expired); Redis never claims to hold it (every read is a round trip)."""
+    async def both(at_ms: int) -> tuple[object, object]:
+        return store.standing_in_process(ALICE, at_ms), await store.standing(ALICE, at_ms)
+
+    moments = []
+    moments.append(await both(T0))
+    await strike(store, ALICE, T0, 3.0)  # throttled
+    moments.append(await both(T0 + 1))
+    await strike(store, ALICE, T0 + 2, 2.0)  # banned
+    moments.append(await both(T0 + 3))
+    moments.append(await both(T0 + 2 + 60_000))  # the ban expired
+    at_once = [in_process for in_process, _ in moments]
+    if store.kind == "redis":
+        assert at_once == [None] * 4
+        return
+    assert at_once == [asked for _, asked in moments]
+    assert [(s.banned_until_ms, s.throttled_until_ms) for s in at_once] == [  # type: ignore[union-attr]
+        (0, 0), (0, T0 + 2_000), (T0 + 2 + 60_000, 0), (0, 0)]
+    with pytest.raises(ValueError):
+        store.standing_in_process("sk-live-123", T0)  # a raw identifier, as ``standing``
+
+
 async def test_throttle_and_ban_expire(store: Store) -> None:
     for i in range(3):
         await strike(store, ALICE, T0 + i)
