@@ -28,6 +28,7 @@ import re
 import sys
 import traceback
 import warnings
+from contextvars import ContextVar, Token
 from typing import Any, Protocol, TextIO
 
 import orjson
@@ -37,6 +38,9 @@ from structlog.typing import EventDict, FilteringBoundLogger, Processor, Wrapped
 from proxy.observability.tracing import log_ids
 
 _PROSE = re.compile(r"[^\n'\"(<\[{]*")
+# The id of the request a line is logged in (``in_request``): one ContextVar set per
+# request, where structlog's bind_contextvars builds and resets a dict of them.
+_REQUEST_ID: ContextVar[str | None] = ContextVar("safety_proxy_request_id", default=None)
 
 
 class LoggingSettings(Protocol):
@@ -55,7 +59,7 @@ def configure_logging(config: LoggingSettings) -> None:
                 else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             trace_ids,
@@ -68,6 +72,25 @@ def configure_logging(config: LoggingSettings) -> None:
     )
     route_library_logs(renderer, logging.DEBUG if level == logging.DEBUG
                        else max(level, logging.WARNING))
+
+
+def in_request(request_id: str) -> Token[str | None]:
+    """Every line logged from here (in this context and those copied from it) carries
+    ``request_id``, until ``out_of_request`` with the token this returns."""
+    return _REQUEST_ID.set(request_id)
+
+
+def out_of_request(token: Token[str | None]) -> None:
+    _REQUEST_ID.reset(token)
+
+
+def request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Adds ``request_id`` to a line logged inside a request (``in_request``), unless the
+    line names one itself."""
+    current = _REQUEST_ID.get()
+    if current is not None:
+        event_dict.setdefault("request_id", current)
+    return event_dict
 
 
 def json_line(event: EventDict, **options: Any) -> str:

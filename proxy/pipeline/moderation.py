@@ -54,6 +54,8 @@ def record_moderation(metrics: Metrics, snapshot: Snapshot, moderation: Moderati
     if tenant is not None:
         metrics.tenant_moderations.labels(tenant, direction, moderation.decision.action).inc()
     record_shadow(metrics, snapshot, moderation)
+    if not moderation.scores:  # nothing scored (no checks, or all failed): no score to count
+        return
     observe_scores(metrics, direction, moderation.scores)
     if any(_score(moderation, q) >= policy.toxic_threshold for q in policy.toxic_labels):
         metrics.toxic.labels(direction).inc()

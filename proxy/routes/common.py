@@ -19,6 +19,7 @@ from aiohttp import web
 from classifiers.tasks import gather_few
 from proxy.config.auth import ClientKey
 from proxy.config.snapshot import Snapshot, SnapshotUse
+from proxy.observability.logging import in_request, out_of_request
 from proxy.observability.tracing import request_span
 from proxy.pipeline.context import RequestContext
 from proxy.pipeline.record import record_request, request_outcome
@@ -71,8 +72,7 @@ async def serve(request: web.Request, route: str, handle: Handler,
         response: web.StreamResponse | None = None  # None: an unexpected error (a 500)
         tickets: list[Ticket] = []
         held = _TICKETS.set(tickets)
-        # bound_contextvars' own work without its generator: bound, and reset as it was
-        logged = structlog.contextvars.bind_contextvars(request_id=ctx.request_id)
+        logged = in_request(ctx.request_id)  # every line logged while it runs names it
         with request_span(request, ctx) as span:
             try:
                 response = await handle(ctx)
@@ -96,7 +96,7 @@ async def serve(request: web.Request, route: str, handle: Handler,
                 # task: ``get_running_loop`` is a getpid system call in CPython 3.11.)
                 request.task.get_loop().call_soon(_record, request, ctx, status, outcome,
                                                   tickets)
-                structlog.contextvars.reset_contextvars(**logged)
+                out_of_request(logged)
         assert response is not None  # else what the handler raised went on
         return response
 

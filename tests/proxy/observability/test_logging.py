@@ -30,6 +30,8 @@ FAST = Path(__file__).resolve().parents[3] / "proxy/config/fast.yaml"
 
 
 def run_proxy_and_log(tmp_path: Path, text_mode: str) -> list[dict]:
+    """Every JSON line the proxy wrote for three requests: allowed, blocked, and one the
+    stopped upstream fails."""
     upstream_port, port = free_port(), free_port()
     config = yaml.safe_load(FAST.read_text())
     config["upstream"] = {"base_url": f"http://127.0.0.1:{upstream_port}/v1",
@@ -63,21 +65,30 @@ def run_proxy_and_log(tmp_path: Path, text_mode: str) -> list[dict]:
         _, stderr = proxy.communicate(timeout=10)
         upstream.kill()
     assert CLIENT_KEY not in stderr and UPSTREAM_KEY not in stderr
-    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+def request_lines(lines: list[dict]) -> list[dict]:
     return [line for line in lines if line.get("event") == "request"]
 
 
 def test_request_lines_carry_decisions_but_no_secrets_or_text(tmp_path):
-    lines = run_proxy_and_log(tmp_path, "off")
+    every_line = run_proxy_and_log(tmp_path, "off")
+    lines = request_lines(every_line)
     assert [line["decision"] for line in lines] == ["allow", "block", "allow"]
     assert lines[1]["reasons"][0]["classifier"] == "toxicity"
     assert lines[2]["error"] == "upstream_unreachable"
     assert all(line["request_id"] and "duration_ms" in line for line in lines)
     assert not any(PROMPT in json.dumps(line) for line in lines)
+    # a line logged while a request runs names it; lines outside any request name none
+    unreachable = [line for line in every_line if line.get("event") == "upstream_unreachable"]
+    assert [line["request_id"] for line in unreachable] == [lines[2]["request_id"]]
+    listening = [line for line in every_line if line.get("event") == "listening"]
+    assert listening and all("request_id" not in line for line in listening)
 
 
 def test_text_is_logged_only_when_configured(tmp_path):
-    lines = run_proxy_and_log(tmp_path, "full")
+    lines = request_lines(run_proxy_and_log(tmp_path, "full"))
     assert lines[0]["texts"]["input"] == [PROMPT]
 
 
