@@ -89,7 +89,7 @@ class MemoryStore:
         self._last_id = (0, 0)
 
     async def standing(self, principal: str, now_ms: int) -> Standing:
-        return self._standing(check_principal(principal), now_ms)
+        return self.standing_in_process(principal, now_ms)
 
     def standing_in_process(self, principal: str, now_ms: int) -> Standing:
         return self._standing(check_principal(principal), now_ms)
